@@ -1,0 +1,63 @@
+//! A lossless, typed model of the VirusTotal API v2 `/file/report` responses.
+//!
+//! `vt-model` is the bottom of the `vt` workspace: wire types and nothing else. It does no I/O,
+//! has no async, and knows nothing of HTTP; `vt-api` sends the requests and uses these types to
+//! read the answers, `vt-emulator` uses them to load and serve reports.
+//!
+//! - [`Resource`]: what a user asks about (MD5, SHA-1, SHA-256 or scan_id), validated strictly.
+//! - [`decode_body`]: a response body, one object or a batch array, into [`FileReportAnswer`]s:
+//!   [`Found`](FileReportAnswer::Found) with a typed [`FileReport`], not found, queued, or a
+//!   `response_code` the model does not know, kept whole.
+//! - Lossless: every key the model does not know is kept in the `extra` map of the object it
+//!   was found in, so encoding a decoded body gives the same JSON value back.
+//! - Errors are one type, [`Error`]; a body that does not decode says where and why
+//!   ([`DecodeError`]: JSON path, line and column, an excerpt of the body).
+//!
+//! ```
+//! use vt_model::{decode_body, FileReportAnswer};
+//!
+//! let body = br#"{"response_code": 1, "verbose_msg": "Scan finished, information embedded",
+//!   "resource": "44d88612fea8a8f36de82e1278abb02f",
+//!   "scan_id": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f-1549381312",
+//!   "md5": "44d88612fea8a8f36de82e1278abb02f", "sha1": "3395856ce81f2b7382dee72602f798b642f14140",
+//!   "sha256": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+//!   "scan_date": "2019-02-05 15:41:52",
+//!   "permalink": "https://www.virustotal.com/file/275a021b/analysis/1549381312/",
+//!   "positives": 1, "total": 2, "new_key": [1, 2],
+//!   "scans": {"Bkav": {"detected": true, "version": "1.1", "result": "EICAR", "update": "20190201"},
+//!             "ClamAV": {"detected": false, "version": null, "result": null, "update": "20190201"}}}"#;
+//!
+//! let body_value: serde_json::Value = serde_json::from_slice(body).unwrap();
+//! let decoded = decode_body(body)?;
+//! let answer = &decoded.answers()[0];
+//! let report = answer.as_found().expect("found");
+//! assert_eq!(report.detection_ratio().to_string(), "1/2");
+//! assert_eq!(report.detection_names().collect::<Vec<_>>(), [("Bkav", "EICAR")]);
+//! assert_eq!(report.extra["new_key"], serde_json::json!([1, 2]));
+//! assert_eq!(serde_json::to_value(&decoded).unwrap(), body_value);
+//! # Ok::<(), vt_model::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod allinfo;
+mod answer;
+mod error;
+mod report;
+mod resource;
+mod time;
+mod wire;
+
+pub use allinfo::{
+    AdditionalInfo, BehaviourV1, DnsLookup, FilesystemActivity, HttpRequest, MutexActivity,
+    MutexOperation, NetworkActivity, PathOperation, ProcessActivity, ProcessCreation, ProcessNode,
+    RegistryActivity, Section,
+};
+pub use answer::{
+    decode, decode_answer, decode_body, response_code, FileReportAnswer, FileReportBody,
+    StatusReport,
+};
+pub use error::{DecodeCategory, DecodeError, Error};
+pub use report::{DetectionRatio, FileReport, ScanResult, Scans};
+pub use resource::{echo_key, Resource, ResourceKind};
+pub use time::{UpdateDate, UtcTimestamp};
+pub use wire::Extra;

@@ -1,0 +1,99 @@
+//! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
+//!
+//! - `ci`: what CI checks, in order: formatting, clippy on every target with warnings denied,
+//!   rustdoc with warnings denied, then every test (snapshots are never written here).
+//! - `conformance DIR...`: decodes every `*.json` body in each DIR with `vt-model`, re-encodes it
+//!   and compares the two as JSON values.
+//! - `bench`: the decoding benchmarks of `vt-model` (see docs/benchmarks.md).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod conformance;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci                    fmt --check, clippy -D warnings, rustdoc -D warnings, all tests
+  conformance DIR...    decode and re-encode every *.json body in DIR, compare as JSON values
+  bench                 run the decoding benchmarks (cargo bench -p vt-model)";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "ci" => ci(),
+        "conformance" => {
+            if rest.is_empty() {
+                bail!("conformance needs at least one folder\n\n{USAGE}");
+            }
+            let dirs: Vec<PathBuf> = rest.iter().map(PathBuf::from).collect();
+            conformance::run(&dirs)
+        }
+        "bench" => cargo(
+            &["bench", "--package", "vt-model", "--bench", "decode"],
+            &[],
+        ),
+        "help" | "--help" | "-h" | "" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+fn ci() -> Result<()> {
+    cargo(&["fmt", "--all", "--check"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--locked",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    cargo(
+        &["doc", "--locked", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    cargo(
+        &["test", "--locked", "--workspace"],
+        &[("INSTA_UPDATE", "no"), ("INSTA_FORCE_PASS", "0")],
+    )
+}
+
+fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("could not run cargo {}", args[0]))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+}
