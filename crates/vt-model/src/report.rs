@@ -168,6 +168,43 @@ impl FileReport {
         ranked
     }
 
+    /// The report as the service gives it without `allinfo`: the public fields only
+    /// (response_code, verbose_msg, resource, scan_id, hashes, scan_date, permalink,
+    /// positives, total, scans), with no allinfo field and no unknown top-level key.
+    pub fn to_public(&self) -> FileReport {
+        FileReport {
+            response_code: self.response_code,
+            verbose_msg: self.verbose_msg.clone(),
+            resource: self.resource.clone(),
+            scan_id: self.scan_id.clone(),
+            md5: self.md5.clone(),
+            sha1: self.sha1.clone(),
+            sha256: self.sha256.clone(),
+            scan_date: self.scan_date,
+            permalink: self.permalink.clone(),
+            positives: self.positives,
+            total: self.total,
+            scans: self.scans.clone(),
+            first_seen: None,
+            last_seen: None,
+            submission_names: None,
+            times_submitted: None,
+            unique_sources: None,
+            size: None,
+            file_type: None,
+            tags: None,
+            ssdeep: None,
+            authentihash: None,
+            vhash: None,
+            itw_urls: None,
+            community_reputation: None,
+            harmless_votes: None,
+            malicious_votes: None,
+            additional_info: None,
+            extra: crate::Extra::new(),
+        }
+    }
+
     /// The Authenticode hash, when present and not null.
     pub fn authentihash(&self) -> Option<&str> {
         self.authentihash.as_ref().and_then(|h| h.as_deref())
