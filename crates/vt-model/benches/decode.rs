@@ -82,18 +82,31 @@ fn allinfo_report() -> Value {
     };
     let imports: Map<String, Value> = (0..40)
         .map(|d| {
-            let functions: Vec<Value> = (0..60).map(|f| format!("Function{d}_{f}W").into()).collect();
+            let functions: Vec<Value> = (0..60)
+                .map(|f| format!("Function{d}_{f}W").into())
+                .collect();
             (format!("LIBRARY{d}_!_dll"), Value::Array(functions))
         })
         .collect();
     let exiftool: Map<String, Value> = (0..40)
         .map(|i| (format!("ExifTag{i}"), Value::from(format!("value {i}"))))
         .collect();
-    let sections: Vec<Value> = [".text", ".rdata", ".data", ".pdata", ".rsrc", ".reloc", ".tls", ".idata"]
-        .iter()
-        .enumerate()
-        .map(|(i, name)| json!([name, 4096 * (i + 1), 30000 + i, 30208 + i, format!("{}.{}", 3 + i % 5, i), hex(i + 100, 32)]))
-        .collect();
+    let sections: Vec<Value> = [
+        ".text", ".rdata", ".data", ".pdata", ".rsrc", ".reloc", ".tls", ".idata",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, name)| {
+        json!([
+            name,
+            4096 * (i + 1),
+            30000 + i,
+            30208 + i,
+            format!("{}.{}", 3 + i % 5, i),
+            hex(i + 100, 32)
+        ])
+    })
+    .collect();
     let fields = json!({
         "first_seen": "2024-01-02 03:04:05",
         "last_seen": "2026-11-18 08:53:20",
@@ -162,7 +175,11 @@ fn batch_bytes() -> Vec<u8> {
 
 #[divan::bench(args = ["allinfo_report", "batch_25"])]
 fn typed(bencher: Bencher<'_, '_>, input: &str) {
-    let bytes = if input == "batch_25" { batch_bytes() } else { allinfo_bytes() };
+    let bytes = if input == "batch_25" {
+        batch_bytes()
+    } else {
+        allinfo_bytes()
+    };
     assert!(vt_model::decode_body(&bytes).is_ok());
     bencher
         .counter(BytesCount::new(bytes.len()))
@@ -171,7 +188,11 @@ fn typed(bencher: Bencher<'_, '_>, input: &str) {
 
 #[divan::bench(args = ["allinfo_report", "batch_25"])]
 fn untyped_value(bencher: Bencher<'_, '_>, input: &str) {
-    let bytes = if input == "batch_25" { batch_bytes() } else { allinfo_bytes() };
+    let bytes = if input == "batch_25" {
+        batch_bytes()
+    } else {
+        allinfo_bytes()
+    };
     bencher
         .counter(BytesCount::new(bytes.len()))
         .bench(|| serde_json::from_slice::<Value>(black_box(&bytes)).unwrap());

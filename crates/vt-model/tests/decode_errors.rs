@@ -17,10 +17,16 @@ fn check(body: &[u8], category: DecodeCategory, path: &str, message: &str) {
         Ok(decoded) => panic!("decoded {decoded:?}, expected an error"),
         Err(err) => err,
     };
-    let decode = err.as_decode().unwrap_or_else(|| panic!("not a decode error: {err:?}"));
+    let decode = err
+        .as_decode()
+        .unwrap_or_else(|| panic!("not a decode error: {err:?}"));
     assert_eq!(decode.category, category, "{err}");
     assert_eq!(decode.path, path, "{err}");
-    assert!(decode.message.contains(message), "{:?} should contain {message:?}", decode.message);
+    assert!(
+        decode.message.contains(message),
+        "{:?} should contain {message:?}",
+        decode.message
+    );
     let shown = err.to_string();
     assert!(shown.contains(path), "{shown:?} names the path");
 }
@@ -50,6 +56,12 @@ fn truncated_in_the_middle_of_the_scans() {
     assert!(decode.path.starts_with("scans.McAfee"), "{}", decode.path);
     assert!(decode.line > 1);
     assert!(decode.excerpt.contains("McAfee"), "{:?}", decode.excerpt);
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("response body is truncated at scans.McAfee"),
+        "{shown}"
+    );
+    assert!(shown.contains("(line "), "{shown}");
 }
 
 #[test]
@@ -82,7 +94,12 @@ fn a_found_report_must_have_its_fields() {
         ".",
         "missing field `scan_id`",
     );
-    check(br#"{"resource": "x"}"#, DecodeCategory::Shape, ".", "missing field `response_code`");
+    check(
+        br#"{"resource": "x"}"#,
+        DecodeCategory::Shape,
+        ".",
+        "missing field `response_code`",
+    );
 }
 
 #[test]
@@ -90,23 +107,59 @@ fn bad_dates_are_refused_with_the_expected_shape() {
     let body = String::from_utf8(documented_sample())
         .unwrap()
         .replace("2010-05-15 03:38:44", "2010-05-15T03:38:44Z");
-    check(body.as_bytes(), DecodeCategory::Shape, "scan_date", "YYYY-MM-DD HH:MM:SS");
-    let body = String::from_utf8(documented_sample()).unwrap().replacen("20100514", "2010-05-14", 1);
-    check(body.as_bytes(), DecodeCategory::Shape, "scans.nProtect.update", "YYYYMMDD");
+    check(
+        body.as_bytes(),
+        DecodeCategory::Shape,
+        "scan_date",
+        "YYYY-MM-DD HH:MM:SS",
+    );
+    let body =
+        String::from_utf8(documented_sample())
+            .unwrap()
+            .replacen("20100514", "2010-05-14", 1);
+    check(
+        body.as_bytes(),
+        DecodeCategory::Shape,
+        "scans.nProtect.update",
+        "YYYYMMDD",
+    );
 }
 
 #[test]
 fn not_an_object_or_array() {
-    check(b"42", DecodeCategory::Shape, ".", "expected a /file/report answer");
-    check(b"\"text\"", DecodeCategory::Shape, ".", "expected a /file/report answer");
-    check(b"[1]", DecodeCategory::Shape, "[0]", "expected a /file/report answer");
+    check(
+        b"42",
+        DecodeCategory::Shape,
+        ".",
+        "expected a /file/report answer",
+    );
+    check(
+        b"\"text\"",
+        DecodeCategory::Shape,
+        ".",
+        "expected a /file/report answer",
+    );
+    check(
+        b"[1]",
+        DecodeCategory::Shape,
+        "[0]",
+        "expected a /file/report answer",
+    );
     let err = decode_answer(b"[]").unwrap_err();
-    assert!(matches!(err, Error::Decode(_)), "a batch is not a single answer");
+    assert!(
+        matches!(err, Error::Decode(_)),
+        "a batch is not a single answer"
+    );
 }
 
 #[test]
 fn trailing_garbage_and_invalid_utf8() {
-    check(br#"{"response_code": 0} x"#, DecodeCategory::Syntax, ".", "trailing characters");
+    check(
+        br#"{"response_code": 0} x"#,
+        DecodeCategory::Syntax,
+        ".",
+        "trailing characters",
+    );
     check(
         b"{\"response_code\": 0, \"resource\": \"\xff\xfe\"}",
         DecodeCategory::Syntax,
@@ -134,6 +187,10 @@ fn every_prefix_of_a_body_fails_cleanly() {
     for cut in 0..whole {
         let err = decode_body(&body[..cut]).expect_err("a cut body never decodes");
         let decode = err.as_decode().unwrap();
-        assert_eq!(decode.category, DecodeCategory::Truncated, "cut at {cut}: {err}");
+        assert_eq!(
+            decode.category,
+            DecodeCategory::Truncated,
+            "cut at {cut}: {err}"
+        );
     }
 }

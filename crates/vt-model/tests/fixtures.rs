@@ -74,7 +74,10 @@ fn check(name: &str, expect: &str) {
     assert_eq!(summarize(&decoded).trim_end(), expect.trim(), "{name}");
     let original: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let reencoded = serde_json::to_value(&decoded).unwrap();
-    assert_eq!(reencoded, original, "{name}: lost something in a round trip");
+    assert_eq!(
+        reencoded, original,
+        "{name}: lost something in a round trip"
+    );
 }
 
 #[test]
@@ -182,11 +185,18 @@ fn allinfo_fields_are_typed_and_unknown_keys_stay_where_they_were() {
     assert_eq!(sections[0].name, ".text");
     assert_eq!(sections[0].entropy(), Some(6.51));
     assert_eq!(sections[2].rest, [serde_json::json!("extra element")]);
-    assert_eq!(sections[3].entropy(), Some(5.01), "entropy sent as a number");
+    assert_eq!(
+        sections[3].entropy(),
+        Some(5.01),
+        "entropy sent as a number"
+    );
 
     let behaviour = info.behaviour_v1.as_ref().unwrap();
     assert!(behaviour.extra.contains_key("x_behaviour_unknown"));
-    assert_eq!(behaviour.extra["extra"], serde_json::json!(["DeviceIoControl"]));
+    assert_eq!(
+        behaviour.extra["extra"],
+        serde_json::json!(["DeviceIoControl"])
+    );
     let fs = behaviour.filesystem.as_ref().unwrap();
     assert_eq!(fs.opened.as_ref().unwrap()[0].extra["x_op_unknown"], 7);
     assert_eq!(fs.moved.as_ref().unwrap()[0].extra["from"], "C:\\a");
@@ -199,9 +209,14 @@ fn allinfo_fields_are_typed_and_unknown_keys_stay_where_they_were() {
     assert!(net.extra.contains_key("x_network_unknown"));
     let tree = &behaviour.process.as_ref().unwrap().tree.as_ref().unwrap()[0];
     let child = &tree.children.as_ref().unwrap()[0];
-    assert_eq!((child.pid, child.extra["x_node_unknown"].as_i64()), (Some(1004), Some(1)));
     assert_eq!(
-        behaviour.mutex.as_ref().unwrap().created.as_ref().unwrap()[0].mutex.as_deref(),
+        (child.pid, child.extra["x_node_unknown"].as_i64()),
+        (Some(1004), Some(1))
+    );
+    assert_eq!(
+        behaviour.mutex.as_ref().unwrap().created.as_ref().unwrap()[0]
+            .mutex
+            .as_deref(),
         Some("Local\\y")
     );
 }
