@@ -1,6 +1,36 @@
 //! The VirusTotal API v2 client of `vt`: typed calls, batching, quota pacing, retries and typed
-//! errors, over any `vt-transport` backend, with the wire types of `vt-model`.
+//! errors, over any [`vt_transport::Transport`] backend, with the wire types of [`vt_model`].
 //!
-//! It exposes no hyper or tokio types. The client arrives with issue #4; this crate holds only
-//! its docs until then.
+//! - [`Client::file_report`]: one resource.
+//! - [`Client::file_reports`]: any number of resources, streamed: de-duplicated, sent in
+//!   batches of the tier's size (4 public, 25 private), answers matched to questions by the
+//!   `resource` they echo, several requests in flight for private keys, and exactly one
+//!   [`Outcome`] per input, in input order.
+//! - Quota pacing: a public key is held to 4 requests a minute and 500 a day (both
+//!   configurable), so a steady run never receives a 204 and still uses every request of the
+//!   quota. A 204 anyway is waited out and retried, bounded; 5xx, timeouts and broken
+//!   connections are retried with exponential backoff and jitter; 400 and 403 are not.
+//! - Time comes from an injected [`Clock`] (tokio's by default), so tests run on paused time.
+//! - The key is a secret ([`ApiKey`]): sent in the POST form body, never in a URL (unless GET
+//!   is chosen), never in an error, a log line or `Debug` output.
+//!
+//! It exposes no hyper or tokio types; not found and queued are answers, not errors.
 #![deny(missing_docs)]
+
+mod batch;
+mod client;
+mod clock;
+mod config;
+mod error;
+mod form;
+mod key;
+mod pacing;
+
+pub use batch::{FileReports, Outcome};
+pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
+pub use clock::{Clock, Instant, TokioClock};
+pub use config::{Limits, RequestMethod, RetryPolicy, Tier};
+pub use error::{Error, TransportError};
+pub use key::ApiKey;
+pub use pacing::QuotaStatus;
+pub use vt_model::{FileReportAnswer, Resource};

@@ -1,0 +1,256 @@
+//! Many resources: de-duplicated, chunked, several requests in flight, one outcome per input
+//! in input order, with bounded memory whatever the number of inputs.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use vt_model::{FileReportAnswer, Resource};
+
+use crate::client::{Client, Inner};
+use crate::Error;
+
+/// What happened to one input resource.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The resource as given.
+    pub resource: Resource,
+    /// The service's answer (found, not found, queued, unknown), or why there is none.
+    pub result: Result<FileReportAnswer, Error>,
+}
+
+type ChunkResult = (
+    Vec<Resource>,
+    Result<Vec<Result<FileReportAnswer, Error>>, Error>,
+);
+type ChunkFuture = Pin<Box<dyn Future<Output = ChunkResult> + Send>>;
+
+/// The stream of [`Outcome`]s of [`Client::file_reports`], one per input, in input order.
+///
+/// Inputs are read lazily: at most a few batches' worth are held at once, so a run over
+/// millions of resources uses the same memory as a run over a hundred. A resource repeated
+/// within that window is asked once and its answer given to every copy.
+#[must_use = "a stream does nothing unless polled"]
+pub struct FileReports<S> {
+    inner: Arc<Inner>,
+    input: Option<S>,
+    allinfo: bool,
+    /// Inputs read and not yet yielded, in input order.
+    queue: VecDeque<Entry>,
+    /// Distinct keys read but not yet sent.
+    forming: Vec<Resource>,
+    /// Keys that are forming or in flight, with how many queued entries wait for them.
+    waiting: HashMap<Box<str>, usize>,
+    in_flight: FuturesUnordered<ChunkFuture>,
+}
+
+struct Entry {
+    resource: Resource,
+    result: Option<Result<FileReportAnswer, Error>>,
+}
+
+impl<S> std::fmt::Debug for FileReports<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileReports")
+            .field("queued", &self.queue.len())
+            .field("forming", &self.forming.len())
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Looks up any number of resources, given as an iterator; see [`FileReports`].
+    ///
+    /// ```no_run
+    /// # async fn example(client: vt_api::Client, hashes: Vec<vt_api::Resource>) {
+    /// use futures_util::StreamExt;
+    ///
+    /// let mut outcomes = client.file_reports(hashes, false);
+    /// while let Some(outcome) = outcomes.next().await {
+    ///     match outcome.result {
+    ///         Ok(answer) => println!("{} {}", outcome.resource, answer.status()),
+    ///         Err(error) => eprintln!("{}: {error}", outcome.resource),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn file_reports<I>(
+        &self,
+        resources: I,
+        allinfo: bool,
+    ) -> FileReports<futures_util::stream::Iter<I::IntoIter>>
+    where
+        I: IntoIterator<Item = Resource>,
+    {
+        self.file_reports_stream(futures_util::stream::iter(resources), allinfo)
+    }
+
+    /// Looks up any number of resources, given as a stream; see [`FileReports`].
+    pub fn file_reports_stream<S>(&self, resources: S, allinfo: bool) -> FileReports<S>
+    where
+        S: Stream<Item = Resource> + Unpin,
+    {
+        FileReports {
+            inner: Arc::clone(&self.inner),
+            input: Some(resources),
+            allinfo,
+            queue: VecDeque::new(),
+            forming: Vec::new(),
+            waiting: HashMap::new(),
+            in_flight: FuturesUnordered::new(),
+        }
+    }
+}
+
+impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
+    /// The next outcome, or `None` when every input has had one.
+    pub async fn next(&mut self) -> Option<Outcome> {
+        StreamExt::next(self).await
+    }
+
+    fn batch_size(&self) -> usize {
+        self.inner.limits.batch_size
+    }
+
+    /// How many inputs may wait in the queue: enough to keep every request slot busy.
+    fn window(&self) -> usize {
+        self.batch_size() * (self.inner.limits.concurrency + 1) * 2
+    }
+
+    /// Reads inputs while there is room, and sends chunks while there are free slots.
+    fn fill(&mut self, cx: &mut Context<'_>) {
+        loop {
+            let slots_free = self.in_flight.len() < self.inner.limits.concurrency;
+            if self.forming.len() >= self.batch_size() {
+                if !slots_free {
+                    return;
+                }
+                self.send_forming();
+                continue;
+            }
+            let window_full = self.queue.len() >= self.window();
+            let Some(input) = self.input.as_mut().filter(|_| !window_full) else {
+                // Input exhausted, or enough read ahead: send what has formed.
+                if slots_free && !self.forming.is_empty() {
+                    self.send_forming();
+                }
+                return;
+            };
+            match Pin::new(input).poll_next(cx) {
+                Poll::Ready(Some(resource)) => self.accept(resource),
+                Poll::Ready(None) => self.input = None,
+                Poll::Pending => {
+                    // Nothing more to read now: do not hold a part-filled chunk back if
+                    // a slot is free and nothing else is in flight.
+                    if self.in_flight.is_empty() && !self.forming.is_empty() {
+                        self.send_forming();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, resource: Resource) {
+        let key = resource.key();
+        if let Some(count) = self.waiting.get_mut(key) {
+            *count += 1;
+            self.queue.push_back(Entry {
+                resource,
+                result: None,
+            });
+            return;
+        }
+        // Asked earlier in the window and already answered: share that answer.
+        if let Some(done) = self
+            .queue
+            .iter()
+            .find(|e| e.result.is_some() && e.resource.key() == key)
+        {
+            let result = done.result.clone();
+            self.queue.push_back(Entry { resource, result });
+            return;
+        }
+        self.waiting.insert(key.into(), 1);
+        self.forming.push(resource.clone());
+        self.queue.push_back(Entry {
+            resource,
+            result: None,
+        });
+    }
+
+    fn send_forming(&mut self) {
+        let take = self.forming.len().min(self.batch_size());
+        let chunk: Vec<Resource> = self.forming.drain(..take).collect();
+        let inner = Arc::clone(&self.inner);
+        let allinfo = self.allinfo;
+        self.in_flight.push(Box::pin(async move {
+            let results = inner.file_reports_chunk(&chunk, allinfo).await;
+            (chunk, results)
+        }));
+    }
+
+    fn settle(&mut self, (chunk, results): ChunkResult) {
+        let per_resource: Vec<Result<FileReportAnswer, Error>> = match results {
+            Ok(results) => results,
+            Err(error) => vec![Err(error); chunk.len()],
+        };
+        for (resource, result) in chunk.iter().zip(per_resource) {
+            let key = resource.key();
+            let Some(mut remaining) = self.waiting.remove(key) else {
+                continue;
+            };
+            for entry in self.queue.iter_mut() {
+                if remaining == 0 {
+                    break;
+                }
+                if entry.result.is_none() && entry.resource.key() == key {
+                    entry.result = Some(result.clone());
+                    remaining -= 1;
+                }
+            }
+        }
+    }
+}
+
+impl<S: Stream<Item = Resource> + Unpin> Stream for FileReports<S> {
+    type Item = Outcome;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+        let this = &mut *self;
+        loop {
+            if let Some(Entry {
+                result: Some(_), ..
+            }) = this.queue.front()
+            {
+                if let Some(Entry {
+                    resource,
+                    result: Some(result),
+                }) = this.queue.pop_front()
+                {
+                    return Poll::Ready(Some(Outcome { resource, result }));
+                }
+            }
+            this.fill(cx);
+            if this.in_flight.is_empty() {
+                if this.input.is_none() && this.forming.is_empty() && this.queue.is_empty() {
+                    return Poll::Ready(None);
+                }
+                // Waiting for input (the stream registered the waker).
+                if this.forming.is_empty() {
+                    return Poll::Pending;
+                }
+            }
+            match this.in_flight.poll_next_unpin(cx) {
+                Poll::Ready(Some(done)) => this.settle(done),
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

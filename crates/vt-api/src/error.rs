@@ -1,0 +1,148 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a lookup failed. Not found and queued are not errors: they are
+/// [`FileReportAnswer`](vt_model::FileReportAnswer)s.
+///
+/// No variant ever holds the API key: bodies are excerpted with the key cut out, and
+/// transport errors whose text would show it are replaced by a redacted message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The resource is not an MD5, SHA-1, SHA-256 or scan_id; nothing was sent.
+    #[error("invalid resource {input:?}: {reason}")]
+    InvalidResource {
+        /// The text as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The service kept answering 204 No Content (quota exceeded), even after waiting.
+    #[error("quota exceeded: the service answered 204 No Content {answers} times in a row")]
+    RateLimited {
+        /// How many 204 answers were received for this request.
+        answers: u32,
+    },
+    /// 403 Forbidden: the key is missing or invalid, or the call needs a private key
+    /// (`allinfo`).
+    #[error("403 Forbidden: the API key is missing or invalid, or the request needs a private key (allinfo)")]
+    Forbidden,
+    /// 400 Bad Request: the service refused the parameters.
+    #[error("400 Bad Request: {excerpt:?}")]
+    BadRequest {
+        /// The start of the response body.
+        excerpt: String,
+    },
+    /// Any other status that is not an answer, after retries where they apply.
+    #[error("unexpected HTTP status {status}: {excerpt:?}")]
+    UnexpectedStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body.
+        excerpt: String,
+    },
+    /// No complete response arrived (connection, TLS, timeout in the transport, ...), after
+    /// retries where they apply.
+    #[error("transport: {0}")]
+    Transport(#[source] TransportError),
+    /// The client's own deadline for one attempt passed, after retries.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// A 200 answer whose body is not a `/file/report` answer.
+    #[error("{0}")]
+    Decode(#[source] vt_model::DecodeError),
+    /// The service answered the batch but said nothing about this resource.
+    #[error("the service's answer has no item for this resource")]
+    MissingAnswer,
+    /// The client was configured with something unusable (e.g. a base URL that is not a URL).
+    #[error("invalid client configuration: {0}")]
+    InvalidConfig(String),
+}
+
+impl Error {
+    /// A short, stable name for the kind of failure, for machine-readable output:
+    /// `invalid_resource`, `rate_limited`, `forbidden`, `bad_request`, `unexpected_status`,
+    /// `transport`, `timeout`, `decode`, `missing_answer`, `invalid_config`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidResource { .. } => "invalid_resource",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Forbidden => "forbidden",
+            Error::BadRequest { .. } => "bad_request",
+            Error::UnexpectedStatus { .. } => "unexpected_status",
+            Error::Transport(_) => "transport",
+            Error::Timeout(_) => "timeout",
+            Error::Decode(_) => "decode",
+            Error::MissingAnswer => "missing_answer",
+            Error::InvalidConfig(_) => "invalid_config",
+        }
+    }
+
+    /// Whether trying the same request again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::RateLimited { .. } | Error::Timeout(_) | Error::MissingAnswer => true,
+            Error::UnexpectedStatus { status, .. } => *status >= 500,
+            Error::Transport(e) => e.inner().is_transient(),
+            Error::Decode(d) => d.category == vt_model::DecodeCategory::Truncated,
+            _ => false,
+        }
+    }
+}
+
+impl From<vt_model::Error> for Error {
+    fn from(e: vt_model::Error) -> Self {
+        match e {
+            vt_model::Error::InvalidResource { input, reason } => Error::InvalidResource {
+                input,
+                reason: reason.to_owned(),
+            },
+            vt_model::Error::Decode(d) => Error::Decode(d),
+            other => Error::Decode(vt_model::DecodeError {
+                path: ".".to_owned(),
+                message: other.to_string(),
+                line: 0,
+                column: 0,
+                excerpt: String::new(),
+                category: vt_model::DecodeCategory::Shape,
+            }),
+        }
+    }
+}
+
+/// A transport failure, shared so that every resource of a failed batch can hold it.
+#[derive(Clone)]
+pub struct TransportError(Arc<vt_transport::Error>);
+
+impl TransportError {
+    pub(crate) fn new(inner: vt_transport::Error) -> TransportError {
+        TransportError(Arc::new(inner))
+    }
+
+    /// The transport's error, with its kind and predicates (`is_timeout()`, `is_connect()`...).
+    pub fn inner(&self) -> &vt_transport::Error {
+        &self.0
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Debug for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    // Display already shows the transport error itself; the chain goes on with its cause.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}

@@ -1,0 +1,50 @@
+//! The API key, held as a secret.
+
+use std::fmt;
+
+/// A VirusTotal API key.
+///
+/// It is a secret: its `Debug` prints a redaction, it has no `Display`, and the client sends it
+/// in the POST form body rather than the URL so that it does not land in proxy or server logs.
+///
+/// ```
+/// let key = vt_api::ApiKey::new("0123456789abcdef");
+/// assert_eq!(format!("{key:?}"), "ApiKey(<redacted>)");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(Box<str>);
+
+impl ApiKey {
+    /// Wraps a key; surrounding whitespace (a newline from a key file) is trimmed.
+    pub fn new(key: impl AsRef<str>) -> ApiKey {
+        ApiKey(key.as_ref().trim().into())
+    }
+
+    /// The key itself, for the one place that sends it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when the key is empty (after trimming).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl From<String> for ApiKey {
+    fn from(key: String) -> Self {
+        ApiKey::new(key)
+    }
+}
+
+impl From<&str> for ApiKey {
+    fn from(key: &str) -> Self {
+        ApiKey::new(key)
+    }
+}
