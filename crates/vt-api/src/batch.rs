@@ -177,6 +177,13 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
             self.queue.push_back(Entry { resource, result });
             return;
         }
+        if let Some(cached) = self.inner.cached(&resource, self.allinfo) {
+            self.queue.push_back(Entry {
+                resource,
+                result: Some(cached),
+            });
+            return;
+        }
         self.waiting.insert(key.into(), 1);
         self.forming.push(resource.clone());
         self.queue.push_back(Entry {
@@ -201,6 +208,13 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
             Ok(results) => results,
             Err(error) => vec![Err(error); chunk.len()],
         };
+        self.inner.remember(
+            chunk
+                .iter()
+                .zip(&per_resource)
+                .filter_map(|(resource, result)| Some((resource, result.as_ref().ok()?))),
+            self.allinfo,
+        );
         for (resource, result) in chunk.iter().zip(per_resource) {
             let key = resource.key();
             let Some(mut remaining) = self.waiting.remove(key) else {
@@ -238,6 +252,10 @@ impl<S: Stream<Item = Resource> + Unpin> Stream for FileReports<S> {
                 }
             }
             this.fill(cx);
+            if this.queue.front().is_some_and(|e| e.result.is_some()) {
+                // Answered from the cache, or a duplicate of an answered resource.
+                continue;
+            }
             if this.in_flight.is_empty() {
                 if this.input.is_none() && this.forming.is_empty() && this.queue.is_empty() {
                     return Poll::Ready(None);

@@ -59,6 +59,17 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pacer: Pacer,
     jitter: AtomicU64,
+    #[cfg(feature = "cache")]
+    cache: Option<CacheUse>,
+}
+
+/// The cache and how to use it.
+#[cfg(feature = "cache")]
+#[derive(Debug, Clone)]
+struct CacheUse {
+    cache: Arc<crate::Cache>,
+    max_age: Option<Duration>,
+    offline: bool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -84,6 +95,8 @@ pub struct ClientBuilder {
     method: RequestMethod,
     transport: Option<Arc<dyn Transport>>,
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "cache")]
+    cache: Option<CacheUse>,
 }
 
 impl Client {
@@ -98,6 +111,8 @@ impl Client {
             method: RequestMethod::default(),
             transport: None,
             clock: Arc::new(TokioClock),
+            #[cfg(feature = "cache")]
+            cache: None,
         }
     }
 
@@ -117,11 +132,18 @@ impl Client {
         resource: &Resource,
         allinfo: bool,
     ) -> Result<FileReportAnswer, Error> {
+        if let Some(cached) = self.inner.cached(resource, allinfo) {
+            return cached;
+        }
         let mut answers = self
             .inner
             .file_reports_chunk(std::slice::from_ref(resource), allinfo)
             .await?;
-        answers.pop().unwrap_or(Err(Error::MissingAnswer))
+        let answer = answers.pop().unwrap_or(Err(Error::MissingAnswer));
+        if let Ok(answer) = &answer {
+            self.inner.remember([(resource, answer)], allinfo);
+        }
+        answer
     }
 
     /// Asks for `resource` every `interval` while the service says it is queued, until it is
@@ -188,7 +210,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The HTTP backend.
+    /// The HTTP backend (default: vt-transport's `HyperTransport` with its defaults, when the
+    /// `hyper` feature is on).
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
         self
@@ -197,6 +220,29 @@ impl ClientBuilder {
     /// The clock for pacing, backoff and deadlines (default: tokio's).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Answers from `cache` when it holds an answer no older than `max_age` (any age when
+    /// `None`), and stores every found and not-found answer received.
+    #[cfg(feature = "cache")]
+    pub fn cache(mut self, cache: Arc<crate::Cache>, max_age: Option<Duration>) -> Self {
+        let offline = self.cache.as_ref().is_some_and(|c| c.offline);
+        self.cache = Some(CacheUse {
+            cache,
+            max_age,
+            offline,
+        });
+        self
+    }
+
+    /// Offline: answer from the cache alone; a miss is [`Error::NotCached`] and nothing is
+    /// sent. Needs [`ClientBuilder::cache`].
+    #[cfg(feature = "cache")]
+    pub fn offline(mut self, offline: bool) -> Self {
+        if let Some(c) = self.cache.as_mut() {
+            c.offline = offline;
+        }
         self
     }
 
@@ -244,14 +290,26 @@ impl ClientBuilder {
                 transport,
                 clock: self.clock,
                 jitter: AtomicU64::new(seed),
+                #[cfg(feature = "cache")]
+                cache: self.cache,
             }),
         })
     }
 }
 
+#[cfg(feature = "hyper")]
+fn default_transport() -> Result<Arc<dyn Transport>, Error> {
+    vt_transport::HyperTransport::builder()
+        .build()
+        .map(|transport| Arc::new(transport) as Arc<dyn Transport>)
+        .map_err(|e| Error::InvalidConfig(format!("cannot set up the HTTP client: {e}")))
+}
+
+#[cfg(not(feature = "hyper"))]
 fn default_transport() -> Result<Arc<dyn Transport>, Error> {
     Err(Error::InvalidConfig(
-        "no transport given, and this build of vt-api has no default backend".to_owned(),
+        "no transport given, and this build of vt-api has no default backend (feature `hyper`)"
+            .to_owned(),
     ))
 }
 
@@ -267,6 +325,48 @@ enum Attempt {
 }
 
 impl Inner {
+    /// The cached answer for `resource`, if the cache is on and has a fresh one; in offline
+    /// mode a miss is an error. `None`: ask the service.
+    pub(crate) fn cached(
+        &self,
+        resource: &Resource,
+        allinfo: bool,
+    ) -> Option<Result<FileReportAnswer, Error>> {
+        #[cfg(feature = "cache")]
+        if let Some(c) = &self.cache {
+            let now = self.clock.system_time();
+            return match c.cache.get(resource, allinfo, c.max_age, now) {
+                Ok(Some(hit)) => Some(Ok(hit.answer)),
+                Ok(None) if c.offline => Some(Err(Error::NotCached)),
+                Ok(None) => None,
+                Err(error) if c.offline => Some(Err(error)),
+                Err(error) => {
+                    tracing::warn!(%error, "cache unreadable; asking the service");
+                    None
+                }
+            };
+        }
+        let _ = (resource, allinfo);
+        None
+    }
+
+    /// Stores received answers in the cache, if it is on. A cache that cannot be written is
+    /// reported and otherwise ignored: the answers still reach the caller.
+    pub(crate) fn remember<'a>(
+        &self,
+        answers: impl IntoIterator<Item = (&'a Resource, &'a FileReportAnswer)>,
+        allinfo: bool,
+    ) {
+        #[cfg(feature = "cache")]
+        if let Some(c) = &self.cache {
+            if let Err(error) = c.cache.put_all(answers, allinfo, self.clock.system_time()) {
+                tracing::warn!(%error, "could not store answers in the cache");
+            }
+            return;
+        }
+        let _ = (answers.into_iter(), allinfo);
+    }
+
     /// Asks for a chunk of distinct resources in one request; one result per resource, in the
     /// order given, matched by the `resource` each answer echoes.
     pub(crate) async fn file_reports_chunk(

@@ -17,6 +17,10 @@ pub trait Clock: Send + Sync + Debug {
     fn now(&self) -> Instant;
     /// Waits for `duration`.
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// The wall-clock time, for the age of cached answers.
+    fn system_time(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
 }
 
 /// The clock of the tokio runtime (`tokio::time`).

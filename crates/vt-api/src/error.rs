@@ -57,6 +57,12 @@ pub enum Error {
     /// The service answered the batch but said nothing about this resource.
     #[error("the service's answer has no item for this resource")]
     MissingAnswer,
+    /// The cache could not be read or written (feature `cache`).
+    #[error("cache: {0}")]
+    Cache(String),
+    /// Offline mode, and the cache has no fresh answer for this resource.
+    #[error("not in the cache (offline)")]
+    NotCached,
     /// The client was configured with something unusable (e.g. a base URL that is not a URL).
     #[error("invalid client configuration: {0}")]
     InvalidConfig(String),
@@ -65,7 +71,8 @@ pub enum Error {
 impl Error {
     /// A short, stable name for the kind of failure, for machine-readable output:
     /// `invalid_resource`, `rate_limited`, `forbidden`, `bad_request`, `unexpected_status`,
-    /// `transport`, `timeout`, `decode`, `missing_answer`, `invalid_config`.
+    /// `transport`, `timeout`, `decode`, `missing_answer`, `invalid_config`, `cache`,
+    /// `not_cached`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidResource { .. } => "invalid_resource",
@@ -78,6 +85,8 @@ impl Error {
             Error::Decode(_) => "decode",
             Error::MissingAnswer => "missing_answer",
             Error::InvalidConfig(_) => "invalid_config",
+            Error::Cache(_) => "cache",
+            Error::NotCached => "not_cached",
         }
     }
 

@@ -14,10 +14,15 @@
 //! - The key is a secret ([`ApiKey`]): sent in the POST form body, never in a URL (unless GET
 //!   is chosen), never in an error, a log line or `Debug` output.
 //!
+//! - With the `cache` feature, a persistent SQLite [`Cache`](crate::Client) of answers: a hit
+//!   costs no quota, and an offline mode answers from it alone.
+//!
 //! It exposes no hyper or tokio types; not found and queued are answers, not errors.
 #![deny(missing_docs)]
 
 mod batch;
+#[cfg(feature = "cache")]
+mod cache;
 mod client;
 mod clock;
 mod config;
@@ -27,6 +32,8 @@ mod key;
 mod pacing;
 
 pub use batch::{FileReports, Outcome};
+#[cfg(feature = "cache")]
+pub use cache::{Cache, CachedAnswer};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, Instant, TokioClock};
 pub use config::{Limits, RequestMethod, RetryPolicy, Tier};

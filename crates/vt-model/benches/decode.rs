@@ -29,7 +29,7 @@ fn engine_name(i: usize) -> String {
 fn scans(seed: usize) -> Value {
     let mut scans = Map::new();
     for i in 0..ENGINES {
-        let detected = (i + seed) % 3 != 0;
+        let detected = !(i + seed).is_multiple_of(3);
         scans.insert(
             engine_name(i),
             json!({

@@ -21,6 +21,9 @@ pub enum ErrorKind {
     Io,
     /// The request could not be sent as given (bad URL, unsupported scheme).
     InvalidRequest,
+    /// The transport could not be built or used as configured (an unreadable CA file, no
+    /// trusted root certificate, an unsupported proxy scheme).
+    Config,
     /// Anything else the backend reported.
     Other,
 }
@@ -34,6 +37,7 @@ impl ErrorKind {
             ErrorKind::BodyTooLarge => "response body too large",
             ErrorKind::Io => "connection failed before the whole response arrived",
             ErrorKind::InvalidRequest => "invalid request",
+            ErrorKind::Config => "invalid transport configuration",
             ErrorKind::Other => "transport error",
         }
     }
@@ -68,6 +72,16 @@ impl Error {
         }
     }
 
+    /// An error of `kind` explained by `detail` and caused by `source`.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn from_parts(kind: ErrorKind, detail: String, source: BoxError) -> Error {
+        Error {
+            kind,
+            detail: Some(detail),
+            source: Some(source),
+        }
+    }
+
     /// Shorthand for an [`ErrorKind::Connect`] error.
     pub fn connect(source: impl Into<BoxError>) -> Error {
         Error::new(ErrorKind::Connect, source)
@@ -86,6 +100,16 @@ impl Error {
     /// Shorthand for an [`ErrorKind::InvalidRequest`] error.
     pub fn invalid_request(source: impl Into<BoxError>) -> Error {
         Error::new(ErrorKind::InvalidRequest, source)
+    }
+
+    /// Shorthand for an [`ErrorKind::Tls`] error.
+    pub fn tls(source: impl Into<BoxError>) -> Error {
+        Error::new(ErrorKind::Tls, source)
+    }
+
+    /// Shorthand for an [`ErrorKind::Config`] error explained by `detail`.
+    pub fn config(detail: impl Into<String>) -> Error {
+        Error::with_detail(ErrorKind::Config, detail)
     }
 
     /// An [`ErrorKind::BodyTooLarge`] error for a cap of `limit` bytes.

@@ -1,0 +1,161 @@
+//! The SQLite cache: a real file on disk, shared by clients and by concurrent writers.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use vt_api::{ApiKey, Cache, Client, Error, FileReportAnswer, Tier};
+
+fn cached_client(transport: MockTransport, cache: &Arc<Cache>, offline: bool) -> Client {
+    Client::builder(ApiKey::new(KEY))
+        .base_url("https://vt.test/vtapi/v2/")
+        .tier(Tier::Private)
+        .transport(Arc::new(transport))
+        .cache(Arc::clone(cache), Some(Duration::from_secs(3600)))
+        .offline(offline)
+        .build()
+        .unwrap()
+}
+
+fn answering_service(times: usize) -> MockTransport {
+    let mut transport = MockTransport::new();
+    transport.expect_send().times(times).returning(|request| {
+        // What a resource gets depends on the resource alone: md5s(n) are 0, 1, 2... in hex.
+        let answers = asked(&request)
+            .iter()
+            .map(|r| (u128::from_str_radix(r, 16).unwrap(), r))
+            .map(|(i, r)| match i % 3 {
+                0 => found(r, 2),
+                1 => not_found(r),
+                _ => serde_json::json!({"response_code": -2, "resource": r, "verbose_msg": "Your resource is queued for analysis"}),
+            })
+            .collect();
+        Ok(response(200, body_of(answers)))
+    });
+    transport
+}
+
+async fn statuses(client: &Client, n: usize) -> Vec<String> {
+    let mut outcomes = client.file_reports(md5s(n), false);
+    let mut all = Vec::new();
+    while let Some(outcome) = outcomes.next().await {
+        all.push(match outcome.result {
+            Ok(answer) => answer.status().to_owned(),
+            Err(error) => error.kind().to_owned(),
+        });
+    }
+    all
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_run_costs_no_request_except_for_queued_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.sqlite3");
+    let first = {
+        let cache = Arc::new(Cache::open(&path).unwrap());
+        statuses(&cached_client(answering_service(2), &cache, false), 30).await
+    };
+    // A new process, as it were: a fresh handle on the same file.
+    let cache = Arc::new(Cache::open(&path).unwrap());
+    assert_eq!(
+        cache.len().unwrap(),
+        20,
+        "found and not found are stored, queued are not"
+    );
+    // Only the 10 queued ones are asked again, in one request.
+    let second = statuses(&cached_client(answering_service(1), &cache, false), 30).await;
+    assert_eq!(first, second);
+}
+
+#[tokio::test(start_paused = true)]
+async fn offline_answers_from_the_cache_alone() {
+    let cache = Arc::new(Cache::in_memory().unwrap());
+    statuses(&cached_client(answering_service(1), &cache, false), 6).await;
+    let offline = statuses(&cached_client(answering_service(0), &cache, true), 8).await;
+    assert_eq!(
+        offline,
+        [
+            "found",
+            "not_found",
+            "not_cached",
+            "found",
+            "not_found",
+            "not_cached",
+            "not_cached",
+            "not_cached"
+        ]
+    );
+    let client = cached_client(answering_service(0), &cache, true);
+    let error = client.file_report(&md5s(8)[7], false).await.unwrap_err();
+    assert!(matches!(error, Error::NotCached));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_entries_are_asked_again() {
+    let cache = Arc::new(Cache::in_memory().unwrap());
+    let resource = &md5s(1)[0];
+    let old =
+        FileReportAnswer::NotFound(serde_json::from_value(not_found(resource.as_str())).unwrap());
+    let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+    cache
+        .put_all([(resource, &old)], false, two_hours_ago)
+        .unwrap();
+    assert!(cache
+        .get(resource, false, None, SystemTime::now())
+        .unwrap()
+        .is_some());
+    assert!(
+        cache
+            .get(resource, true, None, SystemTime::now())
+            .unwrap()
+            .is_none(),
+        "allinfo is part of the key"
+    );
+    // max_age is one hour: the entry is stale, so the service is asked, and the answer stored.
+    let client = cached_client(answering_service(1), &cache, false);
+    let answer = client.file_report(resource, false).await.unwrap();
+    assert_eq!(answer.status(), "found");
+    let fresh = cache
+        .get(
+            resource,
+            false,
+            Some(Duration::from_secs(60)),
+            SystemTime::now(),
+        )
+        .unwrap();
+    assert_eq!(fresh.unwrap().answer, answer);
+}
+
+#[test]
+fn two_writers_on_one_file_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.sqlite3");
+    let resources = md5s(400);
+    std::thread::scope(|scope| {
+        for half in resources.chunks(200) {
+            let path = path.clone();
+            scope.spawn(move || {
+                let cache = Cache::open(&path).unwrap();
+                for chunk in half.chunks(4) {
+                    let answers: Vec<FileReportAnswer> = chunk
+                        .iter()
+                        .map(|r| serde_json::from_value(not_found(r.as_str())).unwrap())
+                        .collect();
+                    cache
+                        .put_all(chunk.iter().zip(&answers), false, SystemTime::now())
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let cache = Cache::open(&path).unwrap();
+    assert_eq!(cache.len().unwrap(), 400);
+    for r in &resources {
+        assert!(cache
+            .get(r, false, None, SystemTime::now())
+            .unwrap()
+            .is_some());
+    }
+}

@@ -1,0 +1,389 @@
+//! [`HyperTransport`]: hyper 1 and hyper-util's pooled client over rustls (ring provider).
+
+mod connect;
+mod errors;
+mod proxy;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+use self::connect::{ProxyConnector, TimeoutConnector};
+use crate::{async_trait, Error, Transport};
+
+/// The default bound on establishing a connection (TCP, proxy tunnel and TLS handshake).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default bound on a whole request, from sending it to the last byte of the response.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default cap on a response body: 32 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 32 * 1024 * 1024;
+
+type Connector = TimeoutConnector<HttpsConnector<ProxyConnector>>;
+
+/// The default [`Transport`]: hyper 1 with hyper-util's pooled client, HTTP/1.1 and HTTP/2
+/// (chosen by ALPN), rustls with the ring provider.
+///
+/// - Connections are kept alive and reused, per scheme, host and port.
+/// - `https` certificates are always verified, against Mozilla's roots (webpki-roots) by
+///   default, optionally the system's store and extra CA certificates (a TLS-inspecting
+///   corporate proxy). There is no way to turn verification off.
+/// - Plain `http` works too (a local emulator).
+/// - Proxies are reached through a CONNECT tunnel, for `http` and `https` destinations alike.
+///   The environment (`HTTPS_PROXY`, ...) is read only if [`proxy_from_env`] asks for it.
+/// - Timeouts: [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_REQUEST_TIMEOUT`]; a response body
+///   larger than [`DEFAULT_MAX_BODY_SIZE`] fails with [`Error::is_body_too_large`], and is
+///   read incrementally, so memory stays bounded by the cap whatever the server sends.
+///
+/// It must be used inside a Tokio runtime with time and I/O enabled. Cloning is cheap and
+/// clones share the connection pool.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), vt_transport::Error> {
+/// use std::time::Duration;
+/// use vt_transport::{Bytes, HyperTransport, Transport};
+///
+/// let transport = HyperTransport::builder()
+///     .request_timeout(Duration::from_secs(30))
+///     .extra_ca_pem_file("/etc/ssl/corporate-ca.pem")
+///     .proxy_from_env(true)
+///     .build()?;
+/// let request = http::Request::get("https://www.virustotal.com/vtapi/v2/")
+///     .body(Bytes::new())
+///     .expect("a valid request");
+/// let response = transport.send(request).await?;
+/// println!("{}", response.status());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`proxy_from_env`]: HyperTransportBuilder::proxy_from_env
+#[derive(Clone)]
+pub struct HyperTransport {
+    client: Client<Connector, Full<Bytes>>,
+    request_timeout: Duration,
+    max_body_size: usize,
+    summary: Arc<str>,
+}
+
+impl HyperTransport {
+    /// A transport with the default settings (see [`HyperTransportBuilder`]).
+    pub fn new() -> Result<HyperTransport, Error> {
+        HyperTransport::builder().build()
+    }
+
+    /// A builder, to change the defaults.
+    pub fn builder() -> HyperTransportBuilder {
+        HyperTransportBuilder::default()
+    }
+
+    async fn send_inner(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let response = self
+            .client
+            .request(request.map(Full::new))
+            .await
+            .map_err(|e| errors::map(e, errors::Stage::Request))?;
+        let (parts, mut body) = response.into_parts();
+        let cap = self.max_body_size;
+        let announced = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|len| len > cap as u64) {
+            return Err(Error::body_too_large(cap));
+        }
+        // Read frame by frame and stop as soon as the cap is passed: memory stays bounded
+        // whatever the server sends. The announced length only sizes the buffer.
+        let capacity = announced.map_or(0, |len| len as usize);
+        let mut buffer = BytesMut::with_capacity(capacity);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| errors::map(e, errors::Stage::Body))?;
+            if let Ok(data) = frame.into_data() {
+                if data.len() > cap - buffer.len() {
+                    return Err(Error::body_too_large(cap));
+                }
+                buffer.extend_from_slice(&data);
+            }
+        }
+        Ok(http::Response::from_parts(parts, buffer.freeze()))
+    }
+}
+
+impl fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("request_timeout", &self.request_timeout)
+            .field("max_body_size", &self.max_body_size)
+            .field("config", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Transport for HyperTransport {
+    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, Error> {
+        match request.uri().scheme_str() {
+            Some("http" | "https") if request.uri().host().is_some() => {}
+            _ => {
+                return Err(Error::with_detail(
+                    crate::ErrorKind::InvalidRequest,
+                    "the URI must be absolute, http:// or https://",
+                ))
+            }
+        }
+        let timeout = self.request_timeout;
+        match tokio::time::timeout(timeout, self.send_inner(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::timeout(format!(
+                "no complete response within {timeout:?}"
+            ))),
+        }
+    }
+}
+
+/// Settings for a [`HyperTransport`]; see each method for its default.
+#[derive(Clone)]
+#[must_use]
+pub struct HyperTransportBuilder {
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_body_size: usize,
+    proxy: Option<http::Uri>,
+    no_proxy: Option<String>,
+    proxy_from_env: bool,
+    webpki_roots: bool,
+    native_roots: bool,
+    extra_ca_pem_files: Vec<PathBuf>,
+}
+
+impl Default for HyperTransportBuilder {
+    fn default() -> Self {
+        HyperTransportBuilder {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            proxy: None,
+            no_proxy: None,
+            proxy_from_env: false,
+            webpki_roots: true,
+            native_roots: false,
+            extra_ca_pem_files: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for HyperTransportBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HyperTransportBuilder")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_body_size", &self.max_body_size)
+            // A proxy URI may carry a password: only its scheme, host and port are shown.
+            .field("proxy", &self.proxy.as_ref().map(proxy::redacted))
+            .field("no_proxy", &self.no_proxy)
+            .field("proxy_from_env", &self.proxy_from_env)
+            .field("webpki_roots", &self.webpki_roots)
+            .field("native_roots", &self.native_roots)
+            .field("extra_ca_pem_files", &self.extra_ca_pem_files)
+            .finish()
+    }
+}
+
+impl HyperTransportBuilder {
+    /// Bound on establishing a connection: TCP connect, proxy tunnel and TLS handshake
+    /// (default [`DEFAULT_CONNECT_TIMEOUT`], 10 s). Past it, [`Error::is_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Bound on a whole request, connect included, until the last byte of the body (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`], 60 s). Past it, [`Error::is_timeout`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Cap on the size of a response body in bytes (default [`DEFAULT_MAX_BODY_SIZE`],
+    /// 32 MiB). A larger body fails with [`Error::is_body_too_large`] as soon as the cap is
+    /// passed (or at once, when `Content-Length` announces it).
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// Sends every request through this `http://` proxy (a CONNECT tunnel), whatever the
+    /// environment says; `None` (the default) removes an explicit proxy. A user name and
+    /// password in the URI are sent as `Proxy-Authorization: Basic`.
+    pub fn proxy(mut self, proxy: Option<http::Uri>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Destinations that bypass the explicit [`proxy`](Self::proxy), in `NO_PROXY` syntax:
+    /// comma-separated domains (each matching its subdomains too), IP addresses, networks
+    /// such as `10.0.0.0/8`, or `*` for all. Default: none.
+    pub fn no_proxy(mut self, list: Option<String>) -> Self {
+        self.no_proxy = list;
+        self
+    }
+
+    /// When no explicit [`proxy`](Self::proxy) is set, reads the proxy from the environment
+    /// at [`build`](Self::build): `HTTPS_PROXY` for `https`, `HTTP_PROXY` for `http`,
+    /// `ALL_PROXY` for both, bypassed for `NO_PROXY` (upper case first, then lower case; empty
+    /// values ignored; nothing is read under CGI, where `REQUEST_METHOD` is set). Default:
+    /// `false`, because only applications read the environment (vt-cli turns it on).
+    ///
+    /// Only `http://` proxy URIs (or a bare `host:port`) are supported: a request routed to a
+    /// `https://` or `socks5://` proxy fails with [`ErrorKind::Config`](crate::ErrorKind::Config).
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.proxy_from_env = enabled;
+        self
+    }
+
+    /// Trusts Mozilla's root certificates, compiled in from `webpki-roots` (default `true`).
+    pub fn webpki_roots(mut self, enabled: bool) -> Self {
+        self.webpki_roots = enabled;
+        self
+    }
+
+    /// Also trusts the operating system's certificate store, read at [`build`](Self::build)
+    /// through `rustls-native-certs` (default `false`). [`build`](Self::build) fails if the
+    /// store yields no certificate.
+    pub fn native_roots(mut self, enabled: bool) -> Self {
+        self.native_roots = enabled;
+        self
+    }
+
+    /// Also trusts the CA certificates in this PEM file, for instance a corporate
+    /// TLS-inspection CA. May be called several times. [`build`](Self::build) fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if the file cannot be read or holds no
+    /// certificate.
+    pub fn extra_ca_pem_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.extra_ca_pem_files.push(path.into());
+        self
+    }
+
+    /// Builds the transport: loads the root certificates and reads the proxy settings.
+    pub fn build(self) -> Result<HyperTransport, Error> {
+        let tls = self.tls_config()?;
+        let (proxies, proxy_summary) = self.proxies();
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(ProxyConnector::new(proxies));
+        let connector = TimeoutConnector::new(https, self.connect_timeout);
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let summary = format!(
+            "connect_timeout: {:?}, proxy: {proxy_summary}, roots: {}",
+            self.connect_timeout,
+            self.roots_summary()
+        );
+        Ok(HyperTransport {
+            client,
+            request_timeout: self.request_timeout,
+            max_body_size: self.max_body_size,
+            summary: summary.into(),
+        })
+    }
+
+    fn proxies(&self) -> (Option<Matcher>, String) {
+        if let Some(uri) = &self.proxy {
+            let summary = proxy::redacted(uri);
+            (
+                Some(proxy::explicit(uri, self.no_proxy.as_deref())),
+                summary,
+            )
+        } else if self.proxy_from_env {
+            match proxy::from_vars(proxy::env_var) {
+                Some(matcher) => (Some(matcher), "environment".to_owned()),
+                None => (None, "none (environment)".to_owned()),
+            }
+        } else {
+            (None, "none".to_owned())
+        }
+    }
+
+    fn roots_summary(&self) -> String {
+        let mut parts = Vec::new();
+        if self.webpki_roots {
+            parts.push("webpki".to_owned());
+        }
+        if self.native_roots {
+            parts.push("native".to_owned());
+        }
+        for path in &self.extra_ca_pem_files {
+            parts.push(path.display().to_string());
+        }
+        parts.join(" + ")
+    }
+
+    fn tls_config(&self) -> Result<rustls::ClientConfig, Error> {
+        let mut roots = RootCertStore::empty();
+        if self.webpki_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if self.native_roots {
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _unparsable) = roots.add_parsable_certificates(native.certs);
+            if added == 0 {
+                let why = native
+                    .errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(Error::config(format!(
+                    "no certificate found in the system's store {why}"
+                )));
+            }
+        }
+        for path in &self.extra_ca_pem_files {
+            let unreadable = |e: &dyn fmt::Display| {
+                Error::config(format!("cannot read {}: {e}", path.display()))
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| unreadable(&e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| unreadable(&e))?;
+            if certs.is_empty() {
+                return Err(Error::config(format!(
+                    "no certificate in {}",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| unreadable(&e))?;
+            }
+        }
+        if roots.is_empty() {
+            return Err(Error::config("no trusted root certificate"));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config(format!("TLS versions: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(config)
+    }
+}
