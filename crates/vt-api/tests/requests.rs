@@ -285,3 +285,55 @@ async fn the_public_tier_paces_100_resources_over_the_right_minutes_with_no_204(
         "{elapsed:?}: quota left unused"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn queued_resources_are_polled_until_found_or_the_deadline() {
+    let queued = |resource: &str| serde_json::json!({"response_code": -2, "resource": resource, "scan_id": "ab", "verbose_msg": "Your resource is queued for analysis"});
+    let mut transport = MockTransport::new();
+    let mut calls = 0;
+    transport.expect_send().times(3).returning(move |request| {
+        calls += 1;
+        let resource = &asked(&request)[0];
+        let answer = if calls < 3 {
+            queued(resource)
+        } else {
+            found(resource, 1)
+        };
+        Ok(response(200, body_of(vec![answer])))
+    });
+    let patient = client(Arc::new(transport), Tier::Private);
+    let start = tokio::time::Instant::now();
+    let answer = patient
+        .wait_for_report(
+            &one_md5(),
+            false,
+            Duration::from_secs(30),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), "found");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(60),
+        "two waits of 30 s"
+    );
+
+    // A deadline shorter than the analysis: the last answer, still queued, comes back.
+    let mut transport = MockTransport::new();
+    transport
+        .expect_send()
+        .times(3)
+        .returning(move |request| Ok(response(200, body_of(vec![queued(&asked(&request)[0])]))));
+    let client = client(Arc::new(transport), Tier::Private);
+    let answer = client
+        .wait_for_report(
+            &one_md5(),
+            false,
+            Duration::from_secs(30),
+            Duration::from_secs(75),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), "queued");
+}

@@ -3,7 +3,7 @@
 //! Run with `cargo xtask bench` (or `cargo bench -p vt-model --bench decode`). Inputs are
 //! generated here, deterministically, in the shapes of real v2 answers:
 //! - `allinfo_report`: one large allinfo report (a PE with imports, sections and a busy
-//!   behaviour-v1 summary), about 300 KB;
+//!   behaviour-v1 summary), about 140 KB;
 //! - `batch_25`: a 25-report batch array as a private key gets it, 70 engines per report.
 //!
 //! `flatten_baseline` decodes the batch with a derive-based model that keeps unknown keys with
