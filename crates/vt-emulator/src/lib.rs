@@ -1,6 +1,57 @@
-//! `vt-emulator`: a local server that speaks the VirusTotal API v2 wire protocol (quotas,
-//! 204/403, batches, injected faults) for tests, benchmarks, demos, and users' own integration
-//! tests, with no network and no API key.
+//! `vt-emulator`: a local server that speaks the VirusTotal API v2 `/file/report` wire
+//! protocol (reports and their public view, batches, quotas answered 204, 400/403, queued and
+//! invalid resources, injected faults) for tests, benchmarks, demos, and users' own
+//! integration tests, with no network and no real API key.
 //!
-//! The server arrives with issue #3; this crate holds only its docs until then.
+//! It sits beside the rest of the workspace and depends on `vt-model` only: reports are read
+//! and validated with [`vt_model::decode_body`], resources with [`vt_model::Resource`]. It
+//! knows nothing of `vt-api` or `vt-transport`; a client under test reaches it over HTTP
+//! like the real service.
+//!
+//! - [`Emulator::builder`] sets it up (keys and tiers, quotas, batch limits, queued
+//!   resources, faults, a [`Clock`] for the quota windows) and [`EmulatorBuilder::start`]
+//!   serves on a loopback port in the background: a [`RunningEmulator`] gives its
+//!   [`url`](RunningEmulator::url), its [`stats`](RunningEmulator::stats), and
+//!   [`shutdown`](RunningEmulator::shutdown).
+//! - [`Dataset`] holds the reports, each serialised once at load time into ready bytes; an
+//!   answer is those bytes with the echoed `resource` written first.
+//! - The `vt-emulator` binary is the same server behind the command line documented in
+//!   `docs/emulator.md`.
+//!
+//! ```
+//! use vt_emulator::{Emulator, KeySpec, Tier};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), vt_emulator::Error> {
+//! let emulator = Emulator::builder()
+//!     .key(KeySpec::new("my-test-key", Tier::Private)?)
+//!     .start()
+//!     .await?;
+//! assert!(emulator.url().starts_with("http://127.0.0.1:"));
+//! assert!(emulator.url().ends_with("/vtapi/v2/"));
+//! // Point the client under test at `emulator.url()`, then:
+//! assert_eq!(emulator.stats().requests, 0);
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
+
+mod chunks;
+mod clock;
+mod dataset;
+mod error;
+mod faults;
+mod index;
+mod keys;
+mod quota;
+mod server;
+mod stats;
+mod wire;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use dataset::Dataset;
+pub use error::{BoxError, Error};
+pub use faults::{Fault, FaultKind};
+pub use keys::{KeySpec, Tier};
+pub use server::{Emulator, EmulatorBuilder, RunningEmulator, STATS_PATH};
+pub use stats::Stats;

@@ -31,6 +31,21 @@ impl ResourceKind {
     }
 }
 
+impl ResourceKind {
+    /// The kind of `text` (surrounding whitespace ignored) when it is a valid resource, without
+    /// allocating: for hot paths that only need a yes or no. [`Resource::parse`] says why not.
+    ///
+    /// ```
+    /// use vt_model::ResourceKind;
+    ///
+    /// assert_eq!(ResourceKind::detect(" 99017F6EEBBAC24F351415DD410D522D "), Some(ResourceKind::Md5));
+    /// assert_eq!(ResourceKind::detect("hello"), None);
+    /// ```
+    pub fn detect(text: &str) -> Option<ResourceKind> {
+        classify(text.trim()).ok()
+    }
+}
+
 impl fmt::Display for ResourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -1,0 +1,313 @@
+//! Throughput of the emulator against a minimal hyper server answering the same bytes.
+//!
+//! `cargo bench -p vt-emulator` (release). Self-contained: loads generated reports (100,000 by
+//! default, `VT_BENCH_REPORTS` to change), starts the emulator and the ceiling server on
+//! `127.0.0.1:0`, and drives each with a keep-alive hyper client over several connections, for
+//! a bounded time and number of requests (`VT_BENCH_SECS` per run, default 1.5; `VT_BENCH_ROUNDS` alternating runs of each, default 4). Prints
+//! requests/s for single-resource and 25-resource requests, the ratio, and the RSS.
+#![allow(clippy::print_stdout, missing_docs)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use vt_emulator::{Dataset, Emulator, KeySpec, Tier};
+
+const CONNECTIONS: usize = 16;
+const MAX_REQUESTS: u64 = 5_000_000;
+const ENGINES: usize = 60;
+const TARGETS: usize = 1024;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// SplitMix64, for hashes that look random but are reproducible.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn hex(seed: u64, digits: usize) -> String {
+    let mut out = String::with_capacity(digits + 16);
+    let mut i = 0;
+    while out.len() < digits {
+        out.push_str(&format!(
+            "{:016x}",
+            mix(seed.wrapping_mul(31).wrapping_add(i))
+        ));
+        i += 1;
+    }
+    out.truncate(digits);
+    out
+}
+
+struct Generated {
+    md5: String,
+    sha256: String,
+    json: String,
+}
+
+/// A report shaped like the service's: 60 engines, a few allinfo fields.
+fn generate(i: u64) -> Generated {
+    let md5 = hex(i * 3, 32);
+    let sha1 = hex(i * 3 + 1, 40);
+    let sha256 = hex(i * 3 + 2, 64);
+    let unix = 1_500_000_000 + i * 37;
+    let mut scans = String::new();
+    let mut positives = 0;
+    for e in 0..ENGINES {
+        let detected = matches!(mix(i ^ ((e as u64) << 20)) % 3, 0);
+        positives += usize::from(detected);
+        let result = if detected {
+            format!("\"Trojan.Generic.{}\"", mix(i + e as u64) % 100_000)
+        } else {
+            "null".to_owned()
+        };
+        if e > 0 {
+            scans.push(',');
+        }
+        scans.push_str(&format!(
+            "\"Engine-{e:02}\":{{\"detected\":{detected},\"version\":\"{e}.{}.0.1\",\"result\":{result},\"update\":\"20240611\"}}",
+            i % 97
+        ));
+    }
+    let json = format!(
+        "{{\"response_code\":1,\"verbose_msg\":\"Scan finished, information embedded\",\
+         \"resource\":\"{md5}\",\"scan_id\":\"{sha256}-{unix}\",\"md5\":\"{md5}\",\"sha1\":\"{sha1}\",\
+         \"sha256\":\"{sha256}\",\"scan_date\":\"2024-06-11 10:30:00\",\
+         \"permalink\":\"https://www.virustotal.com/file/{sha256}/analysis/{unix}/\",\
+         \"positives\":{positives},\"total\":{ENGINES},\"scans\":{{{scans}}},\
+         \"first_seen\":\"2020-01-01 00:00:00\",\"size\":{},\"type\":\"Win32 EXE\",\"tags\":[\"peexe\"]}}",
+        1000 + i
+    );
+    Generated { md5, sha256, json }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+type Client = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Client {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    sender
+}
+
+async fn fetch(client: &mut Client, addr: SocketAddr, target: &str) -> (u16, Bytes) {
+    client.ready().await.expect("ready");
+    let request = Request::get(target)
+        .header("host", addr.to_string())
+        .body(Empty::new())
+        .unwrap();
+    let response = client.send_request(request).await.expect("answer");
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, body)
+}
+
+/// Requests/s over `CONNECTIONS` keep-alive connections, for `secs` or `MAX_REQUESTS`.
+async fn drive(addr: SocketAddr, targets: Arc<Vec<(String, usize)>>, secs: f64) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS {
+        let targets = Arc::clone(&targets);
+        let done = Arc::clone(&done);
+        tasks.push(tokio::spawn(async move {
+            let mut client = connect(addr).await;
+            let mut i = c * 61;
+            while Instant::now() < deadline && done.load(Ordering::Relaxed) < MAX_REQUESTS {
+                let (target, expected_len) = &targets[i % targets.len()];
+                let (status, body) = fetch(&mut client, addr, target).await;
+                assert_eq!((status, body.len()), (200, *expected_len), "{target}");
+                done.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The ceiling: hyper answering the same bytes from a map, with nothing else to do.
+async fn ceiling(answers: Arc<HashMap<String, Bytes>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let answers = Arc::clone(&answers);
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let body = request
+                            .uri()
+                            .path_and_query()
+                            .and_then(|pq| answers.get(pq.as_str()))
+                            .cloned()
+                            .unwrap_or_default();
+                        async move {
+                            let mut response = Response::new(Full::new(body));
+                            response
+                                .headers_mut()
+                                .insert("content-type", "application/json".parse().unwrap());
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn main() {
+    let reports: u64 = env_or("VT_BENCH_REPORTS", 100_000);
+    let secs: f64 = env_or("VT_BENCH_SECS", 1.5);
+    // For profiling one side: `emulator` or `ceiling` (default: both).
+    let only: String = env_or("VT_BENCH_ONLY", String::new());
+    // Runs alternate between the two servers; the best of each is kept, so that another
+    // process stealing the CPU for a while does not decide the ratio.
+    let rounds: usize = env_or("VT_BENCH_ROUNDS", 4);
+    // `1`, `25`, or both (default).
+    let sizes: String = env_or("VT_BENCH_SIZES", String::new());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let rss_before = rss_kib();
+    let load_started = Instant::now();
+    let mut dataset = Dataset::new();
+    let mut md5s = Vec::new();
+    let mut sha256s = Vec::new();
+    for i in 0..reports {
+        let generated = generate(i);
+        dataset
+            .add_json("generated", generated.json.as_bytes())
+            .expect("a generated report loads");
+        if i % (reports / 2048).max(1) == 0 {
+            md5s.push(generated.md5);
+            sha256s.push(generated.sha256.to_uppercase());
+        }
+    }
+    let load_time = load_started.elapsed();
+    let emulator = Emulator::builder()
+        .dataset(dataset)
+        .key(KeySpec::new("bench", Tier::Private).unwrap())
+        .build()
+        .unwrap();
+    let rss_after = rss_kib();
+    let served = emulator.reports();
+
+    runtime.block_on(async move {
+        let running = emulator.start().await.unwrap();
+        let emu_addr = running.addr();
+        let single: Vec<String> = (0..TARGETS)
+            .map(|i| {
+                let resource = if i % 2 == 0 { &md5s[i % md5s.len()] } else { &sha256s[i % sha256s.len()] };
+                format!("/vtapi/v2/file/report?apikey=bench&resource={resource}")
+            })
+            .collect();
+        let batch: Vec<String> = (0..TARGETS)
+            .map(|i| {
+                let resources: Vec<&str> = (0..25)
+                    .map(|j| {
+                        let k = i * 25 + j;
+                        if j % 2 == 0 { md5s[k % md5s.len()].as_str() } else { sha256s[k % sha256s.len()].as_str() }
+                    })
+                    .collect();
+                format!("/vtapi/v2/file/report?apikey=bench&resource={}", resources.join(",%20"))
+            })
+            .collect();
+        println!(
+            "vt-emulator throughput: {served} reports loaded in {:.1} s; {CONNECTIONS} keep-alive connections, {secs} s per run, best of {rounds} alternating runs",
+            load_time.as_secs_f64()
+        );
+        for (name, targets) in [("1 resource", single), ("25 resources", batch)] {
+            if !sizes.is_empty() && !name.starts_with(&format!("{sizes} ")) {
+                continue;
+            }
+            // The emulator's answers, fetched once: the ceiling serves the same bytes.
+            let mut client = connect(emu_addr).await;
+            let mut answers = HashMap::new();
+            let mut with_len = Vec::new();
+            for target in &targets {
+                let (status, body) = fetch(&mut client, emu_addr, target).await;
+                assert_eq!(status, 200);
+                with_len.push((target.clone(), body.len()));
+                answers.insert(target.clone(), body);
+            }
+            let mean_len = with_len.iter().map(|(_, l)| l).sum::<usize>() / with_len.len();
+            let ceiling_addr = ceiling(Arc::new(answers)).await;
+            let targets = Arc::new(with_len);
+            let _ = drive(emu_addr, Arc::clone(&targets), secs / 4.0).await; // warm-up
+            let mut best_emu: f64 = 0.0;
+            let mut best_ceiling: f64 = 0.0;
+            for _ in 0..rounds {
+                if only != "emulator" {
+                    best_ceiling =
+                        best_ceiling.max(drive(ceiling_addr, Arc::clone(&targets), secs).await);
+                }
+                if only != "ceiling" {
+                    best_emu = best_emu.max(drive(emu_addr, Arc::clone(&targets), secs).await);
+                }
+            }
+            println!(
+                "{name:>13} ({mean_len:>6} B answers): emulator {best_emu:>9.0} req/s   ceiling {best_ceiling:>9.0} req/s   ratio {:.1}%",
+                100.0 * best_emu / best_ceiling
+            );
+        }
+        let stats = running.stats();
+        println!(
+            "emulator answered {} requests ({} resources); by status {:?}",
+            stats.requests, stats.resources_asked, stats.by_status
+        );
+        running.shutdown().await;
+    });
+    println!(
+        "RSS: {} MiB before loading, {} MiB with {served} reports loaded ({:.1} KiB per report)",
+        rss_before / 1024,
+        rss_after / 1024,
+        (rss_after.saturating_sub(rss_before)) as f64 / served.max(1) as f64
+    );
+}

@@ -1,0 +1,388 @@
+//! The reports the emulator serves, serialised once into ready bytes and indexed by hash.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use vt_model::{DecodeCategory, FileReport, FileReportAnswer, UtcTimestamp};
+
+use crate::index::{FxBuild, Key};
+use crate::Error;
+
+/// The bundled dataset: the documented sample and the project's own fixtures.
+const BUNDLED: [(&str, &[u8]); 4] = [
+    (
+        "bundled/sample-2010-trojan-vb.json",
+        include_bytes!("../data/sample-2010-trojan-vb.json"),
+    ),
+    (
+        "bundled/clean-empty-file.json",
+        include_bytes!("../data/clean-empty-file.json"),
+    ),
+    (
+        "bundled/eicar-detected.json",
+        include_bytes!("../data/eicar-detected.json"),
+    ),
+    (
+        "bundled/pe-dropper-allinfo.json",
+        include_bytes!("../data/pe-dropper-allinfo.json"),
+    ),
+];
+
+/// Reports are packed into slabs of about this size: one allocation and one reference
+/// count for many reports, so that serving one touches no per-report header.
+const SLAB: usize = 1 << 20;
+
+/// Where one report's ready bytes are: the object's members, without braces and without
+/// `resource`, for the allinfo view and for the public view (usually a prefix of the former,
+/// since the model writes the public fields first).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ready {
+    slab: u32,
+    full: (u32, u32),
+    public: (u32, u32),
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The SHA-256 as written in the report, lower case: the identity of the file.
+    sha256: Box<str>,
+    /// MD5, SHA-1, SHA-256 and scan_id, those that are hashes at all.
+    keys: [Option<Key>; 4],
+    scan_date: UtcTimestamp,
+    ready: Ready,
+}
+
+/// A report serialised, not yet placed in a slab.
+#[derive(Debug)]
+struct Compiled {
+    sha256: Box<str>,
+    keys: [Option<Key>; 4],
+    scan_date: UtcTimestamp,
+    full: Vec<u8>,
+    /// The length of the public view when it is a prefix of `full`, else its own bytes.
+    public: Result<usize, Vec<u8>>,
+}
+
+/// A set of reports to serve, each stored once as ready JSON bytes (the allinfo view and the
+/// public view) and indexed by MD5, SHA-1, SHA-256 and scan_id, whatever their case.
+///
+/// When two reports are of the same file (same SHA-256), the one with the most recent
+/// `scan_date` is kept. Loading is all or nothing per file: a file that is not valid JSON, or
+/// holds anything but reports (`response_code` 1), is refused whole with an error naming it.
+///
+/// ```
+/// use vt_emulator::Dataset;
+///
+/// let mut data = Dataset::new();
+/// let added = data.add_json("one.json", br#"{"response_code": 1,
+///   "verbose_msg": "Scan finished, information embedded",
+///   "resource": "44d88612fea8a8f36de82e1278abb02f",
+///   "scan_id": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f-1549381312",
+///   "md5": "44d88612fea8a8f36de82e1278abb02f", "sha1": "3395856ce81f2b7382dee72602f798b642f14140",
+///   "sha256": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+///   "scan_date": "2019-02-05 15:41:52",
+///   "permalink": "https://www.virustotal.com/file/275a021b/analysis/1549381312/",
+///   "positives": 0, "total": 0, "scans": {}}"#)?;
+/// assert_eq!(added, 1);
+/// assert!(data.contains("44D88612FEA8A8F36DE82E1278ABB02F"));
+///
+/// let err = data.add_json("broken.json", b"{\"response_code\": 1,").unwrap_err();
+/// assert!(err.to_string().starts_with("broken.json: "));
+/// # Ok::<(), vt_emulator::Error>(())
+/// ```
+#[derive(Default)]
+pub struct Dataset {
+    entries: Vec<Entry>,
+    by_sha256: HashMap<Box<str>, u32>,
+    slabs: Vec<Bytes>,
+    filling: Vec<u8>,
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dataset")
+            .field("reports", &self.entries.len())
+            .finish()
+    }
+}
+
+impl Dataset {
+    /// An empty dataset.
+    pub fn new() -> Dataset {
+        Dataset::default()
+    }
+
+    /// The small dataset served when no data is given: the sample report of the v2
+    /// documentation (5 engines shown of 40) and the project's own fixtures (a clean report, a
+    /// detected one, and an allinfo report of a PE file with `additional_info`).
+    pub fn bundled() -> Dataset {
+        let mut data = Dataset::new();
+        for (name, bytes) in BUNDLED {
+            // The bundled files are checked by the crate's tests.
+            if let Err(e) = data.add_json(name, bytes) {
+                unreachable!("the bundled dataset is valid: {e}");
+            }
+        }
+        data
+    }
+
+    /// Loads a JSON file, or every `*.json` file of a folder (not its sub-folders, in name
+    /// order). Each file holds one report or an array of reports. Returns how many reports
+    /// were read.
+    pub fn add_path(&mut self, path: impl AsRef<Path>) -> Result<usize, Error> {
+        let path = path.as_ref();
+        let read_error = |path: &Path, e: std::io::Error| Error::Read {
+            path: path.to_owned(),
+            source: Box::new(e),
+        };
+        let meta = std::fs::metadata(path).map_err(|e| read_error(path, e))?;
+        if !meta.is_dir() {
+            let bytes = std::fs::read(path).map_err(|e| read_error(path, e))?;
+            return self.add_json(&path.display().to_string(), &bytes);
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| read_error(path, e))?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| read_error(path, e))?;
+        files.retain(|p| {
+            p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+                && p.is_file()
+        });
+        files.sort();
+        let mut added = 0;
+        for file in files {
+            added += self.add_path(&file)?;
+        }
+        Ok(added)
+    }
+
+    /// Adds the reports of one JSON document (one report, or an array of them) given in
+    /// memory; `name` is what errors call it. Returns how many reports were read. Nothing is
+    /// added when any part of the document is refused.
+    pub fn add_json(&mut self, name: &str, json: &[u8]) -> Result<usize, Error> {
+        let data_error = |reason: String| Error::Data {
+            file: name.to_owned(),
+            reason,
+        };
+        let body = vt_model::decode_body(json).map_err(|e| match e.as_decode() {
+            Some(d) => {
+                let what = match d.category {
+                    DecodeCategory::Syntax => "not valid JSON",
+                    DecodeCategory::Truncated => "not valid JSON (it ends too early)",
+                    _ => "not a report",
+                };
+                let at = if matches!(d.path.as_str(), "" | "." | "?") {
+                    String::new()
+                } else {
+                    format!(" at {}", d.path)
+                };
+                data_error(format!(
+                    "{what}{at}: {} (line {}, column {})",
+                    d.message, d.line, d.column
+                ))
+            }
+            None => data_error(format!("not a report: {e}")),
+        })?;
+        let answers = body.into_answers();
+        if answers.is_empty() {
+            return Err(data_error("an empty array, not a report".to_owned()));
+        }
+        let many = answers.len() > 1;
+        let mut reports = Vec::with_capacity(answers.len());
+        for (i, answer) in answers.into_iter().enumerate() {
+            let item = if many {
+                format!("item {i}: ")
+            } else {
+                String::new()
+            };
+            match answer {
+                FileReportAnswer::Found(report) => reports.push(report),
+                other => {
+                    return Err(data_error(format!(
+                        "{item}not a report: response_code {} ({}), not 1",
+                        other.response_code(),
+                        other.status()
+                    )))
+                }
+            }
+        }
+        let mut compiled = Vec::with_capacity(reports.len());
+        for report in reports {
+            compiled
+                .push(compile(*report).map_err(|e| data_error(format!("cannot re-encode: {e}")))?);
+        }
+        let added = compiled.len();
+        for report in compiled {
+            self.insert(report);
+        }
+        Ok(added)
+    }
+
+    /// Adds one report, already decoded.
+    pub fn add_report(&mut self, report: FileReport) -> Result<(), Error> {
+        let compiled = compile(report).map_err(|e| Error::Data {
+            file: "report".to_owned(),
+            reason: format!("cannot encode: {e}"),
+        })?;
+        self.insert(compiled);
+        Ok(())
+    }
+
+    /// How many reports (distinct files) the dataset holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the dataset holds no report.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// True when a report answers this MD5, SHA-1, SHA-256 or scan_id (any case).
+    pub fn contains(&self, resource: &str) -> bool {
+        self.sha256_of(resource).is_some()
+    }
+
+    /// The SHA-256 (lower case) of the report that answers this resource, if any.
+    pub(crate) fn sha256_of(&self, resource: &str) -> Option<&str> {
+        let key = Key::parse(resource)?;
+        self.entries
+            .iter()
+            .find(|e| e.keys.contains(&Some(key)))
+            .map(|e| &*e.sha256)
+    }
+
+    /// Copies a report's bytes into the slab being filled.
+    fn place(&mut self, compiled: Compiled) -> Entry {
+        let needed = compiled.full.len() + compiled.public.as_ref().map_or_else(Vec::len, |_| 0);
+        if self.filling.len() + needed > self.filling.capacity() {
+            if !self.filling.is_empty() {
+                let full_slab = std::mem::take(&mut self.filling);
+                self.slabs.push(Bytes::from(full_slab));
+            }
+            self.filling = Vec::with_capacity(needed.max(SLAB));
+        }
+        let at = |v: &Vec<u8>| u32::try_from(v.len()).unwrap_or(u32::MAX);
+        let start = at(&self.filling);
+        self.filling.extend_from_slice(&compiled.full);
+        let full = (start, at(&self.filling) - start);
+        let public = match compiled.public {
+            Ok(len) => (start, u32::try_from(len).unwrap_or(u32::MAX)),
+            Err(own) => {
+                let start = at(&self.filling);
+                self.filling.extend_from_slice(&own);
+                (start, at(&self.filling) - start)
+            }
+        };
+        Entry {
+            sha256: compiled.sha256,
+            keys: compiled.keys,
+            scan_date: compiled.scan_date,
+            ready: Ready {
+                slab: u32::try_from(self.slabs.len()).unwrap_or(u32::MAX),
+                full,
+                public,
+            },
+        }
+    }
+
+    fn insert(&mut self, compiled: Compiled) {
+        match self.by_sha256.get(&compiled.sha256) {
+            // Keep the most recent analysis of a file; on a tie the later one read wins.
+            // (The bytes of the one dropped stay in their slab, unused.)
+            Some(&i) => {
+                if compiled.scan_date >= self.entries[i as usize].scan_date {
+                    let entry = self.place(compiled);
+                    self.entries[i as usize] = entry;
+                }
+            }
+            None => {
+                let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+                let entry = self.place(compiled);
+                self.by_sha256.insert(entry.sha256.clone(), i);
+                self.entries.push(entry);
+            }
+        }
+    }
+
+    /// Moves the reports into the lookup table the server answers from.
+    pub(crate) fn into_store(mut self) -> Store {
+        if !self.filling.is_empty() {
+            let last = std::mem::take(&mut self.filling);
+            self.slabs.push(Bytes::from(last));
+        }
+        // Each key holds a copy of the report's place (20 bytes): one probe finds it all.
+        let mut index =
+            HashMap::with_capacity_and_hasher(self.entries.len() * 4, FxBuild::default());
+        for entry in &self.entries {
+            for key in entry.keys.into_iter().flatten() {
+                index.insert(key, entry.ready);
+            }
+        }
+        Store {
+            index,
+            reports: self.entries.len(),
+            slabs: self.slabs,
+        }
+    }
+}
+
+/// The served reports: ready bytes and the index from lower-case keys to them.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    index: HashMap<Key, Ready, FxBuild>,
+    reports: usize,
+    slabs: Vec<Bytes>,
+}
+
+impl Store {
+    /// Where the report for a key is.
+    pub(crate) fn find(&self, key: &Key) -> Option<Ready> {
+        self.index.get(key).copied()
+    }
+
+    /// The members of a report, in the allinfo or the public view (no copy).
+    pub(crate) fn members(&self, ready: Ready, allinfo: bool) -> Bytes {
+        let (start, len) = if allinfo { ready.full } else { ready.public };
+        let (start, len) = (start as usize, len as usize);
+        self.slabs[ready.slab as usize].slice(start..start + len)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.reports
+    }
+}
+
+/// Serialises a report once into its two views, without `resource`.
+fn compile(mut report: FileReport) -> Result<Compiled, serde_json::Error> {
+    report.resource = None;
+    let public = serde_json::to_vec(&report.to_public())?;
+    let mut full = serde_json::to_vec(&report)?;
+    // Both are objects (`{...}`); keep their members only.
+    let public_members = &public[1..public.len() - 1];
+    full.pop();
+    full.remove(0);
+    let prefix = full.starts_with(public_members)
+        && matches!(full.get(public_members.len()), None | Some(b','));
+    let public = if prefix {
+        Ok(public_members.len())
+    } else {
+        Err(public_members.to_vec())
+    };
+    Ok(Compiled {
+        sha256: report.sha256.trim().to_ascii_lowercase().into(),
+        keys: [
+            Key::parse(&report.md5),
+            Key::parse(&report.sha1),
+            Key::parse(&report.sha256),
+            Key::parse(&report.scan_id),
+        ],
+        scan_date: report.scan_date,
+        full,
+        public,
+    })
+}

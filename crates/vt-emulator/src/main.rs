@@ -1,0 +1,167 @@
+//! `vt-emulator`: serve the VirusTotal API v2 `/file/report` on a local address.
+//!
+//! Prints one line, `listening on http://HOST:PORT/vtapi/v2/`, once bound, then serves until
+//! SIGINT or SIGTERM. See `docs/emulator.md`.
+// Printing the address line and the start-up error is this binary's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use vt_emulator::{Emulator, Fault, KeySpec};
+
+/// A local server that speaks the VirusTotal API v2 /file/report wire protocol.
+#[derive(Debug, Parser)]
+#[command(name = "vt-emulator", version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// A JSON file or a folder of them: one report or an array of reports each (repeatable).
+    /// Without it, a small bundled dataset is served.
+    #[arg(long, value_name = "PATH")]
+    data: Vec<PathBuf>,
+    /// An accepted key and its tier, private by default (repeatable). Without any, every
+    /// non-empty key is accepted as private.
+    #[arg(long, value_name = "KEY[:public|:private]")]
+    key: Vec<KeySpec>,
+    /// Requests per rolling minute of a public key.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    public_per_minute: u32,
+    /// Requests per rolling day of a public key.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    public_per_day: u32,
+    /// Most resources in one request of a public key.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    batch_limit_public: usize,
+    /// Most resources in one request of a private key.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    batch_limit_private: usize,
+    /// A resource answered as queued (response_code -2) (repeatable).
+    #[arg(long, value_name = "RESOURCE")]
+    queued: Vec<String>,
+    /// Inject a fault with a probability: 500, reset, slow, truncate or 204 (repeatable).
+    #[arg(long, value_name = "KIND:PROBABILITY")]
+    fault: Vec<Fault>,
+    /// Seed of the fault draws, to replay a run (default: from the time of day).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("vt-emulator: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vt-emulator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let listen = resolve(&args.listen).await?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let mut builder = Emulator::builder()
+        .listen(listen)
+        .public_per_minute(args.public_per_minute)
+        .public_per_day(args.public_per_day)
+        .batch_limit_public(args.batch_limit_public)
+        .batch_limit_private(args.batch_limit_private)
+        .seed(seed);
+    for path in args.data {
+        builder = builder.data_path(path);
+    }
+    for key in args.key {
+        builder = builder.key(key);
+    }
+    for resource in args.queued {
+        builder = builder.queued(resource);
+    }
+    for fault in args.fault {
+        builder = builder.fault(fault);
+    }
+    let emulator = builder.build().context("cannot load the data")?;
+    // Watch the signals before saying we listen: a script may send one right after the line.
+    let signals = Signals::watch()?;
+    let running = emulator.start().await?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {}", running.url())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")?;
+    drop(stdout);
+    signals.wait().await;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// `HOST:PORT`, where HOST may be a name such as `localhost`.
+async fn resolve(listen: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = listen.parse() {
+        return Ok(addr);
+    }
+    tokio::net::lookup_host(listen)
+        .await
+        .with_context(|| format!("invalid --listen address {listen:?}: expected HOST:PORT"))?
+        .next()
+        .with_context(|| format!("--listen {listen:?} resolves to no address"))
+}
+
+/// SIGINT and SIGTERM, watched from creation on.
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn watch() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// Ctrl-C, where there are no Unix signals.
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn watch() -> anyhow::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

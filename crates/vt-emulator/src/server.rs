@@ -1,0 +1,740 @@
+//! The builder, the running server, and the handling of one request.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use vt_model::{Resource, ResourceKind};
+
+use crate::chunks::{Assembler, Chunks};
+use crate::dataset::{Ready, Store};
+use crate::faults::FaultPlan;
+use crate::index::{FxBuild, Key};
+use crate::keys::Keys;
+use crate::quota::{Limits, Quotas};
+use crate::stats::{endpoint_of, Counters, FILE_REPORT};
+use crate::wire::{self, Params};
+use crate::{Clock, Dataset, Error, Fault, FaultKind, KeySpec, Stats, SystemClock, Tier};
+
+/// The path of the counters, outside the API.
+pub const STATS_PATH: &str = "/_emulator/stats";
+/// The largest POST body read; a larger one is answered 413.
+const MAX_BODY: usize = 1 << 20;
+/// How long a shutdown waits for requests in flight.
+const GRACE: Duration = Duration::from_secs(10);
+const JSON: &str = "application/json";
+const HTML: &str = "text/html; charset=utf-8";
+
+/// Sets up an [`Emulator`]; see [`Emulator::builder`].
+///
+/// The defaults are those of the command line, except the address: `127.0.0.1:0` (a free
+/// port), so that tests never collide. No key configured means every non-empty key is
+/// accepted as private; no data given means the bundled dataset.
+#[derive(Debug)]
+pub struct EmulatorBuilder {
+    listen: SocketAddr,
+    dataset: Option<Dataset>,
+    paths: Vec<PathBuf>,
+    keys: Vec<KeySpec>,
+    public: Limits,
+    private: Limits,
+    batch_limit_public: usize,
+    batch_limit_private: usize,
+    queued: Vec<String>,
+    faults: Vec<Fault>,
+    seed: u64,
+    slow_delay: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        EmulatorBuilder {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            dataset: None,
+            paths: Vec::new(),
+            keys: Vec::new(),
+            public: Limits {
+                per_minute: Some(4),
+                per_day: Some(500),
+            },
+            private: Limits::default(),
+            batch_limit_public: 4,
+            batch_limit_private: 25,
+            queued: Vec::new(),
+            faults: Vec::new(),
+            seed: 0,
+            slow_delay: Duration::from_secs(5),
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// The address to listen on; port 0 picks a free port. Default `127.0.0.1:0`.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Serves these reports (instead of the bundled dataset); the paths given with
+    /// [`EmulatorBuilder::data_path`] are added to them.
+    pub fn dataset(mut self, dataset: Dataset) -> Self {
+        self.dataset = Some(dataset);
+        self
+    }
+
+    /// A JSON file, or a folder of them, to serve (repeatable; replaces the bundled dataset).
+    /// Read by [`EmulatorBuilder::build`], which fails naming the first bad file.
+    pub fn data_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.paths.push(path.into());
+        self
+    }
+
+    /// Accepts a key of a tier (repeatable). Without any, every non-empty key is private.
+    pub fn key(mut self, key: KeySpec) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Requests per rolling minute of a public key (default 4).
+    pub fn public_per_minute(mut self, n: u32) -> Self {
+        self.public.per_minute = Some(n);
+        self
+    }
+
+    /// Requests per rolling day of a public key (default 500).
+    pub fn public_per_day(mut self, n: u32) -> Self {
+        self.public.per_day = Some(n);
+        self
+    }
+
+    /// Requests per rolling minute of a private key (default: no limit).
+    pub fn private_per_minute(mut self, n: u32) -> Self {
+        self.private.per_minute = Some(n);
+        self
+    }
+
+    /// Requests per rolling day of a private key (default: no limit).
+    pub fn private_per_day(mut self, n: u32) -> Self {
+        self.private.per_day = Some(n);
+        self
+    }
+
+    /// Most resources in one request of a public key (default 4); more is 400.
+    pub fn batch_limit_public(mut self, n: usize) -> Self {
+        self.batch_limit_public = n;
+        self
+    }
+
+    /// Most resources in one request of a private key (default 25); more is 400.
+    pub fn batch_limit_private(mut self, n: usize) -> Self {
+        self.batch_limit_private = n;
+        self
+    }
+
+    /// Answers this resource (and its SHA-256) as queued, `response_code` -2 (repeatable).
+    /// An MD5 or SHA-1 must be of a loaded report, whose SHA-256 becomes the `scan_id`.
+    pub fn queued(mut self, resource: impl Into<String>) -> Self {
+        self.queued.push(resource.into());
+        self
+    }
+
+    /// Injects a fault (repeatable); the probabilities must add up to at most 1.
+    pub fn fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// The seed of the fault draws (default 0): the same seed and the same requests give the
+    /// same faults.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The delay of the `slow` fault (default 5 s).
+    pub fn slow_delay(mut self, delay: Duration) -> Self {
+        self.slow_delay = delay;
+        self
+    }
+
+    /// The clock of the quota windows (default: the real monotonic time).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Loads the data and checks the settings; nothing is bound yet.
+    pub fn build(self) -> Result<Emulator, Error> {
+        let mut dataset = match self.dataset {
+            Some(dataset) => dataset,
+            None if self.paths.is_empty() => Dataset::bundled(),
+            None => Dataset::new(),
+        };
+        for path in &self.paths {
+            dataset.add_path(path)?;
+        }
+        if self.batch_limit_public == 0 || self.batch_limit_private == 0 {
+            return Err(Error::config("a batch limit must be at least 1"));
+        }
+        let mut queued = HashMap::default();
+        for text in &self.queued {
+            let resource = Resource::parse(text)
+                .map_err(|e| Error::config(format!("queued resource: {e}")))?;
+            let sha256 = match resource.kind() {
+                ResourceKind::Sha256 => resource.key().to_owned(),
+                ResourceKind::ScanId => resource
+                    .scan_id_parts()
+                    .map(|(sha256, _)| sha256.to_owned())
+                    .unwrap_or_else(|| resource.key().to_owned()),
+                _ => dataset
+                    .sha256_of(resource.key())
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Error::config(format!(
+                            "queued resource {text:?}: an MD5 or SHA-1 must be of a loaded report \
+                         (a queued answer carries the SHA-256 as scan_id); give the SHA-256"
+                        ))
+                    })?,
+            };
+            let sha256: Box<str> = sha256.into();
+            if let Some(key) = Key::of(&resource) {
+                queued.insert(key, sha256.clone());
+            }
+            if let Some(key) = Key::parse(&sha256) {
+                queued.insert(key, sha256);
+            }
+        }
+        let state = State {
+            store: dataset.into_store(),
+            queued,
+            keys: Keys::new(self.keys),
+            public: self.public,
+            private: self.private,
+            batch_limit_public: self.batch_limit_public,
+            batch_limit_private: self.batch_limit_private,
+            quotas: Quotas::new(self.clock),
+            faults: FaultPlan::new(self.faults, self.seed)?,
+            slow_delay: self.slow_delay,
+            counters: Counters::default(),
+        };
+        Ok(Emulator {
+            listen: self.listen,
+            state: Arc::new(state),
+        })
+    }
+
+    /// [`EmulatorBuilder::build`], then [`Emulator::start`].
+    pub async fn start(self) -> Result<RunningEmulator, Error> {
+        self.build()?.start().await
+    }
+}
+
+/// A configured emulator with its data loaded, not yet listening.
+///
+/// ```no_run
+/// use vt_emulator::{Emulator, KeySpec, Tier};
+///
+/// # async fn demo() -> Result<(), vt_emulator::Error> {
+/// let emulator = Emulator::builder()
+///     .key(KeySpec::new("test-key", Tier::Public)?)
+///     .start()
+///     .await?;
+/// let url = emulator.url(); // http://127.0.0.1:PORT/vtapi/v2/
+/// // ... point a client at `url`, then check what it sent:
+/// assert_eq!(emulator.stats().requests, 0);
+/// emulator.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Emulator {
+    listen: SocketAddr,
+    state: Arc<State>,
+}
+
+impl Emulator {
+    /// Starts setting up an emulator.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// How many reports (distinct files) are served.
+    pub fn reports(&self) -> usize {
+        self.state.store.len()
+    }
+
+    /// Binds the address and serves in the background on the current tokio runtime until
+    /// [`RunningEmulator::shutdown`] (or until the handle is dropped).
+    pub async fn start(self) -> Result<RunningEmulator, Error> {
+        let bind_error = |e: std::io::Error| Error::Bind {
+            addr: self.listen,
+            source: Box::new(e),
+        };
+        let listener = TcpListener::bind(self.listen).await.map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let (shutdown, signal) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, Arc::clone(&self.state), signal));
+        Ok(RunningEmulator {
+            addr,
+            state: self.state,
+            shutdown,
+            task: Some(task),
+        })
+    }
+}
+
+/// A serving emulator. Dropping it stops the server without waiting; prefer
+/// [`RunningEmulator::shutdown`], which lets requests in flight finish.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    /// The address it listens on (with the real port when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL of the API, `http://HOST:PORT/vtapi/v2/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/vtapi/v2/", self.addr)
+    }
+
+    /// The counters since start, as `GET /_emulator/stats` gives them.
+    pub fn stats(&self) -> Stats {
+        self.state.counters.snapshot()
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (up to 10 s), and returns
+    /// once the server is down.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Accepts connections until told to stop, then waits for the open ones to finish.
+async fn serve(listener: TcpListener, state: Arc<State>, mut signal: watch::Receiver<bool>) {
+    // Every connection task holds a sender; `recv` returns `None` once all are gone.
+    let (alive, mut all_done) = mpsc::channel::<()>(1);
+    loop {
+        tokio::select! {
+            biased;
+            _ = signal.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let state = Arc::clone(&state);
+                    let signal = signal.clone();
+                    let alive = alive.clone();
+                    tokio::spawn(async move {
+                        serve_connection(stream, state, signal).await;
+                        drop(alive);
+                    });
+                }
+                // Out of file descriptors or a connection reset before accept: go on.
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+        }
+    }
+    drop(listener);
+    drop(alive);
+    let _ = tokio::time::timeout(GRACE, all_done.recv()).await;
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    state: Arc<State>,
+    mut signal: watch::Receiver<bool>,
+) {
+    let service = service_fn(move |request| {
+        let state = Arc::clone(&state);
+        async move { state.handle(request).await }
+    });
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    if *signal.borrow_and_update() {
+        connection.as_mut().graceful_shutdown();
+    }
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = signal.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// The `reset` fault: the service fails, and hyper closes the connection without an answer.
+#[derive(Debug)]
+struct ResetFault;
+
+impl std::fmt::Display for ResetFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected fault: connection reset")
+    }
+}
+
+impl std::error::Error for ResetFault {}
+
+/// Everything a request needs, shared by the connections.
+#[derive(Debug)]
+pub(crate) struct State {
+    store: Store,
+    queued: HashMap<Key, Box<str>, FxBuild>,
+    keys: Keys,
+    public: Limits,
+    private: Limits,
+    batch_limit_public: usize,
+    batch_limit_private: usize,
+    quotas: Quotas,
+    faults: FaultPlan,
+    slow_delay: Duration,
+    counters: Counters,
+}
+
+/// What a resource names.
+enum Resolved<'a> {
+    Found(Ready),
+    /// Queued, with the SHA-256 to give as scan_id.
+    Queued(&'a str),
+    NotFound,
+    Invalid,
+}
+
+/// What the rules decided, before faults shape how it is sent.
+struct Answer {
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: Chunks,
+}
+
+impl Answer {
+    fn empty(status: StatusCode) -> Answer {
+        let content_type = match status {
+            StatusCode::NO_CONTENT => None,
+            _ => Some(HTML),
+        };
+        Answer {
+            status,
+            content_type,
+            body: Chunks::default(),
+        }
+    }
+}
+
+impl State {
+    async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+    ) -> Result<Response<ReplyBody>, ResetFault> {
+        let path = request.uri().path();
+        if path == STATS_PATH {
+            return Ok(self.stats_reply(request.method()));
+        }
+        let endpoint = endpoint_of(path);
+        self.counters.request(endpoint);
+        if endpoint != FILE_REPORT {
+            return Ok(self.send(Answer::empty(StatusCode::NOT_FOUND), None));
+        }
+        let post = match *request.method() {
+            Method::GET => false,
+            Method::POST => true,
+            _ => {
+                let mut reply = self.send(Answer::empty(StatusCode::METHOD_NOT_ALLOWED), None);
+                reply
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static("GET, POST"));
+                return Ok(reply);
+            }
+        };
+        let (parts, body) = request.into_parts();
+        let body = if post {
+            match read_body(body, MAX_BODY).await {
+                Ok(Some(body)) => body,
+                Ok(None) => {
+                    return Ok(self.send(Answer::empty(StatusCode::PAYLOAD_TOO_LARGE), None))
+                }
+                // The client went away while sending.
+                Err(()) => return Err(ResetFault),
+            }
+        } else {
+            Bytes::new()
+        };
+        let mut params = Params::default();
+        if let Some(query) = parts.uri.query() {
+            params.add_urlencoded(query.as_bytes());
+        }
+        if post {
+            let content_type = parts
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            match wire::multipart_boundary(content_type) {
+                Some(boundary) => params.add_multipart(&body, boundary),
+                None => params.add_urlencoded(&body),
+            }
+        }
+        let items = params
+            .resource
+            .as_deref()
+            .map(wire::split_resources)
+            .unwrap_or_default();
+        self.counters.resources(items.len());
+
+        let fault = self.faults.draw();
+        if let Some(kind) = fault {
+            self.counters.fault(kind);
+            match kind {
+                FaultKind::InternalError => {
+                    return Ok(self.send(Answer::empty(StatusCode::INTERNAL_SERVER_ERROR), None))
+                }
+                FaultKind::Quota => {
+                    return Ok(self.send(Answer::empty(StatusCode::NO_CONTENT), None))
+                }
+                FaultKind::Reset => return Err(ResetFault),
+                _ => {}
+            }
+        }
+        let answer = self.answer(&params, &items);
+        if fault == Some(FaultKind::Slow) {
+            tokio::time::sleep(self.slow_delay).await;
+        }
+        Ok(self.send(answer, fault))
+    }
+
+    /// The rules of `/file/report`, in order: key, allinfo tier, resource, batch size, quota.
+    fn answer(&self, params: &Params<'_>, items: &[&str]) -> Answer {
+        let key = params.apikey.as_deref().unwrap_or("");
+        let Some(tier) = self.keys.tier(key) else {
+            return Answer::empty(StatusCode::FORBIDDEN);
+        };
+        let allinfo = wire::truthy(params.allinfo.as_deref());
+        if allinfo && tier == Tier::Public {
+            return Answer::empty(StatusCode::FORBIDDEN);
+        }
+        if items.is_empty() {
+            return Answer::empty(StatusCode::BAD_REQUEST);
+        }
+        let (limit, limits) = match tier {
+            Tier::Public => (self.batch_limit_public, self.public),
+            _ => (self.batch_limit_private, self.private),
+        };
+        if items.len() > limit {
+            return Answer::empty(StatusCode::BAD_REQUEST);
+        }
+        if !self.quotas.try_acquire(key, limits) {
+            return Answer::empty(StatusCode::NO_CONTENT);
+        }
+        // Keys first, then every lookup in a tight loop: the lookups do not depend on each
+        // other, so their cache misses overlap.
+        let keys: Vec<Option<Key>> = items.iter().map(|item| Key::parse(item)).collect();
+        let resolved: Vec<Resolved<'_>> = keys.iter().map(|key| self.resolve(key)).collect();
+        let small = items.iter().map(|item| item.len() + 120).sum::<usize>() + 2;
+        let mut out = Assembler::with_capacity(small, 2 * items.len() + 1);
+        if items.len() > 1 {
+            out.push(b'[');
+        }
+        for (i, (item, resolved)) in items.iter().zip(resolved).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match resolved {
+                Resolved::Found(ready) => {
+                    wire::write_found(&mut out, item, self.store.members(ready, allinfo))
+                }
+                Resolved::Queued(sha256) => {
+                    wire::write_status(&mut out, -2, item, Some(sha256), wire::QUEUED_MSG)
+                }
+                Resolved::NotFound => {
+                    wire::write_status(&mut out, 0, item, None, wire::NOT_FOUND_MSG)
+                }
+                Resolved::Invalid => wire::write_status(&mut out, 0, item, None, wire::INVALID_MSG),
+            }
+        }
+        if items.len() > 1 {
+            out.push(b']');
+        }
+        Answer {
+            status: StatusCode::OK,
+            content_type: Some(JSON),
+            body: out.finish(),
+        }
+    }
+
+    fn resolve(&self, key: &Option<Key>) -> Resolved<'_> {
+        let Some(key) = key else {
+            return Resolved::Invalid;
+        };
+        if !self.queued.is_empty() {
+            if let Some(sha256) = self.queued.get(key) {
+                return Resolved::Queued(sha256);
+            }
+        }
+        match self.store.find(key) {
+            Some(ready) => Resolved::Found(ready),
+            None => Resolved::NotFound,
+        }
+    }
+
+    /// Turns an answer into a response, shaped by a `truncate` fault, and counts its status.
+    fn send(&self, answer: Answer, fault: Option<FaultKind>) -> Response<ReplyBody> {
+        self.counters.status(answer.status.as_u16());
+        let full_len = answer.body.remaining();
+        let body = if fault == Some(FaultKind::Truncate) && full_len > 0 {
+            ReplyBody::Truncated {
+                half: Some(answer.body.cut(full_len / 2)),
+                pause: None,
+            }
+        } else {
+            ReplyBody::Full(Some(answer.body))
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = answer.status;
+        let headers = response.headers_mut();
+        if let Some(content_type) = answer.content_type {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if fault == Some(FaultKind::Truncate) && full_len > 0 {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(full_len));
+        }
+        response
+    }
+
+    fn stats_reply(&self, method: &Method) -> Response<ReplyBody> {
+        if method != Method::GET {
+            let mut response = Response::new(ReplyBody::Full(None));
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET"));
+            return response;
+        }
+        let body = serde_json::to_vec(&self.counters.snapshot()).unwrap_or_default();
+        let mut response = Response::new(ReplyBody::Full(Some(Chunks::one(Bytes::from(body)))));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+        response
+    }
+}
+
+/// Reads a request body up to `limit` bytes: `Ok(None)` when larger, `Err` when the client
+/// stopped sending.
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Option<Bytes>, ()> {
+    use hyper::body::Body as _;
+    let mut collected = Vec::new();
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => return Ok(Some(Bytes::from(collected))),
+            Some(Err(_)) => return Err(()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if collected.len() + data.len() > limit {
+                        return Ok(None);
+                    }
+                    collected.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+/// The body of an answer: whole, or cut in the middle by the `truncate` fault.
+#[derive(Debug)]
+pub(crate) enum ReplyBody {
+    /// The whole body (`None` once sent, or for an empty body).
+    Full(Option<Chunks>),
+    /// The first half, then a pause (so that it is flushed), then an error that makes hyper
+    /// close the connection short of the promised `Content-Length`.
+    Truncated {
+        half: Option<Chunks>,
+        pause: Option<Pin<Box<tokio::time::Sleep>>>,
+    },
+}
+
+/// Ends a truncated body; hyper then closes the connection.
+#[derive(Debug)]
+pub(crate) struct TruncatedBody;
+
+impl std::fmt::Display for TruncatedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected fault: body truncated")
+    }
+}
+
+impl std::error::Error for TruncatedBody {}
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Chunks;
+    type Error = TruncatedBody;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Chunks>, TruncatedBody>>> {
+        match self.get_mut() {
+            ReplyBody::Full(body) => Poll::Ready(
+                body.take()
+                    .filter(|b| b.has_remaining())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
+            ReplyBody::Truncated { half, pause } => {
+                if let Some(half) = half.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(half))));
+                }
+                let sleep = pause
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(TruncatedBody)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReplyBody::Full(body) => body.as_ref().is_none_or(|b| !b.has_remaining()),
+            ReplyBody::Truncated { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReplyBody::Full(Some(body)) => SizeHint::with_exact(body.remaining() as u64),
+            ReplyBody::Full(None) => SizeHint::with_exact(0),
+            ReplyBody::Truncated { .. } => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What clients really sent: request counters, read through `GET /_emulator/stats`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::FaultKind;
+
+/// The statuses the emulator answers with.
+const STATUSES: [u16; 8] = [200, 204, 400, 403, 404, 405, 413, 500];
+
+/// The v2 endpoints, by path under `/vtapi/v2/`; anything else counts as `other`.
+pub(crate) const ENDPOINTS: [&str; 16] = [
+    "file/report",
+    "file/scan",
+    "file/scan/upload_url",
+    "file/rescan",
+    "file/rescan/delete",
+    "file/behaviour",
+    "file/network-traffic",
+    "file/download",
+    "file/search",
+    "file/clusters",
+    "url/scan",
+    "url/report",
+    "domain/report",
+    "ip-address/report",
+    "comments/put",
+    "comments/get",
+];
+pub(crate) const FILE_REPORT: usize = 0;
+pub(crate) const OTHER_ENDPOINT: usize = ENDPOINTS.len();
+
+/// A snapshot of the counters since start.
+///
+/// `requests` counts every request except those to `/_emulator/`; `by_status` counts the
+/// answers by HTTP status (a `reset` fault has none); `by_endpoint` counts requests by v2
+/// endpoint (`file/report`, ..., or `other` for any other path); `resources_asked` adds up the
+/// resources named in `/file/report` requests (a batch of 25 counts 25); `faults` counts the
+/// injected faults by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Every request except those to `/_emulator/`.
+    pub requests: u64,
+    /// Answers by HTTP status (only statuses that occurred).
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests by endpoint (only endpoints that were asked).
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// Resources named in `/file/report` requests.
+    pub resources_asked: u64,
+    /// Injected faults by kind (`500`, `reset`, `slow`, `truncate`, `204`).
+    pub faults: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// How many answers had this status.
+    pub fn status(&self, status: u16) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    /// How many requests went to this endpoint (e.g. `file/report`, `other`).
+    pub fn endpoint(&self, endpoint: &str) -> u64 {
+        self.by_endpoint.get(endpoint).copied().unwrap_or(0)
+    }
+
+    /// How many times this fault was injected.
+    pub fn fault(&self, kind: FaultKind) -> u64 {
+        self.faults.get(kind.as_str()).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    requests: AtomicU64,
+    statuses: [AtomicU64; STATUSES.len()],
+    endpoints: [AtomicU64; ENDPOINTS.len() + 1],
+    resources: AtomicU64,
+    faults: [AtomicU64; FaultKind::ALL.len()],
+}
+
+impl Counters {
+    pub(crate) fn request(&self, endpoint: usize) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.endpoints[endpoint].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn resources(&self, n: usize) {
+        self.resources.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Counts an answer; every status the emulator gives is in `STATUSES`.
+    pub(crate) fn status(&self, status: u16) {
+        if let Some(i) = STATUSES.iter().position(|&s| s == status) {
+            self.statuses[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn fault(&self, kind: FaultKind) {
+        self.faults[kind.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let endpoint_names = ENDPOINTS.iter().copied().chain(["other"]);
+        Stats {
+            requests: load(&self.requests),
+            by_status: STATUSES
+                .iter()
+                .zip(&self.statuses)
+                .map(|(&s, c)| (s, load(c)))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+            by_endpoint: endpoint_names
+                .zip(&self.endpoints)
+                .map(|(e, c)| (e.to_owned(), load(c)))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+            resources_asked: load(&self.resources),
+            faults: FaultKind::ALL
+                .iter()
+                .map(|k| (k.as_str().to_owned(), load(&self.faults[k.index()])))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+        }
+    }
+}
+
+/// The endpoint index of a request path (`OTHER_ENDPOINT` when not a v2 endpoint).
+pub(crate) fn endpoint_of(path: &str) -> usize {
+    path.strip_prefix("/vtapi/v2/")
+        .and_then(|rest| ENDPOINTS.iter().position(|&e| e == rest))
+        .unwrap_or(OTHER_ENDPOINT)
+}

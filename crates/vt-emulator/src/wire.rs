@@ -1,0 +1,256 @@
+//! Request parameters (query, url-encoded form, multipart form) and answer bodies.
+
+use std::borrow::Cow;
+
+use crate::chunks::Assembler;
+use bytes::Bytes;
+
+pub(crate) const NOT_FOUND_MSG: &str =
+    "The requested resource is not among the finished, queued or pending scans";
+pub(crate) const INVALID_MSG: &str = "Invalid resource, check what you are submitting";
+pub(crate) const QUEUED_MSG: &str = "Your resource is queued for analysis";
+
+/// The parameters of `/file/report`; the first occurrence of each wins, query before body.
+#[derive(Debug, Default)]
+pub(crate) struct Params<'a> {
+    pub(crate) apikey: Option<Cow<'a, str>>,
+    pub(crate) resource: Option<Cow<'a, str>>,
+    pub(crate) allinfo: Option<Cow<'a, str>>,
+}
+
+impl<'a> Params<'a> {
+    fn set(&mut self, name: &str, value: Cow<'a, str>) {
+        let slot = match name {
+            "apikey" => &mut self.apikey,
+            "resource" => &mut self.resource,
+            "allinfo" => &mut self.allinfo,
+            _ => return,
+        };
+        if slot.is_none() {
+            *slot = Some(value);
+        }
+    }
+
+    /// Reads `a=1&b=2` (a query string or an `application/x-www-form-urlencoded` body).
+    pub(crate) fn add_urlencoded(&mut self, input: &'a [u8]) {
+        for pair in input.split(|&b| b == b'&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let name = percent_decode(name);
+            self.set(&name, percent_decode(value));
+        }
+    }
+
+    /// Reads the text fields of a `multipart/form-data` body.
+    pub(crate) fn add_multipart(&mut self, body: &'a [u8], boundary: &str) {
+        let delimiter = format!("--{boundary}");
+        let delimiter = delimiter.as_bytes();
+        let mut rest = body;
+        while let Some(start) = find(rest, delimiter) {
+            rest = &rest[start + delimiter.len()..];
+            if rest.starts_with(b"--") {
+                break;
+            }
+            let end = find(rest, delimiter).unwrap_or(rest.len());
+            let part = &rest[..end];
+            let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+            let Some(split) = find(part, b"\r\n\r\n") else {
+                continue;
+            };
+            let (headers, value) = (&part[..split], &part[split + 4..]);
+            let value = value.strip_suffix(b"\r\n").unwrap_or(value);
+            let headers = String::from_utf8_lossy(headers);
+            let name = headers.lines().find_map(|line| {
+                let (header, rest) = line.split_once(':')?;
+                if !header.trim().eq_ignore_ascii_case("content-disposition") {
+                    return None;
+                }
+                rest.split(';').find_map(|attr| {
+                    let (key, value) = attr.trim().split_once('=')?;
+                    (key.trim() == "name").then(|| value.trim().trim_matches('"').to_owned())
+                })
+            });
+            if let Some(name) = name {
+                self.set(&name, String::from_utf8_lossy(value));
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The boundary of a `multipart/form-data` content type, if it is one.
+pub(crate) fn multipart_boundary(content_type: &str) -> Option<&str> {
+    let mut parts = content_type.split(';');
+    if !parts
+        .next()?
+        .trim()
+        .eq_ignore_ascii_case("multipart/form-data")
+    {
+        return None;
+    }
+    parts.find_map(|p| {
+        let (key, value) = p.trim().split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| value.trim().trim_matches('"'))
+    })
+}
+
+/// `%XX` and `+` decoding; borrows when there is nothing to decode. Invalid UTF-8 is
+/// replaced, invalid escapes are kept as they are.
+fn percent_decode(input: &[u8]) -> Cow<'_, str> {
+    if !input.iter().any(|&b| b == b'%' || b == b'+') {
+        return match std::str::from_utf8(input) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(input),
+        };
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < input.len() => match (hex(input[i + 1]), hex(input[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `allinfo` is on for `1` and `true` (any case); anything else, or absent, is off.
+pub(crate) fn truthy(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.trim();
+        v == "1" || v.eq_ignore_ascii_case("true")
+    })
+}
+
+/// The resources of a `resource` parameter: split on `,`, each trimmed, empty ones dropped.
+pub(crate) fn split_resources(resource: &str) -> Vec<&str> {
+    resource
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Writes `s` as a JSON string.
+fn write_json_str(out: &mut Assembler, s: &str) {
+    let plain = s
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
+    if plain {
+        out.push(b'"');
+        out.extend(s.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(out.small_mut(), s).is_err() {
+        // Writing a string into a Vec cannot fail; keep the output valid regardless.
+        out.extend(b"\"\"");
+    }
+}
+
+/// A found report: the echoed resource first, then the ready members.
+pub(crate) fn write_found(out: &mut Assembler, echo: &str, members: Bytes) {
+    out.extend(b"{\"resource\":");
+    write_json_str(out, echo);
+    out.push(b',');
+    out.stored(members);
+    out.push(b'}');
+}
+
+/// `response_code` 0 or -2 with its message (and, when queued, the bare SHA-256 as scan_id).
+pub(crate) fn write_status(
+    out: &mut Assembler,
+    code: i8,
+    echo: &str,
+    scan_id: Option<&str>,
+    message: &str,
+) {
+    out.extend(b"{\"response_code\":");
+    out.extend(code.to_string().as_bytes());
+    out.extend(b",\"resource\":");
+    write_json_str(out, echo);
+    if let Some(scan_id) = scan_id {
+        out.extend(b",\"scan_id\":");
+        write_json_str(out, scan_id);
+    }
+    out.extend(b",\"verbose_msg\":");
+    write_json_str(out, message);
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencoded_and_multipart_parameters() {
+        let mut p = Params::default();
+        p.add_urlencoded(b"apikey=k%20ey&resource=a%2Cb+c&allinfo&resource=ignored&x=%zz");
+        assert_eq!(p.apikey.as_deref(), Some("k ey"));
+        assert_eq!(p.resource.as_deref(), Some("a,b c"));
+        assert_eq!(p.allinfo.as_deref(), Some(""));
+        assert_eq!(percent_decode(b"%zz%4"), "%zz%4");
+        assert_eq!(percent_decode(b"%41%62"), "Ab");
+
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"apikey\"\r\n\r\nkey\r\n--XyZ\r\nContent-Disposition: form-data; name=\"resource\"\r\n\r\nabc, def\r\n--XyZ--\r\n";
+        let mut p = Params::default();
+        p.add_multipart(
+            body,
+            multipart_boundary("multipart/form-data; boundary=XyZ").unwrap(),
+        );
+        assert_eq!(p.apikey.as_deref(), Some("key"));
+        assert_eq!(p.resource.as_deref(), Some("abc, def"));
+        assert_eq!(
+            multipart_boundary("application/x-www-form-urlencoded"),
+            None
+        );
+    }
+
+    #[test]
+    fn resources_split_on_commas_with_or_without_spaces() {
+        assert_eq!(split_resources("a,b, c ,,"), ["a", "b", "c"]);
+        assert!(split_resources(" , ").is_empty());
+        assert!(truthy(Some("TRUE")) && truthy(Some("1")));
+        assert!(!truthy(Some("0")) && !truthy(Some("false")) && !truthy(None));
+    }
+
+    #[test]
+    fn status_answers_escape_what_they_echo() {
+        let mut out = Assembler::default();
+        write_status(&mut out, 0, "a\"b\u{e9}", None, INVALID_MSG);
+        let v: serde_json::Value = serde_json::from_slice(&out.finish().to_vec()).unwrap();
+        assert_eq!(v["resource"], "a\"b\u{e9}");
+        assert_eq!(v["response_code"], 0);
+    }
+}

@@ -1,0 +1,183 @@
+//! The `vt-emulator` binary: its one line, its flags, its signals, its start-up errors.
+#![cfg(feature = "cli")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+
+const SAMPLE_MD5: &str = "99017f6eebbac24f351415dd410d522d";
+const SAMPLE_SHA256: &str = "52d3df0ed60c46f336c131bf2ca454f73bafdc4b04dfa2aea80746f5ba9e6d1c";
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_vt-emulator"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs")
+}
+
+/// Reads the one line and returns the address it names.
+fn listening(child: &mut Child) -> (SocketAddr, BufReader<std::process::ChildStdout>) {
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .strip_prefix("listening on http://")
+        .and_then(|rest| rest.strip_suffix("/vtapi/v2/\n"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let addr: SocketAddr = url.parse().unwrap();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0, "the real port is printed");
+    (addr, stdout)
+}
+
+/// `GET target` with `Connection: close`: the status and the body.
+fn get(addr: SocketAddr, target: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[test]
+fn serves_until_sigterm_and_exits_cleanly() {
+    let mut child = spawn(&["--listen", "127.0.0.1:0"]);
+    let (addr, mut stdout) = listening(&mut child);
+    let (status, body) = get(
+        addr,
+        &format!("/vtapi/v2/file/report?apikey=any&resource={SAMPLE_MD5}"),
+    );
+    assert_eq!(status, 200);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body["sha256"], SAMPLE_SHA256,
+        "the bundled dataset is served"
+    );
+    signal(&child, "TERM");
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "exactly one line on stdout");
+}
+
+#[test]
+fn sigint_stops_it_too() {
+    let mut child = spawn(&["--listen", "127.0.0.1:0"]);
+    let (addr, _stdout) = listening(&mut child);
+    assert_eq!(get(addr, "/_emulator/stats").0, 200);
+    signal(&child, "INT");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn every_flag_is_applied() {
+    let mut child = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        "p:public",
+        "--key",
+        "q:private",
+        "--key",
+        "r",
+        "--public-per-minute",
+        "2",
+        "--public-per-day",
+        "10",
+        "--batch-limit-public",
+        "2",
+        "--batch-limit-private",
+        "3",
+        "--queued",
+        SAMPLE_SHA256,
+        "--fault",
+        "500:0",
+        "--seed",
+        "7",
+    ]);
+    let (addr, _stdout) = listening(&mut child);
+    let ask = |key: &str, resource: &str| {
+        get(
+            addr,
+            &format!("/vtapi/v2/file/report?apikey={key}&resource={resource}"),
+        )
+    };
+    let (status, body) = ask("r", SAMPLE_MD5);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"response_code\":1"), "{body}");
+    let (_, body) = ask("q", SAMPLE_SHA256);
+    assert!(body.contains("\"response_code\":-2"), "{body}");
+    assert_eq!(
+        ask("q", &[SAMPLE_MD5; 4].join(",")).0,
+        400,
+        "private batch limit 3"
+    );
+    assert_eq!(
+        ask("p", &[SAMPLE_MD5; 3].join(",")).0,
+        400,
+        "public batch limit 2"
+    );
+    assert_eq!(ask("p", SAMPLE_MD5).0, 200);
+    assert_eq!(ask("p", SAMPLE_MD5).0, 200);
+    assert_eq!(ask("p", SAMPLE_MD5).0, 204, "public per minute 2");
+    assert_eq!(ask("unknown", SAMPLE_MD5).0, 403, "only listed keys");
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_bad_data_file_stops_start_up_naming_it() {
+    let dir = std::env::temp_dir().join(format!("vt-emulator-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("half-written.json");
+    std::fs::write(&file, "[{\"response_code\": 1,").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_vt-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "nothing is served");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("half-written.json"), "{stderr}");
+    assert!(stderr.contains("not valid JSON"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_are_refused() {
+    for args in [
+        &["--fault", "boom:0.1"][..],
+        &["--fault", "500:2"],
+        &["--key", ":public"],
+        &["--listen", "nowhere"],
+        &["--queued", "not-a-hash"],
+        &["--public-per-minute", "-1"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_vt-emulator"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert!(!output.stderr.is_empty(), "{args:?} says why");
+    }
+}
