@@ -1,0 +1,321 @@
+//! The real thing: `vt-api` over the real `HyperTransport`, over loopback TCP, against the
+//! real `vt-emulator` serving its bundled dataset. Every answer the service can give.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vt_api::{ApiKey, Client, Error, FileReportAnswer, Resource, RetryPolicy, Tier};
+use vt_emulator::{Emulator, EmulatorBuilder, Fault, FaultKind, KeySpec, RunningEmulator};
+use vt_transport::HyperTransport;
+
+const PRIVATE_KEY: &str = "loopback-private-key";
+const PUBLIC_KEY: &str = "loopback-public-key";
+/// In the bundled dataset: the documented sample of the reference page.
+const SAMPLE_MD5: &str = "99017f6eebbac24f351415dd410d522d";
+const SAMPLE_SHA256: &str = "52d3df0ed60c46f336c131bf2ca454f73bafdc4b04dfa2aea80746f5ba9e6d1c";
+const ABSENT: &str = "00000000000000000000000000000001";
+
+fn emulator() -> EmulatorBuilder {
+    Emulator::builder()
+        .key(KeySpec::new(PRIVATE_KEY, vt_emulator::Tier::Private).unwrap())
+        .key(KeySpec::new(PUBLIC_KEY, vt_emulator::Tier::Public).unwrap())
+}
+
+/// Fast retries, so that the fault tests take milliseconds.
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .with_rate_limit_waits(1, Duration::from_millis(20))
+        .with_request_timeout(Duration::from_secs(5))
+}
+
+fn client_for(
+    emulator: &RunningEmulator,
+    key: &str,
+    tier: Tier,
+    transport: HyperTransport,
+) -> Client {
+    Client::builder(ApiKey::new(key))
+        .base_url(emulator.url())
+        .tier(tier)
+        .retry_policy(quick_retries())
+        .transport(Arc::new(transport))
+        .build()
+        .unwrap()
+}
+
+fn private_client(emulator: &RunningEmulator) -> Client {
+    client_for(
+        emulator,
+        PRIVATE_KEY,
+        Tier::Private,
+        HyperTransport::new().unwrap(),
+    )
+}
+
+fn resource(text: &str) -> Resource {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn found_with_and_without_allinfo_and_echoed_as_asked() {
+    let emulator = emulator().start().await.unwrap();
+    let client = private_client(&emulator);
+    let upper = resource(&SAMPLE_SHA256.to_uppercase());
+    let answer = client.file_report(&upper, false).await.unwrap();
+    let report = answer.as_found().expect("found");
+    assert_eq!(
+        report.resource.as_deref(),
+        Some(upper.as_str()),
+        "echoed verbatim"
+    );
+    assert_eq!(report.md5, SAMPLE_MD5);
+    assert_eq!(report.detection_ratio().to_string(), "40/40");
+    assert!(
+        report.first_seen.is_none(),
+        "no allinfo fields without allinfo"
+    );
+    let with_allinfo = client.file_report(&upper, true).await.unwrap();
+    assert!(with_allinfo.as_found().is_some());
+    assert_eq!(emulator.stats().status(200), 2);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn not_found_and_queued() {
+    let emulator = emulator().queued(SAMPLE_SHA256).start().await.unwrap();
+    let client = private_client(&emulator);
+    let answer = client.file_report(&resource(ABSENT), false).await.unwrap();
+    assert!(matches!(&answer, FileReportAnswer::NotFound(s) if !s.is_invalid_resource()));
+    let answer = client
+        .file_report(&resource(SAMPLE_SHA256), false)
+        .await
+        .unwrap();
+    match &answer {
+        FileReportAnswer::Queued(status) => {
+            assert_eq!(status.scan_id.as_deref(), Some(SAMPLE_SHA256))
+        }
+        other => panic!("{other:?}"),
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_mixed_answers_in_input_order() {
+    let emulator = emulator().start().await.unwrap();
+    let client = private_client(&emulator);
+    let inputs = vec![
+        resource(ABSENT),
+        resource(SAMPLE_MD5),
+        resource(&SAMPLE_SHA256.to_uppercase()),
+        resource(&format!("{SAMPLE_SHA256}-1273894724")),
+        resource(ABSENT),
+    ];
+    let mut outcomes = client.file_reports(inputs.clone(), false);
+    let mut got = Vec::new();
+    while let Some(outcome) = outcomes.next().await {
+        got.push((outcome.resource, outcome.result.unwrap().status()));
+    }
+    let expected: Vec<(Resource, &str)> = inputs
+        .into_iter()
+        .zip(["not_found", "found", "found", "found", "not_found"])
+        .collect();
+    assert_eq!(got, expected);
+    let stats = emulator.stats();
+    assert_eq!(stats.requests, 1, "one request for the whole batch");
+    assert_eq!(stats.resources_asked, 4, "the duplicate was asked once");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn forbidden_for_an_unknown_key_and_for_allinfo_on_a_public_key() {
+    let emulator = emulator().start().await.unwrap();
+    let stranger = client_for(
+        &emulator,
+        "nobody",
+        Tier::Private,
+        HyperTransport::new().unwrap(),
+    );
+    let error = stranger
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Forbidden), "{error:?}");
+    let public = client_for(
+        &emulator,
+        PUBLIC_KEY,
+        Tier::Public,
+        HyperTransport::new().unwrap(),
+    );
+    let error = public
+        .file_report(&resource(SAMPLE_MD5), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Forbidden), "{error:?}");
+    assert_eq!(emulator.stats().status(403), 2, "403 is not retried");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_the_service_allows_is_a_bad_request() {
+    let emulator = emulator().batch_limit_private(10).start().await.unwrap();
+    let client = private_client(&emulator);
+    let inputs: Vec<Resource> = (0..12).map(|i| resource(&format!("{i:032x}"))).collect();
+    let mut outcomes = client.file_reports(inputs, false);
+    let mut kinds = Vec::new();
+    while let Some(outcome) = outcomes.next().await {
+        kinds.push(outcome.result.unwrap_err().kind());
+    }
+    assert_eq!(kinds, vec!["bad_request"; 12]);
+    assert_eq!(emulator.stats().status(400), 1);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn quota_exceeded_is_a_rate_limit_error_after_bounded_waits() {
+    let emulator = emulator().public_per_minute(1).start().await.unwrap();
+    // The client believes it may send 10 a minute: the service disagrees.
+    let client = Client::builder(ApiKey::new(PUBLIC_KEY))
+        .base_url(emulator.url())
+        .limits(Tier::Public.limits().with_per_minute(Some(10)))
+        .retry_policy(quick_retries())
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .build()
+        .unwrap();
+    assert!(client
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .is_ok());
+    let error = client
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::RateLimited { answers: 2 }),
+        "{error:?}"
+    );
+    assert_eq!(emulator.stats().status(204), 2);
+    emulator.shutdown().await;
+}
+
+/// An emulator that injects `kind` into every request.
+async fn faulty(kind: FaultKind) -> RunningEmulator {
+    emulator()
+        .fault(Fault::new(kind, 1.0).unwrap())
+        .seed(7)
+        .slow_delay(Duration::from_secs(3))
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported() {
+    let emulator = faulty(FaultKind::InternalError).await;
+    let error = private_client(&emulator)
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::UnexpectedStatus { status: 500, .. }),
+        "{error:?}"
+    );
+    assert_eq!(emulator.stats().status(500), 3, "three attempts");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn reset_connections_are_retried_then_reported_as_transport_errors() {
+    let emulator = faulty(FaultKind::Reset).await;
+    let error = private_client(&emulator)
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .unwrap_err();
+    match &error {
+        Error::Transport(e) => assert!(e.inner().is_transient(), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(emulator.stats().requests, 3);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn truncated_bodies_are_retried_then_reported_as_decode_errors() {
+    let emulator = faulty(FaultKind::Truncate).await;
+    let error = private_client(&emulator)
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .unwrap_err();
+    // The emulator announces the whole length and sends half: the transport sees the
+    // connection end early (or, had it not, the decoder a truncated body).
+    assert!(matches!(error.kind(), "transport" | "decode"), "{error:?}");
+    assert!(error.is_transient());
+    assert_eq!(emulator.stats().requests, 3);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_service_times_out() {
+    let emulator = faulty(FaultKind::Slow).await;
+    let transport = HyperTransport::builder()
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let client = client_for(&emulator, PRIVATE_KEY, Tier::Private, transport);
+    let error = client
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .unwrap_err();
+    match &error {
+        Error::Transport(e) => assert!(e.inner().is_timeout(), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_and_not_retried() {
+    let emulator = emulator().start().await.unwrap();
+    let transport = HyperTransport::builder()
+        .max_body_size(512)
+        .build()
+        .unwrap();
+    let client = client_for(&emulator, PRIVATE_KEY, Tier::Private, transport);
+    let error = client
+        .file_report(&resource(SAMPLE_MD5), true)
+        .await
+        .unwrap_err();
+    match &error {
+        Error::Transport(e) => assert!(e.inner().is_body_too_large(), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(emulator.stats().requests, 1, "not retried");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn pacing_keeps_a_public_key_within_its_quota() {
+    // The service allows 2 requests a minute and the client is told so: 8 resources go in
+    // 2 requests of 4, and not one 204 comes back. (Minutes of real pacing are tested on
+    // paused time in tests/requests.rs.)
+    let emulator = emulator().public_per_minute(2).start().await.unwrap();
+    let client = Client::builder(ApiKey::new(PUBLIC_KEY))
+        .base_url(emulator.url())
+        .limits(Tier::Public.limits().with_per_minute(Some(2)))
+        .retry_policy(quick_retries())
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .build()
+        .unwrap();
+    let inputs: Vec<Resource> = (0..8).map(|i| resource(&format!("{i:032x}"))).collect();
+    let mut outcomes = client.file_reports(inputs, false);
+    let mut n = 0;
+    while let Some(outcome) = outcomes.next().await {
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        n += 1;
+    }
+    assert_eq!(n, 8);
+    let stats = emulator.stats();
+    assert_eq!((stats.requests, stats.status(204)), (2, 0));
+    emulator.shutdown().await;
+}
