@@ -4,7 +4,7 @@
 //!   rustdoc with warnings denied, then every test (snapshots are never written here).
 //! - `conformance DIR...`: decodes every `*.json` body in each DIR with `vt-model`, re-encodes it
 //!   and compares the two as JSON values.
-//! - `bench`: the decoding benchmarks of `vt-model` (see docs/benchmarks.md).
+//! - `bench [model|emulator|api]...`: the benchmarks (all by default; see docs/benchmarks.md).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod conformance;
@@ -19,7 +19,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci                    fmt --check, clippy -D warnings, rustdoc -D warnings, all tests
   conformance DIR...    decode and re-encode every *.json body in DIR, compare as JSON values
-  bench                 run the decoding benchmarks (cargo bench -p vt-model)";
+  bench [WHICH]...      run the benchmarks: model (decoding), emulator (throughput),
+                        api (bulk lookups); all of them by default";
 
 fn main() {
     if let Err(e) = run() {
@@ -41,16 +42,35 @@ fn run() -> Result<()> {
             let dirs: Vec<PathBuf> = rest.iter().map(PathBuf::from).collect();
             conformance::run(&dirs)
         }
-        "bench" => cargo(
-            &["bench", "--package", "vt-model", "--bench", "decode"],
-            &[],
-        ),
+        "bench" => bench(&rest),
         "help" | "--help" | "-h" | "" => {
             println!("{USAGE}");
             Ok(())
         }
         other => bail!("unknown command {other:?}\n\n{USAGE}"),
     }
+}
+
+/// The benchmarks by short name: (name, package, bench target).
+const BENCHES: &[(&str, &str, &str)] = &[
+    ("model", "vt-model", "decode"),
+    ("emulator", "vt-emulator", "throughput"),
+    ("api", "vt-api", "batch"),
+];
+
+fn bench(which: &[String]) -> Result<()> {
+    if let Some(unknown) = which
+        .iter()
+        .find(|w| !BENCHES.iter().any(|(name, ..)| name == w))
+    {
+        bail!("unknown benchmark {unknown:?}: expected model, emulator or api");
+    }
+    for (name, package, target) in BENCHES {
+        if which.is_empty() || which.iter().any(|w| w == name) {
+            cargo(&["bench", "--package", package, "--bench", target], &[])?;
+        }
+    }
+    Ok(())
 }
 
 fn ci() -> Result<()> {

@@ -1,0 +1,168 @@
+//! Bulk lookups: 100,000 resources through `Client::file_reports` (private tier) against the
+//! in-process `vt-emulator` over loopback TCP, in hashes per second; beside it, the ceiling:
+//! the very same requests sent straight through the transport (hyper) by a loop that only
+//! reads the bytes, with the same number in flight. The ratio is what the API layer (batching,
+//! matching, decoding, bookkeeping) costs.
+//!
+//! Run: `cargo bench -p vt-api --bench batch` (or `cargo xtask bench`).
+//! Knobs: `VT_BENCH_RESOURCES` (default 100000), `VT_BENCH_ROUNDS` (default 3, best kept).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use vt_api::{ApiKey, Client, Resource, Tier};
+use vt_emulator::{Dataset, Emulator, KeySpec};
+use vt_transport::{HyperTransport, Transport};
+
+const KEY: &str = "bench-private-key";
+/// One resource in this many is in the emulator's dataset; the others are not found.
+const FOUND_EVERY: usize = 10;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A report in the shape of the service's public answer, 60 engines.
+fn report(i: usize) -> serde_json::Value {
+    let sha256 = format!("{i:064x}");
+    let mut scans = serde_json::Map::new();
+    for e in 0..60 {
+        let detected = (i + e) % 4 == 0;
+        scans.insert(
+            format!("Engine{e:02}"),
+            serde_json::json!({
+                "detected": detected,
+                "version": format!("{e}.0.{}", i % 97),
+                "result": if detected { serde_json::Value::from(format!("Trojan.Gen.{}", i % 1000)) } else { serde_json::Value::Null },
+                "update": "20261120",
+            }),
+        );
+    }
+    serde_json::json!({
+        "response_code": 1, "verbose_msg": "Scan finished, information embedded",
+        "resource": sha256, "scan_id": format!("{sha256}-1795000000"),
+        "md5": format!("{i:032x}"), "sha1": format!("{i:040x}"), "sha256": sha256,
+        "scan_date": "2026-11-18 08:53:20",
+        "permalink": format!("https://www.virustotal.com/gui/file/{sha256}/detection/f-{sha256}-1795000000"),
+        "positives": 15, "total": 60, "scans": scans,
+    })
+}
+
+fn main() {
+    let resources = env_usize("VT_BENCH_RESOURCES", 100_000);
+    let rounds = env_usize("VT_BENCH_ROUNDS", 3);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        let mut dataset = Dataset::new();
+        let reports: Vec<serde_json::Value> = (0..resources / FOUND_EVERY).map(report).collect();
+        let json = serde_json::to_vec(&reports).expect("reports encode");
+        dataset.add_json("bench", &json).expect("reports load");
+        let emulator = Emulator::builder()
+            .key(KeySpec::new(KEY, vt_emulator::Tier::Private).expect("a key"))
+            .dataset(dataset)
+            .start()
+            .await
+            .expect("the emulator starts");
+        // Found ones are asked by MD5, the rest by SHA-256s the dataset does not hold.
+        let inputs: Vec<Resource> = (0..resources)
+            .map(|i| {
+                let text = if i % FOUND_EVERY == 0 {
+                    format!("{:032x}", i / FOUND_EVERY)
+                } else {
+                    format!("{:064x}", usize::MAX - i)
+                };
+                text.parse().expect("a valid resource")
+            })
+            .collect();
+        let limits = Tier::Private.limits();
+        let transport = Arc::new(HyperTransport::new().expect("a transport"));
+        let client = Client::builder(ApiKey::new(KEY))
+            .base_url(emulator.url())
+            .tier(Tier::Private)
+            .transport(transport.clone())
+            .build()
+            .expect("a client");
+        // The ceiling's requests: the same form bodies the client sends.
+        let url = format!("{}file/report", emulator.url());
+        let bodies: Vec<Bytes> = inputs
+            .chunks(limits.batch_size)
+            .map(|chunk| {
+                let joined: Vec<&str> = chunk.iter().map(Resource::as_str).collect();
+                Bytes::from(format!("apikey={KEY}&resource={}", joined.join("%2C")))
+            })
+            .collect();
+
+        println!(
+            "{resources} resources ({} found), private tier: batches of {}, {} in flight, loopback emulator",
+            resources / FOUND_EVERY,
+            limits.batch_size,
+            limits.concurrency
+        );
+        let mut best_client = Duration::MAX;
+        let mut best_ceiling = Duration::MAX;
+        for round in 1..=rounds {
+            let ceiling = ceiling(&transport, &url, &bodies, limits.concurrency).await;
+            let through_client = through_client(&client, &inputs).await;
+            println!(
+                "round {round}: client {:>9.0} hashes/s   ceiling {:>9.0} hashes/s",
+                resources as f64 / through_client.as_secs_f64(),
+                resources as f64 / ceiling.as_secs_f64()
+            );
+            best_client = best_client.min(through_client);
+            best_ceiling = best_ceiling.min(ceiling);
+        }
+        let client_rate = resources as f64 / best_client.as_secs_f64();
+        let ceiling_rate = resources as f64 / best_ceiling.as_secs_f64();
+        println!(
+            "best: client {client_rate:.0} hashes/s, ceiling {ceiling_rate:.0} hashes/s, ratio {:.1}%",
+            100.0 * client_rate / ceiling_rate
+        );
+        emulator.shutdown().await;
+    });
+}
+
+async fn through_client(client: &Client, inputs: &[Resource]) -> Duration {
+    let start = Instant::now();
+    let mut outcomes = client.file_reports(inputs.iter().cloned(), false);
+    let mut n = 0usize;
+    while let Some(outcome) = outcomes.next().await {
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        n += 1;
+    }
+    assert_eq!(n, inputs.len());
+    start.elapsed()
+}
+
+async fn ceiling(transport: &HyperTransport, url: &str, bodies: &[Bytes], in_flight: usize) -> Duration {
+    let start = Instant::now();
+    let mut pending = FuturesUnordered::new();
+    let mut next = bodies.iter();
+    loop {
+        while pending.len() < in_flight {
+            let Some(body) = next.next() else { break };
+            let request = http::Request::post(url)
+                .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body.clone())
+                .expect("a request");
+            pending.push(transport.send(request));
+        }
+        match pending.next().await {
+            Some(response) => {
+                let response = response.expect("a response");
+                assert_eq!(response.status(), 200);
+                std::hint::black_box(response.into_body());
+            }
+            None => break,
+        }
+    }
+    start.elapsed()
+}
