@@ -75,6 +75,7 @@ fn bench(which: &[String]) -> Result<()> {
 
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--check"], &[])?;
+    trait_alone_has_no_http_stack()?;
     cargo(
         &[
             "clippy",
@@ -95,6 +96,56 @@ fn ci() -> Result<()> {
         &["test", "--locked", "--workspace"],
         &[("INSTA_UPDATE", "no"), ("INSTA_FORCE_PASS", "0")],
     )
+}
+
+/// Users who bring their own backend build vt-api without default features: then no hyper,
+/// rustls, ring or tokio networking may be in the tree (`cargo tree`, no build needed).
+fn trait_alone_has_no_http_stack() -> Result<()> {
+    for package in ["vt-api", "vt-transport"] {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .args([
+                "tree",
+                "--locked",
+                "--package",
+                package,
+                "--no-default-features",
+                "--edges",
+                "normal",
+                "--prefix",
+                "none",
+            ])
+            .current_dir(workspace_root())
+            .output()
+            .context("could not run cargo tree")?;
+        if !output.status.success() {
+            bail!(
+                "cargo tree failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        let forbidden: Vec<&str> = tree
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| {
+                [
+                    "hyper",
+                    "hyper-util",
+                    "hyper-rustls",
+                    "rustls",
+                    "ring",
+                    "aws-lc-rs",
+                ]
+                .contains(name)
+            })
+            .collect();
+        if !forbidden.is_empty() {
+            bail!("{package} --no-default-features pulls in {forbidden:?}");
+        }
+        eprintln!("xtask: {package} --no-default-features has no HTTP stack");
+    }
+    Ok(())
 }
 
 fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {

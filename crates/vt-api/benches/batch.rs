@@ -142,7 +142,12 @@ async fn through_client(client: &Client, inputs: &[Resource]) -> Duration {
     start.elapsed()
 }
 
-async fn ceiling(transport: &HyperTransport, url: &str, bodies: &[Bytes], in_flight: usize) -> Duration {
+async fn ceiling(
+    transport: &HyperTransport,
+    url: &str,
+    bodies: &[Bytes],
+    in_flight: usize,
+) -> Duration {
     let start = Instant::now();
     let mut pending = FuturesUnordered::new();
     let mut next = bodies.iter();
@@ -150,7 +155,10 @@ async fn ceiling(transport: &HyperTransport, url: &str, bodies: &[Bytes], in_fli
         while pending.len() < in_flight {
             let Some(body) = next.next() else { break };
             let request = http::Request::post(url)
-                .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
                 .body(body.clone())
                 .expect("a request");
             pending.push(transport.send(request));
