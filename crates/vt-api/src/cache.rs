@@ -192,6 +192,19 @@ impl Cache {
             .map_err(|e| cache_error("cannot count", e))
     }
 
+    /// Runs SQLite's integrity check; `Err` describes the damage.
+    pub fn check_integrity(&self) -> Result<(), Error> {
+        let verdict: String = self
+            .lock()
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(|e| cache_error("cannot check", e))?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(Error::Cache(format!("integrity check failed: {verdict}")))
+        }
+    }
+
     /// True when nothing is stored.
     pub fn is_empty(&self) -> Result<bool, Error> {
         self.len().map(|n| n == 0)

@@ -159,3 +159,75 @@ fn two_writers_on_one_file_lose_nothing() {
             .is_some());
     }
 }
+
+/// Set in the child processes of the kill test: the cache file to write to.
+const CHILD_CACHE: &str = "VT_API_TEST_CHILD_CACHE";
+/// Set in the child processes of the kill test: the first resource number to write.
+const CHILD_START: &str = "VT_API_TEST_CHILD_START";
+
+/// Not a test of its own: the writer process of `killed_writers_leave_a_consistent_cache`,
+/// which runs this test binary again with the variables above set. Without them it returns.
+#[test]
+fn child_writer() {
+    let (Ok(path), Ok(start)) = (std::env::var(CHILD_CACHE), std::env::var(CHILD_START)) else {
+        return;
+    };
+    let start: usize = start.parse().unwrap();
+    let cache = Cache::open(path).unwrap();
+    // Write batches of 4 until killed.
+    for batch in (start..).step_by(4) {
+        let resources: Vec<vt_api::Resource> = (batch..batch + 4)
+            .map(|i| format!("{i:032x}").parse().unwrap())
+            .collect();
+        let answers: Vec<FileReportAnswer> = resources
+            .iter()
+            .map(|r| serde_json::from_value(not_found(r.as_str())).unwrap())
+            .collect();
+        cache
+            .put_all(resources.iter().zip(&answers), false, SystemTime::now())
+            .unwrap();
+    }
+}
+
+#[test]
+fn killed_writers_leave_a_consistent_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.sqlite3");
+    Cache::open(&path).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    // Two processes write to the same file at once.
+    let mut children: Vec<std::process::Child> = [0usize, 1 << 40]
+        .iter()
+        .map(|start| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+                .env(CHILD_CACHE, &path)
+                .env(CHILD_START, start.to_string())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let reader = Cache::open(&path).unwrap();
+    // Let them write for a while (bounded), then kill both mid-flight.
+    for _ in 0..2000 {
+        if reader.len().unwrap() >= 400 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for child in &mut children {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "a writer died on its own"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let cache = Cache::open(&path).unwrap();
+    cache.check_integrity().unwrap();
+    let rows = cache.len().unwrap();
+    assert!(rows >= 400, "{rows}");
+    assert_eq!(rows % 4, 0, "a batch is stored whole or not at all");
+}
