@@ -308,7 +308,8 @@ fn locate<T: DeserializeOwned>(body: &[u8], fast_error: serde_json::Error) -> De
     }
 }
 
-/// Up to 40 bytes either side of a 1-based line and column, as lossy UTF-8.
+/// 80 bytes of the body around a 1-based line and column (40 either side where the body
+/// allows, more on one side near an end), as lossy UTF-8.
 fn excerpt(body: &[u8], line: usize, column: usize) -> String {
     const CONTEXT: usize = 40;
     if body.is_empty() {
@@ -324,7 +325,10 @@ fn excerpt(body: &[u8], line: usize, column: usize) -> String {
             .sum::<usize>();
         (line_start + column.saturating_sub(1)).min(body.len())
     };
-    let start = offset.saturating_sub(CONTEXT);
-    let end = offset.saturating_add(CONTEXT).min(body.len());
+    let end = offset
+        .saturating_sub(CONTEXT)
+        .saturating_add(2 * CONTEXT)
+        .min(body.len());
+    let start = end.saturating_sub(2 * CONTEXT);
     String::from_utf8_lossy(&body[start..end]).into_owned()
 }
