@@ -4,10 +4,12 @@
 //!   rustdoc with warnings denied, then every test (snapshots are never written here).
 //! - `conformance DIR...`: decodes every `*.json` body in each DIR with `vt-model`, re-encodes it
 //!   and compares the two as JSON values.
-//! - `bench [model|emulator|api]...`: the benchmarks (all by default; see docs/benchmarks.md).
+//! - `demo`: `vt file report` end to end against `vt-emulator` on loopback (no key, no network).
+//! - `bench [model|emulator|api|cli]...`: the benchmarks (all by default; see docs/benchmarks.md).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod conformance;
+mod demo;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,10 +19,12 @@ use anyhow::{bail, Context, Result};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  demo                  build vt and vt-emulator, look up a few hashes on the emulator
   ci                    fmt --check, clippy -D warnings, rustdoc -D warnings, all tests
   conformance DIR...    decode and re-encode every *.json body in DIR, compare as JSON values
   bench [WHICH]...      run the benchmarks: model (decoding), emulator (throughput),
-                        api (bulk lookups); all of them by default";
+                        api (bulk lookups), cli (vt vs the Python client, hashing);
+                        all of them by default";
 
 fn main() {
     if let Err(e) = run() {
@@ -35,6 +39,7 @@ fn run() -> Result<()> {
     let rest: Vec<String> = args.collect();
     match command.as_str() {
         "ci" => ci(),
+        "demo" => demo::run(),
         "conformance" => {
             if rest.is_empty() {
                 bail!("conformance needs at least one folder\n\n{USAGE}");
@@ -56,6 +61,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("model", "vt-model", "decode"),
     ("emulator", "vt-emulator", "throughput"),
     ("api", "vt-api", "batch"),
+    ("cli", "vt-cli", "bulk"),
 ];
 
 fn bench(which: &[String]) -> Result<()> {
@@ -63,7 +69,7 @@ fn bench(which: &[String]) -> Result<()> {
         .iter()
         .find(|w| !BENCHES.iter().any(|(name, ..)| name == w))
     {
-        bail!("unknown benchmark {unknown:?}: expected model, emulator or api");
+        bail!("unknown benchmark {unknown:?}: expected model, emulator, api or cli");
     }
     for (name, package, target) in BENCHES {
         if which.is_empty() || which.iter().any(|w| w == name) {

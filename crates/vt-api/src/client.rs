@@ -447,7 +447,7 @@ impl Inner {
             }
         };
         let status = response.status().as_u16();
-        let body = response.into_body();
+        let body = self.scrub_body(response.into_body());
         match status {
             200 => match vt_model::decode_body(&body) {
                 Ok(decoded) => Attempt::Answers(decoded.into_answers()),
@@ -517,11 +517,30 @@ impl Inner {
         request.map_err(|_| Error::InvalidConfig("could not build the request URL".to_owned()))
     }
 
-    /// The start of a body, as text, with the key cut out should the server echo it.
+    /// The start of a body, as text (already scrubbed of the key by `scrub_body`).
     fn excerpt(&self, body: &[u8]) -> String {
         let end = body.len().min(EXCERPT_BYTES);
-        let text = String::from_utf8_lossy(&body[..end]);
-        text.replace(self.key.expose(), "<redacted>")
+        String::from_utf8_lossy(&body[..end]).into_owned()
+    }
+
+    /// A body with every occurrence of the key replaced, should a server echo it: whatever is
+    /// later quoted from the body (error excerpts, decode errors) then cannot show it, whole
+    /// or in part.
+    fn scrub_body(&self, body: Bytes) -> Bytes {
+        let key = self.key.expose().as_bytes();
+        let finder = memchr::memmem::Finder::new(key);
+        if finder.find(&body).is_none() {
+            return body;
+        }
+        let mut scrubbed = Vec::with_capacity(body.len());
+        let mut rest: &[u8] = &body;
+        while let Some(at) = finder.find(rest) {
+            scrubbed.extend_from_slice(&rest[..at]);
+            scrubbed.extend_from_slice(b"<redacted>");
+            rest = &rest[at + key.len()..];
+        }
+        scrubbed.extend_from_slice(rest);
+        Bytes::from(scrubbed)
     }
 
     /// A transport error whose text (with its causes) would show the key, replaced by one

@@ -2,5 +2,8 @@
 //! JSON Lines and CSV output. It is the only crate of the workspace that prints, reads the
 //! environment or a config file, or uses `anyhow`.
 //!
-//! The binary arrives with issue #5; this crate holds only its docs until then.
+//! Everything is in the binary (`src/main.rs` and its modules): command-line parsing (`cli`),
+//! key and dirs (`config`), input validation and spooling (`input`), `--hash` (`hash`), the
+//! lookups (`report`, over `vt-api`), the four formats (`output`), logging and the progress bar
+//! (`ui`). The user documentation is `docs/cli.md`; this library target holds no code.
 #![deny(missing_docs)]

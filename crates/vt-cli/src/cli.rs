@@ -1,0 +1,280 @@
+//! The command line: commands, flags and their parsers. Names and flags are a contract.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// VirusTotal API v2 lookups for analysts and scripts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vt",
+    version,
+    about = "VirusTotal API v2 lookups for analysts and scripts",
+    after_help = "Exit status: 0 every resource answered (found, not found or queued), \
+                  1 some lookups failed, 2 usage or input error (nothing was sent)."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    #[command(flatten)]
+    pub(crate) global: Global,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Nothing on stderr but fatal errors: no progress, warnings or logs
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 100
+    )]
+    pub(crate) quiet: bool,
+    /// Log requests, retries and pacing on stderr (-vv: everything); never the key
+    #[arg(short, long, global = true, action = ArgAction::Count, display_order = 101)]
+    pub(crate) verbose: u8,
+    /// Colours in the table and logs
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        value_name = "WHEN",
+        display_order = 102
+    )]
+    pub(crate) color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// When the output is a terminal and NO_COLOR is not set
+    Auto,
+    /// Always, even in a pipe
+    Always,
+    /// Never
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// File lookups
+    File {
+        #[command(subcommand)]
+        command: FileCommand,
+    },
+    /// Ask for the API key and store it in the user's config dir (mode 0600)
+    Init(InitArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FileCommand {
+    /// The antivirus report of files, by MD5, SHA-1, SHA-256 or scan_id
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The key's tier, stored with it (default for later `--tier`)
+    #[arg(long, value_enum, default_value_t = TierArg::Public)]
+    pub(crate) tier: TierArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// md5 / sha1 / sha256 / scan_id
+    #[arg(value_name = "RESOURCE")]
+    pub(crate) resources: Vec<String>,
+    /// One resource per line; "-" is stdin; blank lines and "#" comments skipped
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Hash these files (folders recursively) and look up their SHA-256
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub(crate) hash: Vec<PathBuf>,
+    /// Private-API details (needs a private key)
+    #[arg(long)]
+    pub(crate) allinfo: bool,
+    /// Output format [default: table on a terminal, jsonl when piped]
+    #[arg(long, value_enum, value_name = "F")]
+    pub(crate) format: Option<Format>,
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "The API's base URL [env: VT_BASE_URL] [default: https://www.virustotal.com/vtapi/v2/]"
+    )]
+    pub(crate) base_url: Option<String>,
+    /// Read the key from this file (mode 0600); else env VT_API_KEY, else the `vt init` config
+    #[arg(long, value_name = "P")]
+    pub(crate) api_key_file: Option<PathBuf>,
+    /// Batch size and pacing defaults [default: the `vt init` tier, else public]
+    #[arg(long, value_enum, value_name = "T")]
+    pub(crate) tier: Option<TierArg>,
+    /// Requests a minute ("N", "N/min", or "unlimited") instead of the tier's
+    #[arg(long, value_name = "N/min", value_parser = parse_rate)]
+    pub(crate) rate: Option<Rate>,
+    /// Resources a request instead of the tier's (4 public, 25 private)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub(crate) batch_size: Option<u16>,
+    /// Requests in flight at once instead of the tier's (1 public, 4 private)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) concurrency: Option<u16>,
+    /// Poll queued resources until they finish or time runs out [default when given: 10m]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "10m",
+        value_parser = parse_duration
+    )]
+    pub(crate) wait_queued: Option<Duration>,
+    /// Do not read or write the cache of answers
+    #[arg(long, conflicts_with = "offline")]
+    pub(crate) no_cache: bool,
+    /// Use cached answers no older than this (e.g. 30m, 12h, 7d) [default: 24h; any age offline]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) max_age: Option<Duration>,
+    /// Answer from the cache only: send nothing (a miss is a failed record)
+    #[arg(long)]
+    pub(crate) offline: bool,
+    /// Also trust the CA certificates in this PEM file (e.g. a TLS-inspecting proxy's)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_cert: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TierArg {
+    Public,
+    Private,
+}
+
+impl TierArg {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TierArg::Public => "public",
+            TierArg::Private => "private",
+        }
+    }
+
+    pub(crate) fn tier(self) -> vt_api::Tier {
+        match self {
+            TierArg::Public => vt_api::Tier::Public,
+            TierArg::Private => vt_api::Tier::Private,
+        }
+    }
+}
+
+/// Requests a minute; `None` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rate(pub(crate) Option<u32>);
+
+pub(crate) fn parse_rate(text: &str) -> Result<Rate, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("none") {
+        return Ok(Rate(None));
+    }
+    let number = t
+        .strip_suffix("/min")
+        .or_else(|| t.strip_suffix("/m"))
+        .unwrap_or(t)
+        .trim();
+    match number.parse::<u32>() {
+        Ok(0) => Ok(Rate(None)),
+        Ok(n) => Ok(Rate(Some(n))),
+        Err(_) => Err(format!(
+            "{text:?} is not a rate: expected N or N/min (e.g. 4/min), or \"unlimited\""
+        )),
+    }
+}
+
+/// `90`, `500ms`, `30s`, `10m`, `12h`, `7d`, or sums such as `1h30m`. A bare number is seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("{text:?} is not a duration: expected e.g. 90, 500ms, 30s, 10m, 12h, 7d or 1h30m")
+    };
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(seconds) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" | "min" => Duration::from_secs(value.saturating_mul(60)),
+            "h" => Duration::from_secs(value.saturating_mul(3600)),
+            "d" => Duration::from_secs(value.saturating_mul(86_400)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(part);
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let check = |text: &str, secs: Option<u64>| {
+            assert_eq!(
+                parse_duration(text).ok().map(|d| d.as_secs()),
+                secs,
+                "{text}"
+            );
+        };
+        check("90", Some(90));
+        check("30s", Some(30));
+        check("10m", Some(600));
+        check("1h30m", Some(5400));
+        check("7d", Some(604_800));
+        check("", None);
+        check("10x", None);
+        check("m", None);
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("4/min"), Ok(Rate(Some(4))));
+        assert_eq!(parse_rate("1000"), Ok(Rate(Some(1000))));
+        assert_eq!(parse_rate("unlimited"), Ok(Rate(None)));
+        assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,239 @@
+//! Where things live (config and cache dirs), the API key, and `vt init`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use vt_api::ApiKey;
+
+use crate::cli::TierArg;
+use crate::UsageError;
+
+/// The file `vt init` writes, in the config dir.
+const CONFIG_FILE: &str = "config";
+
+/// `$VT_CONFIG_DIR`, else the user's config dir + `vt` (e.g. `~/.config/vt`).
+pub(crate) fn config_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("VT_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::config_dir()
+        .map(|d| d.join("vt"))
+        .ok_or_else(|| anyhow!("no config dir for this user: set VT_CONFIG_DIR"))
+}
+
+/// `$VT_CACHE_DIR`, else the user's cache dir + `vt` (e.g. `~/.cache/vt`).
+pub(crate) fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("VT_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::cache_dir()
+        .map(|d| d.join("vt"))
+        .ok_or_else(|| anyhow!("no cache dir for this user: set VT_CACHE_DIR"))
+}
+
+/// What `vt init` stored.
+#[derive(Default)]
+pub(crate) struct Config {
+    pub(crate) api_key: Option<ApiKey>,
+    pub(crate) tier: Option<TierArg>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key)
+            .field("tier", &self.tier)
+            .finish()
+    }
+}
+
+/// Reads the config file if there is one. Its permissions are checked like a key file's.
+pub(crate) fn load_config() -> Result<Config> {
+    let path = config_dir()?.join(CONFIG_FILE);
+    if !path.exists() {
+        return Ok(Config::default());
+    }
+    let text = read_secret_file(&path)?;
+    let mut config = Config::default();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(UsageError::new(format!(
+                "{}: line {}: expected NAME = VALUE",
+                path.display(),
+                number + 1
+            ))
+            .into());
+        };
+        let value = value.trim();
+        match name.trim() {
+            "api_key" if !value.is_empty() => config.api_key = Some(ApiKey::new(value)),
+            "api_key" => {}
+            "tier" => {
+                config.tier = Some(match value {
+                    "public" => TierArg::Public,
+                    "private" => TierArg::Private,
+                    _ => {
+                        return Err(UsageError::new(format!(
+                            "{}: line {}: tier must be public or private",
+                            path.display(),
+                            number + 1
+                        ))
+                        .into())
+                    }
+                })
+            }
+            // Unknown settings are left for newer versions.
+            _ => {}
+        }
+    }
+    Ok(config)
+}
+
+/// Where the key comes from, for messages (never the key itself).
+#[derive(Debug, Clone)]
+pub(crate) enum KeySource {
+    File(PathBuf),
+    Env,
+    Config(PathBuf),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File(p) => write!(f, "key file {}", p.display()),
+            KeySource::Env => f.write_str("VT_API_KEY"),
+            KeySource::Config(p) => write!(f, "config file {}", p.display()),
+        }
+    }
+}
+
+/// The key: `--api-key-file`, else `VT_API_KEY`, else the config file. `None` when none is
+/// set anywhere.
+pub(crate) fn find_key(
+    key_file: Option<&Path>,
+    config: &Config,
+) -> Result<Option<(ApiKey, KeySource)>> {
+    if let Some(path) = key_file {
+        let text = read_secret_file(path)?;
+        let key = ApiKey::new(text);
+        if key.is_empty() {
+            return Err(UsageError::new(format!("key file {} is empty", path.display())).into());
+        }
+        return Ok(Some((key, KeySource::File(path.to_owned()))));
+    }
+    if let Some(value) = std::env::var_os("VT_API_KEY") {
+        let key = ApiKey::new(value.to_string_lossy());
+        if !key.is_empty() {
+            return Ok(Some((key, KeySource::Env)));
+        }
+    }
+    if let Some(key) = &config.api_key {
+        return Ok(Some((
+            key.clone(),
+            KeySource::Config(config_dir()?.join(CONFIG_FILE)),
+        )));
+    }
+    Ok(None)
+}
+
+/// Reads a file holding a secret, refusing it when other users may read or change it.
+fn read_secret_file(path: &Path) -> Result<String> {
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(UsageError::new(format!(
+                "refusing {}: other users can access it (mode {mode:04o}); run: chmod 600 {}",
+                path.display(),
+                path.display()
+            ))
+            .into());
+        }
+    }
+    let _ = metadata;
+    std::fs::read_to_string(path)
+        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())).into())
+}
+
+/// `vt init`: asks for the key (hidden on a terminal; one line from a pipe) and writes the
+/// config file with mode 0600, in a dir with mode 0700.
+pub(crate) fn init(tier: TierArg, quiet: bool) -> Result<()> {
+    let dir = config_dir()?;
+    let stdin = std::io::stdin();
+    let key = if stdin.is_terminal() {
+        rpassword::prompt_password("VirusTotal API key (input hidden): ")
+            .context("cannot read the key")?
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the key from stdin")?;
+        line
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(UsageError::new("no key given; nothing written").into());
+    }
+    if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(UsageError::new("the key must be one word; nothing written").into());
+    }
+    create_private_dir(&dir)?;
+    let path = dir.join(CONFIG_FILE);
+    let contents = format!(
+        "# written by `vt init`; keep it private (mode 0600)\napi_key = {key}\ntier = {}\n",
+        tier.as_str()
+    );
+    write_private_file(&path, contents.as_bytes())?;
+    if !quiet {
+        eprintln!(
+            "vt: saved the key ({} tier) to {}",
+            tier.as_str(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Writes through a temporary file created with mode 0600 and renamed into place, so the
+/// secret is never readable by others, not even for a moment, and never half-written.
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".config-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    let mut file = builder
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.persist(path)
+        .map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
+    Ok(())
+}

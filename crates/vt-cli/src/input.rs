@@ -1,0 +1,237 @@
+//! Reading and validating the resources to look up, before anything is sent.
+//!
+//! Every input is validated first; a bad one stops the run with exit status 2, naming the
+//! value and where it was. Valid resources are kept in memory up to a bound, then spooled to
+//! an anonymous temporary file, so a run over millions of hashes uses flat memory.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use vt_model::Resource;
+
+use crate::UsageError;
+
+/// Resources held in memory before the list moves to a temporary file.
+const IN_MEMORY: usize = 50_000;
+/// How many bad inputs are listed before the rest are only counted.
+const ERRORS_SHOWN: usize = 10;
+
+/// The validated resources, in input order.
+#[derive(Debug)]
+pub(crate) struct Resources {
+    memory: Vec<Resource>,
+    spool: Option<BufWriter<File>>,
+    len: usize,
+    /// The widest resource, for the table.
+    pub(crate) max_width: usize,
+}
+
+/// Where an input came from, for messages.
+enum Origin<'a> {
+    Argument(usize),
+    Line(usize, &'a str),
+}
+
+impl std::fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Argument(n) => write!(f, "argument {n}"),
+            Origin::Line(n, source) => write!(f, "line {n} of {source}"),
+        }
+    }
+}
+
+struct Validator {
+    resources: Resources,
+    errors: Vec<String>,
+    bad: usize,
+}
+
+impl Validator {
+    fn take(&mut self, text: &str, origin: Origin<'_>) -> Result<()> {
+        match Resource::parse(text) {
+            Ok(resource) => self.resources.push(resource),
+            Err(error) => {
+                self.bad += 1;
+                if self.errors.len() < ERRORS_SHOWN {
+                    self.errors.push(format!("{origin}: {error}"));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Resources {
+    fn new() -> Resources {
+        Resources {
+            memory: Vec::new(),
+            spool: None,
+            len: 0,
+            max_width: 0,
+        }
+    }
+
+    fn push(&mut self, resource: Resource) -> Result<()> {
+        self.len += 1;
+        self.max_width = self.max_width.max(resource.as_str().len());
+        if self.spool.is_none() && self.memory.len() < IN_MEMORY {
+            self.memory.push(resource);
+            return Ok(());
+        }
+        let spool = match &mut self.spool {
+            Some(spool) => spool,
+            None => self.spool.insert(BufWriter::new(
+                tempfile::tempfile().context("cannot create a temporary file for the input")?,
+            )),
+        };
+        writeln!(spool, "{}", resource.as_str()).context("cannot spool the input")
+    }
+
+    /// How many resources.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The resources, in input order; reading the spool back is lazy.
+    pub(crate) fn into_iter(self) -> Result<Box<dyn Iterator<Item = Resource> + Send>> {
+        let memory = self.memory.into_iter();
+        let Some(spool) = self.spool else {
+            return Ok(Box::new(memory));
+        };
+        let mut file = spool
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("cannot spool the input")?;
+        file.rewind().context("cannot read the spooled input")?;
+        let lines = BufReader::new(file)
+            .lines()
+            .map_while(|line| line.ok())
+            .filter_map(|line| Resource::parse(&line).ok());
+        Ok(Box::new(memory.chain(lines)))
+    }
+}
+
+/// Reads the positional resources, then each `--input` file (`-` is stdin), validating
+/// everything; any bad input is a [`UsageError`] listing the first few.
+pub(crate) fn read(arguments: &[String], inputs: &[PathBuf]) -> Result<Resources> {
+    let mut validator = Validator {
+        resources: Resources::new(),
+        errors: Vec::new(),
+        bad: 0,
+    };
+    for (i, text) in arguments.iter().enumerate() {
+        validator.take(text, Origin::Argument(i + 1))?;
+    }
+    let mut stdin_used = false;
+    for path in inputs {
+        if path == Path::new("-") {
+            if stdin_used {
+                return Err(UsageError::new("stdin (-) given twice as --input").into());
+            }
+            stdin_used = true;
+            read_lines(io::stdin().lock(), "stdin", &mut validator)?;
+        } else {
+            let file = File::open(path).map_err(|e| {
+                UsageError::new(format!("cannot read --input {}: {e}", path.display()))
+            })?;
+            read_lines(file, &path.display().to_string(), &mut validator)?;
+        }
+    }
+    if validator.bad > 0 {
+        let mut message = validator.errors.join("\n");
+        if validator.bad > validator.errors.len() {
+            message.push_str(&format!(
+                "\n... and {} more invalid inputs",
+                validator.bad - validator.errors.len()
+            ));
+        }
+        message.push_str("\nnothing was sent");
+        return Err(UsageError::new(message).into());
+    }
+    Ok(validator.resources)
+}
+
+/// One resource a line; blank lines and `#` comments (whole-line or trailing) are skipped.
+fn read_lines(reader: impl Read, source: &str, validator: &mut Validator) -> Result<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| UsageError::new(format!("cannot read {source}: {e}")))?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.split('#').next().unwrap_or("").trim();
+        if text.is_empty() {
+            continue;
+        }
+        validator.take(text, Origin::Line(number, source))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD5: &str = "44d88612fea8a8f36de82e1278abb02f";
+
+    #[test]
+    fn comments_and_blank_lines_are_skipped() {
+        let mut validator = Validator {
+            resources: Resources::new(),
+            errors: Vec::new(),
+            bad: 0,
+        };
+        let text = format!("# a list\n\n  {MD5}  # eicar\r\n{}\n", MD5.to_uppercase());
+        read_lines(text.as_bytes(), "list.txt", &mut validator).unwrap();
+        assert_eq!(validator.bad, 0);
+        let got: Vec<String> = validator
+            .resources
+            .into_iter()
+            .unwrap()
+            .map(|r| r.as_str().to_owned())
+            .collect();
+        assert_eq!(got, [MD5.to_owned(), MD5.to_uppercase()]);
+    }
+
+    #[test]
+    fn a_bad_line_is_named_with_its_number() {
+        let mut validator = Validator {
+            resources: Resources::new(),
+            errors: Vec::new(),
+            bad: 0,
+        };
+        let text = format!("{MD5}\n\nnot-a-hash\n");
+        read_lines(text.as_bytes(), "list.txt", &mut validator).unwrap();
+        assert_eq!(validator.bad, 1);
+        assert!(
+            validator.errors[0].starts_with("line 3 of list.txt: invalid resource \"not-a-hash\""),
+            "{}",
+            validator.errors[0]
+        );
+    }
+
+    #[test]
+    fn a_long_input_is_spooled_and_read_back_in_order() {
+        let mut resources = Resources::new();
+        let n = IN_MEMORY + 10;
+        for i in 0..n {
+            resources
+                .push(Resource::parse(&format!("{i:032x}")).unwrap())
+                .unwrap();
+        }
+        assert!(resources.spool.is_some());
+        assert_eq!(resources.len(), n);
+        let back: Vec<Resource> = resources.into_iter().unwrap().collect();
+        assert_eq!(back.len(), n);
+        assert_eq!(back[n - 1].as_str(), format!("{:032x}", n - 1));
+    }
+}

@@ -1,0 +1,656 @@
+//! The real `vt` binary against a real emulator on loopback, in temp dirs.
+//!
+//! Every run gets its own config and cache dirs (`VT_CONFIG_DIR`, `VT_CACHE_DIR`), the
+//! emulator's URL in `VT_BASE_URL`, and no proxy variables, so nothing touches the user's
+//! home or the network. The emulator's counters prove what was (not) sent.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use vt_emulator::{Clock, Emulator, EmulatorBuilder, KeySpec, RunningEmulator, Stats, Tier};
+
+const KEY: &str = "cli-test-key-5f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const PUBLIC_KEY: &str = "cli-test-public-key-0a1b2c3d4e5f";
+/// The v2 documentation's sample (found, 40/40).
+const SAMPLE_MD5: &str = "99017f6eebbac24f351415dd410d522d";
+/// EICAR (found, 9/11).
+const EICAR_MD5: &str = "44d88612fea8a8f36de82e1278abb02f";
+const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+/// The PE dropper (found, 10/11), asked in upper case.
+const DROPPER_SHA256_UPPER: &str =
+    "E478506A219D0F674EA2D03077E80CA4CA549A37792BC4FA686D3A756D3B9FCC";
+/// The empty file (found, 0/10).
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// Not in the dataset.
+const ABSENT_MD5: &str = "00000000000000000000000000000000";
+/// Answered as queued.
+const QUEUED_SHA256: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+struct Env {
+    emulator: Option<RunningEmulator>,
+    runtime: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env::with(|b| b)
+    }
+
+    fn with(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder) -> Env {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let builder = Emulator::builder()
+            .key(KeySpec::new(KEY, Tier::Private).unwrap())
+            .key(KeySpec::new(PUBLIC_KEY, Tier::Public).unwrap())
+            .queued(QUEUED_SHA256);
+        let emulator = runtime.block_on(configure(builder).start()).unwrap();
+        Env {
+            emulator: Some(emulator),
+            runtime,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.emulator.as_ref().unwrap().url()
+    }
+
+    fn stats(&self) -> Stats {
+        self.emulator.as_ref().unwrap().stats()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `vt` with the key in VT_API_KEY and private-tier defaults.
+    fn vt(&self) -> Command {
+        let mut command = self.bare();
+        command.env("VT_API_KEY", KEY);
+        command
+    }
+
+    /// `vt` with no key anywhere.
+    fn bare(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vt"));
+        for var in [
+            "VT_API_KEY",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "NO_COLOR",
+            "VT_TESTING_TIME_SCALE",
+        ] {
+            command.env_remove(var);
+        }
+        command
+            .current_dir(self.dir.path())
+            .env("VT_BASE_URL", self.url())
+            .env("VT_CONFIG_DIR", self.path("config"))
+            .env("VT_CACHE_DIR", self.path("cache"));
+        command
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            self.runtime.block_on(emulator.shutdown());
+        }
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    run_with_stdin(command, "")
+}
+
+fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vt runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    Output {
+        code: output.status.code().expect("exited"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn report(env: &Env, args: &[&str]) -> Output {
+    run(env.vt().args(["file", "report"]).args(args))
+}
+
+fn lines_as_json(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The mix every format is shown with: found (three ways), not found, queued, a duplicate.
+const MIX: [&str; 6] = [
+    SAMPLE_MD5,
+    EICAR_MD5,
+    ABSENT_MD5,
+    DROPPER_SHA256_UPPER,
+    QUEUED_SHA256,
+    SAMPLE_MD5,
+];
+
+#[test]
+fn table_format() {
+    let env = Env::new();
+    let out = report(
+        &env,
+        &[&["--format", "table", "--tier", "private"][..], &MIX].concat(),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!(out.stdout);
+}
+
+#[test]
+fn csv_format() {
+    let env = Env::new();
+    let out = report(
+        &env,
+        &[&["--format", "csv", "--tier", "private"][..], &MIX].concat(),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    insta::assert_snapshot!(out.stdout);
+}
+
+#[test]
+fn jsonl_is_the_default_when_piped_and_keeps_every_answer_whole() {
+    let env = Env::new();
+    let out = report(&env, &[&["--tier", "private"][..], &MIX].concat());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records.len(), MIX.len(), "one record per input");
+    for (record, asked) in records.iter().zip(MIX) {
+        assert_eq!(record["resource"], asked, "input order, echoed as asked");
+    }
+    insta::assert_json_snapshot!(records);
+}
+
+#[test]
+fn json_is_one_array_of_the_jsonl_records() {
+    let env = Env::new();
+    let args = [&["--tier", "private"][..], &MIX].concat();
+    let jsonl = report(&env, &[&["--format", "jsonl"][..], &args].concat());
+    let json = report(&env, &[&["--format", "json"][..], &args].concat());
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let array: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        array,
+        serde_json::Value::Array(lines_as_json(&jsonl.stdout))
+    );
+    insta::assert_snapshot!(json.stdout);
+}
+
+#[test]
+fn input_from_a_file_and_stdin_skips_comments_and_blank_lines() {
+    let env = Env::new();
+    let list = format!(
+        "# incident 42\n\n{SAMPLE_MD5}\n   {ABSENT_MD5}   # asked twice below\n\n{EICAR_SHA256}\n"
+    );
+    let file = env.write("hashes.txt", &list);
+    let from_file = run(env
+        .vt()
+        .args(["file", "report", "--format", "csv", "-i"])
+        .arg(&file));
+    let from_stdin = run_with_stdin(
+        env.vt().args([
+            "file",
+            "report",
+            "--format",
+            "csv",
+            DROPPER_SHA256_UPPER,
+            "-i",
+            "-",
+        ]),
+        &list,
+    );
+    assert_eq!(from_file.code, 0, "{}", from_file.stderr);
+    assert_eq!(from_stdin.code, 0, "{}", from_stdin.stderr);
+    let column = |out: &Output| -> Vec<String> {
+        out.stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(
+        column(&from_file),
+        [
+            format!("{SAMPLE_MD5} found"),
+            format!("{ABSENT_MD5} not_found"),
+            format!("{EICAR_SHA256} found"),
+        ]
+    );
+    assert_eq!(
+        column(&from_stdin)[0],
+        format!("{DROPPER_SHA256_UPPER} found")
+    );
+    assert_eq!(column(&from_stdin)[1..], column(&from_file)[..]);
+}
+
+#[test]
+fn an_invalid_input_is_exit_2_names_value_and_line_and_sends_nothing() {
+    let env = Env::new();
+    let file = env.write(
+        "hashes.txt",
+        &format!("{SAMPLE_MD5}\n# fine\n{EICAR_MD5}z\n{ABSENT_MD5}\n"),
+    );
+    let out = run(env
+        .vt()
+        .args(["file", "report", SAMPLE_MD5, "-i"])
+        .arg(&file));
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains(&format!(
+            "line 3 of {}: invalid resource \"{EICAR_MD5}z\"",
+            file.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = report(&env, &[SAMPLE_MD5, "not-a-hash"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("argument 2: invalid resource \"not-a-hash\""),
+        "{}",
+        out.stderr
+    );
+    let out = run_with_stdin(env.vt().args(["file", "report", "-i", "-"]), "x\n");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("line 1 of stdin"), "{}", out.stderr);
+    assert_eq!(env.stats().requests, 0, "nothing was sent");
+}
+
+#[test]
+fn usage_errors_are_exit_2_and_send_nothing() {
+    let env = Env::new();
+    let no_key = run(env.bare().args(["file", "report", SAMPLE_MD5]));
+    assert_eq!(no_key.code, 2);
+    assert!(no_key.stderr.contains("no API key"), "{}", no_key.stderr);
+    let nothing = report(&env, &[]);
+    assert_eq!(nothing.code, 2);
+    assert!(nothing.stderr.contains("nothing to look up"));
+    let bad_flag = report(&env, &["--format", "xml", SAMPLE_MD5]);
+    assert_eq!(bad_flag.code, 2);
+    let bad_rate = report(&env, &["--rate", "fast", SAMPLE_MD5]);
+    assert_eq!(bad_rate.code, 2);
+    let missing_input = report(&env, &["-i", "no-such-file.txt"]);
+    assert_eq!(missing_input.code, 2);
+    assert!(missing_input.stderr.contains("no-such-file.txt"));
+    assert_eq!(env.stats().requests, 0);
+}
+
+#[test]
+fn failed_lookups_are_exit_1_with_an_error_record_each_in_place() {
+    let env = Env::new();
+    // A key the emulator does not know: 403 for every request.
+    let out = run(env.bare().env("VT_API_KEY", "wrong-key").args([
+        "file",
+        "report",
+        "--no-cache",
+        SAMPLE_MD5,
+        ABSENT_MD5,
+    ]));
+    assert_eq!(out.code, 1);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["resource"], SAMPLE_MD5);
+    assert_eq!(records[0]["error"]["kind"], "forbidden");
+    assert_eq!(records[1]["resource"], ABSENT_MD5);
+    assert!(
+        out.stderr.contains("2 of 2 lookups failed"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn hash_walks_a_tree_and_reports_unreadable_files_in_place() {
+    let env = Env::new();
+    env.write("tree/empty.bin", "");
+    env.write(
+        "tree/sub/eicar.com",
+        r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+    );
+    env.write("tree/sub/unknown.txt", "hello\n");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(env.path("nowhere"), env.path("tree/sub/zz-broken-link")).unwrap();
+    let tree = env.path("tree");
+    let out = run(env
+        .vt()
+        .current_dir(env.dir.path())
+        .args(["file", "report", "--format", "jsonl", "--hash", "tree"]));
+    let records = lines_as_json(&out.stdout);
+    let summary: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            let status = if r.get("error").is_some() {
+                format!("error {}", r["error"]["kind"].as_str().unwrap())
+            } else {
+                r["response_code"].to_string()
+            };
+            (r["path"].as_str().unwrap().to_owned(), status)
+        })
+        .collect();
+    let expected_paths = [
+        ("tree/empty.bin", "1"),
+        ("tree/sub/eicar.com", "1"),
+        ("tree/sub/unknown.txt", "0"),
+    ];
+    for (i, (path, status)) in expected_paths.iter().enumerate() {
+        assert_eq!(summary[i], ((*path).to_owned(), (*status).to_owned()));
+    }
+    assert_eq!(records[0]["resource"], EMPTY_SHA256);
+    assert_eq!(records[1]["resource"], EICAR_SHA256);
+    #[cfg(unix)]
+    {
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert_eq!(summary[3].0, "tree/sub/zz-broken-link");
+        assert_eq!(summary[3].1, "error io");
+        assert!(records[3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No such file"));
+    }
+    // The table carries a path column; csv a trailing path column.
+    let csv = run(env
+        .vt()
+        .args(["file", "report", "--format", "csv", "--hash"])
+        .arg(tree.join("empty.bin")));
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    let mut lines = csv.stdout.lines();
+    assert!(lines.next().unwrap().ends_with(",permalink,path"));
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with(&format!("{EMPTY_SHA256},found,0,10,")),
+        "{row}"
+    );
+    assert!(row.ends_with(&format!(",{}", tree.join("empty.bin").display())));
+}
+
+#[test]
+fn the_cache_answers_a_second_run_and_offline_sends_nothing() {
+    let env = Env::new();
+    let first = report(&env, &[SAMPLE_MD5, ABSENT_MD5]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let sent = env.stats().requests;
+    assert_eq!(sent, 1);
+    let again = report(&env, &[SAMPLE_MD5, ABSENT_MD5]);
+    let offline = report(&env, &["--offline", SAMPLE_MD5, ABSENT_MD5]);
+    assert_eq!(env.stats().requests, sent, "answered from the cache");
+    assert_eq!(again.stdout, first.stdout);
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    assert_eq!(offline.stdout, first.stdout);
+    // Offline, a miss is a failed record, still without a request.
+    let miss = report(&env, &["--offline", EICAR_MD5, SAMPLE_MD5]);
+    assert_eq!(miss.code, 1);
+    let records = lines_as_json(&miss.stdout);
+    assert_eq!(records[0]["error"]["kind"], "not_cached");
+    assert_eq!(records[1]["resource"], SAMPLE_MD5);
+    // --no-cache asks again.
+    let fresh = report(&env, &["--no-cache", SAMPLE_MD5]);
+    assert_eq!(fresh.code, 0);
+    assert_eq!(env.stats().requests, sent + 1);
+}
+
+/// The emulator's quota windows, running as fast as vt's under `VT_TESTING_TIME_SCALE`.
+#[derive(Debug)]
+struct Scaled {
+    origin: std::time::Instant,
+    scale: u32,
+}
+
+impl Clock for Scaled {
+    fn now(&self) -> Duration {
+        self.origin.elapsed() * self.scale
+    }
+}
+
+#[test]
+fn public_pacing_spends_the_quota_without_a_single_204() {
+    const SCALE: u32 = 30; // a minute is 2 s
+    let env = Env::with(|b| {
+        b.public_per_minute(4).clock(Scaled {
+            origin: std::time::Instant::now(),
+            scale: SCALE,
+        })
+    });
+    // Six requests of one resource at 2 a minute: three windows. Without pacing the burst
+    // would meet 204 from the fifth request on.
+    let resources: Vec<String> = (0..6).map(|i| format!("{i:064x}")).collect();
+    let out = run(env
+        .bare()
+        .env("VT_API_KEY", PUBLIC_KEY)
+        .env("VT_TESTING_TIME_SCALE", SCALE.to_string())
+        .args(["file", "report", "--no-cache", "--tier", "public"])
+        .args(["--rate", "2/min", "--batch-size", "1", "-v"])
+        .args(&resources));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(lines_as_json(&out.stdout).len(), 6);
+    let stats = env.stats();
+    assert_eq!(stats.status(204), 0, "{stats:?}");
+    assert_eq!(stats.status(200), 6, "{stats:?}");
+    assert!(out.stderr.contains("pacing"), "{}", out.stderr);
+}
+
+#[test]
+fn the_key_appears_in_no_output_or_log_line() {
+    let env = Env::new();
+    let key_file = env.write("key.txt", &format!("{KEY}\n"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let via_env = run(env.vt().args([
+        "-vv",
+        "file",
+        "report",
+        "--no-cache",
+        SAMPLE_MD5,
+        ABSENT_MD5,
+        "--format",
+        "table",
+    ]));
+    let via_file = run(env
+        .bare()
+        .args([
+            "file",
+            "report",
+            "-v",
+            "--no-cache",
+            EICAR_MD5,
+            "--api-key-file",
+        ])
+        .arg(&key_file));
+    let forbidden = run(env.bare().env("VT_API_KEY", format!("{KEY}-wrong")).args([
+        "file",
+        "report",
+        "-v",
+        "--no-cache",
+        EICAR_MD5,
+    ]));
+    for out in [&via_env, &via_file, &forbidden] {
+        assert!(!out.stdout.contains(KEY), "{}", out.stdout);
+        assert!(!out.stderr.contains(KEY), "{}", out.stderr);
+    }
+    assert_eq!(via_env.code, 0, "{}", via_env.stderr);
+    assert_eq!(via_file.code, 0, "{}", via_file.stderr);
+    assert_eq!(forbidden.code, 1);
+    assert!(
+        via_env.stderr.contains("asking file/report"),
+        "-v shows the requests: {}",
+        via_env.stderr
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let key_file = env.write("key.txt", KEY);
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(env
+        .bare()
+        .args(["file", "report", SAMPLE_MD5, "--api-key-file"])
+        .arg(&key_file));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("chmod 600"), "{}", out.stderr);
+    assert!(!out.stderr.contains(KEY));
+    assert_eq!(env.stats().requests, 0);
+}
+
+#[test]
+fn init_writes_a_private_config_that_later_runs_use() {
+    let env = Env::new();
+    let init = run_with_stdin(
+        env.bare().args(["init", "--tier", "private"]),
+        &format!("{KEY}\n"),
+    );
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    assert!(!init.stderr.contains(KEY));
+    let config = env.path("config/config");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let out = run(env.bare().args(["file", "report", "--allinfo", EICAR_MD5]));
+    assert_eq!(
+        out.code, 0,
+        "the stored key and private tier are used: {}",
+        out.stderr
+    );
+    let record = &lines_as_json(&out.stdout)[0];
+    assert!(
+        record.get("first_seen").is_some()
+            || record.get("additional_info").is_some()
+            || record.get("size").is_some(),
+        "allinfo fields: {record}"
+    );
+}
+
+#[test]
+fn wait_queued_gives_up_after_its_time_and_prints_the_queued_answer() {
+    let env = Env::new();
+    let out = report(&env, &["--wait-queued=1s", QUEUED_SHA256]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let record = &lines_as_json(&out.stdout)[0];
+    assert_eq!(record["response_code"], -2);
+    assert!(env.stats().requests >= 1);
+}
+
+#[test]
+fn completions_and_version() {
+    let env = Env::new();
+    let out = run(env.bare().args(["completions", "bash"]));
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("--wait-queued"));
+    let version = run(env.bare().arg("--version"));
+    assert_eq!(version.code, 0);
+    assert!(version.stdout.starts_with("vt "));
+}
+
+#[test]
+fn color_always_paints_the_ratio_by_severity() {
+    let env = Env::new();
+    let out = report(
+        &env,
+        &[
+            "--format",
+            "table",
+            "--color",
+            "always",
+            "--tier",
+            "private",
+            SAMPLE_MD5,
+            EMPTY_SHA256,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\x1b[31m  40/40\x1b[0m"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\x1b[32m   0/10\x1b[0m"),
+        "{}",
+        out.stdout
+    );
+    let plain = report(&env, &["--format", "table", SAMPLE_MD5]);
+    assert!(
+        !plain.stdout.contains('\x1b'),
+        "no colour in a pipe by default"
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_run_quietly() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new();
+    let list: String = (0..5000).map(|i| format!("{i:064x}\n")).collect();
+    let file = env.write("many.txt", &list);
+    let mut child = env
+        .vt()
+        .args(["file", "report", "--tier", "private", "--no-cache", "-i"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here, as `| head -1` would.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(first.contains("\"response_code\":0"), "{first}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

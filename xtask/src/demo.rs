@@ -1,0 +1,215 @@
+//! `cargo xtask demo`: a real lookup end to end, with no key and no network.
+//!
+//! Builds `vt` and `vt-emulator`, starts the emulator on a free loopback port with its bundled
+//! data, runs `vt file report` against it (found, not found, a batch; table and jsonl), and
+//! stops it with SIGTERM, also when something fails on the way.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{cargo, workspace_root};
+
+/// Any non-empty key is accepted by the emulator; it goes to `vt` through the environment,
+/// never through argv.
+const DEMO_KEY: &str = "demo-key";
+
+/// The lookups shown: a title and the arguments after `vt file report`.
+const STEPS: &[(&str, &[&str])] = &[
+    (
+        "found: the EICAR test file, by MD5",
+        &["--format", "table", "44d88612fea8a8f36de82e1278abb02f"],
+    ),
+    (
+        "not found",
+        &["--format", "table", "00000000000000000000000000000000"],
+    ),
+    (
+        "a batch (one request of 4 resources), any case, in input order",
+        &[
+            "--format",
+            "table",
+            "99017f6eebbac24f351415dd410d522d",
+            "275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F",
+            "00000000000000000000000000000000",
+            "e478506a219d0f674ea2d03077e80ca4ca549a37792bc4fa686d3a756d3b9fcc",
+        ],
+    ),
+    (
+        "the same batch as JSON Lines (the default when piped), now from the cache",
+        &[
+            "--format",
+            "jsonl",
+            "99017f6eebbac24f351415dd410d522d",
+            "275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F",
+            "00000000000000000000000000000000",
+            "e478506a219d0f674ea2d03077e80ca4ca549a37792bc4fa686d3a756d3b9fcc",
+        ],
+    ),
+    (
+        "CSV, for spreadsheets",
+        &[
+            "--format",
+            "csv",
+            "--offline",
+            "44d88612fea8a8f36de82e1278abb02f",
+            "99017f6eebbac24f351415dd410d522d",
+        ],
+    ),
+];
+
+pub(crate) fn run() -> Result<()> {
+    cargo(
+        &[
+            "build",
+            "--quiet",
+            "--package",
+            "vt-cli",
+            "--package",
+            "vt-emulator",
+            "--bin",
+            "vt",
+            "--bin",
+            "vt-emulator",
+        ],
+        &[],
+    )?;
+    let bin = target_dir().join("debug");
+    let vt = bin.join(format!("vt{}", std::env::consts::EXE_SUFFIX));
+    let emulator_bin = bin.join(format!("vt-emulator{}", std::env::consts::EXE_SUFFIX));
+    let scratch = target_dir().join("xtask-demo");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("cannot clear {}", scratch.display()))?;
+    }
+    std::fs::create_dir_all(&scratch)?;
+
+    let mut emulator = Emulator::start(&emulator_bin)?;
+    eprintln!("xtask: vt-emulator listening on {}", emulator.url);
+    let result = steps(&vt, &emulator.url, &scratch);
+    emulator.stop();
+    result?;
+    eprintln!(
+        "\nxtask: demo done. Against the real service: export VT_API_KEY=<your key>, then the \
+         same `vt file report ...` commands without VT_BASE_URL."
+    );
+    Ok(())
+}
+
+fn steps(vt: &Path, url: &str, scratch: &Path) -> Result<()> {
+    for (title, args) in STEPS {
+        eprintln!("\n# {title}");
+        eprintln!("$ vt file report {}", args.join(" "));
+        let status = Command::new(vt)
+            .arg("file")
+            .arg("report")
+            .args(*args)
+            .env("VT_BASE_URL", url)
+            .env("VT_API_KEY", DEMO_KEY)
+            .env("VT_CONFIG_DIR", scratch.join("config"))
+            .env("VT_CACHE_DIR", scratch.join("cache"))
+            .env_remove("VT_TESTING_TIME_SCALE")
+            .stdin(Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run {}", vt.display()))?;
+        if !status.success() {
+            bail!("vt file report {} failed ({status})", args.join(" "));
+        }
+    }
+    Ok(())
+}
+
+/// The running emulator; stopped (SIGTERM, then kill) when dropped, so no process is left
+/// behind even on an error or a panic.
+struct Emulator {
+    child: Option<Child>,
+    url: String,
+}
+
+impl Emulator {
+    fn start(bin: &Path) -> Result<Emulator> {
+        let child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut emulator = Emulator {
+            child: Some(child),
+            url: String::new(),
+        };
+        let stdout = emulator
+            .child
+            .as_mut()
+            .and_then(|c| c.stdout.take())
+            .context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("cannot read the emulator's first line")?;
+        match line.trim().strip_prefix("listening on ") {
+            Some(url) if url.starts_with("http://") => emulator.url = url.to_owned(),
+            _ => bail!("unexpected first line from vt-emulator: {line:?}"),
+        }
+        Ok(emulator)
+    }
+
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        terminate(&child);
+        // Without SIGTERM (not unix) there is nothing to wait for: kill at once.
+        let grace = if cfg!(unix) {
+            Duration::from_secs(10)
+        } else {
+            Duration::ZERO
+        };
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    if !status.success() {
+                        eprintln!("xtask: vt-emulator exited with {status}");
+                    }
+                    return;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(_) => break,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// SIGTERM by the child's own pid (never by name), through `kill(1)`: no unsafe code here.
+#[cfg(unix)]
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+#[cfg(not(unix))]
+fn terminate(_child: &Child) {}
+
+fn target_dir() -> PathBuf {
+    // cargo runs in the workspace root (see `cargo`), so a relative dir is relative to it.
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| workspace_root().join(dir))
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
