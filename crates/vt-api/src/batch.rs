@@ -40,12 +40,17 @@ pub struct FileReports<S> {
     inner: Arc<Inner>,
     input: Option<S>,
     allinfo: bool,
-    /// Inputs read and not yet yielded, in input order.
+    /// Inputs read and not yet yielded, in input order. Entry number `n` (counted from the
+    /// first input) is at `queue[n - yielded]`.
     queue: VecDeque<Entry>,
+    /// How many outcomes have been yielded: the number of the queue's front entry.
+    yielded: u64,
     /// Distinct keys read but not yet sent.
     forming: Vec<Resource>,
-    /// Keys that are forming or in flight, with how many queued entries wait for them.
-    waiting: HashMap<Box<str>, usize>,
+    /// Keys that are forming or in flight, with the numbers of the entries that wait for them.
+    waiting: HashMap<Box<str>, Vec<u64>>,
+    /// Keys answered whose entry is still queued, with its number: a repeat shares it.
+    answered: HashMap<Box<str>, u64>,
     in_flight: FuturesUnordered<ChunkFuture>,
 }
 
@@ -101,8 +106,10 @@ impl Client {
             input: Some(resources),
             allinfo,
             queue: VecDeque::new(),
+            yielded: 0,
             forming: Vec::new(),
             waiting: HashMap::new(),
+            answered: HashMap::new(),
             in_flight: FuturesUnordered::new(),
         }
     }
@@ -158,9 +165,10 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
     }
 
     fn accept(&mut self, resource: Resource) {
+        let number = self.yielded + self.queue.len() as u64;
         let key = resource.key();
-        if let Some(count) = self.waiting.get_mut(key) {
-            *count += 1;
+        if let Some(numbers) = self.waiting.get_mut(key) {
+            numbers.push(number);
             self.queue.push_back(Entry {
                 resource,
                 result: None,
@@ -168,13 +176,16 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
             return;
         }
         // Asked earlier in the window and already answered: share that answer.
-        if let Some(done) = self
-            .queue
-            .iter()
-            .find(|e| e.result.is_some() && e.resource.key() == key)
-        {
-            let result = done.result.clone();
-            self.queue.push_back(Entry { resource, result });
+        let shared = self
+            .answered
+            .get(key)
+            .and_then(|&done| self.entry(done))
+            .and_then(|entry| entry.result.clone());
+        if let Some(result) = shared {
+            self.queue.push_back(Entry {
+                resource,
+                result: Some(result),
+            });
             return;
         }
         if let Some(cached) = self.inner.cached(&resource, self.allinfo) {
@@ -184,7 +195,7 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
             });
             return;
         }
-        self.waiting.insert(key.into(), 1);
+        self.waiting.insert(key.into(), vec![number]);
         self.forming.push(resource.clone());
         self.queue.push_back(Entry {
             resource,
@@ -192,15 +203,51 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
         });
     }
 
+    fn entry(&self, number: u64) -> Option<&Entry> {
+        self.queue
+            .get(usize::try_from(number.checked_sub(self.yielded)?).ok()?)
+    }
+
+    fn entry_mut(&mut self, number: u64) -> Option<&mut Entry> {
+        let index = usize::try_from(number.checked_sub(self.yielded)?).ok()?;
+        self.queue.get_mut(index)
+    }
+
+    /// Takes the front entry when it has its outcome.
+    fn pop_answered(&mut self) -> Option<Outcome> {
+        self.queue.front()?.result.as_ref()?;
+        let Entry { resource, result } = self.queue.pop_front()?;
+        let number = self.yielded;
+        self.yielded += 1;
+        if self.answered.get(resource.key()) == Some(&number) {
+            self.answered.remove(resource.key());
+        }
+        Some(Outcome {
+            resource,
+            result: result?,
+        })
+    }
+
     fn send_forming(&mut self) {
         let take = self.forming.len().min(self.batch_size());
         let chunk: Vec<Resource> = self.forming.drain(..take).collect();
         let inner = Arc::clone(&self.inner);
         let allinfo = self.allinfo;
-        self.in_flight.push(Box::pin(async move {
+        let chunk_copy = chunk.clone();
+        let ask = async move {
             let results = inner.file_reports_chunk(&chunk, allinfo).await;
             (chunk, results)
-        }));
+        };
+        // On a tokio runtime each chunk is its own task, so that decoding the answers runs on
+        // every worker thread instead of the one that drives this stream.
+        let future: ChunkFuture = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => Box::pin(Spawned {
+                chunk: Some(chunk_copy),
+                task: runtime.spawn(ask),
+            }),
+            Err(_) => Box::pin(ask),
+        };
+        self.in_flight.push(future);
     }
 
     fn settle(&mut self, (chunk, results): ChunkResult) {
@@ -216,20 +263,51 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
             self.allinfo,
         );
         for (resource, result) in chunk.iter().zip(per_resource) {
-            let key = resource.key();
-            let Some(mut remaining) = self.waiting.remove(key) else {
+            let Some((key, mut numbers)) = self.waiting.remove_entry(resource.key()) else {
                 continue;
             };
-            for entry in self.queue.iter_mut() {
-                if remaining == 0 {
-                    break;
-                }
-                if entry.result.is_none() && entry.resource.key() == key {
+            // Every copy but the last gets a clone; the last gets the answer itself.
+            let Some(last) = numbers.pop() else {
+                continue;
+            };
+            for number in numbers {
+                if let Some(entry) = self.entry_mut(number) {
                     entry.result = Some(result.clone());
-                    remaining -= 1;
                 }
             }
+            if let Some(entry) = self.entry_mut(last) {
+                entry.result = Some(result);
+                self.answered.insert(key, last);
+            }
         }
+    }
+}
+
+/// A spawned chunk, aborted if the stream is dropped before it ends (a caller that stops
+/// listening must not keep spending quota).
+struct Spawned {
+    task: tokio::task::JoinHandle<ChunkResult>,
+    chunk: Option<Vec<Resource>>,
+}
+
+impl Future for Spawned {
+    type Output = ChunkResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ChunkResult> {
+        let joined = std::task::ready!(Pin::new(&mut self.task).poll(cx));
+        Poll::Ready(match joined {
+            Ok(done) => done,
+            // A panic in the task is a bug: let it reach the caller, as it would inline.
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // The runtime is shutting down: these resources get no answer.
+            Err(_) => (self.chunk.take().unwrap_or_default(), Err(Error::Cancelled)),
+        })
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -239,17 +317,8 @@ impl<S: Stream<Item = Resource> + Unpin> Stream for FileReports<S> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
         let this = &mut *self;
         loop {
-            if let Some(Entry {
-                result: Some(_), ..
-            }) = this.queue.front()
-            {
-                if let Some(Entry {
-                    resource,
-                    result: Some(result),
-                }) = this.queue.pop_front()
-                {
-                    return Poll::Ready(Some(Outcome { resource, result }));
-                }
+            if let Some(outcome) = this.pop_answered() {
+                return Poll::Ready(Some(outcome));
             }
             this.fill(cx);
             if this.queue.front().is_some_and(|e| e.result.is_some()) {

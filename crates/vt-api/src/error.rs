@@ -57,6 +57,9 @@ pub enum Error {
     /// The service answered the batch but said nothing about this resource.
     #[error("the service's answer has no item for this resource")]
     MissingAnswer,
+    /// The runtime shut down before the answer arrived.
+    #[error("cancelled: the runtime shut down before the answer arrived")]
+    Cancelled,
     /// The cache could not be read or written (feature `cache`).
     #[error("cache: {0}")]
     Cache(String),
@@ -71,8 +74,8 @@ pub enum Error {
 impl Error {
     /// A short, stable name for the kind of failure, for machine-readable output:
     /// `invalid_resource`, `rate_limited`, `forbidden`, `bad_request`, `unexpected_status`,
-    /// `transport`, `timeout`, `decode`, `missing_answer`, `invalid_config`, `cache`,
-    /// `not_cached`.
+    /// `transport`, `timeout`, `decode`, `missing_answer`, `invalid_config`, `cancelled`,
+    /// `cache`, `not_cached`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidResource { .. } => "invalid_resource",
@@ -85,6 +88,7 @@ impl Error {
             Error::Decode(_) => "decode",
             Error::MissingAnswer => "missing_answer",
             Error::InvalidConfig(_) => "invalid_config",
+            Error::Cancelled => "cancelled",
             Error::Cache(_) => "cache",
             Error::NotCached => "not_cached",
         }

@@ -263,3 +263,48 @@ async fn a_large_run_holds_only_a_window_of_inputs() {
         "read {max_ahead} inputs ahead of the output"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_repeat_read_after_its_answer_arrived_shares_it() {
+    // One resource is slow; the others answer at once. A repeat of an answered resource read
+    // while the slow one still holds the head of the queue is not asked again.
+    #[derive(Debug, Default)]
+    struct OneSlow(Mutex<Vec<String>>);
+    #[vt_transport::async_trait]
+    impl vt_transport::Transport for OneSlow {
+        async fn send(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> Result<http::Response<Bytes>, vt_transport::Error> {
+            let asked = asked(&request);
+            self.0.lock().unwrap().extend(asked.iter().cloned());
+            if asked[0].starts_with('5') {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            }
+            Ok(response(
+                200,
+                body_of(asked.iter().map(|r| not_found(r)).collect()),
+            ))
+        }
+    }
+    let slow = Arc::new(OneSlow::default());
+    let client = vt_api::Client::builder(vt_api::ApiKey::new(KEY))
+        .base_url("https://vt.test/vtapi/v2/")
+        .limits(
+            Tier::Private
+                .limits()
+                .with_batch_size(1)
+                .with_concurrency(2),
+        )
+        .transport(slow.clone())
+        .build()
+        .unwrap();
+    let r = |c: char| -> Resource { c.to_string().repeat(32).parse().unwrap() };
+    // The window is 1 x (2 + 1) x 2 = 6 inputs: the 7th is read once the first is yielded.
+    let inputs = vec![r('a'), r('5'), r('b'), r('c'), r('d'), r('e'), r('b')];
+    let outcomes = collect(&client, inputs.clone()).await;
+    let order: Vec<&Resource> = outcomes.iter().map(|o| &o.resource).collect();
+    assert_eq!(order, inputs.iter().collect::<Vec<_>>());
+    assert!(outcomes.iter().all(|o| o.result.is_ok()));
+    assert_eq!(slow.0.lock().unwrap().len(), 6, "b was asked once");
+}
