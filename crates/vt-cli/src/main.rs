@@ -82,8 +82,8 @@ fn main() -> ExitCode {
 }
 
 fn run_report(args: &cli::ReportArgs, global: &cli::Global) -> anyhow::Result<u8> {
+    // One worker per core (tokio's default): answers are decoded on every worker.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(report::run(args, global))
