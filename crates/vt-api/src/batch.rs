@@ -7,11 +7,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use vt_model::{FileReportAnswer, Resource};
 
-use crate::client::{Client, Inner};
+use crate::client::{Answered, Client, Inner};
 use crate::Error;
 
 /// What happened to one input resource.
@@ -22,12 +23,12 @@ pub struct Outcome {
     pub resource: Resource,
     /// The service's answer (found, not found, queued, unknown), or why there is none.
     pub result: Result<FileReportAnswer, Error>,
+    /// The bytes of the answer exactly as the service sent them (from the cache: as it sent
+    /// them then), when there is an answer.
+    pub raw: Option<Bytes>,
 }
 
-type ChunkResult = (
-    Vec<Resource>,
-    Result<Vec<Result<FileReportAnswer, Error>>, Error>,
-);
+type ChunkResult = (Vec<Resource>, Result<Vec<Result<Answered, Error>>, Error>);
 type ChunkFuture = Pin<Box<dyn Future<Output = ChunkResult> + Send>>;
 
 /// The stream of [`Outcome`]s of [`Client::file_reports`], one per input, in input order.
@@ -56,7 +57,7 @@ pub struct FileReports<S> {
 
 struct Entry {
     resource: Resource,
-    result: Option<Result<FileReportAnswer, Error>>,
+    result: Option<Result<Answered, Error>>,
 }
 
 impl<S> std::fmt::Debug for FileReports<S> {
@@ -222,9 +223,14 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
         if self.answered.get(resource.key()) == Some(&number) {
             self.answered.remove(resource.key());
         }
+        let (result, raw) = match result? {
+            Ok(Answered { answer, raw }) => (Ok(answer), Some(raw)),
+            Err(error) => (Err(error), None),
+        };
         Some(Outcome {
             resource,
-            result: result?,
+            result,
+            raw,
         })
     }
 
@@ -251,7 +257,7 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
     }
 
     fn settle(&mut self, (chunk, results): ChunkResult) {
-        let per_resource: Vec<Result<FileReportAnswer, Error>> = match results {
+        let per_resource: Vec<Result<Answered, Error>> = match results {
             Ok(results) => results,
             Err(error) => vec![Err(error); chunk.len()],
         };

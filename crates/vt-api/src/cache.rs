@@ -1,7 +1,7 @@
 //! An opt-in persistent cache of answers, in SQLite (feature `cache`).
 //!
-//! One row per (normalised resource, allinfo): the answer as received (re-encoded JSON, which
-//! the model guarantees equal to what the service sent), and when it was fetched. A hit costs
+//! One row per (normalised resource, allinfo): the bytes of the answer as the service sent
+//! them, and when it was fetched. A hit costs
 //! no quota. Writes of a batch go in one transaction, so a run killed at any point leaves every
 //! answer it had received and nothing half-written; WAL mode and a busy timeout let two
 //! processes share one file.
@@ -44,6 +44,8 @@ impl std::fmt::Debug for Cache {
 pub struct CachedAnswer {
     /// The answer as received.
     pub answer: FileReportAnswer,
+    /// The bytes of the answer as the service sent them.
+    pub raw: bytes::Bytes,
     /// When it was received.
     pub fetched_at: SystemTime,
 }
@@ -135,7 +137,11 @@ impl Cache {
         }
         Ok(vt_model::decode_answer(&bytes)
             .ok()
-            .map(|answer| CachedAnswer { answer, fetched_at }))
+            .map(|answer| CachedAnswer {
+                answer,
+                raw: bytes.into(),
+                fetched_at,
+            }))
     }
 
     /// Stores answers fetched at `fetched_at`, all in one transaction. Only answers worth
@@ -143,6 +149,29 @@ impl Cache {
     pub fn put_all<'a>(
         &self,
         answers: impl IntoIterator<Item = (&'a Resource, &'a FileReportAnswer)>,
+        allinfo: bool,
+        fetched_at: SystemTime,
+    ) -> Result<usize, Error> {
+        let encoded: Vec<(&Resource, &FileReportAnswer, Vec<u8>)> = answers
+            .into_iter()
+            .map(|(resource, answer)| {
+                let bytes =
+                    serde_json::to_vec(answer).map_err(|e| cache_error("cannot encode", e))?;
+                Ok((resource, answer, bytes))
+            })
+            .collect::<Result<_, Error>>()?;
+        self.put_all_raw(
+            encoded.iter().map(|(r, a, b)| (*r, *a, b.as_slice())),
+            allinfo,
+            fetched_at,
+        )
+    }
+
+    /// Like [`Cache::put_all`], with the bytes of each answer as the service sent them, which
+    /// are stored as they are.
+    pub fn put_all_raw<'a>(
+        &self,
+        answers: impl IntoIterator<Item = (&'a Resource, &'a FileReportAnswer, &'a [u8])>,
         allinfo: bool,
         fetched_at: SystemTime,
     ) -> Result<usize, Error> {
@@ -161,17 +190,15 @@ impl Cache {
                     "INSERT OR REPLACE INTO file_report (resource_key, allinfo, fetched_at, answer) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(|e| cache_error("cannot write", e))?;
-            for (resource, answer) in answers {
+            for (resource, answer, raw) in answers {
                 if !matches!(
                     answer,
                     FileReportAnswer::Found(_) | FileReportAnswer::NotFound(_)
                 ) {
                     continue;
                 }
-                let bytes =
-                    serde_json::to_vec(answer).map_err(|e| cache_error("cannot encode", e))?;
                 statement
-                    .execute(params![resource.key(), allinfo, seconds, bytes])
+                    .execute(params![resource.key(), allinfo, seconds, raw])
                     .map_err(|e| cache_error("cannot write", e))?;
                 stored += 1;
             }

@@ -133,17 +133,15 @@ impl Client {
         allinfo: bool,
     ) -> Result<FileReportAnswer, Error> {
         if let Some(cached) = self.inner.cached(resource, allinfo) {
-            return cached;
+            return cached.map(|a| a.answer);
         }
         let mut answers = self
             .inner
             .file_reports_chunk(std::slice::from_ref(resource), allinfo)
             .await?;
-        let answer = answers.pop().unwrap_or(Err(Error::MissingAnswer));
-        if let Ok(answer) = &answer {
-            self.inner.remember([(resource, answer)], allinfo);
-        }
-        answer
+        let answered = answers.pop().unwrap_or(Err(Error::MissingAnswer))?;
+        self.inner.remember([(resource, &answered)], allinfo);
+        Ok(answered.answer)
     }
 
     /// Asks for `resource` every `interval` while the service says it is queued, until it is
@@ -313,9 +311,16 @@ fn default_transport() -> Result<Arc<dyn Transport>, Error> {
     ))
 }
 
+/// An answer, and the bytes of it the service sent (shared with the body they came in).
+#[derive(Debug, Clone)]
+pub(crate) struct Answered {
+    pub(crate) answer: FileReportAnswer,
+    pub(crate) raw: Bytes,
+}
+
 /// What one attempt came to.
 enum Attempt {
-    Answers(Vec<FileReportAnswer>),
+    Answers(Vec<Answered>),
     /// Worth trying again after a backoff.
     Transient(Error),
     /// 204: wait for the quota.
@@ -331,12 +336,15 @@ impl Inner {
         &self,
         resource: &Resource,
         allinfo: bool,
-    ) -> Option<Result<FileReportAnswer, Error>> {
+    ) -> Option<Result<Answered, Error>> {
         #[cfg(feature = "cache")]
         if let Some(c) = &self.cache {
             let now = self.clock.system_time();
             return match c.cache.get(resource, allinfo, c.max_age, now) {
-                Ok(Some(hit)) => Some(Ok(hit.answer)),
+                Ok(Some(hit)) => Some(Ok(Answered {
+                    answer: hit.answer,
+                    raw: hit.raw,
+                })),
                 Ok(None) if c.offline => Some(Err(Error::NotCached)),
                 Ok(None) => None,
                 Err(error) if c.offline => Some(Err(error)),
@@ -354,12 +362,16 @@ impl Inner {
     /// reported and otherwise ignored: the answers still reach the caller.
     pub(crate) fn remember<'a>(
         &self,
-        answers: impl IntoIterator<Item = (&'a Resource, &'a FileReportAnswer)>,
+        answers: impl IntoIterator<Item = (&'a Resource, &'a Answered)>,
         allinfo: bool,
     ) {
         #[cfg(feature = "cache")]
         if let Some(c) = &self.cache {
-            if let Err(error) = c.cache.put_all(answers, allinfo, self.clock.system_time()) {
+            let answers = answers
+                .into_iter()
+                .map(|(resource, a)| (resource, &a.answer, &a.raw[..]));
+            let now = self.clock.system_time();
+            if let Err(error) = c.cache.put_all_raw(answers, allinfo, now) {
                 tracing::warn!(%error, "could not store answers in the cache");
             }
             return;
@@ -373,16 +385,12 @@ impl Inner {
         &self,
         resources: &[Resource],
         allinfo: bool,
-    ) -> Result<Vec<Result<FileReportAnswer, Error>>, Error> {
+    ) -> Result<Vec<Result<Answered, Error>>, Error> {
         let answers = self.ask(resources, allinfo).await?;
         Ok(match_answers(resources, answers))
     }
 
-    async fn ask(
-        &self,
-        resources: &[Resource],
-        allinfo: bool,
-    ) -> Result<Vec<FileReportAnswer>, Error> {
+    async fn ask(&self, resources: &[Resource], allinfo: bool) -> Result<Vec<Answered>, Error> {
         let mut attempts = 0u32;
         let mut rate_limited = 0u32;
         loop {
@@ -449,8 +457,16 @@ impl Inner {
         let status = response.status().as_u16();
         let body = self.scrub_body(response.into_body());
         match status {
-            200 => match vt_model::decode_body(&body) {
-                Ok(decoded) => Attempt::Answers(decoded.into_answers()),
+            200 => match vt_model::decode_body_spans(&body) {
+                Ok(decoded) => Attempt::Answers(
+                    decoded
+                        .into_iter()
+                        .map(|(answer, span)| Answered {
+                            answer,
+                            raw: body.slice(span),
+                        })
+                        .collect(),
+                ),
                 Err(error) => {
                     let error = Error::from(error);
                     if error.is_transient() {
@@ -579,14 +595,11 @@ impl Inner {
 /// `resource` (case aside), whatever the order of the array; an answer without one is matched
 /// by position when the array has one item per resource. Answers about nothing asked are
 /// ignored; a resource nothing answered is [`Error::MissingAnswer`].
-fn match_answers(
-    resources: &[Resource],
-    answers: Vec<FileReportAnswer>,
-) -> Vec<Result<FileReportAnswer, Error>> {
+fn match_answers(resources: &[Resource], answers: Vec<Answered>) -> Vec<Result<Answered, Error>> {
     let positional = answers.len() == resources.len();
-    let mut slots: Vec<Option<FileReportAnswer>> = vec![None; resources.len()];
-    for (position, answer) in answers.into_iter().enumerate() {
-        let index = match answer.resource() {
+    let mut slots: Vec<Option<Answered>> = vec![None; resources.len()];
+    for (position, answered) in answers.into_iter().enumerate() {
+        let index = match answered.answer.resource() {
             Some(echoed) => {
                 let echoed = vt_model::echo_key(echoed);
                 resources.iter().position(|r| r.key() == echoed)
@@ -595,9 +608,9 @@ fn match_answers(
             None => None,
         };
         match index {
-            Some(i) if slots[i].is_none() => slots[i] = Some(answer),
+            Some(i) if slots[i].is_none() => slots[i] = Some(answered),
             _ => tracing::warn!(
-                resource = answer.resource().unwrap_or("-"),
+                resource = answered.answer.resource().unwrap_or("-"),
                 "ignoring an answer about a resource that was not asked"
             ),
         }

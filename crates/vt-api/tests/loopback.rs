@@ -115,7 +115,16 @@ async fn a_batch_of_mixed_answers_in_input_order() {
     let mut outcomes = client.file_reports(inputs.clone(), false);
     let mut got = Vec::new();
     while let Some(outcome) = outcomes.next().await {
-        got.push((outcome.resource, outcome.result.unwrap().status()));
+        let answer = outcome.result.unwrap();
+        // The bytes the service sent for this answer, untouched: the emulator writes a found
+        // report's `resource` first, which re-encoding by the model would not.
+        let raw = outcome.raw.expect("raw bytes of the answer");
+        if answer.as_found().is_some() {
+            assert!(raw.starts_with(b"{\"resource\":"), "{raw:?}");
+        }
+        let raw_value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(raw_value, serde_json::to_value(&answer).unwrap());
+        got.push((outcome.resource, answer.status()));
     }
     let expected: Vec<(Resource, &str)> = inputs
         .into_iter()

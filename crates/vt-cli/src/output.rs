@@ -21,6 +21,8 @@ pub(crate) enum Record<'a> {
         /// The resource as given.
         resource: &'a str,
         answer: &'a FileReportAnswer,
+        /// The answer's bytes as the service sent them, when known.
+        raw: Option<&'a [u8]>,
         path: Option<&'a Path>,
     },
     Failed {
@@ -116,7 +118,12 @@ impl<W: Write> Output<W> {
         match self.format {
             Format::Jsonl => {
                 match record {
-                    // The common case, encoded straight into the buffer.
+                    // The common case: the service's bytes, as they came.
+                    Record::Answer {
+                        raw: Some(raw),
+                        path: None,
+                        ..
+                    } if one_line(raw) => self.out.write_all(raw)?,
                     Record::Answer {
                         answer, path: None, ..
                     } => serde_json::to_writer(&mut self.out, answer).map_err(io::Error::from)?,
@@ -244,10 +251,17 @@ impl<W: Write> Output<W> {
     }
 }
 
+/// Whether bytes fit on one line of JSON Lines (a pretty-printed answer does not: it is
+/// re-encoded compactly instead, as the same JSON value).
+fn one_line(raw: &[u8]) -> bool {
+    !raw.iter().any(|&b| b == b'\n' || b == b'\r')
+}
+
 /// The jsonl/json record: the service's object as received (with `"path"` added for
 /// `--hash`), or `{"resource": ..., "error": {"kind": ..., "message": ...}}`.
 pub(crate) fn json_record(record: &Record<'_>) -> Vec<u8> {
     let mut bytes = match record {
+        Record::Answer { raw: Some(raw), .. } if one_line(raw) => raw.to_vec(),
         Record::Answer { answer, .. } => {
             serde_json::to_vec(answer).unwrap_or_else(|e| {
                 // The model's types always encode; keep the promise of one record anyway.

@@ -195,7 +195,9 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         writer.out.begin()?;
         for _ in 0..plain {
             let outcome = outcomes.next().await.context("an outcome is missing")?;
-            let job = lookups.settle(outcome.resource, outcome.result, None).await;
+            let job = lookups
+                .settle(outcome.resource, outcome.result, outcome.raw, None)
+                .await;
             writer.write(job)?;
         }
         for h in &hashed {
@@ -203,7 +205,7 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
                 Ok(_) => {
                     let outcome = outcomes.next().await.context("an outcome is missing")?;
                     lookups
-                        .settle(outcome.resource, outcome.result, Some(&h.path))
+                        .settle(outcome.resource, outcome.result, outcome.raw, Some(&h.path))
                         .await
                 }
                 Err(message) => Job::Failed {
@@ -253,6 +255,8 @@ enum Job<'p> {
     Answer {
         resource: Resource,
         answer: FileReportAnswer,
+        /// The answer's bytes as the service sent them, when known.
+        raw: Option<bytes::Bytes>,
         path: Option<&'p Path>,
     },
     Failed {
@@ -274,23 +278,28 @@ impl Lookups<'_> {
         &self,
         resource: Resource,
         result: Result<FileReportAnswer, vt_api::Error>,
+        raw: Option<bytes::Bytes>,
         path: Option<&'p Path>,
     ) -> Job<'p> {
-        let result = match (result, self.args.wait_queued) {
+        let (result, raw) = match (result, self.args.wait_queued) {
             (Ok(FileReportAnswer::Queued(_)), Some(timeout)) => {
                 // Each poll is a request: a tenth of the time, between 1 s and 1 min.
                 let interval =
                     (timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-                self.client
+                let waited = self
+                    .client
                     .wait_for_report(&resource, self.args.allinfo, interval, timeout)
-                    .await
+                    .await;
+                // A new answer: its bytes are not at hand, the model re-encodes it.
+                (waited, None)
             }
-            (result, _) => result,
+            (result, _) => (result, raw),
         };
         match result {
             Ok(answer) => Job::Answer {
                 resource,
                 answer,
+                raw,
                 path,
             },
             Err(error) => Job::Failed {
@@ -320,10 +329,12 @@ impl<W: Write> Writer<W> {
             Job::Answer {
                 resource,
                 answer,
+                raw,
                 path,
             } => Record::Answer {
                 resource: resource.as_str(),
                 answer,
+                raw: raw.as_deref(),
                 path: *path,
             },
             Job::Failed {

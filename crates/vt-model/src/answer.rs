@@ -1,6 +1,7 @@
 //! The answer for one resource, a whole response body, and decoding with typed errors.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
@@ -261,6 +262,70 @@ impl serde::Serialize for FileReportBody {
 /// ```
 pub fn decode_body(body: &[u8]) -> Result<FileReportBody, Error> {
     decode(body)
+}
+
+/// Decodes a body like [`decode_body`], and also gives, for each answer, where its JSON
+/// object lies in `body`: the exact bytes the service sent for it, for callers that pass
+/// answers on untouched (a cache, JSON Lines output).
+///
+/// ```
+/// let body = br#"[{"response_code": 0, "resource": "a"}, {"response_code": -2, "resource": "b"}]"#;
+/// let answers = vt_model::decode_body_spans(body)?;
+/// assert_eq!(&body[answers[1].1.clone()], br#"{"response_code": -2, "resource": "b"}"#);
+/// assert_eq!(answers[1].0.status(), "queued");
+/// # Ok::<(), vt_model::Error>(())
+/// ```
+pub fn decode_body_spans(body: &[u8]) -> Result<Vec<(FileReportAnswer, Range<usize>)>, Error> {
+    use serde_json::value::RawValue;
+    // A first pass only finds where each answer starts and ends; any failure is reported by
+    // the typed decoder, whose errors say where and why.
+    let Ok(whole) = serde_json::from_slice::<&RawValue>(body) else {
+        return Err(typed_error(body));
+    };
+    let text = whole.get();
+    let items: Vec<&RawValue> = if text.starts_with('[') {
+        match serde_json::from_str(text) {
+            Ok(items) => items,
+            Err(_) => return Err(typed_error(body)),
+        }
+    } else {
+        vec![whole]
+    };
+    let base = body.as_ptr() as usize;
+    let mut answers = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let bytes = item.get().as_bytes();
+        let answer = decode_answer(bytes).map_err(|error| match error {
+            Error::Decode(mut d) if text.starts_with('[') => {
+                d.path = if d.path == "." {
+                    format!("[{index}]")
+                } else {
+                    format!("[{index}].{}", d.path)
+                };
+                Error::Decode(d)
+            }
+            other => other,
+        })?;
+        let start = (bytes.as_ptr() as usize).saturating_sub(base);
+        answers.push((answer, start..start + bytes.len()));
+    }
+    Ok(answers)
+}
+
+/// The typed decoder's account of a body the span pass could not read.
+fn typed_error(body: &[u8]) -> Error {
+    match decode_body(body) {
+        Err(error) => error,
+        // Not expected: both passes read the same JSON grammar.
+        Ok(_) => Error::Decode(DecodeError {
+            path: ".".to_owned(),
+            message: "the answers of this body cannot be delimited".to_owned(),
+            line: 0,
+            column: 0,
+            excerpt: String::new(),
+            category: DecodeCategory::Syntax,
+        }),
+    }
 }
 
 /// Decodes a body that must hold the answer for a single resource (a JSON object).

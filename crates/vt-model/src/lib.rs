@@ -53,8 +53,8 @@ pub use allinfo::{
     RegistryActivity, Section,
 };
 pub use answer::{
-    decode, decode_answer, decode_body, response_code, FileReportAnswer, FileReportBody,
-    StatusReport,
+    decode, decode_answer, decode_body, decode_body_spans, response_code, FileReportAnswer,
+    FileReportBody, StatusReport,
 };
 pub use error::{DecodeCategory, DecodeError, Error};
 pub use report::{DetectionRatio, FileReport, ScanResult, Scans};

@@ -245,3 +245,32 @@ fn public_view_drops_allinfo_and_unknown_top_level_keys() {
         ]
     );
 }
+
+#[test]
+fn spans_locate_each_answer_exactly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    for name in names {
+        let body = fixture(&name);
+        let plain = decode_body(&body).unwrap().into_answers();
+        let spanned = vt_model::decode_body_spans(&body).unwrap();
+        assert_eq!(spanned.len(), plain.len(), "{name}");
+        for ((answer, span), expected) in spanned.iter().zip(&plain) {
+            assert_eq!(answer, expected, "{name}");
+            let item: serde_json::Value = serde_json::from_slice(&body[span.clone()]).unwrap();
+            assert_eq!(item, serde_json::to_value(expected).unwrap(), "{name}");
+        }
+    }
+    let err = vt_model::decode_body_spans(br#"[{"response_code": 0}, {"response_code": "x"}]"#)
+        .unwrap_err();
+    assert_eq!(err.as_decode().unwrap().path, "[1].response_code");
+    let err = vt_model::decode_body_spans(b"[{\"response_code\": 0}, ").unwrap_err();
+    assert_eq!(
+        err.as_decode().unwrap().category,
+        vt_model::DecodeCategory::Truncated
+    );
+}
