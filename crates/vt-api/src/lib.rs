@@ -14,7 +14,7 @@
 //! - The key is a secret ([`ApiKey`]): sent in the POST form body, never in a URL (unless GET
 //!   is chosen), never in an error, a log line or `Debug` output.
 //!
-//! - With the `cache` feature, a persistent SQLite [`Cache`](crate::Client) of answers: a hit
+//! - With the `cache` feature, a persistent SQLite `Cache` of answers: a hit
 //!   costs no quota, and an offline mode answers from it alone.
 //!
 //! It exposes no hyper or tokio types; not found and queued are answers, not errors.

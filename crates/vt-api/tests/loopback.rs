@@ -303,28 +303,72 @@ async fn an_oversized_body_is_refused_and_not_retried() {
     emulator.shutdown().await;
 }
 
+/// One fast clock for the client and the emulator: time runs 100 times faster than real time
+/// for both, so minutes of quota windows pass in about a second over real HTTP.
+#[derive(Debug, Clone, Copy)]
+struct FastClock {
+    origin: std::time::Instant,
+}
+
+const SPEED: u32 = 100;
+
+impl vt_emulator::Clock for FastClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed() * SPEED
+    }
+}
+
+impl vt_api::Clock for FastClock {
+    fn now(&self) -> std::time::Instant {
+        self.origin + vt_emulator::Clock::now(self)
+    }
+
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration / SPEED))
+    }
+}
+
 #[tokio::test]
-async fn pacing_keeps_a_public_key_within_its_quota() {
-    // The service allows 2 requests a minute and the client is told so: 8 resources go in
-    // 2 requests of 4, and not one 204 comes back. (Minutes of real pacing are tested on
-    // paused time in tests/requests.rs.)
-    let emulator = emulator().public_per_minute(2).start().await.unwrap();
+async fn pacing_spends_a_public_quota_to_the_last_request_and_no_further() {
+    // The service allows 2 requests a minute; 20 resources go in 5 requests of 4, which
+    // takes the client into the third minute, with not one 204.
+    let clock = FastClock {
+        origin: std::time::Instant::now(),
+    };
+    let emulator = emulator()
+        .public_per_minute(2)
+        .clock(clock)
+        .start()
+        .await
+        .unwrap();
     let client = Client::builder(ApiKey::new(PUBLIC_KEY))
         .base_url(emulator.url())
         .limits(Tier::Public.limits().with_per_minute(Some(2)))
-        .retry_policy(quick_retries())
+        .retry_policy(quick_retries().with_request_timeout(Duration::from_secs(300)))
+        .clock(Arc::new(clock))
         .transport(Arc::new(HyperTransport::new().unwrap()))
         .build()
         .unwrap();
-    let inputs: Vec<Resource> = (0..8).map(|i| resource(&format!("{i:032x}"))).collect();
+    let inputs: Vec<Resource> = (0..20).map(|i| resource(&format!("{i:032x}"))).collect();
     let mut outcomes = client.file_reports(inputs, false);
     let mut n = 0;
     while let Some(outcome) = outcomes.next().await {
         assert!(outcome.result.is_ok(), "{:?}", outcome.result);
         n += 1;
     }
-    assert_eq!(n, 8);
+    assert_eq!(n, 20);
     let stats = emulator.stats();
-    assert_eq!((stats.requests, stats.status(204)), (2, 0));
+    assert_eq!((stats.requests, stats.status(204)), (5, 0));
+    // Requests 1-2 at once, 3-4 a minute later, 5 two minutes later: no sooner, and not
+    // much later (the slack is the scaled cost of five loopback requests).
+    let elapsed = vt_emulator::Clock::now(&clock);
+    assert!(elapsed >= Duration::from_secs(120), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(150),
+        "{elapsed:?}: quota left unused"
+    );
     emulator.shutdown().await;
 }
