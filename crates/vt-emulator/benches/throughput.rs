@@ -3,8 +3,11 @@
 //! `cargo bench -p vt-emulator` (release). Self-contained: loads generated reports (100,000 by
 //! default, `VT_BENCH_REPORTS` to change), starts the emulator and the ceiling server on
 //! `127.0.0.1:0`, and drives each with a keep-alive hyper client over several connections, for
-//! a bounded time and number of requests (`VT_BENCH_SECS` per run, default 1.5; `VT_BENCH_ROUNDS` alternating runs of each, default 4). Prints
-//! requests/s for single-resource and 25-resource requests, the ratio, and the RSS.
+//! a bounded time and number of requests (`VT_BENCH_SECS` per run, default 1.5;
+//! `VT_BENCH_ROUNDS` alternating runs of each, default 4). Prints, for single-resource and
+//! 25-resource requests, requests/s and their ratio, the CPU time of the whole process per
+//! request (steadier when other processes share the cores), a digest of the answers (equal
+//! digests: byte-identical answers), and the RSS.
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::collections::HashMap;
@@ -97,16 +100,21 @@ fn generate(i: u64) -> Generated {
     Generated { md5, sha256, json }
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A `Name:   N kB` line of a /proc file, in KiB.
+fn proc_kib(file: &str, name: &str) -> u64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(name))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    proc_kib("/proc/self/status", "VmRSS:")
 }
 
 type Client = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
@@ -138,9 +146,44 @@ async fn fetch(client: &mut Client, addr: SocketAddr, target: &str) -> (u16, Byt
     (status, body)
 }
 
-/// Requests/s over `CONNECTIONS` keep-alive connections, for `secs` or `MAX_REQUESTS`.
-async fn drive(addr: SocketAddr, targets: Arc<Vec<(String, usize)>>, secs: f64) -> f64 {
+/// CPU time of every thread of this process (server and client alike), in ns.
+fn cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// What one run measured.
+#[derive(Clone, Copy)]
+struct Run {
+    per_sec: f64,
+    /// CPU time of the whole process per request, in µs: steadier than requests/s when other
+    /// processes take turns on the cores.
+    cpu_us: f64,
+}
+
+impl Run {
+    const NONE: Run = Run {
+        per_sec: 0.0,
+        cpu_us: f64::INFINITY,
+    };
+
+    fn best(self, other: Run) -> Run {
+        Run {
+            per_sec: self.per_sec.max(other.per_sec),
+            cpu_us: self.cpu_us.min(other.cpu_us),
+        }
+    }
+}
+
+/// Requests over `CONNECTIONS` keep-alive connections, for `secs` or `MAX_REQUESTS`.
+async fn drive(addr: SocketAddr, targets: Arc<Vec<(String, usize)>>, secs: f64) -> Run {
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_ns();
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
@@ -162,7 +205,11 @@ async fn drive(addr: SocketAddr, targets: Arc<Vec<(String, usize)>>, secs: f64) 
     for task in tasks {
         task.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let requests = done.load(Ordering::Relaxed) as f64;
+    Run {
+        per_sec: requests / started.elapsed().as_secs_f64(),
+        cpu_us: (cpu_ns() - cpu_before) as f64 / 1000.0 / requests,
+    }
 }
 
 /// The ceiling: hyper answering the same bytes from a map, with nothing else to do.
@@ -237,6 +284,7 @@ fn main() {
         .build()
         .unwrap();
     let rss_after = rss_kib();
+    let huge_after = proc_kib("/proc/self/smaps_rollup", "AnonHugePages:");
     let served = emulator.reports();
 
     runtime.block_on(async move {
@@ -278,23 +326,38 @@ fn main() {
                 answers.insert(target.clone(), body);
             }
             let mean_len = with_len.iter().map(|(_, l)| l).sum::<usize>() / with_len.len();
+            // FNV-1a of every answer in order: equal digests across versions of the emulator
+            // mean byte-identical answers.
+            let digest = targets.iter().flat_map(|t| answers[t].iter()).fold(
+                0xcbf2_9ce4_8422_2325_u64,
+                |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3),
+            );
             let ceiling_addr = ceiling(Arc::new(answers)).await;
             let targets = Arc::new(with_len);
             let _ = drive(emu_addr, Arc::clone(&targets), secs / 4.0).await; // warm-up
-            let mut best_emu: f64 = 0.0;
-            let mut best_ceiling: f64 = 0.0;
+            let mut best_emu = Run::NONE;
+            let mut best_ceiling = Run::NONE;
             for _ in 0..rounds {
                 if only != "emulator" {
                     best_ceiling =
-                        best_ceiling.max(drive(ceiling_addr, Arc::clone(&targets), secs).await);
+                        best_ceiling.best(drive(ceiling_addr, Arc::clone(&targets), secs).await);
                 }
                 if only != "ceiling" {
-                    best_emu = best_emu.max(drive(emu_addr, Arc::clone(&targets), secs).await);
+                    best_emu = best_emu.best(drive(emu_addr, Arc::clone(&targets), secs).await);
                 }
             }
             println!(
-                "{name:>13} ({mean_len:>6} B answers): emulator {best_emu:>9.0} req/s   ceiling {best_ceiling:>9.0} req/s   ratio {:.1}%",
-                100.0 * best_emu / best_ceiling
+                "{name:>13} ({mean_len:>6} B answers, digest {digest:016x}): emulator {:>9.0} req/s   ceiling {:>9.0} req/s   ratio {:.1}%",
+                best_emu.per_sec,
+                best_ceiling.per_sec,
+                100.0 * best_emu.per_sec / best_ceiling.per_sec
+            );
+            println!(
+                "{:>13}  CPU per request (client, server and kernel): emulator {:.1} µs   ceiling {:.1} µs   ratio {:.1}%",
+                "",
+                best_emu.cpu_us,
+                best_ceiling.cpu_us,
+                100.0 * best_ceiling.cpu_us / best_emu.cpu_us
             );
         }
         let stats = running.stats();
@@ -305,9 +368,10 @@ fn main() {
         running.shutdown().await;
     });
     println!(
-        "RSS: {} MiB before loading, {} MiB with {served} reports loaded ({:.1} KiB per report)",
+        "RSS: {} MiB before loading, {} MiB with {served} reports loaded ({:.1} KiB per report; {} MiB of it in huge pages)",
         rss_before / 1024,
         rss_after / 1024,
-        (rss_after.saturating_sub(rss_before)) as f64 / served.max(1) as f64
+        (rss_after.saturating_sub(rss_before)) as f64 / served.max(1) as f64,
+        huge_after / 1024
     );
 }

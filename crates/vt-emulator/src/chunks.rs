@@ -1,35 +1,163 @@
-//! An answer as a list of chunks: small pieces written per request (the echoed resources),
-//! and the stored reports referenced without a copy. hyper sends it with one vectored write.
+//! Where the reports' bytes live (slabs, in huge pages where the system has them), and an
+//! answer as a list of chunks: small pieces written per request (the echoed resources) and
+//! stored report bytes referenced in place. hyper sends it with one vectored write.
 
-use std::collections::VecDeque;
+use std::fmt;
 use std::io::IoSlice;
-use std::ops::Range;
+use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 
+/// The first slab, on the heap: a small dataset (tests, the bundled one) stays small.
+const FIRST_SLAB: usize = 1 << 20;
+/// The later slabs: mapped memory with the huge-page advice, so that serving reports spread
+/// over hundreds of MiB does not miss the TLB on every page (measured in
+/// docs/emulator-benchmarks.md).
+const MAPPED_SLAB: usize = 64 << 20;
 /// A stored piece smaller than this is copied among the small pieces instead.
 const COPY_BELOW: usize = 256;
+/// The `slab` of a part that lies in the answer's own small pieces.
+const SMALL: u32 = u32::MAX;
 
-/// Puts an answer together: `push`/`extend` write small pieces into one buffer, `stored`
-/// references a stored report.
+/// Where a run of stored bytes is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) slab: u32,
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+}
+
+/// Zeroed memory for the stored reports and their index: mapped, with the huge-page advice
+/// (a served dataset is hundreds of MiB read at random), or on the heap.
+pub(crate) enum Region {
+    Mapped(memmap2::MmapMut),
+    Heap(Box<[u8]>),
+}
+
+impl Region {
+    /// Mapped memory, or heap memory when mapping fails.
+    pub(crate) fn mapped(len: usize) -> Region {
+        match memmap2::MmapMut::map_anon(len) {
+            Ok(map) => {
+                // Only advice: without it (or on other systems) the pages are ordinary ones.
+                #[cfg(target_os = "linux")]
+                let _ = map.advise(memmap2::Advice::HugePage);
+                Region::Mapped(map)
+            }
+            Err(_) => Region::heap(len),
+        }
+    }
+
+    /// Heap memory (zeroed pages are only touched once written).
+    pub(crate) fn heap(len: usize) -> Region {
+        Region::Heap(vec![0; len].into_boxed_slice())
+    }
+}
+
+impl std::ops::Deref for Region {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Region::Mapped(map) => map,
+            Region::Heap(heap) => heap,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Region {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Region::Mapped(map) => map,
+            Region::Heap(heap) => heap,
+        }
+    }
+}
+
+struct Slab {
+    region: Region,
+    used: usize,
+}
+
+/// The stored bytes of every report, packed in slabs, appended to while loading and read-only
+/// once served.
+#[derive(Default)]
+pub(crate) struct Slabs {
+    slabs: Vec<Slab>,
+}
+
+impl fmt::Debug for Slabs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slabs")
+            .field("slabs", &self.slabs.len())
+            .finish()
+    }
+}
+
+impl Slabs {
+    /// Makes sure the next `needed` bytes go in one slab.
+    pub(crate) fn reserve(&mut self, needed: usize) {
+        if self
+            .slabs
+            .last()
+            .is_some_and(|s| s.region.len() - s.used >= needed)
+        {
+            return;
+        }
+        let region = if self.slabs.is_empty() {
+            Region::heap(needed.max(FIRST_SLAB))
+        } else {
+            Region::mapped(needed.max(MAPPED_SLAB))
+        };
+        self.slabs.push(Slab { region, used: 0 });
+    }
+
+    /// Copies `bytes` in, after the last ones (in the same slab when
+    /// [`Slabs::reserve`] made room).
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Span {
+        self.reserve(bytes.len());
+        let index = self.slabs.len() - 1;
+        let slab = &mut self.slabs[index];
+        let start = slab.used;
+        slab.region[start..start + bytes.len()].copy_from_slice(bytes);
+        slab.used += bytes.len();
+        Span {
+            slab: u32::try_from(index).unwrap_or(u32::MAX),
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn get(&self, span: Span) -> &[u8] {
+        let start = span.start as usize;
+        self.slabs
+            .get(span.slab as usize)
+            .and_then(|slab| slab.region[..slab.used].get(start..start + span.len as usize))
+            .unwrap_or_default()
+    }
+}
+
+/// What keeps the slabs alive while an answer that references them is sent: the server's
+/// shared state, which each request holds anyway (so an answer costs no reference count of
+/// its own).
+pub(crate) trait Holder: fmt::Debug + Send + Sync + 'static {
+    fn slabs(&self) -> &Slabs;
+}
+
+/// Puts an answer together: `push`/`extend` write small pieces, `stored` references stored
+/// bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Assembler {
     small: Vec<u8>,
-    chunks: Vec<Piece>,
+    parts: Vec<Span>,
     run_start: usize,
-}
-
-#[derive(Debug)]
-enum Piece {
-    Small(Range<usize>),
-    Stored(Bytes),
 }
 
 impl Assembler {
     pub(crate) fn with_capacity(small: usize, pieces: usize) -> Assembler {
         Assembler {
             small: Vec::with_capacity(small),
-            chunks: Vec::with_capacity(pieces),
+            parts: Vec::with_capacity(pieces),
             run_start: 0,
         }
     }
@@ -47,75 +175,107 @@ impl Assembler {
         &mut self.small
     }
 
-    pub(crate) fn stored(&mut self, bytes: Bytes) {
-        if bytes.len() < COPY_BELOW {
-            self.extend(&bytes);
+    /// References stored bytes of `slabs` (copied when tiny).
+    pub(crate) fn stored(&mut self, slabs: &Slabs, span: Span) {
+        if (span.len as usize) < COPY_BELOW {
+            self.small.extend_from_slice(slabs.get(span));
             return;
         }
         self.end_run();
-        self.chunks.push(Piece::Stored(bytes));
+        self.parts.push(span);
     }
 
     fn end_run(&mut self) {
         if self.small.len() > self.run_start {
-            self.chunks
-                .push(Piece::Small(self.run_start..self.small.len()));
+            self.parts.push(Span {
+                slab: SMALL,
+                start: u32::try_from(self.run_start).unwrap_or(u32::MAX),
+                len: u32::try_from(self.small.len() - self.run_start).unwrap_or(u32::MAX),
+            });
             self.run_start = self.small.len();
         }
     }
 
+    /// The answer; [`Chunks::hold`] must give it its slabs before it is read.
     pub(crate) fn finish(mut self) -> Chunks {
         self.end_run();
-        let small = Bytes::from(self.small);
-        let mut chunks = Chunks::default();
-        for piece in self.chunks {
-            chunks.push(match piece {
-                Piece::Small(range) => small.slice(range),
-                Piece::Stored(bytes) => bytes,
-            });
-        }
-        chunks
+        Chunks::new(self.small, self.parts, None)
     }
 }
 
-/// A body as a list of byte chunks, read by hyper as one [`Buf`].
+/// A body as a list of chunks, read by hyper as one [`Buf`].
 #[derive(Debug, Default)]
 pub(crate) struct Chunks {
-    parts: VecDeque<Bytes>,
+    holder: Option<Arc<dyn Holder>>,
+    small: Vec<u8>,
+    parts: Vec<Span>,
+    /// The first part not wholly sent, and how much of it was.
+    next: usize,
+    offset: usize,
     remaining: usize,
 }
 
 impl Chunks {
-    pub(crate) fn one(bytes: Bytes) -> Chunks {
-        let mut chunks = Chunks::default();
-        chunks.push(bytes);
-        chunks
-    }
-
-    fn push(&mut self, bytes: Bytes) {
-        if !bytes.is_empty() {
-            self.remaining += bytes.len();
-            self.parts.push_back(bytes);
+    fn new(small: Vec<u8>, parts: Vec<Span>, holder: Option<Arc<dyn Holder>>) -> Chunks {
+        let remaining = parts.iter().map(|p| p.len as usize).sum();
+        Chunks {
+            holder,
+            small,
+            parts,
+            next: 0,
+            offset: 0,
+            remaining,
         }
     }
 
-    /// The first `len` bytes.
-    pub(crate) fn cut(self, mut len: usize) -> Chunks {
-        let mut kept = Chunks::default();
-        for part in self.parts {
+    /// A body of bytes made here (no stored part).
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> Chunks {
+        let mut assembler = Assembler {
+            small: bytes,
+            ..Assembler::default()
+        };
+        assembler.end_run();
+        Chunks::new(assembler.small, assembler.parts, None)
+    }
+
+    /// Keeps the slabs of the stored parts alive (taken only when there is one).
+    pub(crate) fn hold(&mut self, holder: Arc<impl Holder>) {
+        if self.parts.iter().any(|p| p.slab != SMALL) {
+            self.holder = Some(holder);
+        }
+    }
+
+    fn part(&self, span: Span) -> &[u8] {
+        if span.slab == SMALL {
+            let start = span.start as usize;
+            return &self.small[start..start + span.len as usize];
+        }
+        self.holder
+            .as_deref()
+            .map_or(&[], |holder| holder.slabs().get(span))
+    }
+
+    /// The first `len` bytes (of a body not yet read).
+    pub(crate) fn cut(mut self, mut len: usize) -> Chunks {
+        let mut kept = 0;
+        for part in &mut self.parts {
             if len == 0 {
                 break;
             }
-            let take = part.len().min(len);
-            len -= take;
-            kept.push(part.slice(..take));
+            part.len = part.len.min(u32::try_from(len).unwrap_or(u32::MAX));
+            len -= part.len as usize;
+            kept += 1;
         }
-        kept
+        self.parts.truncate(kept);
+        Chunks::new(self.small, self.parts, self.holder)
     }
 
     #[cfg(test)]
     pub(crate) fn to_vec(&self) -> Vec<u8> {
-        self.parts.iter().flat_map(|p| p.iter().copied()).collect()
+        self.parts
+            .iter()
+            .flat_map(|&p| self.part(p).iter().copied())
+            .collect()
     }
 }
 
@@ -125,29 +285,39 @@ impl Buf for Chunks {
     }
 
     fn chunk(&self) -> &[u8] {
-        self.parts.front().map_or(&[], |part| part)
+        match self.parts.get(self.next) {
+            Some(&span) => &self.part(span)[self.offset..],
+            None => &[],
+        }
     }
 
     fn advance(&mut self, mut cnt: usize) {
         assert!(cnt <= self.remaining, "advance past the end of the body");
         self.remaining -= cnt;
         while cnt > 0 {
-            let Some(front) = self.parts.front_mut() else {
+            let Some(span) = self.parts.get(self.next) else {
                 break;
             };
-            if cnt < front.len() {
-                front.advance(cnt);
+            let left = span.len as usize - self.offset;
+            if cnt < left {
+                self.offset += cnt;
                 break;
             }
-            cnt -= front.len();
-            self.parts.pop_front();
+            cnt -= left;
+            self.next += 1;
+            self.offset = 0;
         }
     }
 
     fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for (slot, part) in dst.iter_mut().zip(&self.parts) {
-            *slot = IoSlice::new(part);
+        let mut offset = self.offset;
+        for (slot, &span) in dst
+            .iter_mut()
+            .zip(&self.parts[self.next.min(self.parts.len())..])
+        {
+            *slot = IoSlice::new(&self.part(span)[offset..]);
+            offset = 0;
             n += 1;
         }
         n
@@ -158,30 +328,59 @@ impl Buf for Chunks {
 mod tests {
     use super::*;
 
+    impl Holder for Slabs {
+        fn slabs(&self) -> &Slabs {
+            self
+        }
+    }
+
     #[test]
     fn assembles_small_and_stored_pieces_in_order() {
-        let stored = Bytes::from(vec![b'x'; 300]);
+        let mut slabs = Slabs::default();
+        let _before = slabs.append(b"ignored");
+        let stored = slabs.append(&[b'x'; 300]);
+        let tiny = slabs.append(b"tiny");
+        let slabs = Arc::new(slabs);
         let mut a = Assembler::default();
         a.extend(b"[{");
-        a.stored(stored);
+        a.stored(&slabs, stored);
         a.push(b'}');
-        a.stored(Bytes::from_static(b"tiny"));
+        a.stored(&slabs, tiny);
         a.extend(b"]");
         let mut chunks = a.finish();
+        chunks.hold(Arc::clone(&slabs));
         let whole = chunks.to_vec();
         assert_eq!(whole.len(), 2 + 300 + 1 + 4 + 1);
         assert_eq!(&whole[..3], b"[{x");
         assert_eq!(&whole[whole.len() - 6..], b"}tiny]");
-        let mut iovs = [IoSlice::new(&[]); 8];
-        assert_eq!(chunks.chunks_vectored(&mut iovs), 3);
-        let half = Chunks {
-            parts: chunks.parts.clone(),
-            remaining: chunks.remaining,
-        }
+        assert_eq!(chunks.chunks_vectored(&mut [IoSlice::new(&[]); 8]), 3);
+        let half = Chunks::new(
+            chunks.small.clone(),
+            chunks.parts.clone(),
+            chunks.holder.clone(),
+        )
         .cut(100);
         assert_eq!(half.to_vec(), whole[..100]);
-        chunks.advance(302);
+        assert_eq!(half.remaining(), 100);
+        chunks.advance(1);
+        assert_eq!(chunks.chunk(), b"{");
+        chunks.advance(301);
         assert_eq!(chunks.remaining(), 6);
         assert_eq!(chunks.chunk(), b"}tiny]");
+        assert_eq!(chunks.chunks_vectored(&mut [IoSlice::new(&[]); 8]), 1);
+        chunks.advance(6);
+        assert!(!chunks.has_remaining());
+        assert_eq!(chunks.chunks_vectored(&mut [IoSlice::new(&[]); 8]), 0);
+    }
+
+    #[test]
+    fn large_datasets_go_on_in_mapped_slabs() {
+        let mut slabs = Slabs::default();
+        let report = vec![b'r'; 300 << 10];
+        let spans: Vec<Span> = (0..8).map(|_| slabs.append(&report)).collect();
+        assert!(spans.iter().any(|s| s.slab > 0), "past the first slab");
+        for span in spans {
+            assert_eq!(slabs.get(span), &report[..]);
+        }
     }
 }

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use vt_model::{DecodeCategory, FileReport, FileReportAnswer, UtcTimestamp};
 
-use crate::index::{FxBuild, Key};
+use crate::chunks::{Slabs, Span};
+use crate::index::{Index, Key, Value};
 use crate::Error;
 
 /// The bundled dataset: the documented sample and the project's own fixtures.
@@ -30,10 +30,6 @@ const BUNDLED: [(&str, &[u8]); 4] = [
     ),
 ];
 
-/// Reports are packed into slabs of about this size: one allocation and one reference
-/// count for many reports, so that serving one touches no per-report header.
-const SLAB: usize = 1 << 20;
-
 /// Where one report's ready bytes are: the object's members, without braces and without
 /// `resource`, for the allinfo view and for the public view (usually a prefix of the former,
 /// since the model writes the public fields first).
@@ -42,6 +38,27 @@ pub(crate) struct Ready {
     slab: u32,
     full: (u32, u32),
     public: (u32, u32),
+}
+
+impl Ready {
+    /// As the index keeps it.
+    fn to_value(self) -> Value {
+        [
+            self.slab,
+            self.full.0,
+            self.full.1,
+            self.public.0,
+            self.public.1,
+        ]
+    }
+
+    fn from_value([slab, full_start, full_len, public_start, public_len]: Value) -> Ready {
+        Ready {
+            slab,
+            full: (full_start, full_len),
+            public: (public_start, public_len),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -96,8 +113,7 @@ struct Compiled {
 pub struct Dataset {
     entries: Vec<Entry>,
     by_sha256: HashMap<Box<str>, u32>,
-    slabs: Vec<Bytes>,
-    filling: Vec<u8>,
+    slabs: Slabs,
 }
 
 impl fmt::Debug for Dataset {
@@ -256,26 +272,16 @@ impl Dataset {
             .map(|e| &*e.sha256)
     }
 
-    /// Copies a report's bytes into the slab being filled.
+    /// Copies a report's bytes (both views) into one slab.
     fn place(&mut self, compiled: Compiled) -> Entry {
         let needed = compiled.full.len() + compiled.public.as_ref().map_or_else(Vec::len, |_| 0);
-        if self.filling.len() + needed > self.filling.capacity() {
-            if !self.filling.is_empty() {
-                let full_slab = std::mem::take(&mut self.filling);
-                self.slabs.push(Bytes::from(full_slab));
-            }
-            self.filling = Vec::with_capacity(needed.max(SLAB));
-        }
-        let at = |v: &Vec<u8>| u32::try_from(v.len()).unwrap_or(u32::MAX);
-        let start = at(&self.filling);
-        self.filling.extend_from_slice(&compiled.full);
-        let full = (start, at(&self.filling) - start);
+        self.slabs.reserve(needed);
+        let full = self.slabs.append(&compiled.full);
         let public = match compiled.public {
-            Ok(len) => (start, u32::try_from(len).unwrap_or(u32::MAX)),
+            Ok(len) => (full.start, u32::try_from(len).unwrap_or(u32::MAX)),
             Err(own) => {
-                let start = at(&self.filling);
-                self.filling.extend_from_slice(&own);
-                (start, at(&self.filling) - start)
+                let own = self.slabs.append(&own);
+                (own.start, own.len)
             }
         };
         Entry {
@@ -283,8 +289,8 @@ impl Dataset {
             keys: compiled.keys,
             scan_date: compiled.scan_date,
             ready: Ready {
-                slab: u32::try_from(self.slabs.len()).unwrap_or(u32::MAX),
-                full,
+                slab: full.slab,
+                full: (full.start, full.len),
                 public,
             },
         }
@@ -310,17 +316,13 @@ impl Dataset {
     }
 
     /// Moves the reports into the lookup table the server answers from.
-    pub(crate) fn into_store(mut self) -> Store {
-        if !self.filling.is_empty() {
-            let last = std::mem::take(&mut self.filling);
-            self.slabs.push(Bytes::from(last));
-        }
+    pub(crate) fn into_store(self) -> Store {
         // Each key holds a copy of the report's place (20 bytes): one probe finds it all.
-        let mut index =
-            HashMap::with_capacity_and_hasher(self.entries.len() * 4, FxBuild::default());
+        let keys = self.entries.iter().flat_map(|e| e.keys.iter().flatten());
+        let mut index = Index::with_capacity(keys.count());
         for entry in &self.entries {
             for key in entry.keys.into_iter().flatten() {
-                index.insert(key, entry.ready);
+                index.insert(key, entry.ready.to_value());
             }
         }
         Store {
@@ -334,22 +336,35 @@ impl Dataset {
 /// The served reports: ready bytes and the index from lower-case keys to them.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    index: HashMap<Key, Ready, FxBuild>,
+    index: Index,
     reports: usize,
-    slabs: Vec<Bytes>,
+    slabs: Slabs,
 }
 
 impl Store {
     /// Where the report for a key is.
     pub(crate) fn find(&self, key: &Key) -> Option<Ready> {
-        self.index.get(key).copied()
+        self.index.get(key).map(Ready::from_value)
     }
 
-    /// The members of a report, in the allinfo or the public view (no copy).
-    pub(crate) fn members(&self, ready: Ready, allinfo: bool) -> Bytes {
+    /// Brings the index slots of a batch's keys into the cache, all at once.
+    pub(crate) fn warm<'k>(&self, keys: impl Iterator<Item = &'k Key>) {
+        self.index.warm(keys);
+    }
+
+    /// Where the members of a report are, in the allinfo or the public view.
+    pub(crate) fn members(&self, ready: Ready, allinfo: bool) -> Span {
         let (start, len) = if allinfo { ready.full } else { ready.public };
-        let (start, len) = (start as usize, len as usize);
-        self.slabs[ready.slab as usize].slice(start..start + len)
+        Span {
+            slab: ready.slab,
+            start,
+            len,
+        }
+    }
+
+    /// The bytes of the reports.
+    pub(crate) fn slabs(&self) -> &Slabs {
+        &self.slabs
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use vt_model::{Resource, ResourceKind};
 
-use crate::chunks::{Assembler, Chunks};
+use crate::chunks::{Assembler, Chunks, Holder, Slabs};
 use crate::dataset::{Ready, Store};
 use crate::faults::FaultPlan;
 use crate::index::{FxBuild, Key};
@@ -421,6 +421,12 @@ pub(crate) struct State {
     counters: Counters,
 }
 
+impl Holder for State {
+    fn slabs(&self) -> &Slabs {
+        self.store.slabs()
+    }
+}
+
 /// What a resource names.
 enum Resolved<'a> {
     Found(Ready),
@@ -558,6 +564,7 @@ impl State {
         // Keys first, then every lookup in a tight loop: the lookups do not depend on each
         // other, so their cache misses overlap.
         let keys: Vec<Option<Key>> = items.iter().map(|item| Key::parse(item)).collect();
+        self.store.warm(keys.iter().flatten());
         let resolved: Vec<Resolved<'_>> = keys.iter().map(|key| self.resolve(key)).collect();
         let small = items.iter().map(|item| item.len() + 120).sum::<usize>() + 2;
         let mut out = Assembler::with_capacity(small, 2 * items.len() + 1);
@@ -569,9 +576,12 @@ impl State {
                 out.push(b',');
             }
             match resolved {
-                Resolved::Found(ready) => {
-                    wire::write_found(&mut out, item, self.store.members(ready, allinfo))
-                }
+                Resolved::Found(ready) => wire::write_found(
+                    &mut out,
+                    item,
+                    self.store.slabs(),
+                    self.store.members(ready, allinfo),
+                ),
                 Resolved::Queued(sha256) => {
                     wire::write_status(&mut out, -2, item, Some(sha256), wire::QUEUED_MSG)
                 }
@@ -607,8 +617,9 @@ impl State {
     }
 
     /// Turns an answer into a response, shaped by a `truncate` fault, and counts its status.
-    fn send(&self, answer: Answer, fault: Option<FaultKind>) -> Response<ReplyBody> {
+    fn send(self: Arc<Self>, mut answer: Answer, fault: Option<FaultKind>) -> Response<ReplyBody> {
         self.counters.status(answer.status.as_u16());
+        answer.body.hold(self);
         let full_len = answer.body.remaining();
         let body = if fault == Some(FaultKind::Truncate) && full_len > 0 {
             ReplyBody::Truncated {
@@ -640,7 +651,7 @@ impl State {
             return response;
         }
         let body = serde_json::to_vec(&self.counters.snapshot()).unwrap_or_default();
-        let mut response = Response::new(ReplyBody::Full(Some(Chunks::one(Bytes::from(body)))));
+        let mut response = Response::new(ReplyBody::Full(Some(Chunks::from_vec(body))));
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));

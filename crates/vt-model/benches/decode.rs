@@ -186,6 +186,32 @@ fn typed(bencher: Bencher<'_, '_>, input: &str) {
         .bench(|| vt_model::decode_body(black_box(&bytes)).unwrap());
 }
 
+/// What vt-api runs on every body: the typed answers and where each lies in the body.
+#[divan::bench]
+fn typed_with_spans_batch_25(bencher: Bencher<'_, '_>) {
+    let bytes = batch_bytes();
+    assert_eq!(vt_model::decode_body_spans(&bytes).unwrap().len(), 25);
+    bencher
+        .counter(BytesCount::new(bytes.len()))
+        .bench(|| vt_model::decode_body_spans(black_box(&bytes)).unwrap());
+}
+
+/// The spans as they were first found: the whole body, then the array, as raw values, then
+/// each answer typed (three passes where `decode_body_spans` now makes two).
+#[divan::bench]
+fn spans_three_pass_baseline_batch_25(bencher: Bencher<'_, '_>) {
+    use serde_json::value::RawValue;
+    let bytes = batch_bytes();
+    bencher.counter(BytesCount::new(bytes.len())).bench(|| {
+        let whole: &RawValue = serde_json::from_slice(black_box(&bytes)).unwrap();
+        let items: Vec<&RawValue> = serde_json::from_str(whole.get()).unwrap();
+        items
+            .into_iter()
+            .map(|item| vt_model::decode_answer(item.get().as_bytes()).unwrap())
+            .collect::<Vec<_>>()
+    });
+}
+
 #[divan::bench(args = ["allinfo_report", "batch_25"])]
 fn untyped_value(bencher: Bencher<'_, '_>, input: &str) {
     let bytes = if input == "batch_25" {
