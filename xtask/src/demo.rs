@@ -4,14 +4,13 @@
 //! data, runs `vt file report` against it (found, not found, a batch; table and jsonl), and
 //! stops it with SIGTERM, also when something fails on the way.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cargo, workspace_root};
+use crate::emulator::Emulator;
+use crate::{cargo, target_dir};
 
 /// Any non-empty key is accepted by the emulator; it goes to `vt` through the environment,
 /// never through argv.
@@ -87,7 +86,7 @@ pub(crate) fn run() -> Result<()> {
     }
     std::fs::create_dir_all(&scratch)?;
 
-    let mut emulator = Emulator::start(&emulator_bin)?;
+    let mut emulator = Emulator::start(&emulator_bin, &[])?;
     eprintln!("xtask: vt-emulator listening on {}", emulator.url);
     let result = steps(&vt, &emulator.url, &scratch);
     emulator.stop();
@@ -120,96 +119,4 @@ fn steps(vt: &Path, url: &str, scratch: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The running emulator; stopped (SIGTERM, then kill) when dropped, so no process is left
-/// behind even on an error or a panic.
-struct Emulator {
-    child: Option<Child>,
-    url: String,
-}
-
-impl Emulator {
-    fn start(bin: &Path) -> Result<Emulator> {
-        let child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut emulator = Emulator {
-            child: Some(child),
-            url: String::new(),
-        };
-        let stdout = emulator
-            .child
-            .as_mut()
-            .and_then(|c| c.stdout.take())
-            .context("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .context("cannot read the emulator's first line")?;
-        match line.trim().strip_prefix("listening on ") {
-            Some(url) if url.starts_with("http://") => emulator.url = url.to_owned(),
-            _ => bail!("unexpected first line from vt-emulator: {line:?}"),
-        }
-        Ok(emulator)
-    }
-
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        terminate(&child);
-        // Without SIGTERM (not unix) there is nothing to wait for: kill at once.
-        let grace = if cfg!(unix) {
-            Duration::from_secs(10)
-        } else {
-            Duration::ZERO
-        };
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    if !status.success() {
-                        eprintln!("xtask: vt-emulator exited with {status}");
-                    }
-                    return;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(_) => break,
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// SIGTERM by the child's own pid (never by name), through `kill(1)`: no unsafe code here.
-#[cfg(unix)]
-fn terminate(child: &Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-}
-
-#[cfg(not(unix))]
-fn terminate(_child: &Child) {}
-
-fn target_dir() -> PathBuf {
-    // cargo runs in the workspace root (see `cargo`), so a relative dir is relative to it.
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| workspace_root().join(dir))
-        .unwrap_or_else(|| workspace_root().join("target"))
 }

@@ -5,11 +5,17 @@
 //! - `conformance DIR...`: decodes every `*.json` body in each DIR with `vt-model`, re-encodes it
 //!   and compares the two as JSON values.
 //! - `demo`: `vt file report` end to end against `vt-emulator` on loopback (no key, no network).
+//! - `fuzz [TARGET]... [--seconds N]`: the cargo-fuzz targets of `fuzz/`, each for a bounded
+//!   time (nightly; docs/reliability.md).
 //! - `bench [model|emulator|api|cli]...`: the benchmarks (all by default; see docs/benchmarks.md).
+//! - `soak`: `vt` against a faulty emulator, compared with a fault-free run (docs/reliability.md).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod conformance;
 mod demo;
+mod emulator;
+mod fuzz;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,10 +27,17 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   demo                  build vt and vt-emulator, look up a few hashes on the emulator
   ci                    fmt --check, clippy -D warnings, rustdoc -D warnings, all tests
+  fuzz [TARGET]... [--seconds N] [--sanitizer S]
+                        run each cargo-fuzz target (decode_body, resource_parse,
+                        input_lines, emulator_data; all by default) for N seconds
+                        (default 60); needs nightly and cargo-fuzz
   conformance DIR...    decode and re-encode every *.json body in DIR, compare as JSON values
   bench [WHICH]...      run the benchmarks: model (decoding), emulator (throughput),
                         api (bulk lookups), cli (vt vs the Python client, hashing);
-                        all of them by default";
+                        all of them by default
+  soak [--resources N] [--seed N] [--time-scale N]
+                        vt over N resources (default 10000) against vt-emulator with the
+                        faults of issue #6, compared byte for byte with a fault-free run";
 
 fn main() {
     if let Err(e) = run() {
@@ -40,6 +53,8 @@ fn run() -> Result<()> {
     match command.as_str() {
         "ci" => ci(),
         "demo" => demo::run(),
+        "fuzz" => fuzz::run(&rest),
+        "soak" => soak::run(&rest),
         "conformance" => {
             if rest.is_empty() {
                 bail!("conformance needs at least one folder\n\n{USAGE}");
@@ -191,6 +206,14 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// The target dir the builds of this run use (`CARGO_TARGET_DIR`, relative to the workspace
+/// root, or `target`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| workspace_root().join(dir))
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn workspace_root() -> &'static Path {

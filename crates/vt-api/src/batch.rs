@@ -144,8 +144,16 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
             }
             let window_full = self.queue.len() >= self.window();
             let Some(input) = self.input.as_mut().filter(|_| !window_full) else {
-                // Input exhausted, or enough read ahead: send what has formed.
-                if slots_free && !self.forming.is_empty() {
+                // Input exhausted: send what has formed. Enough read ahead: send a
+                // part-filled chunk only when nothing is in flight; otherwise the answers in
+                // flight free the window first, so that a request held by a 204 or a backoff
+                // does not turn the read-ahead into small requests (each costs a whole
+                // request of the quota).
+                let exhausted = self.input.is_none();
+                if slots_free
+                    && !self.forming.is_empty()
+                    && (exhausted || self.in_flight.is_empty())
+                {
                     self.send_forming();
                 }
                 return;

@@ -5,12 +5,16 @@
 //! no quota. Writes of a batch go in one transaction, so a run killed at any point leaves every
 //! answer it had received and nothing half-written; WAL mode and a busy timeout let two
 //! processes share one file.
+//!
+//! The same file can hold a quota ledger (`ClientBuilder::quota_ledger`): the times of the
+//! requests sent under each key, stored under a fingerprint of the key (never the key), so
+//! that every process using the file paces against one count.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use vt_model::{FileReportAnswer, Resource};
 
 use crate::Error;
@@ -57,6 +61,15 @@ CREATE TABLE IF NOT EXISTS file_report (
     fetched_at INTEGER NOT NULL,
     answer BLOB NOT NULL,
     PRIMARY KEY (resource_key, allinfo)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quota_sent (
+    key_fingerprint TEXT NOT NULL,
+    sent_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quota_sent_by_key ON quota_sent (key_fingerprint, sent_at_ms);
+CREATE TABLE IF NOT EXISTS quota_hold (
+    key_fingerprint TEXT PRIMARY KEY,
+    until_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -236,4 +249,128 @@ impl Cache {
     pub fn is_empty(&self) -> Result<bool, Error> {
         self.len().map(|n| n == 0)
     }
+
+    /// In one write transaction: forgets requests older than `keep`, hands `decide` the ages
+    /// of the newest `deciding` requests of `key_fingerprint` (newest first) and the time left
+    /// of a 204's hold, and records a request sent at `now` when `decide` says no wait
+    /// (`Ok`, with the row to stamp again when it is answered); else `Err` with the wait.
+    pub(crate) fn quota_take<W>(
+        &self,
+        key_fingerprint: &str,
+        now: SystemTime,
+        keep: Duration,
+        deciding: usize,
+        decide: impl FnOnce(&[Duration], Option<Duration>) -> Option<W>,
+    ) -> Result<Result<i64, W>, Error> {
+        let now_ms = unix_ms(now);
+        let mut connection = self.lock();
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| cache_error("cannot count the quota", e))?;
+        let read = |e| cache_error("cannot count the quota", e);
+        transaction
+            .prepare_cached("DELETE FROM quota_sent WHERE sent_at_ms < ?1")
+            .and_then(|mut s| s.execute(params![now_ms - keep.as_millis() as i64]))
+            .map_err(read)?;
+        let hold_until: Option<i64> = transaction
+            .prepare_cached("SELECT until_ms FROM quota_hold WHERE key_fingerprint = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![key_fingerprint], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(read)?;
+        let ages: Vec<Duration> = transaction
+            .prepare_cached(
+                "SELECT sent_at_ms FROM quota_sent WHERE key_fingerprint = ?1 \
+                 ORDER BY sent_at_ms DESC LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![key_fingerprint, deciding as i64], |row| {
+                    row.get::<_, i64>(0)
+                })?
+                .map(|sent| sent.map(|sent| age_ms(now_ms, sent)))
+                .collect()
+            })
+            .map_err(read)?;
+        let hold = hold_until
+            .filter(|&until| until > now_ms)
+            .map(|until| Duration::from_millis((until - now_ms) as u64));
+        let taken = match decide(&ages, hold) {
+            Some(wait) => Err(wait),
+            None => {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO quota_sent (key_fingerprint, sent_at_ms) VALUES (?1, ?2)",
+                    )
+                    .and_then(|mut s| s.execute(params![key_fingerprint, now_ms]))
+                    .map_err(|e| cache_error("cannot count the quota", e))?;
+                Ok(transaction.last_insert_rowid())
+            }
+        };
+        transaction
+            .commit()
+            .map_err(|e| cache_error("cannot count the quota", e))?;
+        Ok(taken)
+    }
+
+    /// A request counted by [`Cache::quota_take`] has been answered at `at`: it counts from
+    /// then (never earlier than it was sent).
+    pub(crate) fn quota_restamp(&self, row: i64, at: SystemTime) -> Result<(), Error> {
+        self.lock()
+            .prepare_cached(
+                "UPDATE quota_sent SET sent_at_ms = max(sent_at_ms, ?2) WHERE rowid = ?1",
+            )
+            .and_then(|mut s| s.execute(params![row, unix_ms(at)]))
+            .map(drop)
+            .map_err(|e| cache_error("cannot count the quota", e))
+    }
+
+    /// After a 204: no request under `key_fingerprint` goes before `until`.
+    pub(crate) fn quota_hold(&self, key_fingerprint: &str, until: SystemTime) -> Result<(), Error> {
+        self.lock()
+            .prepare_cached(
+                "INSERT INTO quota_hold (key_fingerprint, until_ms) VALUES (?1, ?2) \
+                 ON CONFLICT (key_fingerprint) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+            )
+            .and_then(|mut s| s.execute(params![key_fingerprint, unix_ms(until)]))
+            .map(drop)
+            .map_err(|e| cache_error("cannot hold the quota", e))
+    }
+
+    /// Requests sent under `key_fingerprint` in the `window` before `now`, and when the
+    /// oldest of them was sent.
+    pub(crate) fn quota_used(
+        &self,
+        key_fingerprint: &str,
+        now: SystemTime,
+        window: Duration,
+    ) -> Result<(u32, Option<SystemTime>), Error> {
+        let since = unix_ms(now) - window.as_millis() as i64;
+        let (count, oldest): (i64, Option<i64>) = self
+            .lock()
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(sent_at_ms) FROM quota_sent \
+                 WHERE key_fingerprint = ?1 AND sent_at_ms > ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![key_fingerprint, since], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+            })
+            .map_err(|e| cache_error("cannot read the quota", e))?;
+        Ok((
+            count as u32,
+            oldest.map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)),
+        ))
+    }
+}
+
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// How long before `now_ms` a request sent at `sent_ms` went (zero if the clocks disagree).
+fn age_ms(now_ms: i64, sent_ms: i64) -> Duration {
+    Duration::from_millis(now_ms.saturating_sub(sent_ms).max(0) as u64)
 }

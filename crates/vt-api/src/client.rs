@@ -97,6 +97,8 @@ pub struct ClientBuilder {
     clock: Arc<dyn Clock>,
     #[cfg(feature = "cache")]
     cache: Option<CacheUse>,
+    #[cfg(feature = "cache")]
+    quota_ledger: Option<Arc<crate::Cache>>,
 }
 
 impl Client {
@@ -113,6 +115,8 @@ impl Client {
             clock: Arc::new(TokioClock),
             #[cfg(feature = "cache")]
             cache: None,
+            #[cfg(feature = "cache")]
+            quota_ledger: None,
         }
     }
 
@@ -244,6 +248,19 @@ impl ClientBuilder {
         self
     }
 
+    /// Counts the requests sent in `cache`'s file rather than in memory, so that every client,
+    /// in any process, using that file with the same key paces against one count, and a 204
+    /// met by one holds them all. Only a key with a per-minute or per-day limit uses it.
+    ///
+    /// The ledger keeps wall-clock times ([`Clock::system_time`]) under a fingerprint of the
+    /// key, never the key. With a clock whose `system_time` does not move (a paused tokio
+    /// clock), keep the count in memory instead.
+    #[cfg(feature = "cache")]
+    pub fn quota_ledger(mut self, cache: Arc<crate::Cache>) -> Self {
+        self.quota_ledger = Some(cache);
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         if self.key.is_empty() {
@@ -277,11 +294,21 @@ impl ClientBuilder {
             h.write_usize(Arc::as_ptr(&self.clock) as *const () as usize);
             h.finish() | 1
         };
+        let pacer = Pacer::new(&limits);
+        #[cfg(feature = "cache")]
+        let pacer = match self.quota_ledger {
+            Some(cache) if limits.per_minute.is_some() || limits.per_day.is_some() => pacer
+                .with_ledger(crate::pacing::Ledger {
+                    cache,
+                    key_fingerprint: self.key.fingerprint(),
+                }),
+            _ => pacer,
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 file_report_url,
                 key: self.key,
-                pacer: Pacer::new(&limits),
+                pacer,
                 limits,
                 retry: self.retry,
                 method: self.method,
@@ -394,7 +421,7 @@ impl Inner {
         let mut attempts = 0u32;
         let mut rate_limited = 0u32;
         loop {
-            self.pacer.acquire(&*self.clock).await;
+            let ticket = self.pacer.acquire(&*self.clock).await;
             attempts += 1;
             tracing::debug!(
                 resources = resources.len(),
@@ -402,7 +429,9 @@ impl Inner {
                 attempt = attempts,
                 "asking file/report"
             );
-            match self.attempt(resources, allinfo).await {
+            let attempt = self.attempt(resources, allinfo).await;
+            self.pacer.answered(&*self.clock, ticket);
+            match attempt {
                 Attempt::Answers(answers) => return Ok(answers),
                 Attempt::Failed(error) => return Err(error),
                 Attempt::RateLimited => {
@@ -413,11 +442,14 @@ impl Inner {
                             answers: rate_limited,
                         });
                     }
+                    // Someone else spends this key's quota too: hold every request of the key
+                    // (in every process sharing the ledger), not only this one.
                     tracing::warn!(
                         wait_s = self.retry.rate_limit_wait.as_secs(),
-                        "204 No Content: quota exceeded; waiting before asking again"
+                        "204 No Content: quota exceeded (is the key used elsewhere too?); \
+                         holding requests before asking again"
                     );
-                    self.clock.sleep(self.retry.rate_limit_wait).await;
+                    self.pacer.hold(&*self.clock, self.retry.rate_limit_wait);
                 }
                 Attempt::Transient(error) => {
                     if attempts >= self.retry.max_attempts {

@@ -99,12 +99,16 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 4,
+            // A long unattended run over a flaky network: eight attempts make losing a
+            // request to a 10% fault rate a one-in-10^8 event, and the backoff (0.5 s
+            // doubling to 30 s) spreads them over about a minute. A deadline of 30 s cuts a
+            // stalled connection well before the transport's own 60 s.
+            max_attempts: 8,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             max_rate_limit_waits: 3,
             rate_limit_wait: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }

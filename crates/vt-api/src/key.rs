@@ -25,6 +25,18 @@ impl ApiKey {
         &self.0
     }
 
+    /// A stable fingerprint of the key (a truncated SHA-256 with a purpose prefix), under
+    /// which the quota ledger counts requests: the cache file never holds the key itself.
+    #[cfg(feature = "cache")]
+    pub(crate) fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"vt-api quota ledger\n")
+            .chain_update(self.0.as_bytes())
+            .finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// True when the key is empty (after trimming).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

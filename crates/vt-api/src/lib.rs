@@ -39,5 +39,5 @@ pub use clock::{Clock, Instant, TokioClock};
 pub use config::{Limits, RequestMethod, RetryPolicy, Tier};
 pub use error::{Error, TransportError};
 pub use key::ApiKey;
-pub use pacing::QuotaStatus;
+pub use pacing::{format_utc, QuotaStatus};
 pub use vt_model::{FileReportAnswer, Resource};

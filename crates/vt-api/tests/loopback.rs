@@ -303,11 +303,32 @@ async fn an_oversized_body_is_refused_and_not_retried() {
     emulator.shutdown().await;
 }
 
+/// Looks `inputs` up; every one must be answered. Returns how many outcomes came.
+async fn all_answered(client: &Client, inputs: Vec<Resource>) -> usize {
+    let mut outcomes = client.file_reports(inputs, false);
+    let mut answered = 0;
+    while let Some(outcome) = outcomes.next().await {
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+        answered += 1;
+    }
+    answered
+}
+
 /// One fast clock for the client and the emulator: time runs 100 times faster than real time
 /// for both, so minutes of quota windows pass in about a second over real HTTP.
 #[derive(Debug, Clone, Copy)]
 struct FastClock {
     origin: std::time::Instant,
+    wall_origin: std::time::SystemTime,
+}
+
+impl FastClock {
+    fn new() -> FastClock {
+        FastClock {
+            origin: std::time::Instant::now(),
+            wall_origin: std::time::SystemTime::now(),
+        }
+    }
 }
 
 const SPEED: u32 = 100;
@@ -329,15 +350,17 @@ impl vt_api::Clock for FastClock {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(tokio::time::sleep(duration / SPEED))
     }
+
+    fn system_time(&self) -> std::time::SystemTime {
+        self.wall_origin + vt_emulator::Clock::now(self)
+    }
 }
 
 #[tokio::test]
 async fn pacing_spends_a_public_quota_to_the_last_request_and_no_further() {
     // The service allows 2 requests a minute; 20 resources go in 5 requests of 4, which
     // takes the client into the third minute, with not one 204.
-    let clock = FastClock {
-        origin: std::time::Instant::now(),
-    };
+    let clock = FastClock::new();
     let emulator = emulator()
         .public_per_minute(2)
         .clock(clock)
@@ -353,13 +376,7 @@ async fn pacing_spends_a_public_quota_to_the_last_request_and_no_further() {
         .build()
         .unwrap();
     let inputs: Vec<Resource> = (0..20).map(|i| resource(&format!("{i:032x}"))).collect();
-    let mut outcomes = client.file_reports(inputs, false);
-    let mut n = 0;
-    while let Some(outcome) = outcomes.next().await {
-        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
-        n += 1;
-    }
-    assert_eq!(n, 20);
+    assert_eq!(all_answered(&client, inputs).await, 20);
     let stats = emulator.stats();
     assert_eq!((stats.requests, stats.status(204)), (5, 0));
     // Requests 1-2 at once, 3-4 a minute later, 5 two minutes later: no sooner, and not
@@ -370,5 +387,88 @@ async fn pacing_spends_a_public_quota_to_the_last_request_and_no_further() {
         elapsed < Duration::from_secs(150),
         "{elapsed:?}: quota left unused"
     );
+    emulator.shutdown().await;
+}
+
+#[cfg(feature = "cache")]
+#[tokio::test]
+async fn clients_sharing_a_quota_ledger_share_one_key_without_a_204() {
+    // Two clients on one public key, each with its own connection to one cache file (as two
+    // processes would be), 2 requests a minute between them: 16 resources go in 4 requests,
+    // two in the first minute and two in the second, and the service never answers 204.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.sqlite3");
+    let clock = FastClock::new();
+    let emulator = emulator()
+        .public_per_minute(2)
+        .clock(clock)
+        .start()
+        .await
+        .unwrap();
+    let client = |cache: vt_api::Cache| {
+        Client::builder(ApiKey::new(PUBLIC_KEY))
+            .base_url(emulator.url())
+            .limits(Tier::Public.limits().with_per_minute(Some(2)))
+            .retry_policy(quick_retries().with_request_timeout(Duration::from_secs(300)))
+            .clock(Arc::new(clock))
+            .transport(Arc::new(HyperTransport::new().unwrap()))
+            .quota_ledger(Arc::new(cache))
+            .build()
+            .unwrap()
+    };
+    let first = client(vt_api::Cache::open(&path).unwrap());
+    let second = client(vt_api::Cache::open(&path).unwrap());
+    let run = |client: Client, offset: usize| async move {
+        let inputs: Vec<Resource> = (offset..offset + 8)
+            .map(|i| resource(&format!("{i:032x}")))
+            .collect();
+        all_answered(&client, inputs).await
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(run(first.clone(), 0)),
+        tokio::spawn(run(second, 100))
+    );
+    assert_eq!((a.unwrap(), b.unwrap()), (8, 8));
+    let stats = emulator.stats();
+    assert_eq!((stats.requests, stats.status(204)), (4, 0));
+    assert!(vt_emulator::Clock::now(&clock) >= Duration::from_secs(60));
+    // Either client sees what both sent.
+    let status = first.quota_status();
+    assert_eq!((status.used_today, status.left_today()), (4, Some(496)));
+    assert!(status.next_release_at.is_some());
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_held_by_a_backoff_do_not_shrink_the_batches_behind_them() {
+    // Private key, 4 requests in flight, and three answers in ten a 500: while a request backs
+    // off before its retry, the others must not send the read-ahead as small chunks.
+    // 1,000 distinct resources, each fifth one followed by a repeat of an earlier one (which
+    // takes room in the read-ahead but not in a chunk): exactly 40 full requests, and every
+    // retry is full too.
+    let emulator = emulator()
+        .fault(Fault::new(FaultKind::InternalError, 0.3).unwrap())
+        .seed(11)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::builder(ApiKey::new(PRIVATE_KEY))
+        .base_url(emulator.url())
+        .tier(Tier::Private)
+        .retry_policy(quick_retries().with_max_attempts(16))
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .build()
+        .unwrap();
+    let inputs: Vec<Resource> = (0..1000)
+        .flat_map(|i: usize| {
+            let repeat = (i % 5 == 4).then(|| i - 3);
+            std::iter::once(i).chain(repeat)
+        })
+        .map(|i| resource(&format!("{i:064x}")))
+        .collect();
+    assert_eq!(all_answered(&client, inputs).await, 1200);
+    let stats = emulator.stats();
+    assert!(stats.status(500) > 0, "{stats:?}");
+    assert_eq!(stats.resources_asked, 25 * stats.requests, "{stats:?}");
     emulator.shutdown().await;
 }

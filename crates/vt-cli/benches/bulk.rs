@@ -11,7 +11,8 @@
 //!    `sha256sum` on every core (`VT_BENCH_HASH=0` skips it).
 //! 3. Start-up: `vt --version`, median of 200.
 //!
-//! Peak RSS comes from `/usr/bin/time -f %M` when it exists. Tools that are missing (python3,
+//! Peak RSS and CPU time (user + system, which holds still on a busy machine where the wall
+//! time does not) come from `/usr/bin/time` when it exists. Tools that are missing (python3,
 //! openssl, sha256sum) are reported and their comparison skipped.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -106,18 +107,28 @@ fn generate(n: u64) -> (Vec<u8>, Vec<String>) {
     (json.into_bytes(), hashes)
 }
 
-/// Runs a command with stdout to `out`; wall time and peak RSS in KiB (when measurable).
-fn measure(
-    program: &str,
-    args: &[&str],
-    envs: &[(&str, &str)],
-    out: &Path,
-) -> (Duration, Option<u64>) {
+/// What one run of a command cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Cost {
+    wall: Duration,
+    /// Peak RSS in KiB.
+    rss: Option<u64>,
+    /// User + system CPU time: unlike the wall time, it holds still on a busy machine.
+    cpu: Option<Duration>,
+}
+
+/// Runs a command with stdout to `out`; wall time, and peak RSS and CPU time when
+/// measurable.
+fn measure(program: &str, args: &[&str], envs: &[(&str, &str)], out: &Path) -> Cost {
     let time = Path::new("/usr/bin/time");
     let rss_file = out.with_extension("rss");
     let mut command = if time.exists() {
         let mut c = Command::new(time);
-        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(program);
+        c.arg("-f")
+            .arg("%M %U %S")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(program);
         c
     } else {
         Command::new(program)
@@ -132,10 +143,26 @@ fn measure(
     let status = command.status().expect("the command runs");
     let elapsed = start.elapsed();
     assert!(status.success(), "{program} {args:?} failed: {status}");
-    let rss = std::fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|s| s.lines().last()?.trim().parse().ok());
-    (elapsed, rss)
+    let report = std::fs::read_to_string(&rss_file).unwrap_or_default();
+    let fields: Vec<&str> = report
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let seconds = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Cost {
+        wall: elapsed,
+        rss: fields.first().and_then(|f| f.parse().ok()),
+        cpu: seconds(1)
+            .zip(seconds(2))
+            .map(|(user, system)| Duration::from_secs_f64(user + system)),
+    }
+}
+
+fn cpu(cost: &Cost) -> String {
+    cost.cpu
+        .map_or("-".to_owned(), |c| format!("{:.2} s", c.as_secs_f64()))
 }
 
 fn have(program: &str) -> bool {
@@ -195,25 +222,21 @@ fn main() {
         ]
     };
 
-    println!("| run | wall | hashes/s | peak RSS |");
-    println!("|---|---|---|---|");
+    println!("| run | wall | hashes/s | peak RSS | CPU (user + sys) |");
+    println!("|---|---|---|---|---|");
     let args = vt_args(&known);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let vt_out = work.join("vt.jsonl");
-    let mut best = Duration::MAX;
-    let mut best_rss = None;
-    for _ in 0..3 {
-        let (t, rss) = measure(VT, &args, &envs, &vt_out);
-        if t < best {
-            best = t;
-            best_rss = rss;
-        }
-    }
-    let vt_rate = n as f64 / best.as_secs_f64();
+    let best = (0..3)
+        .map(|_| measure(VT, &args, &envs, &vt_out))
+        .min()
+        .unwrap();
+    let vt_rate = n as f64 / best.wall.as_secs_f64();
     println!(
-        "| vt, {n} known hashes (best of 3) | {:.2} s | {vt_rate:.0} | {} |",
-        best.as_secs_f64(),
-        mib(best_rss)
+        "| vt, {n} known hashes (best of 3) | {:.2} s | {vt_rate:.0} | {} | {} |",
+        best.wall.as_secs_f64(),
+        mib(best.rss),
+        cpu(&best)
     );
 
     if have("python3") {
@@ -238,7 +261,7 @@ fn main() {
             let script = work.join("client.py");
             std::fs::write(&script, PYTHON_CLIENT).unwrap();
             let py_out = work.join("python.jsonl");
-            let (t, rss) = (0..2)
+            let py = (0..2)
                 .map(|_| {
                     measure(
                         python.to_str().unwrap(),
@@ -249,13 +272,20 @@ fn main() {
                 })
                 .min()
                 .unwrap();
-            let py_rate = n as f64 / t.as_secs_f64();
+            let py_rate = n as f64 / py.wall.as_secs_f64();
             println!(
-                "| Python virustotal-api 1.1.11, same lookups (best of 2) | {:.2} s | {py_rate:.0} | {} |",
-                t.as_secs_f64(),
-                mib(rss)
+                "| Python virustotal-api 1.1.11, same lookups (best of 2) | {:.2} s | {py_rate:.0} | {} | {} |",
+                py.wall.as_secs_f64(),
+                mib(py.rss),
+                cpu(&py)
             );
-            println!("| **ratio** | | **{:.1}x** | |", vt_rate / py_rate);
+            let cpu_ratio = py.cpu.zip(best.cpu).map_or("-".to_owned(), |(p, v)| {
+                format!("{:.1}x less", p.as_secs_f64() / v.as_secs_f64())
+            });
+            println!(
+                "| **ratio** | | **{:.1}x** | | {cpu_ratio} |",
+                vt_rate / py_rate
+            );
             let records = |path: &Path| -> Vec<serde_json::Value> {
                 std::fs::read_to_string(path)
                     .unwrap()
@@ -287,12 +317,13 @@ fn main() {
         std::fs::write(&million, text).unwrap();
         let args = vt_args(&million);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (t, rss) = measure(VT, &args, &envs, &work.join("million.jsonl"));
+        let run = measure(VT, &args, &envs, &work.join("million.jsonl"));
         println!(
-            "| vt, 1,000,000 hashes (10% known) | {:.2} s | {:.0} | {} |",
-            t.as_secs_f64(),
-            1e6 / t.as_secs_f64(),
-            mib(rss)
+            "| vt, 1,000,000 hashes (10% known) | {:.2} s | {:.0} | {} | {} |",
+            run.wall.as_secs_f64(),
+            1e6 / run.wall.as_secs_f64(),
+            mib(run.rss),
+            cpu(&run)
         );
     }
 
@@ -314,7 +345,7 @@ fn main() {
         .collect();
     times.sort();
     println!(
-        "| `vt --version`, median of 200 | {:.2} ms | | |",
+        "| `vt --version`, median of 200 | {:.2} ms | | | |",
         times[100].as_secs_f64() * 1000.0
     );
     runtime.block_on(emulator.shutdown());
@@ -341,18 +372,20 @@ fn hashing(work: &Path, envs: &[(&str, &str)]) {
         "--hash",
         big.to_str().unwrap(),
     ];
-    let (vt, rss) = (0..3)
+    let run = (0..3)
         .map(|_| measure(VT, &args, envs, &work.join("big.csv")))
         .min()
         .unwrap();
+    let vt = run.wall;
     println!(
-        "| vt --hash, 1 GiB file, lookup included (best of 3) | {:.2} s | {:.0} MB/s | {} |",
+        "| vt --hash, 1 GiB file, lookup included (best of 3) | {:.2} s | {:.0} MB/s | {} | {} |",
         vt.as_secs_f64(),
         1024.0 * 1.048_576 / vt.as_secs_f64(),
-        mib(rss)
+        mib(run.rss),
+        cpu(&run)
     );
     if have("openssl") {
-        let (openssl, _) = (0..3)
+        let openssl = (0..3)
             .map(|_| {
                 measure(
                     "openssl",
@@ -362,9 +395,10 @@ fn hashing(work: &Path, envs: &[(&str, &str)]) {
                 )
             })
             .min()
-            .unwrap();
+            .unwrap()
+            .wall;
         println!(
-            "| openssl dgst -sha256, same file (best of 3) | {:.2} s | vt is **{:.2}x** its speed | |",
+            "| openssl dgst -sha256, same file (best of 3) | {:.2} s | vt is **{:.2}x** its speed | | |",
             openssl.as_secs_f64(),
             openssl.as_secs_f64() / vt.as_secs_f64()
         );
@@ -394,12 +428,13 @@ fn hashing(work: &Path, envs: &[(&str, &str)]) {
         "--hash",
         small.to_str().unwrap(),
     ];
-    let (vt, rss) = measure(VT, &args, envs, &work.join("small.jsonl"));
+    let run = measure(VT, &args, envs, &work.join("small.jsonl"));
     println!(
-        "| vt --hash, 20,000 files of 4-12 KiB, lookups included | {:.2} s | {:.0} files/s | {} |",
-        vt.as_secs_f64(),
-        20_000.0 / vt.as_secs_f64(),
-        mib(rss)
+        "| vt --hash, 20,000 files of 4-12 KiB, lookups included | {:.2} s | {:.0} files/s | {} | {} |",
+        run.wall.as_secs_f64(),
+        20_000.0 / run.wall.as_secs_f64(),
+        mib(run.rss),
+        cpu(&run)
     );
     if have("sha256sum") {
         let script = format!(
@@ -407,9 +442,9 @@ fn hashing(work: &Path, envs: &[(&str, &str)]) {
             small.display(),
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
-        let (t, _) = measure("sh", &["-c", &script], &[], &work.join("small.sha256sum"));
+        let t = measure("sh", &["-c", &script], &[], &work.join("small.sha256sum")).wall;
         println!(
-            "| find \\| xargs -P(cores) sha256sum, same files | {:.2} s | {:.0} files/s | |",
+            "| find \\| xargs -P(cores) sha256sum, same files | {:.2} s | {:.0} files/s | | |",
             t.as_secs_f64(),
             20_000.0 / t.as_secs_f64()
         );

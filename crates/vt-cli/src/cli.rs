@@ -78,7 +78,8 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum FileCommand {
     /// The antivirus report of files, by MD5, SHA-1, SHA-256 or scan_id
-    Report(ReportArgs),
+    // Boxed: its many flags would make every `Command` as large as it.
+    Report(Box<ReportArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -120,12 +121,28 @@ pub(crate) struct ReportArgs {
     /// Requests a minute ("N", "N/min", or "unlimited") instead of the tier's
     #[arg(long, value_name = "N/min", value_parser = parse_rate)]
     pub(crate) rate: Option<Rate>,
+    /// Requests a day the key may make, instead of the tier's (500 public, none private)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) daily_quota: Option<u32>,
     /// Resources a request instead of the tier's (4 public, 25 private)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub(crate) batch_size: Option<u16>,
     /// Requests in flight at once instead of the tier's (1 public, 4 private)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) concurrency: Option<u16>,
+    /// Deadline of one request, from sending it to the last byte of the answer; a request
+    /// past it is cut and retried [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<Duration>,
+    /// Retries of a request after a 5xx answer, a timeout or a broken connection (400 and
+    /// 403 are never retried; 204 quota answers are waited out apart)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = vt_api::RetryPolicy::default().max_attempts - 1,
+        value_parser = clap::value_parser!(u32).range(0..=1000)
+    )]
+    pub(crate) retries: u32,
     /// Poll queued resources until they finish or time runs out [default when given: 10m]
     #[arg(
         long,
@@ -203,6 +220,16 @@ pub(crate) fn parse_rate(text: &str) -> Result<Rate, String> {
     }
 }
 
+/// A [`parse_duration`] above zero: a request with no time at all could never be answered.
+pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!(
+            "{text:?} is no time at all: a timeout must be above 0"
+        )),
+        timeout => Ok(timeout),
+    }
+}
+
 /// `90`, `500ms`, `30s`, `10m`, `12h`, `7d`, or sums such as `1h30m`. A bare number is seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
@@ -262,6 +289,23 @@ mod tests {
         check("10x", None);
         check("m", None);
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn timeouts_are_above_zero_and_the_documented_default_is_the_policy_s() {
+        assert_eq!(parse_timeout("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_timeout("0").unwrap_err().contains("\"0\""));
+        assert!(parse_timeout("0s").is_err());
+        use clap::CommandFactory;
+        let help = Cli::command()
+            .find_subcommand_mut("file")
+            .and_then(|file| file.find_subcommand_mut("report"))
+            .map(|report| report.render_long_help().to_string())
+            .unwrap_or_default();
+        let default = vt_api::RetryPolicy::default().request_timeout;
+        assert_eq!(parse_timeout("30s"), Ok(default), "the help says 30s");
+        assert!(help.contains("[default: 30s]"), "{help}");
+        assert!(help.contains("--retries <N>"), "{help}");
     }
 
     #[test]

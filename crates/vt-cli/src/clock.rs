@@ -3,17 +3,23 @@
 //! `VT_TESTING_TIME_SCALE=N` (hidden, for tests) makes vt-api's pacing, backoff and timeouts
 //! see time pass N times faster than it does, so a test of per-minute pacing against an
 //! emulator running the same scaled clock takes seconds. Unset, the real clock is used.
+//! The wall clock (the quota ledger's, shared by processes) runs N times faster from
+//! `VT_TESTING_TIME_ORIGIN` (Unix milliseconds; default: start-up), so that two processes
+//! given the same origin agree on the time.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The environment variable of the scale.
 pub(crate) const SCALE_VAR: &str = "VT_TESTING_TIME_SCALE";
+/// The environment variable of the moment the scaled wall clock starts from.
+const ORIGIN_VAR: &str = "VT_TESTING_TIME_ORIGIN";
 
 #[derive(Debug)]
 pub(crate) struct ScaledClock {
     origin: Instant,
+    wall_origin: SystemTime,
     scale: u32,
 }
 
@@ -21,8 +27,13 @@ impl ScaledClock {
     /// The scaled clock when the variable holds a number above 1.
     pub(crate) fn from_env() -> Option<ScaledClock> {
         let scale: u32 = std::env::var(SCALE_VAR).ok()?.trim().parse().ok()?;
+        let wall_origin = std::env::var(ORIGIN_VAR)
+            .ok()
+            .and_then(|ms| ms.trim().parse().ok())
+            .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
         (scale > 1).then(|| ScaledClock {
             origin: Instant::now(),
+            wall_origin,
             scale,
         })
     }
@@ -35,5 +46,12 @@ impl vt_api::Clock for ScaledClock {
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(tokio::time::sleep(duration / self.scale))
+    }
+
+    fn system_time(&self) -> SystemTime {
+        let elapsed = SystemTime::now()
+            .duration_since(self.wall_origin)
+            .unwrap_or_default();
+        self.wall_origin + elapsed * self.scale
     }
 }

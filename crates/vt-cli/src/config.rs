@@ -141,6 +141,47 @@ pub(crate) fn find_key(
     Ok(None)
 }
 
+/// A warning when requests to `base_url` would carry the key in clear text over a network:
+/// `http://` to a host that is not this machine (`localhost`, 127.0.0.0/8, `::1`). A local
+/// emulator over plain HTTP is fine; anything else should be `https://`.
+pub(crate) fn cleartext_warning(base_url: &str) -> Option<String> {
+    let url = base_url.trim();
+    let rest = url
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("http://"))
+        .map(|_| &url[7..])?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // A user name and password, if any, come before the last `@`.
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    if is_loopback(host) {
+        return None;
+    }
+    Some(format!(
+        "the base URL {url} is plain http to {host}: the API key will travel in clear text; \
+         use https://"
+    ))
+}
+
+/// Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or `::1` (also as
+/// `::ffff:127.x.y.z`).
+fn is_loopback(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
 /// Reads a file holding a secret, refusing it when other users may read or change it.
 fn read_secret_file(path: &Path) -> Result<String> {
     let metadata = std::fs::metadata(path)
@@ -236,4 +277,49 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     file.persist(path)
         .map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_warns_unless_the_host_is_this_machine() {
+        let check = |url: &str, warns: bool| {
+            assert_eq!(cleartext_warning(url).is_some(), warns, "{url}");
+        };
+        check("https://www.virustotal.com/vtapi/v2/", false);
+        check("HTTPS://vt.example/", false);
+        check("http://127.0.0.1:8080/vtapi/v2/", false);
+        check("http://127.8.9.10/", false);
+        check("http://localhost:9/vtapi/v2/", false);
+        check("http://LOCALHOST./", false);
+        check("http://[::1]:8080/", false);
+        check("http://[::ffff:127.0.0.1]/", false);
+        check("http://user:pw@127.0.0.1:1/", false);
+        check("http://www.virustotal.com/vtapi/v2/", true);
+        check("HTTP://192.0.2.1:9/", true);
+        check("http://10.0.0.1/", true);
+        check("http://[2001:db8::1]:80/", true);
+        check("http://localhost.example.com/", true);
+        check("http://127.0.0.1@evil.example/", true);
+        check("http://emulator:8080/vtapi/v2/", true);
+        let text = cleartext_warning("http://192.0.2.1:9/vtapi/v2/").unwrap();
+        assert!(text.contains("192.0.2.1"), "{text}");
+        assert!(
+            text.contains("clear text") && text.contains("https://"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn config_debug_hides_the_key() {
+        let config = Config {
+            api_key: Some(ApiKey::new("0123456789abcdef0123456789abcdef")),
+            tier: Some(TierArg::Private),
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        assert!(text.contains("Private"), "{text}");
+    }
 }

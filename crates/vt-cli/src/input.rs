@@ -9,6 +9,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use vt_cli::list::ListReader;
 use vt_model::Resource;
 
 use crate::UsageError;
@@ -31,7 +32,7 @@ pub(crate) struct Resources {
 /// Where an input came from, for messages.
 enum Origin<'a> {
     Argument(usize),
-    Line(usize, &'a str),
+    Line(u64, &'a str),
 }
 
 impl std::fmt::Display for Origin<'_> {
@@ -54,12 +55,17 @@ impl Validator {
         match Resource::parse(text) {
             Ok(resource) => self.resources.push(resource),
             Err(error) => {
-                self.bad += 1;
-                if self.errors.len() < ERRORS_SHOWN {
-                    self.errors.push(format!("{origin}: {error}"));
-                }
+                self.reject(format!("{origin}: {error}"));
                 Ok(())
             }
+        }
+    }
+
+    /// Counts a bad input, keeping its message if it is among the first few.
+    fn reject(&mut self, message: String) {
+        self.bad += 1;
+        if self.errors.len() < ERRORS_SHOWN {
+            self.errors.push(message);
         }
     }
 }
@@ -154,27 +160,17 @@ pub(crate) fn read(arguments: &[String], inputs: &[PathBuf]) -> Result<Resources
     Ok(validator.resources)
 }
 
-/// One resource a line; blank lines and `#` comments (whole-line or trailing) are skipped.
+/// One resource a line, by the rules of [`vt_cli::list`] (comments, blank lines, line
+/// endings, a BOM, bounded line length); an unreadable line counts as a bad input.
 fn read_lines(reader: impl Read, source: &str, validator: &mut Validator) -> Result<()> {
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
-    let mut line = Vec::new();
-    let mut number = 0;
-    loop {
-        line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| UsageError::new(format!("cannot read {source}: {e}")))?;
-        if read == 0 {
-            return Ok(());
+    let mut list = ListReader::new(BufReader::with_capacity(64 * 1024, reader), source);
+    while let Some(entry) = list.next_entry() {
+        match entry {
+            Ok(entry) => validator.take(entry.text, Origin::Line(entry.line, source))?,
+            Err(error) => validator.reject(error.to_string()),
         }
-        number += 1;
-        let text = String::from_utf8_lossy(&line);
-        let text = text.split('#').next().unwrap_or("").trim();
-        if text.is_empty() {
-            continue;
-        }
-        validator.take(text, Origin::Line(number, source))?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

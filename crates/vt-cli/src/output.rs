@@ -254,7 +254,7 @@ impl<W: Write> Output<W> {
 /// Whether bytes fit on one line of JSON Lines (a pretty-printed answer does not: it is
 /// re-encoded compactly instead, as the same JSON value).
 fn one_line(raw: &[u8]) -> bool {
-    !raw.iter().any(|&b| b == b'\n' || b == b'\r')
+    memchr::memchr2(b'\n', b'\r', raw).is_none()
 }
 
 /// The jsonl/json record: the service's object as received (with `"path"` added for

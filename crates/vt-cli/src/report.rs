@@ -62,11 +62,20 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
              use --tier private if yours is",
         );
     }
+    // Said before anything is sent (offline, nothing is).
+    if !args.offline && !global.quiet {
+        if let Some(warning) = config::cleartext_warning(&base_url) {
+            ui::eprint_line(&format!("vt: warning: {warning}"));
+        }
+    }
 
     // 2. The client.
     let mut limits = tier.tier().limits();
     if let Some(rate) = args.rate {
         limits = limits.with_per_minute(rate.0);
+    }
+    if let Some(n) = args.daily_quota {
+        limits = limits.with_per_day(Some(n));
     }
     if let Some(n) = args.batch_size {
         limits = limits.with_batch_size(usize::from(n));
@@ -74,7 +83,16 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
     if let Some(n) = args.concurrency {
         limits = limits.with_concurrency(usize::from(n));
     }
-    let mut transport = vt_transport::HyperTransport::builder().proxy_from_env(true);
+    let mut retry =
+        vt_api::RetryPolicy::default().with_max_attempts(args.retries.saturating_add(1));
+    if let Some(timeout) = args.timeout {
+        retry = retry.with_request_timeout(timeout);
+    }
+    // The client's deadline is the one that fires (a `timeout` record, then a retry); the
+    // transport's, a little later, only backs it up.
+    let mut transport = vt_transport::HyperTransport::builder()
+        .proxy_from_env(true)
+        .request_timeout(retry.request_timeout.saturating_add(Duration::from_secs(5)));
     for ca in &args.ca_cert {
         transport = transport.extra_ca_pem_file(ca);
     }
@@ -85,6 +103,7 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         .base_url(base_url)
         .tier(tier.tier())
         .limits(limits)
+        .retry_policy(retry)
         .transport(Arc::new(transport));
     if let Some(clock) = crate::clock::ScaledClock::from_env() {
         tracing::warn!(
@@ -102,8 +121,12 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
                     (None, true) => None,
                     (None, false) => Some(DEFAULT_MAX_AGE),
                 };
+                // The cache file is also the quota ledger: every vt on this machine using
+                // the key paces against one count.
+                let cache = Arc::new(cache);
                 builder = builder
-                    .cache(Arc::new(cache), max_age)
+                    .cache(cache.clone(), max_age)
+                    .quota_ledger(cache)
                     .offline(args.offline);
             }
             Err(error) if args.offline => return Err(error.context("--offline needs the cache")),
@@ -144,6 +167,11 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         ui::finish_progress(&bar);
         hashed
     };
+
+    if !args.offline && !global.quiet {
+        let lookups = resources.len() + hashed.iter().filter(|h| h.result.is_ok()).count();
+        warn_if_over_daily_quota(&client, lookups);
+    }
 
     // 4. Look up, in input order, writing each record as soon as it is its turn. (A separate
     // writer thread was measured slower on 2 cores: cross-thread frees and wake-ups cost more
@@ -238,6 +266,29 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         return Ok(EXIT_FAILED);
     }
     Ok(EXIT_OK)
+}
+
+/// Warns when a run of `lookups` may need more requests than the daily quota has left (a
+/// bound: cached answers cost none), and says when the quota frees.
+fn warn_if_over_daily_quota(client: &Client, lookups: usize) {
+    let status = client.quota_status();
+    let Some(left) = status.left_today() else {
+        return;
+    };
+    let needed = lookups.div_ceil(client.limits().batch_size);
+    if needed <= left as usize {
+        return;
+    }
+    let frees = status.next_release_at.map_or_else(
+        || "as requests age past 24 hours".to_owned(),
+        |at| format!("from {}", vt_api::format_utc(at)),
+    );
+    ui::eprint_line(&format!(
+        "vt: warning: this run may need up to {needed} requests, and {left} of the daily quota \
+         of {} are left; past that it waits for the quota, which frees {frees} (stop it any \
+         time: a new run resumes from the answers received)",
+        status.per_day.unwrap_or(0)
+    ));
 }
 
 fn clock_scale() -> String {

@@ -1,163 +1,23 @@
-//! The real `vt` binary against a real emulator on loopback, in temp dirs.
-//!
-//! Every run gets its own config and cache dirs (`VT_CONFIG_DIR`, `VT_CACHE_DIR`), the
-//! emulator's URL in `VT_BASE_URL`, and no proxy variables, so nothing touches the user's
-//! home or the network. The emulator's counters prove what was (not) sent.
+//! The real `vt` binary against a real emulator on loopback, in temp dirs (the harness is
+//! `common`): the formats, the inputs, the cache, the exit statuses, pacing and the key.
 
-use std::io::Write;
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use vt_emulator::{Clock, Emulator, EmulatorBuilder, KeySpec, RunningEmulator, Stats, Tier};
+use common::*;
+use vt_emulator::Clock;
 
-const KEY: &str = "cli-test-key-5f1e2d3c4b5a69788796a5b4c3d2e1f0";
-const PUBLIC_KEY: &str = "cli-test-public-key-0a1b2c3d4e5f";
-/// The v2 documentation's sample (found, 40/40).
-const SAMPLE_MD5: &str = "99017f6eebbac24f351415dd410d522d";
-/// EICAR (found, 9/11).
-const EICAR_MD5: &str = "44d88612fea8a8f36de82e1278abb02f";
 const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
 /// The PE dropper (found, 10/11), asked in upper case.
 const DROPPER_SHA256_UPPER: &str =
     "E478506A219D0F674EA2D03077E80CA4CA549A37792BC4FA686D3A756D3B9FCC";
 /// The empty file (found, 0/10).
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-/// Not in the dataset.
-const ABSENT_MD5: &str = "00000000000000000000000000000000";
-/// Answered as queued.
-const QUEUED_SHA256: &str = "1111111111111111111111111111111111111111111111111111111111111111";
-
-struct Env {
-    emulator: Option<RunningEmulator>,
-    runtime: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
-}
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env::with(|b| b)
-    }
-
-    fn with(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder) -> Env {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let builder = Emulator::builder()
-            .key(KeySpec::new(KEY, Tier::Private).unwrap())
-            .key(KeySpec::new(PUBLIC_KEY, Tier::Public).unwrap())
-            .queued(QUEUED_SHA256);
-        let emulator = runtime.block_on(configure(builder).start()).unwrap();
-        Env {
-            emulator: Some(emulator),
-            runtime,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn url(&self) -> String {
-        self.emulator.as_ref().unwrap().url()
-    }
-
-    fn stats(&self) -> Stats {
-        self.emulator.as_ref().unwrap().stats()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `vt` with the key in VT_API_KEY and private-tier defaults.
-    fn vt(&self) -> Command {
-        let mut command = self.bare();
-        command.env("VT_API_KEY", KEY);
-        command
-    }
-
-    /// `vt` with no key anywhere.
-    fn bare(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_vt"));
-        for var in [
-            "VT_API_KEY",
-            "HTTPS_PROXY",
-            "https_proxy",
-            "HTTP_PROXY",
-            "http_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-            "NO_COLOR",
-            "VT_TESTING_TIME_SCALE",
-        ] {
-            command.env_remove(var);
-        }
-        command
-            .current_dir(self.dir.path())
-            .env("VT_BASE_URL", self.url())
-            .env("VT_CONFIG_DIR", self.path("config"))
-            .env("VT_CACHE_DIR", self.path("cache"));
-        command
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.path(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(emulator) = self.emulator.take() {
-            self.runtime.block_on(emulator.shutdown());
-        }
-    }
-}
-
-fn run(command: &mut Command) -> Output {
-    run_with_stdin(command, "")
-}
-
-fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vt runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    Output {
-        code: output.status.code().expect("exited"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
 
 fn report(env: &Env, args: &[&str]) -> Output {
     run(env.vt().args(["file", "report"]).args(args))
-}
-
-fn lines_as_json(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 /// The mix every format is shown with: found (three ways), not found, queued, a duplicate.
@@ -272,7 +132,7 @@ fn an_invalid_input_is_exit_2_names_value_and_line_and_sends_nothing() {
     let env = Env::new();
     let file = env.write(
         "hashes.txt",
-        &format!("{SAMPLE_MD5}\n# fine\n{EICAR_MD5}z\n{ABSENT_MD5}\n"),
+        format!("{SAMPLE_MD5}\n# fine\n{EICAR_MD5}z\n{ABSENT_MD5}\n"),
     );
     let out = run(env
         .vt()
@@ -359,7 +219,7 @@ fn hash_walks_a_tree_and_reports_unreadable_files_in_place() {
     let tree = env.path("tree");
     let out = run(env
         .vt()
-        .current_dir(env.dir.path())
+        .current_dir(env.dir())
         .args(["file", "report", "--format", "jsonl", "--hash", "tree"]));
     let records = lines_as_json(&out.stdout);
     let summary: Vec<(String, String)> = records
@@ -477,12 +337,7 @@ fn public_pacing_spends_the_quota_without_a_single_204() {
 #[test]
 fn the_key_appears_in_no_output_or_log_line() {
     let env = Env::new();
-    let key_file = env.write("key.txt", &format!("{KEY}\n"));
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let key_file = env.write_key_file("key.txt", format!("{KEY}\n"));
     let via_env = run(env.vt().args([
         "-vv",
         "file",
@@ -528,10 +383,8 @@ fn the_key_appears_in_no_output_or_log_line() {
 #[cfg(unix)]
 #[test]
 fn a_key_file_others_can_read_is_refused() {
-    use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
-    let key_file = env.write("key.txt", KEY);
-    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key_file = env.write_with_mode("key.txt", KEY, 0o644);
     let out = run(env
         .bare()
         .args(["file", "report", SAMPLE_MD5, "--api-key-file"])
@@ -653,4 +506,128 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
     assert!(first.contains("\"response_code\":0"), "{first}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Now in Unix milliseconds: the common origin of the scaled wall clocks of several vt
+/// processes (`VT_TESTING_TIME_ORIGIN`), so that their quota ledger entries agree.
+fn unix_ms_now() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string()
+}
+
+/// `vt file report` on the public key over `count` made-up sha256s from `first`, time scaled.
+fn public_run(env: &Env, scale: u32, origin: &str, first: usize, count: usize) -> Command {
+    let resources: Vec<String> = (first..first + count)
+        .map(|i| format!("{i:064x}"))
+        .collect();
+    let mut command = env.bare();
+    command
+        .env("VT_API_KEY", PUBLIC_KEY)
+        .env("VT_TESTING_TIME_SCALE", scale.to_string())
+        .env("VT_TESTING_TIME_ORIGIN", origin)
+        .args(["file", "report", "--tier", "public", "--format", "jsonl"])
+        .args(&resources);
+    command
+}
+
+/// Two `vt` processes at once on the public key, 16 resources each, against an emulator that
+/// allows 4 requests a minute on a clock `scale` times fast; `own_caches` gives each its own
+/// cache (and so its own quota count). Both must end complete; returns their stderr.
+fn two_processes_on_one_public_key(env: &Env, scale: u32, own_caches: bool) -> String {
+    let origin = unix_ms_now();
+    let spawn = |first: usize| {
+        let mut command = public_run(env, scale, &origin, first, 16);
+        if own_caches {
+            command.env("VT_CACHE_DIR", env.path(&format!("cache-{first}")));
+        }
+        command
+            .arg("-v")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(0), spawn(100));
+    let mut stderr = String::new();
+    for run in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
+        stderr.push_str(&String::from_utf8_lossy(&run.stderr));
+        assert_eq!(run.status.code(), Some(0), "{stderr}");
+        let records = lines_as_json(&String::from_utf8_lossy(&run.stdout));
+        assert_eq!(records.len(), 16);
+    }
+    stderr
+}
+
+fn public_quota_of_4_a_minute(scale: u32) -> Env {
+    Env::with(|b| {
+        b.public_per_minute(4).clock(Scaled {
+            origin: std::time::Instant::now(),
+            scale,
+        })
+    })
+}
+
+#[test]
+fn two_vt_processes_on_one_key_share_its_quota_through_the_cache_without_a_204() {
+    // 4 requests each, 4 a minute between them: each alone would send its 4 at once and
+    // the second would meet 204s. Through the shared ledger they take turns.
+    let env = public_quota_of_4_a_minute(20); // a minute is 3 s
+    two_processes_on_one_public_key(&env, 20, false);
+    let stats = env.stats();
+    assert_eq!((stats.status(200), stats.status(204)), (8, 0), "{stats:?}");
+}
+
+#[test]
+fn vt_processes_with_their_own_counts_back_off_on_204_and_finish() {
+    // A colleague's vt elsewhere: no shared count, so 204s happen. Each 204 holds the key's
+    // requests for a minute; both runs end complete, and no request is answered twice.
+    let env = public_quota_of_4_a_minute(60); // a minute is 1 s
+    let stderr = two_processes_on_one_public_key(&env, 60, true);
+    let stats = env.stats();
+    assert_eq!(stats.status(200), 8, "{stats:?}");
+    assert!(stats.status(204) > 0, "{stats:?}");
+    assert!(stderr.contains("204 No Content"), "{stderr}");
+}
+
+#[test]
+fn the_daily_quota_is_counted_across_runs_warned_about_and_waited_for() {
+    // A day is 4.3 s; the service itself has no quota on the key (private), so every wait
+    // is vt's own pacing.
+    const SCALE: u32 = 20_000;
+    let env = Env::new();
+    let origin = unix_ms_now();
+    let run_of = |first: usize| {
+        let mut command = public_run(&env, SCALE, &origin, first, 8);
+        command
+            .env("VT_API_KEY", KEY)
+            .args(["--daily-quota", "3", "--timeout", "30d"]);
+        run(&mut command)
+    };
+    // Two requests today.
+    let first = run_of(0);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(!first.stderr.contains("daily quota"), "{}", first.stderr);
+    // The next run counts them: its two requests are more than the one left.
+    let second = run_of(100);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(lines_as_json(&second.stdout).len(), 8);
+    assert!(
+        second
+            .stderr
+            .contains("this run may need up to 2 requests, and 1 of the daily quota of 3 are left"),
+        "{}",
+        second.stderr
+    );
+    assert!(second.stderr.contains(" UTC"), "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("the daily quota of 3 requests is used up; the next request goes at"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(env.stats().status(200), 4);
 }

@@ -277,26 +277,29 @@ pub fn decode_body(body: &[u8]) -> Result<FileReportBody, Error> {
 /// ```
 pub fn decode_body_spans(body: &[u8]) -> Result<Vec<(FileReportAnswer, Range<usize>)>, Error> {
     use serde_json::value::RawValue;
-    // A first pass only finds where each answer starts and ends; any failure is reported by
-    // the typed decoder, whose errors say where and why.
-    let Ok(whole) = serde_json::from_slice::<&RawValue>(body) else {
+    let is_json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = body.iter().position(|b| !is_json_space(b));
+    if start.is_none_or(|start| body[start] != b'[') {
+        // One answer: its bytes are the body's, less the whitespace around.
+        let answer = decode_answer(body)?;
+        let start = start.unwrap_or(0);
+        let end = body
+            .iter()
+            .rposition(|b| !is_json_space(b))
+            .map_or(start, |e| e + 1);
+        return Ok(vec![(answer, start..end)]);
+    }
+    // An array: a first pass only finds where each answer starts and ends; any failure is
+    // reported by the typed decoder, whose errors say where and why.
+    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(body) else {
         return Err(typed_error(body));
-    };
-    let text = whole.get();
-    let items: Vec<&RawValue> = if text.starts_with('[') {
-        match serde_json::from_str(text) {
-            Ok(items) => items,
-            Err(_) => return Err(typed_error(body)),
-        }
-    } else {
-        vec![whole]
     };
     let base = body.as_ptr() as usize;
     let mut answers = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let bytes = item.get().as_bytes();
         let answer = decode_answer(bytes).map_err(|error| match error {
-            Error::Decode(mut d) if text.starts_with('[') => {
+            Error::Decode(mut d) => {
                 d.path = if d.path == "." {
                     format!("[{index}]")
                 } else {

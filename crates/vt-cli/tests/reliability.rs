@@ -1,0 +1,399 @@
+//! Issue #6: every resource answered exactly once, whatever the network does.
+//!
+//! The real `vt` binary against the real emulator (or a server that never answers) over
+//! loopback, in temp dirs: faults retried into the same output as a fault-free run, a run
+//! killed with SIGKILL and started again, a service that hangs. `cargo xtask soak` is the long
+//! version of the first test (docs/reliability.md).
+
+mod common;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use vt_emulator::{Dataset, EmulatorBuilder, Fault};
+
+/// The faults of issue #6, as `vt-emulator --fault` takes them.
+const FAULTS: [&str; 5] = [
+    "500:0.05",
+    "reset:0.02",
+    "truncate:0.02",
+    "slow:0.01",
+    "204:0.02",
+];
+/// With this seed every kind of fault is among the first 17 draws (one draw a request: reset
+/// 2nd, 204 3rd, truncate 9th, slow 14th, 500 17th), so a run of 17 requests or more meets
+/// each of them whatever the order of its requests.
+const SEED: u64 = 1755;
+/// The clock of `vt` runs this much faster: a 204's minute is one second, backoffs are
+/// milliseconds.
+const TIME_SCALE: u32 = 60;
+/// `--timeout` on that clock: 2 s of real time, far above a loopback answer even on a loaded
+/// machine, and below the `slow` fault's delay, so that a `slow` answer is cut and retried.
+const TIMEOUT: &str = "120s";
+const SLOW: Duration = Duration::from_secs(4);
+
+/// SplitMix64, for reproducible test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn hex(&mut self, digits: usize) -> String {
+        let mut out = String::new();
+        while out.len() < digits {
+            let _ = write!(out, "{:016x}", self.next());
+        }
+        out.truncate(digits);
+        out
+    }
+}
+
+/// Generated reports, and `n` inputs: 55% known (by SHA-256, or MD5 or SHA-1 in upper case),
+/// 35% unknown, 10% repeats of an earlier input.
+struct Corpus {
+    /// The reports, one JSON array.
+    json: String,
+    inputs: Vec<String>,
+}
+
+impl Corpus {
+    fn new(n: usize, seed: u64) -> Corpus {
+        let mut rng = Rng(seed);
+        let reports = (n / 2).max(1);
+        let mut known = Vec::with_capacity(reports);
+        let mut json = String::from("[");
+        for i in 0..reports {
+            let (md5, sha1, sha256) = (rng.hex(32), rng.hex(40), rng.hex(64));
+            let detected = i % 3 == 0;
+            let result = if detected { "\"Trojan.Gen\"" } else { "null" };
+            if i > 0 {
+                json.push(',');
+            }
+            let _ = write!(
+                json,
+                r#"{{"response_code":1,"verbose_msg":"Scan finished, information embedded","resource":"{sha256}","scan_id":"{sha256}-1735732800","md5":"{md5}","sha1":"{sha1}","sha256":"{sha256}","scan_date":"2025-01-01 12:00:00","permalink":"https://www.virustotal.com/file/{sha256}/analysis/1735732800/","positives":{},"total":2,"scans":{{"ClamAV":{{"detected":{detected},"version":"1.0","result":{result},"update":"20250101"}},"Sophos":{{"detected":false,"version":"2.0","result":null,"update":"20250101"}}}}}}"#,
+                u8::from(detected)
+            );
+            known.push((md5, sha1, sha256));
+        }
+        json.push(']');
+        let mut inputs: Vec<String> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let roll = rng.below(100);
+            let input = if roll < 55 {
+                let (md5, sha1, sha256) = &known[rng.below(reports)];
+                match rng.below(10) {
+                    0 | 1 => md5.to_ascii_uppercase(),
+                    2 | 3 => sha1.to_ascii_uppercase(),
+                    _ => sha256.clone(),
+                }
+            } else if roll < 90 || inputs.is_empty() {
+                rng.hex(if roll < 72 { 64 } else { 32 })
+            } else {
+                inputs[rng.below(inputs.len())].clone()
+            };
+            inputs.push(input);
+        }
+        Corpus { json, inputs }
+    }
+
+    /// A [`standard_emulator`] that serves the reports instead of the bundled dataset.
+    fn emulator(&self) -> EmulatorBuilder {
+        let mut dataset = Dataset::new();
+        dataset.add_json("generated", self.json.as_bytes()).unwrap();
+        standard_emulator().dataset(dataset)
+    }
+
+    /// How many different resources the inputs name (the client's view: case aside).
+    fn distinct(&self) -> u64 {
+        self.inputs
+            .iter()
+            .map(|r| r.to_ascii_lowercase())
+            .collect::<HashSet<_>>()
+            .len() as u64
+    }
+
+    /// The inputs, one a line, in a file of `env`'s temp dir.
+    fn write(&self, env: &Env) -> PathBuf {
+        env.write("inputs.txt", self.inputs.join("\n") + "\n")
+    }
+}
+
+/// `vt file report --format jsonl` against `base_url`, the key in `VT_API_KEY`, the cache in
+/// `cache` (a name under the temp dir).
+fn vt(env: &Env, base_url: &str, cache: &str) -> Command {
+    let mut command = env.vt_at(base_url);
+    command
+        .env("VT_API_KEY", KEY)
+        .env("VT_CACHE_DIR", env.path(cache))
+        .args(["file", "report", "--tier", "private", "--format", "jsonl"]);
+    command
+}
+
+/// Exactly one record per input, in input order, none of them a failure.
+fn assert_one_answer_per_input(stdout: &str, inputs: &[String]) {
+    let records = lines_as_json(stdout);
+    assert_eq!(records.len(), inputs.len(), "one record per input");
+    for (n, (record, input)) in records.iter().zip(inputs).enumerate() {
+        let resource = record["resource"].as_str().unwrap_or_default();
+        assert!(
+            resource.eq_ignore_ascii_case(input),
+            "record {n} is about {resource:?}, not {input:?}"
+        );
+        assert!(record.get("error").is_none(), "record {n} failed: {record}");
+    }
+}
+
+#[test]
+fn faults_are_retried_into_the_same_output_as_a_fault_free_run() {
+    let corpus = Corpus::new(1_000, 6);
+    let mut env = Env::empty();
+    let inputs = corpus.write(&env);
+    let clean = env.start(corpus.emulator());
+    let mut faulty = corpus.emulator();
+    for fault in FAULTS {
+        faulty = faulty.fault(fault.parse::<Fault>().unwrap());
+    }
+    let faulty = env.start(faulty.seed(SEED).slow_delay(SLOW));
+
+    let expected = run(vt(&env, &env.emulator(clean).url(), "cache-clean")
+        .arg("-i")
+        .arg(&inputs));
+    assert_eq!(expected.code, 0, "{}", expected.stderr);
+    assert_one_answer_per_input(&expected.stdout, &corpus.inputs);
+
+    let out = run(vt(&env, &env.emulator(faulty).url(), "cache-faulty")
+        .env("VT_TESTING_TIME_SCALE", TIME_SCALE.to_string())
+        .args(["--timeout", TIMEOUT])
+        .arg("-i")
+        .arg(&inputs));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout == expected.stdout, "the outputs differ");
+    assert_one_answer_per_input(&out.stdout, &corpus.inputs);
+
+    let (clean, faulty) = (env.emulator(clean).stats(), env.emulator(faulty).stats());
+    for fault in FAULTS {
+        let kind = fault.parse::<Fault>().unwrap().kind();
+        assert!(faulty.fault(kind) > 0, "no {kind} fault: {faulty:?}");
+    }
+    assert!(faulty.requests > clean.requests, "{clean:?}\n{faulty:?}");
+    // A fresh cache answers a repeat that is far from its first copy: the fault-free run
+    // asks for each resource once, and the other run asks again only what a fault cut off
+    // (at most a batch of 25 a fault).
+    let distinct = corpus.distinct();
+    assert_eq!(clean.resources_asked, distinct, "{clean:?}");
+    let faults: u64 = faulty.faults.values().sum();
+    assert!(
+        distinct < faulty.resources_asked && faulty.resources_asked <= distinct + 25 * faults,
+        "{faulty:?}"
+    );
+}
+
+#[test]
+fn a_killed_run_started_again_asks_only_for_what_it_had_not_received() {
+    let corpus = Corpus::new(2_000, 9);
+    let distinct = corpus.distinct();
+    let mut env = Env::empty();
+    let inputs = corpus.write(&env);
+    let clean = env.start(corpus.emulator());
+    // Every answer takes 25 ms, one request at a time: the run lasts long enough to be
+    // killed halfway.
+    let paced = env.start(
+        corpus
+            .emulator()
+            .fault("slow:1".parse().unwrap())
+            .slow_delay(Duration::from_millis(25)),
+    );
+    let expected = run(vt(&env, &env.emulator(clean).url(), "cache-clean")
+        .arg("-i")
+        .arg(&inputs));
+    assert_eq!(expected.code, 0, "{}", expected.stderr);
+
+    const BATCH: u64 = 25;
+    const CONCURRENCY: u64 = 1;
+    let url = env.emulator(paced).url();
+    let paced_run = || {
+        let mut command = vt(&env, &url, "cache");
+        command
+            .args(["--batch-size", &BATCH.to_string()])
+            .args(["--concurrency", &CONCURRENCY.to_string()])
+            .arg("-i")
+            .arg(&inputs);
+        command
+    };
+    let mut first = paced_run()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + GUARD;
+    while env.emulator(paced).stats().resources_asked < distinct / 2 {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "the run does not progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let asked_first = settled(|| env.emulator(paced).stats().resources_asked);
+
+    // The cache is the journal: it holds every batch whose answer had arrived, whole (one
+    // transaction a batch), and nothing else.
+    let cache = vt_api::Cache::open(env.path("cache").join("file-report.sqlite3")).unwrap();
+    cache.check_integrity().unwrap();
+    let kept = cache.len().unwrap() as u64;
+    drop(cache);
+    assert!(
+        0 < kept && kept < distinct,
+        "killed halfway: {kept} of {distinct}"
+    );
+    // Lost to the kill: what was asked and not yet stored, at most the requests in flight.
+    assert!(
+        kept <= asked_first && asked_first - kept <= BATCH * CONCURRENCY,
+        "asked {asked_first}, stored {kept}"
+    );
+
+    let second = run(&mut paced_run());
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stdout == expected.stdout, "the outputs differ");
+    assert_one_answer_per_input(&second.stdout, &corpus.inputs);
+    // The second run asks for exactly what the cache did not hold, each once.
+    let asked_second = env.emulator(paced).stats().resources_asked - asked_first;
+    assert_eq!(asked_second, distinct - kept);
+    assert!(asked_first + asked_second <= distinct + BATCH * CONCURRENCY);
+}
+
+/// The value once it has stopped changing (a request written just before the kill may still
+/// be on its way to the emulator).
+fn settled(read: impl Fn() -> u64) -> u64 {
+    let mut last = read();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = read();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// A TCP server that accepts connections and never completes an answer: `silent` says
+/// nothing at all; otherwise it sends a 200's headers and then one byte of the body every
+/// 100 ms, for ever. It stops by itself when dropped (or after [`GUARD`]).
+struct Hanging {
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hanging {
+    fn start(silent: bool) -> Hanging {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let thread = {
+            let (stop, connections) = (Arc::clone(&stop), Arc::clone(&connections));
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + GUARD;
+                let mut open: Vec<TcpStream> = Vec::new();
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    while let Ok((mut stream, _)) = listener.accept() {
+                        connections.fetch_add(1, Ordering::Relaxed);
+                        if !silent {
+                            use std::io::Write;
+                            let _ = stream.write_all(
+                                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                                  Content-Length: 100000\r\n\r\n[",
+                            );
+                        }
+                        open.push(stream);
+                    }
+                    if !silent {
+                        use std::io::Write;
+                        for stream in &mut open {
+                            let _ = stream.write_all(b" ");
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        Hanging {
+            addr,
+            stop,
+            connections,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/vtapi/v2/", self.addr)
+    }
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `vt --timeout 1s --retries 2` against a server that never completes an answer: exit 1, a
+/// `timeout` record for each input in input order, and three attempts a request.
+fn check_hanging_service(silent: bool) {
+    let env = Env::empty();
+    let server = Hanging::start(silent);
+    let inputs: Vec<String> = (0..5).map(|i| format!("{i:064x}")).collect();
+    let out = run(vt(&env, &server.url(), "cache")
+        .args(["--timeout", "1s", "--retries", "2", "--batch-size", "2"])
+        .args(&inputs));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records.len(), inputs.len(), "{}", out.stdout);
+    for (record, input) in records.iter().zip(&inputs) {
+        assert_eq!(record["resource"], input.as_str());
+        assert_eq!(record["error"]["kind"], "timeout", "{record}");
+    }
+    assert!(
+        out.stderr.contains("5 of 5 lookups failed"),
+        "{}",
+        out.stderr
+    );
+    // Three requests (2 + 2 + 1 resources), three attempts each, each on a new connection
+    // (a timed-out one is not reused).
+    assert_eq!(server.connections.load(Ordering::Relaxed), 9);
+}
+
+#[test]
+fn a_service_that_never_answers_ends_in_timeout_records_not_a_hang() {
+    check_hanging_service(true);
+}
+
+#[test]
+fn a_service_that_sends_headers_then_trickles_the_body_is_cut_by_the_deadline() {
+    check_hanging_service(false);
+}
