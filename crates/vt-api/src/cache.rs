@@ -94,15 +94,15 @@ impl Cache {
 
     fn setup(connection: Connection, path: Option<PathBuf>) -> Result<Cache, Error> {
         connection
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| cache_error("cannot configure", e))?;
         // WAL lets a reader and a writer (two vt processes) work at once; NORMAL sync is
         // durable across a killed process (only a power cut can lose the last commits).
-        connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .map_err(|e| cache_error("cannot configure", e))?;
-        connection
-            .execute_batch(SCHEMA)
+        retry_while_busy(|| {
+            connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        })
+        .map_err(|e| cache_error("cannot configure", e))?;
+        retry_while_busy(|| connection.execute_batch(SCHEMA))
             .map_err(|e| cache_error("cannot create the table", e))?;
         Ok(Cache {
             connection: Mutex::new(connection),
@@ -362,6 +362,28 @@ impl Cache {
             count as u32,
             oldest.map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)),
         ))
+    }
+}
+
+/// How long a statement waits for another process's lock on the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `step` again while the file is busy, up to [`BUSY_TIMEOUT`]. Setting up a new file
+/// takes a lock that SQLite does not wait for (switching it to WAL upgrades a read lock, and
+/// the busy handler is skipped there to avoid a deadlock), so two processes opening a new
+/// cache at once would otherwise see "database is locked".
+fn retry_while_busy(mut step: impl FnMut() -> rusqlite::Result<()>) -> rusqlite::Result<()> {
+    let give_up = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            done => return done,
+        }
     }
 }
 

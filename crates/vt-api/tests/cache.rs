@@ -231,3 +231,58 @@ fn killed_writers_leave_a_consistent_cache() {
     assert!(rows >= 400, "{rows}");
     assert_eq!(rows % 4, 0, "a batch is stored whole or not at all");
 }
+
+/// Set in the child processes of the opening test: a file whose appearance says "open now".
+const CHILD_GO: &str = "VT_API_TEST_CHILD_GO";
+
+/// Not a test of its own: a process of `processes_opening_a_new_cache_file_at_once_all_get_it`,
+/// which opens the cache file once the go file appears. Without the variables it returns.
+#[test]
+fn child_opener() {
+    let (Ok(path), Ok(go)) = (std::env::var(CHILD_CACHE), std::env::var(CHILD_GO)) else {
+        return;
+    };
+    while !std::path::Path::new(&go).exists() {
+        std::hint::spin_loop();
+    }
+    match Cache::open(path).and_then(|cache| cache.len()) {
+        Ok(0) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn processes_opening_a_new_cache_file_at_once_all_get_it() {
+    // Two `vt` started together on a fresh machine each set up the same new file. Switching
+    // it to WAL takes a lock SQLite does not wait for (its busy handler is not called there),
+    // so one of them used to get "database is locked" and run without the cache, and so
+    // without the quota count it shares with the other.
+    let exe = std::env::current_exe().unwrap();
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, go) = (dir.path().join("new.sqlite3"), dir.path().join("go"));
+        let openers: Vec<std::process::Child> = (0..4)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args(["--exact", "child_opener", "--nocapture", "--test-threads=1"])
+                    .env(CHILD_CACHE, &path)
+                    .env(CHILD_GO, &go)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // Let every process reach its spin before the go.
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::write(&go, b"").unwrap();
+        for opener in openers {
+            let output = opener.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}

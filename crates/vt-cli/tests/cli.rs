@@ -575,9 +575,13 @@ fn two_vt_processes_on_one_key_share_its_quota_through_the_cache_without_a_204()
     // 4 requests each, 4 a minute between them: each alone would send its 4 at once and
     // the second would meet 204s. Through the shared ledger they take turns.
     let env = public_quota_of_4_a_minute(20); // a minute is 3 s
-    two_processes_on_one_public_key(&env, 20, false);
+    let stderr = two_processes_on_one_public_key(&env, 20, false);
     let stats = env.stats();
-    assert_eq!((stats.status(200), stats.status(204)), (8, 0), "{stats:?}");
+    assert_eq!(
+        (stats.status(200), stats.status(204)),
+        (8, 0),
+        "{stats:?}\n{stderr}"
+    );
 }
 
 #[test]
