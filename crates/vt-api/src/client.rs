@@ -19,6 +19,9 @@ pub const DEFAULT_BASE_URL: &str = "https://www.virustotal.com/vtapi/v2/";
 
 const USER_AGENT: &str = concat!("vt/", env!("CARGO_PKG_VERSION"), " (vt-api)");
 const EXCERPT_BYTES: usize = 200;
+/// From this length on, a key found in an answer was echoed by the service, not met by
+/// chance (VirusTotal keys are 64 hex digits), and is cut out of the answer.
+const ECHO_MIN_KEY_LEN: usize = 20;
 
 /// A VirusTotal API v2 client. Cheap to clone; clones share the transport and the quota.
 ///
@@ -487,27 +490,30 @@ impl Inner {
             }
         };
         let status = response.status().as_u16();
-        let body = self.scrub_body(response.into_body());
+        let body = response.into_body();
         match status {
-            200 => match vt_model::decode_body_spans(&body) {
-                Ok(decoded) => Attempt::Answers(
-                    decoded
-                        .into_iter()
-                        .map(|(answer, span)| Answered {
-                            answer,
-                            raw: body.slice(span),
-                        })
-                        .collect(),
-                ),
-                Err(error) => {
-                    let error = Error::from(error);
-                    if error.is_transient() {
-                        Attempt::Transient(error)
-                    } else {
-                        Attempt::Failed(error)
+            200 => {
+                let body = self.without_echoed_key(body);
+                match vt_model::decode_body_spans(&body) {
+                    Ok(decoded) => Attempt::Answers(
+                        decoded
+                            .into_iter()
+                            .map(|(answer, span)| Answered {
+                                answer,
+                                raw: body.slice(span),
+                            })
+                            .collect(),
+                    ),
+                    Err(error) => {
+                        let error = self.quotable_decode_error(&body, error);
+                        if error.is_transient() {
+                            Attempt::Transient(error)
+                        } else {
+                            Attempt::Failed(error)
+                        }
                     }
                 }
-            },
+            }
             204 => Attempt::RateLimited,
             403 => Attempt::Failed(Error::Forbidden),
             400 => Attempt::Failed(Error::BadRequest {
@@ -565,30 +571,63 @@ impl Inner {
         request.map_err(|_| Error::InvalidConfig("could not build the request URL".to_owned()))
     }
 
-    /// The start of a body, as text (already scrubbed of the key by `scrub_body`).
-    fn excerpt(&self, body: &[u8]) -> String {
+    /// The start of a body, as text, with the key cut out.
+    fn excerpt(&self, body: &Bytes) -> String {
+        let body = self.scrubbed(body).unwrap_or_else(|| body.clone());
         let end = body.len().min(EXCERPT_BYTES);
         String::from_utf8_lossy(&body[..end]).into_owned()
     }
 
-    /// A body with every occurrence of the key replaced, should a server echo it: whatever is
-    /// later quoted from the body (error excerpts, decode errors) then cannot show it, whole
-    /// or in part.
-    fn scrub_body(&self, body: Bytes) -> Bytes {
-        let key = self.key.expose().as_bytes();
-        let finder = memchr::memmem::Finder::new(key);
-        if finder.find(&body).is_none() {
+    /// A decode error fit to be shown: when the body holds the key, the error of the body
+    /// with the key cut out (whatever the error quotes from the body then cannot show it,
+    /// whole or in part, even where an excerpt cuts it).
+    fn quotable_decode_error(&self, body: &Bytes, error: vt_model::Error) -> Error {
+        let Some(scrubbed) = self.scrubbed(body) else {
+            return Error::from(error);
+        };
+        match vt_model::decode_body_spans(&scrubbed) {
+            Err(error) => Error::from(error),
+            // Only the key's bytes made the body fail: say so without quoting it.
+            Ok(_) => Error::Decode(vt_model::DecodeError {
+                path: ".".to_owned(),
+                message: "the body does not decode where it holds the API key".to_owned(),
+                line: 0,
+                column: 0,
+                excerpt: String::new(),
+                category: vt_model::DecodeCategory::Shape,
+            }),
+        }
+    }
+
+    /// A 200 body to decode: as received, unless the service echoed the key into it (a key
+    /// of [`ECHO_MIN_KEY_LEN`] bytes or more cannot be there by chance), then with the key
+    /// cut out, so that no answer, cache entry or output holds it. A shorter key (a test
+    /// key such as `test`, never a VirusTotal key) may well occur in a report by chance:
+    /// cutting it out would corrupt the answer, so the body is left as it is.
+    fn without_echoed_key(&self, body: Bytes) -> Bytes {
+        if self.key.expose().len() < ECHO_MIN_KEY_LEN {
             return body;
         }
+        self.scrubbed(&body).unwrap_or(body)
+    }
+
+    /// The body with every occurrence of the key replaced, or `None` when it holds none.
+    fn scrubbed(&self, body: &[u8]) -> Option<Bytes> {
+        let key = self.key.expose().as_bytes();
+        if key.is_empty() {
+            return None;
+        }
+        let finder = memchr::memmem::Finder::new(key);
+        finder.find(body)?;
         let mut scrubbed = Vec::with_capacity(body.len());
-        let mut rest: &[u8] = &body;
+        let mut rest: &[u8] = body;
         while let Some(at) = finder.find(rest) {
             scrubbed.extend_from_slice(&rest[..at]);
             scrubbed.extend_from_slice(b"<redacted>");
             rest = &rest[at + key.len()..];
         }
         scrubbed.extend_from_slice(rest);
-        Bytes::from(scrubbed)
+        Some(Bytes::from(scrubbed))
     }
 
     /// A transport error whose text (with its causes) would show the key, replaced by one

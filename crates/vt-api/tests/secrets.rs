@@ -83,3 +83,44 @@ fn builder_errors_do_not_show_the_key() {
     assert!(!shown(&error).contains(KEY));
     assert_eq!(format!("{:?}", ApiKey::new(KEY)), "ApiKey(<redacted>)");
 }
+
+/// `resource` looked up by a client with `key` on a service that answers `body` with 200.
+async fn answer_with_key(key: &str, body: String) -> vt_api::Outcome {
+    let replay = Arc::new(ReplayTransport::new());
+    replay.push_response(200, body);
+    let client = Client::builder(ApiKey::new(key))
+        .base_url("https://vt.test/vtapi/v2/")
+        .tier(Tier::Private)
+        .transport(replay.clone())
+        .build()
+        .unwrap();
+    let resource: vt_api::Resource = "44d88612fea8a8f36de82e1278abb02f".parse().unwrap();
+    let mut outcomes = client.file_reports(vec![resource], false);
+    outcomes.next().await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_test_key_that_occurs_in_an_answer_leaves_the_answer_as_received() {
+    // "k" is in "permalink", "test" in many a detection name: a key that short is no
+    // VirusTotal key (those are 64 hex digits) and is in a report by chance, not by echo.
+    for key in ["k", "test"] {
+        let mut report = found("44d88612fea8a8f36de82e1278abb02f", 2);
+        report["scans"]["Alpha"]["result"] = "Trojan.test.Gen".into();
+        let body = report.to_string();
+        let outcome = answer_with_key(key, body.clone()).await;
+        let answer = outcome.result.unwrap();
+        assert_eq!(answer.status(), "found");
+        assert_eq!(outcome.raw.as_deref(), Some(body.as_bytes()), "key {key:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_echoed_into_an_answer_is_cut_out_of_it() {
+    let mut report = found("44d88612fea8a8f36de82e1278abb02f", 2);
+    report["echo"] = format!("you asked with apikey={KEY}").into();
+    let outcome = answer_with_key(KEY, report.to_string()).await;
+    assert_eq!(outcome.result.as_ref().unwrap().status(), "found");
+    let raw = String::from_utf8(outcome.raw.unwrap().to_vec()).unwrap();
+    assert!(!raw.contains(KEY), "{raw}");
+    assert!(raw.contains("apikey=<redacted>"), "{raw}");
+}
