@@ -11,19 +11,30 @@ pub(crate) fn append_pair(out: &mut String, name: &str, value: &str) {
 }
 
 fn encode_into(out: &mut String, text: &str) {
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(byte as char)
-            }
-            b' ' => out.push('+'),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(HEX[(byte >> 4) as usize] as char);
-                out.push(HEX[(byte & 15) as usize] as char);
-            }
+    let is_unreserved =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*');
+    // Runs of characters that stand for themselves (all of a hash) are copied whole; a run
+    // is ASCII, so it starts and ends on character boundaries.
+    let mut run_start = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        if is_unreserved(byte) {
+            continue;
         }
+        if run_start < at {
+            out.push_str(&text[run_start..at]);
+        }
+        if byte == b' ' {
+            out.push('+');
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(HEX[(byte >> 4) as usize] as char);
+            out.push(HEX[(byte & 15) as usize] as char);
+        }
+        run_start = at + 1;
+    }
+    if run_start < text.len() {
+        out.push_str(&text[run_start..]);
     }
 }
 

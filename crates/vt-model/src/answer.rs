@@ -276,41 +276,52 @@ pub fn decode_body(body: &[u8]) -> Result<FileReportBody, Error> {
 /// # Ok::<(), vt_model::Error>(())
 /// ```
 pub fn decode_body_spans(body: &[u8]) -> Result<Vec<(FileReportAnswer, Range<usize>)>, Error> {
-    use serde_json::value::RawValue;
-    let is_json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let start = body.iter().position(|b| !is_json_space(b));
-    if start.is_none_or(|start| body[start] != b'[') {
+    let is_json_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let skip_space = |mut at: usize| {
+        while body.get(at).is_some_and(|&b| is_json_space(b)) {
+            at += 1;
+        }
+        at
+    };
+    let start = skip_space(0);
+    if body.get(start) != Some(&b'[') {
         // One answer: its bytes are the body's, less the whitespace around.
         let answer = decode_answer(body)?;
-        let start = start.unwrap_or(0);
         let end = body
             .iter()
-            .rposition(|b| !is_json_space(b))
+            .rposition(|&b| !is_json_space(b))
             .map_or(start, |e| e + 1);
-        return Ok(vec![(answer, start..end)]);
+        return Ok(vec![(answer, start..end.max(start))]);
     }
-    // An array: a first pass only finds where each answer starts and ends; any failure is
-    // reported by the typed decoder, whose errors say where and why.
-    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(body) else {
-        return Err(typed_error(body));
-    };
-    let base = body.as_ptr() as usize;
-    let mut answers = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        let bytes = item.get().as_bytes();
-        let answer = decode_answer(bytes).map_err(|error| match error {
-            Error::Decode(mut d) => {
-                d.path = if d.path == "." {
-                    format!("[{index}]")
-                } else {
-                    format!("[{index}].{}", d.path)
-                };
-                Error::Decode(d)
+    // An array, in one pass: each item is decoded where it lies, and the decoder says where
+    // it ended. Any failure is reported by the typed decoder over the whole body, whose
+    // errors give the item's index, the path in it, and the line and column in the body.
+    let mut answers = Vec::new();
+    let mut at = skip_space(start + 1);
+    if body.get(at) == Some(&b']') {
+        at += 1;
+    } else {
+        loop {
+            let mut items =
+                serde_json::Deserializer::from_slice(&body[at..]).into_iter::<FileReportAnswer>();
+            let Some(Ok(answer)) = items.next() else {
+                return Err(typed_error(body));
+            };
+            let end = at + items.byte_offset();
+            answers.push((answer, at..end));
+            at = skip_space(end);
+            match body.get(at) {
+                Some(b',') => at = skip_space(at + 1),
+                Some(b']') => {
+                    at += 1;
+                    break;
+                }
+                _ => return Err(typed_error(body)),
             }
-            other => other,
-        })?;
-        let start = (bytes.as_ptr() as usize).saturating_sub(base);
-        answers.push((answer, start..start + bytes.len()));
+        }
+    }
+    if skip_space(at) != body.len() {
+        return Err(typed_error(body));
     }
     Ok(answers)
 }
