@@ -11,8 +11,7 @@ pub(crate) fn append_pair(out: &mut String, name: &str, value: &str) {
 }
 
 fn encode_into(out: &mut String, text: &str) {
-    let is_unreserved =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*');
+    let is_unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*');
     // Runs of characters that stand for themselves (all of a hash) are copied whole; a run
     // is ASCII, so it starts and ends on character boundaries.
     let mut run_start = 0;
