@@ -10,7 +10,6 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 use crate::emulator::Emulator;
-use crate::{cargo, target_dir};
 
 /// Any non-empty key is accepted by the emulator; it goes to `vt` through the environment,
 /// never through argv.
@@ -61,30 +60,11 @@ const STEPS: &[(&str, &[&str])] = &[
 ];
 
 pub(crate) fn run() -> Result<()> {
-    cargo(
-        &[
-            "build",
-            "--quiet",
-            "--package",
-            "vt-cli",
-            "--package",
-            "vt-emulator",
-            "--bin",
-            "vt",
-            "--bin",
-            "vt-emulator",
-        ],
-        &[],
-    )?;
-    let bin = target_dir().join("debug");
-    let vt = bin.join(format!("vt{}", std::env::consts::EXE_SUFFIX));
-    let emulator_bin = bin.join(format!("vt-emulator{}", std::env::consts::EXE_SUFFIX));
-    let scratch = target_dir().join("xtask-demo");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch)
-            .with_context(|| format!("cannot clear {}", scratch.display()))?;
-    }
-    std::fs::create_dir_all(&scratch)?;
+    let crate::emulator::Binaries {
+        vt,
+        emulator: emulator_bin,
+        scratch,
+    } = crate::emulator::build("xtask-demo")?;
 
     let mut emulator = Emulator::start(&emulator_bin, &[])?;
     eprintln!("xtask: vt-emulator listening on {}", emulator.url);

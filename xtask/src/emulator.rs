@@ -4,12 +4,53 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+
+use crate::{cargo, target_dir};
+
+/// The debug builds of `vt` and `vt-emulator`, and an empty scratch folder for a run.
+pub(crate) struct Binaries {
+    pub(crate) vt: PathBuf,
+    pub(crate) emulator: PathBuf,
+    pub(crate) scratch: PathBuf,
+}
+
+/// Builds `vt` and `vt-emulator` (debug, the profile the tests share) and empties
+/// `target/<scratch>`.
+pub(crate) fn build(scratch: &str) -> Result<Binaries> {
+    cargo(
+        &[
+            "build",
+            "--quiet",
+            "--package",
+            "vt-cli",
+            "--package",
+            "vt-emulator",
+            "--bin",
+            "vt",
+            "--bin",
+            "vt-emulator",
+        ],
+        &[],
+    )?;
+    let bin = target_dir().join("debug");
+    let scratch = target_dir().join(scratch);
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("cannot clear {}", scratch.display()))?;
+    }
+    std::fs::create_dir_all(&scratch)?;
+    Ok(Binaries {
+        vt: bin.join(format!("vt{}", std::env::consts::EXE_SUFFIX)),
+        emulator: bin.join(format!("vt-emulator{}", std::env::consts::EXE_SUFFIX)),
+        scratch,
+    })
+}
 
 /// The running emulator.
 pub(crate) struct Emulator {

@@ -18,7 +18,6 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::emulator::Emulator;
-use crate::{cargo, target_dir};
 
 /// The faults of issue #6, exactly as a user would type them.
 const FAULTS: [&str; 5] = [
@@ -73,30 +72,11 @@ fn options(args: &[String]) -> Result<Options> {
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let options = options(args)?;
-    cargo(
-        &[
-            "build",
-            "--quiet",
-            "--package",
-            "vt-cli",
-            "--package",
-            "vt-emulator",
-            "--bin",
-            "vt",
-            "--bin",
-            "vt-emulator",
-        ],
-        &[],
-    )?;
-    let bin = target_dir().join("debug");
-    let vt = bin.join(format!("vt{}", std::env::consts::EXE_SUFFIX));
-    let emulator_bin = bin.join(format!("vt-emulator{}", std::env::consts::EXE_SUFFIX));
-    let scratch = target_dir().join("xtask-soak");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch)
-            .with_context(|| format!("cannot clear {}", scratch.display()))?;
-    }
-    std::fs::create_dir_all(&scratch)?;
+    let crate::emulator::Binaries {
+        vt,
+        emulator: emulator_bin,
+        scratch,
+    } = crate::emulator::build("xtask-soak")?;
 
     let corpus = generate(options.resources, options.seed);
     let data = scratch.join("data.json");
