@@ -355,11 +355,25 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|fast_error| Error::Decode(locate::<T>(body, fast_error)))
 }
 
+/// Longest JSON path an error shows whole.
+const PATH_SHOWN: usize = 120;
+
+/// A path of at most [`PATH_SHOWN`] characters: a failure deep in nested arrays has a path of
+/// hundreds of `[0]`; its start and end say where it is.
+fn shortened(path: String) -> String {
+    if path.chars().count() <= PATH_SHOWN {
+        return path;
+    }
+    let head: String = path.chars().take(PATH_SHOWN / 2).collect();
+    let tail: Vec<char> = path.chars().rev().take(PATH_SHOWN / 2 - 3).collect();
+    format!("{head}...{}", tail.into_iter().rev().collect::<String>())
+}
+
 /// Builds the typed error for a body that failed to decode as `T`.
 fn locate<T: DeserializeOwned>(body: &[u8], fast_error: serde_json::Error) -> DecodeError {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let (path, error) = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-        Err(tracked) => (tracked.path().to_string(), tracked.into_inner()),
+        Err(tracked) => (shortened(tracked.path().to_string()), tracked.into_inner()),
         // The value itself decoded: what failed is what follows it.
         Ok(_) => (
             ".".to_owned(),

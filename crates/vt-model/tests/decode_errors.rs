@@ -177,6 +177,9 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
         body.push('}');
         let err = decode_body(body.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("recursion limit"), "{err}");
+        // The path says where without a [0] for every level.
+        let path = &err.as_decode().unwrap().path;
+        assert!(path.starts_with("x[0][0]") && path.len() <= 120, "{path}");
     }
 }
 
