@@ -10,13 +10,25 @@ pub(crate) fn append_pair(out: &mut String, name: &str, value: &str) {
     encode_into(out, value);
 }
 
+/// The bytes that stand for themselves, as a table: a hash is a run of random digits and
+/// letters, which a test per byte class would mispredict about every other byte.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'*');
+        b += 1;
+    }
+    table
+};
+
 fn encode_into(out: &mut String, text: &str) {
-    let is_unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*');
     // Runs of characters that stand for themselves (all of a hash) are copied whole; a run
     // is ASCII, so it starts and ends on character boundaries.
     let mut run_start = 0;
     for (at, byte) in text.bytes().enumerate() {
-        if is_unreserved(byte) {
+        if UNRESERVED[byte as usize] {
             continue;
         }
         if run_start < at {
