@@ -450,7 +450,8 @@ impl Inner {
                     tracing::warn!(
                         wait_s = self.retry.rate_limit_wait.as_secs(),
                         "204 No Content: quota exceeded (is the key used elsewhere too?); \
-                         holding requests before asking again"
+                         holding requests for {} s before asking again",
+                        self.retry.rate_limit_wait.as_secs()
                     );
                     self.pacer.hold(&*self.clock, self.retry.rate_limit_wait);
                 }
@@ -459,7 +460,15 @@ impl Inner {
                         return Err(error);
                     }
                     let wait = self.jittered(self.retry.backoff_ceiling(attempts));
-                    tracing::warn!(error = %error, wait_ms = wait.as_millis() as u64, "retrying");
+                    tracing::warn!(
+                        wait_ms = wait.as_millis() as u64,
+                        "attempt {attempts} of {} for {} resource{} failed ({error}); \
+                         retrying in {:.1} s",
+                        self.retry.max_attempts,
+                        resources.len(),
+                        if resources.len() == 1 { "" } else { "s" },
+                        wait.as_secs_f64()
+                    );
                     self.clock.sleep(wait).await;
                 }
             }

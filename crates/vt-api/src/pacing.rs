@@ -162,7 +162,8 @@ impl Pacer {
             }
             tracing::info!(
                 wait_ms = wait.as_millis() as u64,
-                "pacing: waiting for the quota window"
+                "pacing: waiting {:.1} s for the quota window",
+                wait.as_secs_f64()
             );
             clock.sleep(wait).await;
         }

@@ -81,7 +81,15 @@ pub(crate) fn init_logging(quiet: bool, verbose: u8, color: bool) {
         .with_target("vt_api", vt_level)
         .with_target("vt_transport", vt_level)
         .with_target("vt_model", vt_level);
+    // The waits are fields for the progress bar (`PacingToBar`); the messages say them in words.
+    let fields =
+        tracing_subscriber::fmt::format::debug_fn(|writer, field, value| match field.name() {
+            "message" => write!(writer, "{value:?}"),
+            "wait_ms" | "wait_s" => Ok(()),
+            name => write!(writer, " {name}={value:?}"),
+        });
     let fmt = tracing_subscriber::fmt::layer()
+        .fmt_fields(fields)
         .with_writer(|| StderrAroundBar)
         .with_ansi(color)
         .with_target(verbose >= 2)

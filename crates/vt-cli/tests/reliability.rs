@@ -378,6 +378,14 @@ fn check_hanging_service(silent: bool) {
         assert_eq!(record["resource"], input.as_str());
         assert_eq!(record["error"]["kind"], "timeout", "{record}");
     }
+    // Each retry is said in words, with the attempt and the wait.
+    assert!(
+        out.stderr
+            .contains("attempt 1 of 3 for 2 resources failed (no answer within")
+            && out.stderr.contains("); retrying in "),
+        "{}",
+        out.stderr
+    );
     assert!(
         out.stderr.contains("5 of 5 lookups failed"),
         "{}",
