@@ -37,6 +37,32 @@ impl ApiKey {
         digest[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Whether `text` is this key (ignoring surrounding whitespace and ASCII case), without
+    /// exposing it: to refuse a key pasted where a hash was expected, for instance.
+    ///
+    /// ```
+    /// let key = vt_api::ApiKey::new("0123456789abcdef");
+    /// assert!(key.matches(" 0123456789ABCDEF\n"));
+    /// assert!(!key.matches("0123456789abcde"));
+    /// ```
+    pub fn matches(&self, text: &str) -> bool {
+        !self.0.is_empty() && text.trim().eq_ignore_ascii_case(&self.0)
+    }
+
+    /// `text` with every occurrence of the key replaced by `<redacted>`, for messages that
+    /// quote what a user or a server wrote.
+    ///
+    /// ```
+    /// let key = vt_api::ApiKey::new("0123456789abcdef");
+    /// assert_eq!(key.redact("apikey=0123456789abcdef&x=1"), "apikey=<redacted>&x=1");
+    /// ```
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.0.is_empty() || !text.contains(&*self.0) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        std::borrow::Cow::Owned(text.replace(&*self.0, "<redacted>"))
+    }
+
     /// True when the key is empty (after trimming).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

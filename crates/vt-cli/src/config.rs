@@ -142,28 +142,35 @@ pub(crate) fn find_key(
 }
 
 /// A warning when requests to `base_url` would carry the key in clear text over a network:
-/// `http://` to a host that is not this machine (`localhost`, 127.0.0.0/8, `::1`). A local
-/// emulator over plain HTTP is fine; anything else should be `https://`.
-pub(crate) fn cleartext_warning(base_url: &str) -> Option<String> {
+/// `http://` to a host that is not this machine (`localhost`, 127.0.0.0/8, `::1`), or
+/// `http://` through `proxy` (what the transport says the request goes through), which reads
+/// the tunnel whatever the destination. A local emulator over plain HTTP, reached directly,
+/// is fine; anything else should be `https://`.
+pub(crate) fn cleartext_warning(base_url: &str, proxy: Option<&str>) -> Option<String> {
     let url = base_url.trim();
     let rest = url
         .get(..7)
         .filter(|scheme| scheme.eq_ignore_ascii_case("http://"))
         .map(|_| &url[7..])?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    // A user name and password, if any, come before the last `@`.
+    // A user name and password, if any, come before the last `@`; they are not repeated.
     let host_port = authority.rsplit('@').next().unwrap_or("");
     let host = match host_port.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host_port.split(':').next().unwrap_or(""),
     };
-    if is_loopback(host) {
-        return None;
+    let shown = format!("http://{host_port}/");
+    match proxy {
+        Some(proxy) => Some(format!(
+            "the base URL {shown} is plain http through the proxy {proxy}: the proxy can read \
+             the API key; use https://"
+        )),
+        None if is_loopback(host) => None,
+        None => Some(format!(
+            "the base URL {shown} is plain http to {host}: the API key will travel in clear \
+             text; use https://"
+        )),
     }
-    Some(format!(
-        "the base URL {url} is plain http to {host}: the API key will travel in clear text; \
-         use https://"
-    ))
 }
 
 /// Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or `::1` (also as
@@ -182,10 +189,17 @@ fn is_loopback(host: &str) -> bool {
     }
 }
 
-/// Reads a file holding a secret, refusing it when other users may read or change it.
+/// The most a key file or config file may hold: a key is 64 characters.
+const SECRET_FILE_MAX: u64 = 64 * 1024;
+
+/// Reads a file holding a secret, refusing it when other users may read or change it. The
+/// mode is read from the opened file, so the file checked is the file read.
 fn read_secret_file(path: &Path) -> Result<String> {
-    let metadata = std::fs::metadata(path)
-        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())))?;
+    use std::io::Read;
+    let cannot_read =
+        |e: std::io::Error| UsageError::new(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let metadata = file.metadata().map_err(cannot_read)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -199,9 +213,19 @@ fn read_secret_file(path: &Path) -> Result<String> {
             .into());
         }
     }
-    let _ = metadata;
-    std::fs::read_to_string(path)
-        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", path.display())).into())
+    if metadata.len() > SECRET_FILE_MAX {
+        return Err(UsageError::new(format!(
+            "refusing {}: {} bytes is not a key or config file",
+            path.display(),
+            metadata.len()
+        ))
+        .into());
+    }
+    let mut text = String::new();
+    file.take(SECRET_FILE_MAX)
+        .read_to_string(&mut text)
+        .map_err(cannot_read)?;
+    Ok(text)
 }
 
 /// `vt init`: asks for the key (hidden on a terminal; one line from a pipe) and writes the
@@ -286,7 +310,7 @@ mod tests {
     #[test]
     fn plain_http_warns_unless_the_host_is_this_machine() {
         let check = |url: &str, warns: bool| {
-            assert_eq!(cleartext_warning(url).is_some(), warns, "{url}");
+            assert_eq!(cleartext_warning(url, None).is_some(), warns, "{url}");
         };
         check("https://www.virustotal.com/vtapi/v2/", false);
         check("HTTPS://vt.example/", false);
@@ -304,12 +328,29 @@ mod tests {
         check("http://localhost.example.com/", true);
         check("http://127.0.0.1@evil.example/", true);
         check("http://emulator:8080/vtapi/v2/", true);
-        let text = cleartext_warning("http://192.0.2.1:9/vtapi/v2/").unwrap();
+        let text = cleartext_warning("http://192.0.2.1:9/vtapi/v2/", None).unwrap();
         assert!(text.contains("192.0.2.1"), "{text}");
         assert!(
             text.contains("clear text") && text.contains("https://"),
             "{text}"
         );
+        // A password in the URL is not repeated.
+        let text = cleartext_warning("http://user:hunter2@vt.example/v2/", None).unwrap();
+        assert!(
+            !text.contains("hunter2") && text.contains("http://vt.example/"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn plain_http_through_a_proxy_warns_even_to_this_machine() {
+        let proxy = Some("http://proxy.example:3128");
+        let text = cleartext_warning("http://127.0.0.1:8080/vtapi/v2/", proxy).unwrap();
+        assert!(
+            text.contains("through the proxy http://proxy.example:3128"),
+            "{text}"
+        );
+        assert_eq!(cleartext_warning("https://vt.example/", proxy), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use vt_api::ApiKey;
 use vt_cli::list::ListReader;
 use vt_model::Resource;
 
@@ -44,18 +45,41 @@ impl std::fmt::Display for Origin<'_> {
     }
 }
 
-struct Validator {
+struct Validator<'k> {
     resources: Resources,
     errors: Vec<String>,
     bad: usize,
+    /// The API key, which must not be sent as a resource nor quoted in an error (a key file
+    /// or the config file given to `--input` by mistake).
+    key: Option<&'k ApiKey>,
 }
 
-impl Validator {
+impl<'k> Validator<'k> {
+    fn new(key: Option<&'k ApiKey>) -> Validator<'k> {
+        Validator {
+            resources: Resources::new(),
+            errors: Vec::new(),
+            bad: 0,
+            key,
+        }
+    }
+
     fn take(&mut self, text: &str, origin: Origin<'_>) -> Result<()> {
+        if self.key.is_some_and(|key| key.matches(text)) {
+            self.reject(format!(
+                "{origin}: this is the API key; it is not sent as a resource"
+            ));
+            return Ok(());
+        }
         match Resource::parse(text) {
             Ok(resource) => self.resources.push(resource),
             Err(error) => {
-                self.reject(format!("{origin}: {error}"));
+                let message = format!("{origin}: {error}");
+                let message = match self.key {
+                    Some(key) => key.redact(&message).into_owned(),
+                    None => message,
+                };
+                self.reject(message);
                 Ok(())
             }
         }
@@ -121,13 +145,14 @@ impl Resources {
 }
 
 /// Reads the positional resources, then each `--input` file (`-` is stdin), validating
-/// everything; any bad input is a [`UsageError`] listing the first few.
-pub(crate) fn read(arguments: &[String], inputs: &[PathBuf]) -> Result<Resources> {
-    let mut validator = Validator {
-        resources: Resources::new(),
-        errors: Vec::new(),
-        bad: 0,
-    };
+/// everything; any bad input is a [`UsageError`] listing the first few. The API `key`, if
+/// known, is refused as a resource and never quoted.
+pub(crate) fn read(
+    arguments: &[String],
+    inputs: &[PathBuf],
+    key: Option<&ApiKey>,
+) -> Result<Resources> {
+    let mut validator = Validator::new(key);
     for (i, text) in arguments.iter().enumerate() {
         validator.take(text, Origin::Argument(i + 1))?;
     }
@@ -162,7 +187,7 @@ pub(crate) fn read(arguments: &[String], inputs: &[PathBuf]) -> Result<Resources
 
 /// One resource a line, by the rules of [`vt_cli::list`] (comments, blank lines, line
 /// endings, a BOM, bounded line length); an unreadable line counts as a bad input.
-fn read_lines(reader: impl Read, source: &str, validator: &mut Validator) -> Result<()> {
+fn read_lines(reader: impl Read, source: &str, validator: &mut Validator<'_>) -> Result<()> {
     let mut list = ListReader::new(BufReader::with_capacity(64 * 1024, reader), source);
     while let Some(entry) = list.next_entry() {
         match entry {
@@ -181,11 +206,7 @@ mod tests {
 
     #[test]
     fn comments_and_blank_lines_are_skipped() {
-        let mut validator = Validator {
-            resources: Resources::new(),
-            errors: Vec::new(),
-            bad: 0,
-        };
+        let mut validator = Validator::new(None);
         let text = format!("# a list\n\n  {MD5}  # eicar\r\n{}\n", MD5.to_uppercase());
         read_lines(text.as_bytes(), "list.txt", &mut validator).unwrap();
         assert_eq!(validator.bad, 0);
@@ -200,11 +221,7 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named_with_its_number() {
-        let mut validator = Validator {
-            resources: Resources::new(),
-            errors: Vec::new(),
-            bad: 0,
-        };
+        let mut validator = Validator::new(None);
         let text = format!("{MD5}\n\nnot-a-hash\n");
         read_lines(text.as_bytes(), "list.txt", &mut validator).unwrap();
         assert_eq!(validator.bad, 1);
@@ -212,6 +229,24 @@ mod tests {
             validator.errors[0].starts_with("line 3 of list.txt: invalid resource \"not-a-hash\""),
             "{}",
             validator.errors[0]
+        );
+    }
+
+    #[test]
+    fn the_api_key_is_refused_as_a_resource_and_never_quoted() {
+        // A key file, or the config file, given to --input by mistake.
+        let key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let api_key = ApiKey::new(key);
+        let mut validator = Validator::new(Some(&api_key));
+        let text = format!("{key}\napi_key = {key}\n{MD5}\n");
+        read_lines(text.as_bytes(), "config", &mut validator).unwrap();
+        assert_eq!((validator.bad, validator.resources.len()), (2, 1));
+        let errors = validator.errors.join("\n");
+        assert!(!errors.contains(key), "{errors}");
+        assert!(
+            errors.contains("line 1 of config: this is the API key")
+                && errors.contains("line 2 of config: invalid resource \"api_key = <redacted>\""),
+            "{errors}"
         );
     }
 

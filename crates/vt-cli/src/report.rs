@@ -19,8 +19,15 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 const CACHE_FILE: &str = "file-report.sqlite3";
 
 pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
-    // 1. Everything the user typed is checked before anything is sent.
-    let resources = input::read(&args.resources, &args.inputs)?;
+    // 1. Everything the user typed is checked before anything is sent (the key first, so
+    //    that an input holding it is refused without being quoted).
+    let config = config::load_config()?;
+    let found_key = config::find_key(args.api_key_file.as_deref(), &config)?;
+    let resources = input::read(
+        &args.resources,
+        &args.inputs,
+        found_key.as_ref().map(|(key, _)| key),
+    )?;
     if resources.len() == 0 && args.hash.is_empty() {
         return Err(UsageError::new(
             "nothing to look up: give resources as arguments, --input FILE (- for stdin) or --hash PATH",
@@ -33,7 +40,6 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
     } else {
         Format::Jsonl
     });
-    let config = config::load_config()?;
     let tier = args.tier.or(config.tier).unwrap_or(TierArg::Public);
     let base_url = match &args.base_url {
         Some(url) => url.clone(),
@@ -42,7 +48,7 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
             .filter(|u| !u.trim().is_empty())
             .unwrap_or_else(|| vt_api::DEFAULT_BASE_URL.to_owned()),
     };
-    let key = match config::find_key(args.api_key_file.as_deref(), &config)? {
+    let key = match found_key {
         Some((key, source)) => {
             tracing::debug!("API key from {source}");
             key
@@ -61,12 +67,6 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
             "vt: warning: --allinfo needs a private key (the service answers 403 to a public one); \
              use --tier private if yours is",
         );
-    }
-    // Said before anything is sent (offline, nothing is).
-    if !args.offline && !global.quiet {
-        if let Some(warning) = config::cleartext_warning(&base_url) {
-            ui::eprint_line(&format!("vt: warning: {warning}"));
-        }
     }
 
     // 2. The client.
@@ -99,6 +99,16 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
     let transport = transport
         .build()
         .map_err(|e| UsageError::new(format!("cannot set up HTTPS: {e}")))?;
+    // Said before anything is sent (offline, nothing is).
+    if !args.offline && !global.quiet {
+        let proxy = base_url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|uri| transport.proxy_for(&uri));
+        if let Some(warning) = config::cleartext_warning(&base_url, proxy.as_deref()) {
+            ui::eprint_line(&format!("vt: warning: {warning}"));
+        }
+    }
     let mut builder = Client::builder(key)
         .base_url(base_url)
         .tier(tier.tier())
@@ -113,26 +123,31 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         );
         builder = builder.clock(Arc::new(clock));
     }
-    if !args.no_cache {
-        match open_cache() {
-            Ok(cache) => {
+    // The cache file is also the quota ledger: every vt on this machine using the key paces
+    // against one count, with or without `--no-cache` (which only keeps answers out of it).
+    match open_cache() {
+        Ok(cache) => {
+            let cache = Arc::new(cache);
+            if !args.no_cache {
                 let max_age = match (args.max_age, args.offline) {
                     (Some(age), _) => Some(age),
                     (None, true) => None,
                     (None, false) => Some(DEFAULT_MAX_AGE),
                 };
-                // The cache file is also the quota ledger: every vt on this machine using
-                // the key paces against one count.
-                let cache = Arc::new(cache);
-                builder = builder
-                    .cache(cache.clone(), max_age)
-                    .quota_ledger(cache)
-                    .offline(args.offline);
+                builder = builder.cache(cache.clone(), max_age).offline(args.offline);
             }
-            Err(error) if args.offline => return Err(error.context("--offline needs the cache")),
-            Err(error) => {
-                tracing::warn!("cache disabled: {error:#}");
-            }
+            builder = builder.quota_ledger(cache);
+        }
+        Err(error) if args.offline => return Err(error.context("--offline needs the cache")),
+        Err(error) if args.no_cache => {
+            tracing::warn!(
+                "quota count not shared with other vt runs (the cache file is unusable): {error:#}"
+            );
+        }
+        Err(error) => {
+            tracing::warn!(
+                "cache disabled, and the quota count not shared with other vt runs: {error:#}"
+            );
         }
     }
     let client = builder

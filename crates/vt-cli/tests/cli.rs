@@ -535,8 +535,14 @@ fn public_run(env: &Env, scale: u32, origin: &str, first: usize, count: usize) -
 
 /// Two `vt` processes at once on the public key, 16 resources each, against an emulator that
 /// allows 4 requests a minute on a clock `scale` times fast; `own_caches` gives each its own
-/// cache (and so its own quota count). Both must end complete; returns their stderr.
-fn two_processes_on_one_public_key(env: &Env, scale: u32, own_caches: bool) -> String {
+/// cache (and so its own quota count); `extra` are more arguments of both. Both must end
+/// complete; returns their stderr.
+fn two_processes_on_one_public_key(
+    env: &Env,
+    scale: u32,
+    own_caches: bool,
+    extra: &[&str],
+) -> String {
     let origin = unix_ms_now();
     let spawn = |first: usize| {
         let mut command = public_run(env, scale, &origin, first, 16);
@@ -544,6 +550,7 @@ fn two_processes_on_one_public_key(env: &Env, scale: u32, own_caches: bool) -> S
             command.env("VT_CACHE_DIR", env.path(&format!("cache-{first}")));
         }
         command
+            .args(extra)
             .arg("-v")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -575,7 +582,20 @@ fn two_vt_processes_on_one_key_share_its_quota_through_the_cache_without_a_204()
     // 4 requests each, 4 a minute between them: each alone would send its 4 at once and
     // the second would meet 204s. Through the shared ledger they take turns.
     let env = public_quota_of_4_a_minute(20); // a minute is 3 s
-    let stderr = two_processes_on_one_public_key(&env, 20, false);
+    let stderr = two_processes_on_one_public_key(&env, 20, false, &[]);
+    let stats = env.stats();
+    assert_eq!(
+        (stats.status(200), stats.status(204)),
+        (8, 0),
+        "{stats:?}\n{stderr}"
+    );
+}
+
+#[test]
+fn runs_without_the_cache_of_answers_still_share_the_quota_count() {
+    // --no-cache keeps answers out of the cache file, not the count of requests.
+    let env = public_quota_of_4_a_minute(20);
+    let stderr = two_processes_on_one_public_key(&env, 20, false, &["--no-cache"]);
     let stats = env.stats();
     assert_eq!(
         (stats.status(200), stats.status(204)),
@@ -589,7 +609,7 @@ fn vt_processes_with_their_own_counts_back_off_on_204_and_finish() {
     // A colleague's vt elsewhere: no shared count, so 204s happen. Each 204 holds the key's
     // requests for a minute; both runs end complete, and no request is answered twice.
     let env = public_quota_of_4_a_minute(60); // a minute is 1 s
-    let stderr = two_processes_on_one_public_key(&env, 60, true);
+    let stderr = two_processes_on_one_public_key(&env, 60, true, &[]);
     let stats = env.stats();
     assert_eq!(stats.status(200), 8, "{stats:?}");
     assert!(stats.status(204) > 0, "{stats:?}");

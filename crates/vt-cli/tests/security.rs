@@ -735,24 +735,26 @@ fn plain_http_to_another_host_warns_that_the_key_travels_in_clear() {
             .vt_at("http://vt-test.example/vtapi/v2/")
             .env("VT_API_KEY", &key)
             .env("HTTP_PROXY", format!("http://{proxy}"))
-            .args(["file", "report"])
+            // Private: these runs share one quota count, and are not about pacing.
+            .args(["file", "report", "--tier", "private"])
             .args(extra)
             .arg(SAMPLE_MD5))
     };
     let warned = remote(&["--no-cache"]);
     assert_eq!(warned.code, 0, "{}", warned.stderr);
+    let through_proxy = format!(
+        "vt: warning: the base URL http://vt-test.example/ is plain http through the proxy \
+         http://{proxy}: the proxy can read the API key; use https://"
+    );
     assert!(
-        warned.stderr.starts_with(
-            "vt: warning: the base URL http://vt-test.example/vtapi/v2/ is plain http to \
-             vt-test.example: the API key will travel in clear text"
-        ),
+        warned.stderr.starts_with(&through_proxy),
         "{}",
         warned.stderr
     );
     // As the warning says: whoever is on the way reads the key.
-    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let seen_now = || seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
     assert!(
-        Secret::new(&key).find(&seen).is_some(),
+        Secret::new(&key).find(&seen_now()).is_some(),
         "the key went through in clear"
     );
 
@@ -760,7 +762,33 @@ fn plain_http_to_another_host_warns_that_the_key_travels_in_clear() {
     let quiet = remote(&["--no-cache", "--quiet"]);
     assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
     let offline = remote(&["--offline"]);
-    assert!(!offline.stderr.contains("clear text"), "{}", offline.stderr);
+    assert_eq!(offline.code, 1, "{}", offline.stderr);
+    assert!(offline.stdout.contains("not_cached"), "{}", offline.stdout);
+    assert!(!offline.stderr.contains("plain http"), "{}", offline.stderr);
+
+    // This machine over plain http, but through a proxy: the proxy reads the tunnel.
+    let before = seen_now().len();
+    let proxied_local = run(env
+        .vt_at(&local_url)
+        .env("VT_API_KEY", &key)
+        .env("HTTP_PROXY", format!("http://{proxy}"))
+        .args([
+            "file",
+            "report",
+            "--tier",
+            "private",
+            "--no-cache",
+            SAMPLE_MD5,
+        ]));
+    assert_eq!(proxied_local.code, 0, "{}", proxied_local.stderr);
+    assert!(
+        proxied_local
+            .stderr
+            .contains(&format!("is plain http through the proxy http://{proxy}")),
+        "{}",
+        proxied_local.stderr
+    );
+    assert!(seen_now().len() > before, "the proxy carried the request");
 
     // This machine, by name or address, is fine over plain http.
     let port = env.emulator(emulator).addr().port();
@@ -768,6 +796,8 @@ fn plain_http_to_another_host_warns_that_the_key_travels_in_clear() {
         let out = run(env.vt_at(&url).env("VT_API_KEY", &key).args([
             "file",
             "report",
+            "--tier",
+            "private",
             "--no-cache",
             SAMPLE_MD5,
         ]));

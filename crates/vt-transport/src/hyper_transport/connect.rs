@@ -67,15 +67,12 @@ pub(crate) struct ProxyConnector {
 }
 
 impl ProxyConnector {
-    pub(crate) fn new(proxies: Option<Matcher>) -> ProxyConnector {
+    pub(crate) fn new(proxies: Option<Arc<Matcher>>) -> ProxyConnector {
         let mut http = HttpConnector::new();
         // The TLS layer above hands `https` URIs down; the scheme is its business.
         http.enforce_http(false);
         http.set_nodelay(true);
-        ProxyConnector {
-            http,
-            proxies: proxies.map(Arc::new),
-        }
+        ProxyConnector { http, proxies }
     }
 }
 

@@ -71,6 +71,7 @@ type Connector = TimeoutConnector<HttpsConnector<ProxyConnector>>;
 #[derive(Clone)]
 pub struct HyperTransport {
     client: Client<Connector, Full<Bytes>>,
+    proxies: Option<Arc<Matcher>>,
     request_timeout: Duration,
     max_body_size: usize,
     summary: Arc<str>,
@@ -85,6 +86,25 @@ impl HyperTransport {
     /// A builder, to change the defaults.
     pub fn builder() -> HyperTransportBuilder {
         HyperTransportBuilder::default()
+    }
+
+    /// The proxy a request to `uri` goes through, if any, as `scheme://host:port` (without
+    /// a user name or password), so that a caller can say where its data travels: a plain
+    /// `http://` request is readable by the proxy, whatever its destination.
+    ///
+    /// ```
+    /// let transport = vt_transport::HyperTransport::builder()
+    ///     .proxy(Some("http://user:secret@proxy.example:3128".parse().unwrap()))
+    ///     .no_proxy(Some("localhost".to_owned()))
+    ///     .build()
+    ///     .unwrap();
+    /// let via = transport.proxy_for(&"http://vt.example/vtapi/v2/".parse().unwrap());
+    /// assert_eq!(via.as_deref(), Some("http://proxy.example:3128"));
+    /// assert_eq!(transport.proxy_for(&"http://localhost:8080/".parse().unwrap()), None);
+    /// ```
+    pub fn proxy_for(&self, uri: &http::Uri) -> Option<String> {
+        let intercept = self.proxies.as_ref()?.intercept(uri)?;
+        Some(proxy::redacted(intercept.uri()))
     }
 
     async fn send_inner(
@@ -282,12 +302,13 @@ impl HyperTransportBuilder {
     pub fn build(self) -> Result<HyperTransport, Error> {
         let tls = self.tls_config()?;
         let (proxies, proxy_summary) = self.proxies();
+        let proxies = proxies.map(Arc::new);
         let https = HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(ProxyConnector::new(proxies));
+            .wrap_connector(ProxyConnector::new(proxies.clone()));
         let connector = TimeoutConnector::new(https, self.connect_timeout);
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -300,6 +321,7 @@ impl HyperTransportBuilder {
         );
         Ok(HyperTransport {
             client,
+            proxies,
             request_timeout: self.request_timeout,
             max_body_size: self.max_body_size,
             summary: summary.into(),
