@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS quota_sent (
 CREATE INDEX IF NOT EXISTS quota_sent_by_key ON quota_sent (key_fingerprint, sent_at_ms);
 CREATE TABLE IF NOT EXISTS quota_hold (
     key_fingerprint TEXT PRIMARY KEY,
+    set_at_ms INTEGER NOT NULL,
     until_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
@@ -250,17 +251,18 @@ impl Cache {
         self.len().map(|n| n == 0)
     }
 
-    /// In one write transaction: forgets requests older than `keep`, hands `decide` the ages
-    /// of the newest `deciding` requests of `key_fingerprint` (newest first) and the time left
-    /// of a 204's hold, and records a request sent at `now` when `decide` says no wait
-    /// (`Ok`, with the row to stamp again when it is answered); else `Err` with the wait.
+    /// In one write transaction: forgets requests older than `keep`, hands `decide` the age of
+    /// the N-th newest request of `key_fingerprint` for each N of `nths` (when there are N)
+    /// and the time left of a 204's hold, and records a request sent at `now` when `decide`
+    /// says no wait (`Ok`, with the row to stamp again when it is answered); else `Err` with
+    /// the wait.
     pub(crate) fn quota_take<W>(
         &self,
         key_fingerprint: &str,
         now: SystemTime,
         keep: Duration,
-        deciding: usize,
-        decide: impl FnOnce(&[Duration], Option<Duration>) -> Option<W>,
+        nths: &[usize],
+        decide: impl FnOnce(Vec<(usize, Duration)>, Option<Duration>) -> Option<W>,
     ) -> Result<Result<i64, W>, Error> {
         let now_ms = unix_ms(now);
         let mut connection = self.lock();
@@ -270,32 +272,50 @@ impl Cache {
         let read = |e| cache_error("cannot count the quota", e);
         transaction
             .prepare_cached("DELETE FROM quota_sent WHERE sent_at_ms < ?1")
-            .and_then(|mut s| s.execute(params![now_ms - keep.as_millis() as i64]))
+            .and_then(|mut s| s.execute(params![now_ms.saturating_sub(duration_ms(keep))]))
             .map_err(read)?;
-        let hold_until: Option<i64> = transaction
-            .prepare_cached("SELECT until_ms FROM quota_hold WHERE key_fingerprint = ?1")
-            .and_then(|mut s| {
-                s.query_row(params![key_fingerprint], |row| row.get(0))
-                    .optional()
-            })
-            .map_err(read)?;
-        let ages: Vec<Duration> = transaction
+        // Times after now mean the wall clock was set back (an NTP step, a VM resumed): they
+        // count from now, so the key waits one window at most, not as long as the jump.
+        transaction
             .prepare_cached(
-                "SELECT sent_at_ms FROM quota_sent WHERE key_fingerprint = ?1 \
-                 ORDER BY sent_at_ms DESC LIMIT ?2",
+                "UPDATE quota_sent SET sent_at_ms = ?2 WHERE key_fingerprint = ?1 AND sent_at_ms > ?2",
             )
+            .and_then(|mut s| s.execute(params![key_fingerprint, now_ms]))
+            .map_err(read)?;
+        let hold: Option<(i64, i64)> = transaction
+            .prepare_cached("SELECT set_at_ms, until_ms FROM quota_hold WHERE key_fingerprint = ?1")
             .and_then(|mut s| {
-                s.query_map(params![key_fingerprint, deciding as i64], |row| {
-                    row.get::<_, i64>(0)
-                })?
-                .map(|sent| sent.map(|sent| age_ms(now_ms, sent)))
-                .collect()
+                s.query_row(params![key_fingerprint], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
             })
             .map_err(read)?;
+        // A hold set "after now" (the clock was set back) lasts its length from now.
+        let hold_until = hold.map(|(set_at, until)| until - set_at.saturating_sub(now_ms).max(0));
+        let mut ages = Vec::with_capacity(nths.len());
+        for &n in nths {
+            let sent: Option<i64> = transaction
+                .prepare_cached(
+                    "SELECT sent_at_ms FROM quota_sent WHERE key_fingerprint = ?1 \
+                     ORDER BY sent_at_ms DESC LIMIT 1 OFFSET ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![key_fingerprint, n.saturating_sub(1) as i64],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                })
+                .map_err(read)?;
+            if let Some(sent) = sent {
+                ages.push((n, age_ms(now_ms, sent)));
+            }
+        }
         let hold = hold_until
             .filter(|&until| until > now_ms)
             .map(|until| Duration::from_millis((until - now_ms) as u64));
-        let taken = match decide(&ages, hold) {
+        let taken = match decide(ages, hold) {
             Some(wait) => Err(wait),
             None => {
                 transaction
@@ -325,14 +345,28 @@ impl Cache {
             .map_err(|e| cache_error("cannot count the quota", e))
     }
 
-    /// After a 204: no request under `key_fingerprint` goes before `until`.
-    pub(crate) fn quota_hold(&self, key_fingerprint: &str, until: SystemTime) -> Result<(), Error> {
+    /// After a 204 at `now`: no request under `key_fingerprint` goes for `wait` (or until a
+    /// hold already set ends, if later).
+    pub(crate) fn quota_hold(
+        &self,
+        key_fingerprint: &str,
+        now: SystemTime,
+        wait: Duration,
+    ) -> Result<(), Error> {
+        let now_ms = unix_ms(now);
         self.lock()
             .prepare_cached(
-                "INSERT INTO quota_hold (key_fingerprint, until_ms) VALUES (?1, ?2) \
-                 ON CONFLICT (key_fingerprint) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+                "INSERT INTO quota_hold (key_fingerprint, set_at_ms, until_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key_fingerprint) DO UPDATE SET \
+                 set_at_ms = excluded.set_at_ms, until_ms = max(until_ms, excluded.until_ms)",
             )
-            .and_then(|mut s| s.execute(params![key_fingerprint, unix_ms(until)]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    key_fingerprint,
+                    now_ms,
+                    now_ms.saturating_add(duration_ms(wait))
+                ])
+            })
             .map(drop)
             .map_err(|e| cache_error("cannot hold the quota", e))
     }
@@ -345,7 +379,7 @@ impl Cache {
         now: SystemTime,
         window: Duration,
     ) -> Result<(u32, Option<SystemTime>), Error> {
-        let since = unix_ms(now) - window.as_millis() as i64;
+        let since = unix_ms(now).saturating_sub(duration_ms(window));
         let (count, oldest): (i64, Option<i64>) = self
             .lock()
             .prepare_cached(
@@ -388,8 +422,11 @@ fn retry_while_busy(mut step: impl FnMut() -> rusqlite::Result<()>) -> rusqlite:
 }
 
 fn unix_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    at.duration_since(UNIX_EPOCH).map_or(0, duration_ms)
+}
+
+fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// How long before `now_ms` a request sent at `sent_ms` went (zero if the clocks disagree).

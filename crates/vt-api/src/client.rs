@@ -300,11 +300,10 @@ impl ClientBuilder {
         let pacer = Pacer::new(&limits);
         #[cfg(feature = "cache")]
         let pacer = match self.quota_ledger {
-            Some(cache) if limits.per_minute.is_some() || limits.per_day.is_some() => pacer
-                .with_ledger(crate::pacing::Ledger {
-                    cache,
-                    key_fingerprint: self.key.fingerprint(),
-                }),
+            Some(cache) if pacer.is_limited() => pacer.with_ledger(crate::pacing::Ledger {
+                cache,
+                key_fingerprint: self.key.fingerprint(),
+            }),
             _ => pacer,
         };
         Ok(Client {

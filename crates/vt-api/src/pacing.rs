@@ -19,6 +19,8 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 const EDGE_MARGIN: Duration = Duration::from_millis(250);
 /// Below this share of the daily quota left, a warning says so (once a run).
 const LOW_SHARE: u32 = 10;
+/// The longest a 204 holds the key.
+const LONGEST_HOLD: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// A sliding-window log of the requests sent: with a limit of N a window, request N+1 waits
 /// until the oldest of the last N leaves the window. A steady run therefore sends exactly N
@@ -36,16 +38,43 @@ pub(crate) struct Pacer {
     ledger: Option<Ledger>,
     warned_low: AtomicBool,
     warned_exhausted: AtomicBool,
+    #[cfg(feature = "cache")]
+    warned_ledger: AtomicBool,
 }
 
-/// The in-memory count.
+/// The in-memory count: this process's own requests. Kept with a ledger too, so that a
+/// ledger that fails (a file busy too long, a full disk) never leaves the process counting
+/// from nothing: it then still paces against what it sent itself.
 #[derive(Debug, Default)]
 struct Local {
-    /// Each request's ticket number and time, in the order sent.
+    /// Each request's ticket number and time, oldest first. A request stamped again when
+    /// answered moves to the back (its new time is the newest), so the order holds and the
+    /// newest requests, which decide a wait, are the last ones.
     sent: VecDeque<(u64, Instant)>,
     next_ticket: u64,
     /// After a 204: nothing goes before this.
     held_until: Option<Instant>,
+}
+
+impl Local {
+    /// Forgets the requests older than `span`.
+    fn forget_older_than(&mut self, now: Instant, span: Duration) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|&(_, t)| now.saturating_duration_since(t) >= span)
+        {
+            self.sent.pop_front();
+        }
+    }
+
+    /// The age of the `n`-th newest request (1 is the newest), if `n` were sent.
+    fn age_of_nth_newest(&self, now: Instant, n: usize) -> Option<Duration> {
+        let at = self.sent.len().checked_sub(n)?;
+        self.sent
+            .get(at)
+            .map(|&(_, t)| now.saturating_duration_since(t))
+    }
 }
 
 /// The count in a cache file, under a fingerprint of the key (never the key itself).
@@ -71,14 +100,13 @@ pub struct QuotaStatus {
     pub next_release_at: Option<SystemTime>,
 }
 
-/// A request counted by [`Pacer::acquire`], to be stamped with [`Pacer::answered`].
+/// A request counted by [`Pacer::acquire`], to be stamped with [`Pacer::answered`]: its
+/// entry in the in-memory count (none without limits) and its row in the ledger, if any.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Ticket {
-    /// Nothing to stamp (no limits).
-    Unlimited,
-    Local(u64),
+pub(crate) struct Ticket {
+    local: Option<u64>,
     #[cfg(feature = "cache")]
-    Ledger(i64),
+    ledger: Option<i64>,
 }
 
 impl QuotaStatus {
@@ -89,10 +117,20 @@ impl QuotaStatus {
     }
 }
 
-/// Ages of the requests sent, newest first, and the hold after a 204, as seen at one moment.
-struct Window<'a> {
-    ages_newest_first: &'a [Duration],
+/// What decides a wait, as seen at one moment: for each limit N, the age of the N-th newest
+/// request (absent when fewer were sent), and the time left of a 204's hold.
+struct Window {
+    nth_newest_ages: Vec<(usize, Duration)>,
     hold: Option<Duration>,
+}
+
+impl Window {
+    fn age_of_nth_newest(&self, n: usize) -> Option<Duration> {
+        self.nth_newest_ages
+            .iter()
+            .find(|&&(m, _)| m == n)
+            .map(|&(_, age)| age)
+    }
 }
 
 impl Pacer {
@@ -105,6 +143,8 @@ impl Pacer {
             ledger: None,
             warned_low: AtomicBool::new(false),
             warned_exhausted: AtomicBool::new(false),
+            #[cfg(feature = "cache")]
+            warned_ledger: AtomicBool::new(false),
         }
     }
 
@@ -119,20 +159,30 @@ impl Pacer {
         self.per_minute.is_none() && self.per_day.is_none()
     }
 
-    /// The most requests a window allows: how many of the newest requests decide a wait.
-    fn deciding(&self) -> usize {
-        self.per_minute.max(self.per_day).unwrap_or(0) as usize
+    /// Whether any window limits the requests (a limit of 0 is no limit).
+    #[cfg(feature = "cache")]
+    pub(crate) fn is_limited(&self) -> bool {
+        !self.is_unlimited()
+    }
+
+    /// The limits in force, as request counts: the N of each "N-th newest request decides".
+    fn limits(&self) -> Vec<usize> {
+        [self.per_minute, self.per_day]
+            .into_iter()
+            .flatten()
+            .map(|n| n as usize)
+            .collect()
     }
 
     /// How long until one more request fits in every window (`None`: it fits now), and
     /// whether the daily window is what holds it.
-    fn wait_for_room(&self, window: &Window<'_>) -> Option<(Duration, bool)> {
+    fn wait_for_room(&self, window: &Window) -> Option<(Duration, bool)> {
         let by_limits = [(self.per_minute, MINUTE), (self.per_day, DAY)]
             .into_iter()
             .filter_map(|(limit, span)| Some((limit? as usize, span)))
             .filter_map(|(limit, span)| {
                 // The limit-th most recent request decides when one more fits.
-                let age = *window.ages_newest_first.get(limit - 1)?;
+                let age = window.age_of_nth_newest(limit)?;
                 let wait = (span + EDGE_MARGIN).checked_sub(age)?;
                 (!wait.is_zero()).then_some((wait, span == DAY))
             });
@@ -152,7 +202,7 @@ impl Pacer {
                 Err(wait) => wait,
             };
             if daily && !self.warned_exhausted.swap(true, Ordering::Relaxed) {
-                let at = clock.system_time() + wait;
+                let at = clock.system_time() + wait.min(DAY + EDGE_MARGIN);
                 tracing::warn!(
                     "the daily quota of {} requests is used up; the next request goes at {} \
                      (answers received so far are kept: a run stopped now resumes where it was)",
@@ -169,99 +219,112 @@ impl Pacer {
         }
     }
 
-    /// Counts one request if it fits now; else how long to wait, and whether the daily
-    /// window is what holds it.
+    /// Counts one request if it fits now, in memory and in the ledger; else how long to
+    /// wait, and whether the daily window is what holds it.
     fn try_take(&self, clock: &dyn Clock) -> Result<Ticket, (Duration, bool)> {
-        #[cfg(feature = "cache")]
-        if let Some(ledger) = &self.ledger {
-            let now = clock.system_time();
-            let limited = !self.is_unlimited();
-            let taken = ledger.cache.quota_take(
-                &ledger.key_fingerprint,
-                now,
-                DAY + EDGE_MARGIN,
-                self.deciding(),
-                |ages, hold| {
-                    // Without limits only a 204's hold can stop a request.
-                    let ages = if limited { ages } else { &[] };
-                    self.wait_for_room(&Window {
-                        ages_newest_first: ages,
-                        hold,
-                    })
-                },
-            );
-            match taken {
-                Ok(Ok(row)) => return Ok(Ticket::Ledger(row)),
-                Ok(Err(wait)) => return Err(wait),
-                Err(error) => {
-                    tracing::warn!(%error, "quota ledger unusable; counting in memory");
-                }
-            }
-        }
         let now = clock.now();
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(hold) = local.held_until.filter(|&t| t > now) {
             return Err((hold - now, false));
         }
-        if self.is_unlimited() {
-            return Ok(Ticket::Unlimited);
+        // A day of requests is kept, for the daily window and for `status`; only the newest
+        // few are read for a decision.
+        local.forget_older_than(now, DAY + EDGE_MARGIN);
+        if !self.is_unlimited() {
+            let nth_newest_ages = self
+                .limits()
+                .into_iter()
+                .filter_map(|n| Some((n, local.age_of_nth_newest(now, n)?)))
+                .collect();
+            if let Some(wait) = self.wait_for_room(&Window {
+                nth_newest_ages,
+                hold: None,
+            }) {
+                return Err(wait);
+            }
         }
-        local
-            .sent
-            .retain(|&(_, t)| now.saturating_duration_since(t) < DAY + EDGE_MARGIN);
-        // Stamped again when answered, the times are no longer in sending order.
-        let mut ages: Vec<Duration> = local
-            .sent
-            .iter()
-            .map(|&(_, t)| now.saturating_duration_since(t))
-            .collect();
-        ages.sort_unstable();
-        ages.truncate(self.deciding());
-        if let Some(wait) = self.wait_for_room(&Window {
-            ages_newest_first: &ages,
-            hold: None,
-        }) {
-            return Err(wait);
+        #[cfg(feature = "cache")]
+        let ledger = self.take_from_ledger(clock)?;
+        let entry = (!self.is_unlimited()).then(|| {
+            let ticket = local.next_ticket;
+            local.next_ticket += 1;
+            local.sent.push_back((ticket, now));
+            ticket
+        });
+        Ok(Ticket {
+            local: entry,
+            #[cfg(feature = "cache")]
+            ledger,
+        })
+    }
+
+    /// The ledger's say: `Ok(Some(row))` counted there, `Ok(None)` no ledger (or one that
+    /// failed: the in-memory count decided alone), `Err` the wait it asks for.
+    #[cfg(feature = "cache")]
+    fn take_from_ledger(&self, clock: &dyn Clock) -> Result<Option<i64>, (Duration, bool)> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(None);
+        };
+        let limited = !self.is_unlimited();
+        let taken = ledger.cache.quota_take(
+            &ledger.key_fingerprint,
+            clock.system_time(),
+            DAY + EDGE_MARGIN,
+            &self.limits(),
+            |nth_newest_ages, hold| {
+                // Without limits only a 204's hold can stop a request.
+                let nth_newest_ages = if limited { nth_newest_ages } else { Vec::new() };
+                self.wait_for_room(&Window {
+                    nth_newest_ages,
+                    hold,
+                })
+            },
+        );
+        match taken {
+            Ok(Ok(row)) => Ok(Some(row)),
+            Ok(Err(wait)) => Err(wait),
+            Err(error) => {
+                if !self.warned_ledger.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        %error,
+                        "quota ledger unusable: pacing by this run's own requests only"
+                    );
+                }
+                Ok(None)
+            }
         }
-        let ticket = local.next_ticket;
-        local.next_ticket += 1;
-        local.sent.push_back((ticket, now));
-        Ok(Ticket::Local(ticket))
     }
 
     /// The answer to the request of `ticket` is in (or it failed): it counts from now.
     pub(crate) fn answered(&self, clock: &dyn Clock, ticket: Ticket) {
-        match ticket {
-            Ticket::Unlimited => {}
-            Ticket::Local(ticket) => {
-                let now = clock.now();
-                let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(entry) = local.sent.iter_mut().find(|(t, _)| *t == ticket) {
-                    entry.1 = entry.1.max(now);
+        if let Some(number) = ticket.local {
+            let now = clock.now();
+            let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+            // In flight, it is among the newest: found from the back.
+            if let Some(at) = local.sent.iter().rposition(|&(n, _)| n == number) {
+                if let Some((n, t)) = local.sent.remove(at) {
+                    local.sent.push_back((n, t.max(now)));
                 }
             }
-            #[cfg(feature = "cache")]
-            Ticket::Ledger(row) => {
-                if let Some(ledger) = &self.ledger {
-                    if let Err(error) = ledger.cache.quota_restamp(row, clock.system_time()) {
-                        tracing::warn!(%error, "quota ledger unusable");
-                    }
-                }
+        }
+        #[cfg(feature = "cache")]
+        if let (Some(row), Some(ledger)) = (ticket.ledger, &self.ledger) {
+            if let Err(error) = ledger.cache.quota_restamp(row, clock.system_time()) {
+                tracing::warn!(%error, "quota ledger unusable");
             }
         }
     }
 
     /// After a 204: no request of this key goes for `wait` (in every process sharing the
-    /// ledger).
+    /// ledger, and in this one whatever the ledger does).
     pub(crate) fn hold(&self, clock: &dyn Clock, wait: Duration) {
+        // A year at most: a wait that long is a configuration mistake, not a reason to panic.
+        let wait = wait.min(LONGEST_HOLD);
         #[cfg(feature = "cache")]
         if let Some(ledger) = &self.ledger {
-            let until = clock.system_time() + wait;
-            match ledger.cache.quota_hold(&ledger.key_fingerprint, until) {
-                Ok(()) => return,
-                Err(error) => {
-                    tracing::warn!(%error, "quota ledger unusable; counting in memory");
-                }
+            let now = clock.system_time();
+            if let Err(error) = ledger.cache.quota_hold(&ledger.key_fingerprint, now, wait) {
+                tracing::warn!(%error, "quota ledger unusable: the hold is this run's only");
             }
         }
         let until = clock.now() + wait;
@@ -312,14 +375,12 @@ impl Pacer {
             }
         }
         let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        let today = local
+        // Oldest first: the requests of the last day are the end of the log.
+        let first_today = local
             .sent
-            .iter()
-            .map(|&(_, t)| t)
-            .filter(|&t| now.saturating_duration_since(t) < DAY);
-        let (used_today, oldest) = today.fold((0u32, None::<Instant>), |(n, oldest), t| {
-            (n + 1, Some(oldest.map_or(t, |o| o.min(t))))
-        });
+            .partition_point(|&(_, t)| now.saturating_duration_since(t) >= DAY);
+        let used_today = u32::try_from(local.sent.len() - first_today).unwrap_or(u32::MAX);
+        let oldest = local.sent.get(first_today).map(|&(_, t)| t);
         let release = oldest.map(|t| t + DAY);
         QuotaStatus {
             used_today,
@@ -359,46 +420,40 @@ mod tests {
         )
     }
 
-    fn secs(list: &[u64]) -> Vec<Duration> {
-        list.iter().map(|&s| Duration::from_secs(s)).collect()
+    /// The window of requests `ages_s` seconds old (newest first), as `pacer` reads it.
+    fn window(pacer: &Pacer, ages_s: &[u64], hold: Option<Duration>) -> Window {
+        let nth_newest_ages = pacer
+            .limits()
+            .into_iter()
+            .filter_map(|n| Some((n, Duration::from_secs(*ages_s.get(n - 1)?))))
+            .collect();
+        Window {
+            nth_newest_ages,
+            hold,
+        }
     }
 
     #[test]
     fn the_limit_th_newest_request_decides() {
         let pacer = pacer(Some(2), None);
-        let ages = secs(&[10, 20, 30]);
-        let window = Window {
-            ages_newest_first: &ages,
-            hold: None,
-        };
+        let three = window(&pacer, &[10, 20, 30], None);
         // The 2nd newest is 20 s old: one more fits 40 s (and the margin) later.
         assert_eq!(
-            pacer.wait_for_room(&window),
+            pacer.wait_for_room(&three),
             Some((Duration::from_secs(40) + EDGE_MARGIN, false))
         );
-        let ages = secs(&[10]);
-        let window = Window {
-            ages_newest_first: &ages,
-            hold: None,
-        };
-        assert_eq!(pacer.wait_for_room(&window), None);
+        let one = window(&pacer, &[10], None);
+        assert_eq!(pacer.wait_for_room(&one), None);
     }
 
     #[test]
     fn the_daily_window_and_a_hold_are_told_apart() {
         let pacer = pacer(Some(4), Some(2));
-        let ages = secs(&[3600, 7200]);
-        let daily = Window {
-            ages_newest_first: &ages,
-            hold: None,
-        };
+        let daily = window(&pacer, &[3600, 7200], None);
         let (wait, is_daily) = pacer.wait_for_room(&daily).unwrap();
         assert!(is_daily);
         assert_eq!(wait, DAY - Duration::from_secs(7200) + EDGE_MARGIN);
-        let held = Window {
-            ages_newest_first: &[],
-            hold: Some(Duration::from_secs(60)),
-        };
+        let held = window(&pacer, &[], Some(Duration::from_secs(60)));
         assert_eq!(
             pacer.wait_for_room(&held),
             Some((Duration::from_secs(60), false))
@@ -409,5 +464,197 @@ mod tests {
     fn utc_times_read_as_dates() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_090_297);
         assert_eq!(format_utc(at), "2025-11-25 17:04:57 UTC");
+    }
+
+    /// A clock the test moves by hand: monotonic time and wall time, which can be set back.
+    #[derive(Debug)]
+    struct HandClock(Mutex<(Instant, SystemTime)>);
+
+    impl HandClock {
+        fn new() -> HandClock {
+            HandClock(Mutex::new((Instant::now(), SystemTime::now())))
+        }
+        fn advance(&self, by: Duration) {
+            let mut t = self.0.lock().unwrap();
+            t.0 += by;
+            t.1 += by;
+        }
+        fn set_wall_back(&self, by: Duration) {
+            self.0.lock().unwrap().1 -= by;
+        }
+    }
+
+    impl Clock for HandClock {
+        fn now(&self) -> Instant {
+            self.0.lock().unwrap().0
+        }
+        fn sleep(
+            &self,
+            _: Duration,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+            unreachable!("the tests take without waiting")
+        }
+        fn system_time(&self) -> SystemTime {
+            self.0.lock().unwrap().1
+        }
+    }
+
+    fn wait_of(taken: Result<Ticket, (Duration, bool)>) -> Option<Duration> {
+        taken.err().map(|(wait, _)| wait)
+    }
+
+    #[test]
+    fn a_slow_answer_counts_from_when_it_arrived() {
+        let (pacer, clock) = (pacer(Some(1), None), HandClock::new());
+        let ticket = pacer.try_take(&clock).unwrap();
+        clock.advance(Duration::from_secs(10));
+        pacer.answered(&clock, ticket);
+        clock.advance(Duration::from_secs(51));
+        // Sent 61 s ago, but answered 51 s ago: the minute frees 9 s (and the margin) on.
+        assert_eq!(
+            wait_of(pacer.try_take(&clock)),
+            Some(Duration::from_secs(9) + EDGE_MARGIN)
+        );
+        clock.advance(Duration::from_secs(10));
+        assert!(pacer.try_take(&clock).is_ok());
+    }
+
+    #[test]
+    fn a_204_hold_holds_every_request_and_a_huge_one_does_not_panic() {
+        let (pacer, clock) = (pacer(None, None), HandClock::new());
+        pacer.hold(&clock, Duration::from_secs(60));
+        assert_eq!(
+            wait_of(pacer.try_take(&clock)),
+            Some(Duration::from_secs(60))
+        );
+        pacer.hold(&clock, Duration::MAX);
+        assert_eq!(wait_of(pacer.try_take(&clock)), Some(LONGEST_HOLD));
+    }
+
+    #[test]
+    fn a_long_run_keeps_its_decisions_cheap_and_its_day_counted() {
+        // 20,000 requests at 1,000 a minute, under a daily limit of 100,000, answered at once:
+        // each decision reads two entries of the log, and the day's count stays exact.
+        let (pacer, clock) = (pacer(Some(1000), Some(100_000)), HandClock::new());
+        for _ in 0..20_000 {
+            let ticket = loop {
+                match pacer.try_take(&clock) {
+                    Ok(ticket) => break ticket,
+                    Err((wait, _)) => clock.advance(wait),
+                }
+            };
+            pacer.answered(&clock, ticket);
+        }
+        assert_eq!(pacer.status(&clock).used_today, 20_000);
+        clock.advance(DAY);
+        assert_eq!(pacer.status(&clock).used_today, 0);
+    }
+
+    #[cfg(feature = "cache")]
+    mod ledger {
+        use std::sync::Arc;
+
+        use super::*;
+
+        /// `n` pacers, as `n` processes would have, on one cache file and one key.
+        fn sharing(n: usize, per_minute: u32, dir: &tempfile::TempDir) -> Vec<Pacer> {
+            (0..n)
+                .map(|_| {
+                    let cache = crate::Cache::open(dir.path().join("cache.sqlite3")).unwrap();
+                    pacer(Some(per_minute), None).with_ledger(Ledger {
+                        cache: Arc::new(cache),
+                        key_fingerprint: "fingerprint".to_owned(),
+                    })
+                })
+                .collect()
+        }
+
+        fn sql(dir: &tempfile::TempDir, statement: &str) -> i64 {
+            let connection = rusqlite::Connection::open(dir.path().join("cache.sqlite3")).unwrap();
+            if statement.starts_with("SELECT") {
+                connection
+                    .query_row(statement, [], |row| row.get(0))
+                    .unwrap()
+            } else {
+                connection.execute_batch(statement).unwrap();
+                0
+            }
+        }
+
+        #[test]
+        fn processes_share_one_count_and_one_hold() {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = HandClock::new();
+            let [a, b] = <[Pacer; 2]>::try_from(sharing(2, 2, &dir)).unwrap();
+            assert!(a.try_take(&clock).is_ok());
+            assert!(b.try_take(&clock).is_ok());
+            // Each sent one: alone, each could send another.
+            assert_eq!(wait_of(a.try_take(&clock)), Some(MINUTE + EDGE_MARGIN));
+            clock.advance(MINUTE + EDGE_MARGIN);
+            a.hold(&clock, Duration::from_secs(30));
+            assert_eq!(wait_of(b.try_take(&clock)), Some(Duration::from_secs(30)));
+        }
+
+        #[test]
+        fn processes_taking_at_once_never_exceed_the_limit() {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = Arc::new(HandClock::new());
+            let taken: usize = std::thread::scope(|scope| {
+                let takers: Vec<_> = sharing(4, 5, &dir)
+                    .into_iter()
+                    .map(|pacer| {
+                        let clock = Arc::clone(&clock);
+                        scope.spawn(move || {
+                            (0..10).filter(|_| pacer.try_take(&*clock).is_ok()).count()
+                        })
+                    })
+                    .collect();
+                takers.into_iter().map(|t| t.join().unwrap()).sum()
+            });
+            assert_eq!(taken, 5);
+            assert_eq!(sql(&dir, "SELECT COUNT(*) FROM quota_sent"), 5);
+        }
+
+        #[test]
+        fn requests_older_than_a_day_leave_the_file() {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = HandClock::new();
+            let pacer = sharing(1, 5, &dir).pop().unwrap();
+            pacer.try_take(&clock).unwrap();
+            clock.advance(DAY + EDGE_MARGIN + Duration::from_secs(1));
+            pacer.try_take(&clock).unwrap();
+            assert_eq!(sql(&dir, "SELECT COUNT(*) FROM quota_sent"), 1);
+        }
+
+        #[test]
+        fn a_broken_ledger_leaves_the_run_its_own_count() {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = HandClock::new();
+            let pacer = sharing(1, 2, &dir).pop().unwrap();
+            pacer.try_take(&clock).unwrap();
+            pacer.try_take(&clock).unwrap();
+            sql(&dir, "DROP TABLE quota_sent");
+            // The ledger fails now; what this run sent itself still holds it.
+            assert_eq!(wait_of(pacer.try_take(&clock)), Some(MINUTE + EDGE_MARGIN));
+        }
+
+        #[test]
+        fn a_wall_clock_set_back_costs_one_window_at_most() {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = HandClock::new();
+            let [a, b] = <[Pacer; 2]>::try_from(sharing(2, 2, &dir)).unwrap();
+            a.try_take(&clock).unwrap();
+            a.try_take(&clock).unwrap();
+            clock.advance(MINUTE + EDGE_MARGIN);
+            // An NTP step of an hour back: the requests count from now, not from an hour on.
+            clock.set_wall_back(Duration::from_secs(3600));
+            assert_eq!(wait_of(b.try_take(&clock)), Some(MINUTE + EDGE_MARGIN));
+            // And a hold set before a step lasts its length, not an hour more.
+            let dir = tempfile::tempdir().unwrap();
+            let [a, b] = <[Pacer; 2]>::try_from(sharing(2, 2, &dir)).unwrap();
+            a.hold(&clock, Duration::from_secs(30));
+            clock.set_wall_back(Duration::from_secs(3600));
+            assert_eq!(wait_of(b.try_take(&clock)), Some(Duration::from_secs(30)));
+        }
     }
 }
