@@ -167,6 +167,7 @@ struct Run {
 }
 
 impl Run {
+    /// No run yet; also the `cpu_us` of a run whose CPU time could not be read.
     const NONE: Run = Run {
         per_sec: 0.0,
         cpu_us: f64::INFINITY,
@@ -206,9 +207,17 @@ async fn drive(addr: SocketAddr, targets: Arc<Vec<(String, usize)>>, secs: f64) 
         task.await.unwrap();
     }
     let requests = done.load(Ordering::Relaxed) as f64;
+    let cpu_after = cpu_ns();
+    // A thread that exits between the readings takes its time out of the second sum (so
+    // saturating); no schedstat reads 0 (no figure at all).
+    let cpu = cpu_after.saturating_sub(cpu_before);
     Run {
         per_sec: requests / started.elapsed().as_secs_f64(),
-        cpu_us: (cpu_ns() - cpu_before) as f64 / 1000.0 / requests,
+        cpu_us: if cpu_before == 0 || cpu_after == 0 || cpu == 0 {
+            Run::NONE.cpu_us
+        } else {
+            cpu as f64 / 1000.0 / requests
+        },
     }
 }
 
@@ -352,13 +361,16 @@ fn main() {
                 best_ceiling.per_sec,
                 100.0 * best_emu.per_sec / best_ceiling.per_sec
             );
-            println!(
-                "{:>13}  CPU per request (client, server and kernel): emulator {:.1} µs   ceiling {:.1} µs   ratio {:.1}%",
-                "",
-                best_emu.cpu_us,
-                best_ceiling.cpu_us,
-                100.0 * best_ceiling.cpu_us / best_emu.cpu_us
-            );
+            // Only when both sides' CPU time was read (schedstat exists).
+            if best_emu.cpu_us.is_finite() && best_ceiling.cpu_us.is_finite() {
+                println!(
+                    "{:>13}  CPU per request (client, server and kernel): emulator {:.1} µs   ceiling {:.1} µs   ratio {:.1}%",
+                    "",
+                    best_emu.cpu_us,
+                    best_ceiling.cpu_us,
+                    100.0 * best_ceiling.cpu_us / best_emu.cpu_us
+                );
+            }
         }
         let stats = running.stats();
         println!(

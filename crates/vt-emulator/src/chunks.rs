@@ -130,10 +130,13 @@ impl Slabs {
 
     fn get(&self, span: Span) -> &[u8] {
         let start = span.start as usize;
-        self.slabs
+        let bytes = self
+            .slabs
             .get(span.slab as usize)
-            .and_then(|slab| slab.region[..slab.used].get(start..start + span.len as usize))
-            .unwrap_or_default()
+            .and_then(|slab| slab.region[..slab.used].get(start..start + span.len as usize));
+        // Every span comes from `append`: a miss would send fewer bytes than announced.
+        debug_assert!(bytes.is_some(), "{span:?} is not in the slabs");
+        bytes.unwrap_or_default()
     }
 }
 
@@ -196,14 +199,45 @@ impl Assembler {
         }
     }
 
-    /// The answer; [`Chunks::hold`] must give it its slabs before it is read.
-    pub(crate) fn finish(mut self) -> Chunks {
+    /// The answer, to be given the slabs it references ([`Assembled::hold`]) before it can
+    /// be sent.
+    pub(crate) fn finish(mut self) -> Assembled {
         self.end_run();
-        Chunks::new(self.small, self.parts, None)
+        Assembled {
+            small: self.small,
+            parts: self.parts,
+        }
     }
 }
 
-/// A body as a list of chunks, read by hyper as one [`Buf`].
+/// An answer put together but not readable yet: only [`Assembled::hold`] makes it a body,
+/// so a body with stored parts always has the slabs they are in (were they missing, its
+/// stored parts would read as nothing while `remaining` still counted them: a
+/// `Content-Length` never sent). The rules build answers from `&State`; the `Arc` that keeps
+/// the slabs alive is the request's own, handed over only when the answer is sent, so it
+/// costs no reference count.
+#[derive(Debug, Default)]
+#[must_use = "an answer is sent only once it holds its slabs"]
+pub(crate) struct Assembled {
+    small: Vec<u8>,
+    parts: Vec<Span>,
+}
+
+impl Assembled {
+    /// The body, keeping the slabs of the stored parts alive (taken only when there is one).
+    pub(crate) fn hold(self, holder: Arc<impl Holder>) -> Chunks {
+        let holder: Option<Arc<dyn Holder>> = if self.parts.iter().any(|p| p.slab != SMALL) {
+            Some(holder)
+        } else {
+            None
+        };
+        Chunks::new(self.small, self.parts, holder)
+    }
+}
+
+/// A body as a list of chunks, read by hyper as one [`Buf`]. Made only by
+/// [`Assembled::hold`] (with the slabs of its stored parts) or [`Chunks::from_vec`] (no stored
+/// part).
 #[derive(Debug, Default)]
 pub(crate) struct Chunks {
     holder: Option<Arc<dyn Holder>>,
@@ -238,18 +272,12 @@ impl Chunks {
         Chunks::new(assembler.small, assembler.parts, None)
     }
 
-    /// Keeps the slabs of the stored parts alive (taken only when there is one).
-    pub(crate) fn hold(&mut self, holder: Arc<impl Holder>) {
-        if self.parts.iter().any(|p| p.slab != SMALL) {
-            self.holder = Some(holder);
-        }
-    }
-
     fn part(&self, span: Span) -> &[u8] {
         if span.slab == SMALL {
             let start = span.start as usize;
             return &self.small[start..start + span.len as usize];
         }
+        debug_assert!(self.holder.is_some(), "a stored part without its slabs");
         self.holder
             .as_deref()
             .map_or(&[], |holder| holder.slabs().get(span))
@@ -347,8 +375,7 @@ mod tests {
         a.push(b'}');
         a.stored(&slabs, tiny);
         a.extend(b"]");
-        let mut chunks = a.finish();
-        chunks.hold(Arc::clone(&slabs));
+        let mut chunks = a.finish().hold(Arc::clone(&slabs));
         let whole = chunks.to_vec();
         assert_eq!(whole.len(), 2 + 300 + 1 + 4 + 1);
         assert_eq!(&whole[..3], b"[{x");
@@ -371,6 +398,55 @@ mod tests {
         chunks.advance(6);
         assert!(!chunks.has_remaining());
         assert_eq!(chunks.chunks_vectored(&mut [IoSlice::new(&[]); 8]), 0);
+    }
+
+    #[test]
+    fn a_held_answer_reads_every_byte_it_announces() {
+        let mut slabs = Slabs::default();
+        let report = |i: u8| vec![b'a' + i; 300 << 10];
+        let spans: Vec<Span> = (0..8).map(|i| slabs.append(&report(i))).collect();
+        assert!(spans.iter().any(|s| s.slab > 0), "past the first slab");
+        let slabs = Arc::new(slabs);
+        let mut a = Assembler::default();
+        let mut expected = Vec::new();
+        for (i, &span) in (0..).zip(&spans) {
+            a.push(b',');
+            a.stored(&slabs, span);
+            expected.push(b',');
+            expected.extend(report(i));
+        }
+        let mut body = a.finish().hold(Arc::clone(&slabs));
+        assert!(body.holder.is_some());
+        assert_eq!(body.remaining(), expected.len());
+        let mut read = Vec::new();
+        while body.has_remaining() {
+            let chunk = body.chunk();
+            assert!(
+                !chunk.is_empty(),
+                "{} bytes announced, none given",
+                body.remaining()
+            );
+            read.extend_from_slice(chunk);
+            let n = chunk.len();
+            body.advance(n);
+        }
+        assert!(read == expected);
+
+        // Nothing stored: the slabs are not taken.
+        let mut small = Assembler::default();
+        small.extend(b"{}");
+        let body = small.finish().hold(Arc::clone(&slabs));
+        assert!(body.holder.is_none());
+        assert_eq!(body.to_vec(), b"{}");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is not in the slabs")]
+    fn a_span_outside_the_slabs_is_caught_in_debug_builds() {
+        let mut slabs = Slabs::default();
+        let span = slabs.append(&[0; 300]);
+        let _ = slabs.get(Span { len: 301, ..span });
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use vt_model::{Resource, ResourceKind};
 
-use crate::chunks::{Assembler, Chunks, Holder, Slabs};
+use crate::chunks::{Assembled, Assembler, Chunks, Holder, Slabs};
 use crate::dataset::{Ready, Store};
 use crate::faults::FaultPlan;
 use crate::index::{FxBuild, Key};
@@ -440,7 +440,7 @@ enum Resolved<'a> {
 struct Answer {
     status: StatusCode,
     content_type: Option<&'static str>,
-    body: Chunks,
+    body: Assembled,
 }
 
 impl Answer {
@@ -452,7 +452,7 @@ impl Answer {
         Answer {
             status,
             content_type,
-            body: Chunks::default(),
+            body: Assembled::default(),
         }
     }
 }
@@ -617,17 +617,17 @@ impl State {
     }
 
     /// Turns an answer into a response, shaped by a `truncate` fault, and counts its status.
-    fn send(self: Arc<Self>, mut answer: Answer, fault: Option<FaultKind>) -> Response<ReplyBody> {
+    fn send(self: Arc<Self>, answer: Answer, fault: Option<FaultKind>) -> Response<ReplyBody> {
         self.counters.status(answer.status.as_u16());
-        answer.body.hold(self);
-        let full_len = answer.body.remaining();
+        let chunks = answer.body.hold(self);
+        let full_len = chunks.remaining();
         let body = if fault == Some(FaultKind::Truncate) && full_len > 0 {
             ReplyBody::Truncated {
-                half: Some(answer.body.cut(full_len / 2)),
+                half: Some(chunks.cut(full_len / 2)),
                 pause: None,
             }
         } else {
-            ReplyBody::Full(Some(answer.body))
+            ReplyBody::Full(Some(chunks))
         };
         let mut response = Response::new(body);
         *response.status_mut() = answer.status;

@@ -260,7 +260,8 @@ mod tests {
     fn status_answers_escape_what_they_echo() {
         let mut out = Assembler::default();
         write_status(&mut out, 0, "a\"b\u{e9}", None, INVALID_MSG);
-        let v: serde_json::Value = serde_json::from_slice(&out.finish().to_vec()).unwrap();
+        let body = out.finish().hold(std::sync::Arc::new(Slabs::default()));
+        let v: serde_json::Value = serde_json::from_slice(&body.to_vec()).unwrap();
         assert_eq!(v["resource"], "a\"b\u{e9}");
         assert_eq!(v["response_code"], 0);
     }

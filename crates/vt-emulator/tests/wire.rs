@@ -932,3 +932,129 @@ async fn shutdown_lets_a_request_in_flight_finish() {
         "no longer listening"
     );
 }
+
+/// One generated report of [`reports_across_slabs_are_answered_byte_for_byte`], with its
+/// members written as the emulator writes them (compact, the model's order, no `resource`).
+struct Generated {
+    /// md5, sha1, sha256, scan_id.
+    resources: [String; 4],
+    public: String,
+    full: String,
+}
+
+/// About 36 KB of allinfo members (a long `ssdeep` of the report's own digits, so that a
+/// report's bytes differ from its neighbours'); the public view is its first 700 bytes or so.
+/// The hashes count in their last digits (md5, sha256: every leading byte the same) or in
+/// their first (sha1), and all hold letters, so that upper case differs.
+fn generated(i: usize) -> Generated {
+    let md5 = format!("abcdef{i:026x}");
+    let sha1 = format!("{i:08x}{}", "e".repeat(32));
+    let sha256 = format!("{:056x}{i:08x}", 0xc0ff_ee00_dead_beef_u64);
+    let unix = 1_600_000_000 + i;
+    let scan_id = format!("{sha256}-{unix}");
+    let public = format!(
+        "\"response_code\":1,\"verbose_msg\":\"Scan finished, information embedded\",\
+         \"scan_id\":\"{scan_id}\",\"md5\":\"{md5}\",\"sha1\":\"{sha1}\",\"sha256\":\"{sha256}\",\
+         \"scan_date\":\"2020-09-13 12:26:40\",\
+         \"permalink\":\"https://www.virustotal.com/file/{sha256}/analysis/{unix}/\",\
+         \"positives\":1,\"total\":2,\"scans\":{{\
+         \"A-Engine\":{{\"detected\":true,\"version\":\"1.0\",\"result\":\"Trojan.{i}\",\"update\":\"20200913\"}},\
+         \"B-Engine\":{{\"detected\":false,\"version\":\"2.0\",\"result\":null,\"update\":\"20200912\"}}}}"
+    );
+    let full = format!(
+        "{public},\"first_seen\":\"2020-01-01 00:00:00\",\"size\":{i},\"ssdeep\":\"{}\"",
+        format!("{i:05}:").repeat(6000)
+    );
+    Generated {
+        resources: [md5, sha1, sha256, scan_id],
+        public,
+        full,
+    }
+}
+
+/// `{"resource":ECHO,` and the members: the emulator's answer for a found report.
+fn expected_found(echo: &str, members: &str) -> String {
+    format!("{{\"resource\":\"{echo}\",{members}}}")
+}
+
+#[tokio::test]
+async fn reports_across_slabs_are_answered_byte_for_byte() {
+    // The first slab is 1 MiB, the next ones 64 MiB (crates/vt-emulator/src/chunks.rs):
+    // 2,000 reports of 36 KB fill the first, a second, and go on in a third.
+    const REPORTS: usize = 2000;
+    let reports: Vec<Generated> = (0..REPORTS).map(generated).collect();
+    let stored: usize = reports.iter().map(|r| r.full.len()).sum();
+    assert!(stored > 65 << 20, "{stored} bytes: three slabs");
+    let mut data = Dataset::new();
+    for (i, one) in reports.iter().enumerate() {
+        let json = format!("{{{}}}", one.full);
+        data.add_json(&format!("report {i}"), json.as_bytes())
+            .unwrap();
+    }
+    let emu = start(with_keys().dataset(data)).await;
+    assert!(reports[0].full.starts_with(&reports[0].public));
+
+    // Every report alone: by each kind of resource in turn, in upper case, the allinfo and
+    // the public view alternating.
+    for (i, one) in reports.iter().enumerate() {
+        let allinfo = i % 2 == 0;
+        let asked = one.resources[(i / 2) % 4].to_uppercase();
+        let query = format!(
+            "apikey=priv&resource={asked}{}",
+            if allinfo { "&allinfo=1" } else { "" }
+        );
+        let reply = report(emu.addr(), &query).await;
+        let members = if allinfo { &one.full } else { &one.public };
+        assert_eq!(reply.status, 200, "{query}");
+        assert_eq!(reply.content_length(), Some(reply.body.len()), "{query}");
+        assert!(
+            reply.body == expected_found(&asked, members).as_bytes(),
+            "report {i}, asked by {asked}, allinfo {allinfo}: {} bytes",
+            reply.body.len()
+        );
+    }
+
+    // Batches of 25 with one report from every 25th of the dataset (all three slabs in one
+    // answer), an unknown resource in the middle.
+    for batch in 0..40 {
+        let allinfo = batch % 2 == 0;
+        let mut asked = Vec::new();
+        let mut expected = Vec::new();
+        for j in 0..25 {
+            if j == 12 {
+                let unknown = format!("{:032X}", 0xffff_0000 + batch);
+                expected.push(format!(
+                    "{{\"response_code\":0,\"resource\":\"{unknown}\",\"verbose_msg\":\"{NOT_FOUND_MSG}\"}}"
+                ));
+                asked.push(unknown);
+                continue;
+            }
+            let one = &reports[(batch * 7 + j * REPORTS / 25) % REPORTS];
+            let resource = one.resources[(batch + j) % 4].to_uppercase();
+            let members = if allinfo { &one.full } else { &one.public };
+            expected.push(expected_found(&resource, members));
+            asked.push(resource);
+        }
+        let query = format!(
+            "apikey=priv&resource={}{}",
+            asked.join(", "),
+            if allinfo { "&allinfo=1" } else { "" }
+        );
+        let reply = report(emu.addr(), &query).await;
+        assert_eq!(reply.status, 200, "batch {batch}");
+        assert_eq!(
+            reply.content_length(),
+            Some(reply.body.len()),
+            "batch {batch}"
+        );
+        let expected = format!("[{}]", expected.join(","));
+        assert!(
+            reply.body == expected.as_bytes(),
+            "batch {batch}, allinfo {allinfo}: {} bytes, expected {}",
+            reply.body.len(),
+            expected.len()
+        );
+    }
+    let stats = emu.stats();
+    assert_eq!((stats.requests, stats.status(200)), (2040, 2040));
+}
