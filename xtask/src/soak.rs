@@ -19,6 +19,12 @@ use serde_json::Value;
 
 use crate::emulator::Emulator;
 
+// The emulator's generator itself, without building the server into xtask.
+#[path = "../../crates/vt-emulator/src/synthetic.rs"]
+#[allow(unreachable_pub)]
+mod synthetic;
+use synthetic::Synthetic;
+
 /// The faults of issue #6, exactly as a user would type them.
 const FAULTS: [&str; 5] = [
     "500:0.05",
@@ -30,7 +36,6 @@ const FAULTS: [&str; 5] = [
 /// Any key is accepted as private by an emulator given none; it reaches `vt` through the
 /// environment, never argv.
 const KEY: &str = "soak-key";
-const ENGINES: [&str; 4] = ["Avast", "ClamAV", "Kaspersky", "Microsoft"];
 
 const USAGE: &str = "usage: cargo xtask soak [--resources N] [--seed N] [--time-scale N]";
 
@@ -78,9 +83,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         scratch,
     } = crate::emulator::build("xtask-soak")?;
 
-    let corpus = generate(options.resources, options.seed);
+    let corpus = Synthetic::generate(options.resources, options.seed);
     let data = scratch.join("data.json");
-    std::fs::write(&data, &corpus.dataset)?;
+    std::fs::write(&data, &corpus.reports_json)?;
     let inputs = scratch.join("inputs.txt");
     std::fs::write(&inputs, corpus.inputs.join("\n") + "\n")?;
     let distinct = corpus
@@ -143,102 +148,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Generated reports and the resources to ask for.
-struct Corpus {
-    dataset: String,
-    reports: usize,
-    inputs: Vec<String>,
-}
-
-/// SplitMix64, for reproducible test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// `digits` random lower-case hex digits.
-    fn hex(&mut self, digits: usize) -> String {
-        let mut out = String::with_capacity(digits + 16);
-        while out.len() < digits {
-            let _ = write!(out, "{:016x}", self.next());
-        }
-        out.truncate(digits);
-        out
-    }
-}
-
-/// Half as many reports as resources; the resources are 55% known (by SHA-256, or MD5 or
-/// SHA-1 in upper case), 35% unknown, 10% repeats of an earlier input.
-fn generate(resources: usize, seed: u64) -> Corpus {
-    let mut rng = Rng(seed ^ 0x5eed);
-    let reports = (resources / 2).max(1);
-    let mut hashes = Vec::with_capacity(reports);
-    let mut dataset = String::from("[");
-    for i in 0..reports {
-        let (md5, sha1, sha256) = (rng.hex(32), rng.hex(40), rng.hex(64));
-        let positives = i % (ENGINES.len() + 1);
-        let scans: Vec<String> = ENGINES
-            .iter()
-            .enumerate()
-            .map(|(k, engine)| {
-                let detected = k < positives;
-                let result = if detected {
-                    format!("\"Trojan.Gen.{}\"", i % 97)
-                } else {
-                    "null".to_owned()
-                };
-                format!(
-                    r#""{engine}":{{"detected":{detected},"version":"1.0","result":{result},"update":"20250101"}}"#
-                )
-            })
-            .collect();
-        if i > 0 {
-            dataset.push(',');
-        }
-        let _ = write!(
-            dataset,
-            r#"{{"response_code":1,"verbose_msg":"Scan finished, information embedded","resource":"{sha256}","scan_id":"{sha256}-1735732800","md5":"{md5}","sha1":"{sha1}","sha256":"{sha256}","scan_date":"2025-01-01 12:00:00","permalink":"https://www.virustotal.com/file/{sha256}/analysis/1735732800/","positives":{positives},"total":{},"scans":{{{}}}}}"#,
-            ENGINES.len(),
-            scans.join(",")
-        );
-        hashes.push((md5, sha1, sha256));
-    }
-    dataset.push(']');
-    let mut inputs: Vec<String> = Vec::with_capacity(resources);
-    for _ in 0..resources {
-        let roll = rng.below(100);
-        let input = if roll < 55 {
-            let (md5, sha1, sha256) = &hashes[rng.below(reports)];
-            match rng.below(10) {
-                0 | 1 => md5.to_ascii_uppercase(),
-                2 | 3 => sha1.to_ascii_uppercase(),
-                _ => sha256.clone(),
-            }
-        } else if roll < 90 || inputs.is_empty() {
-            let digits = if roll.is_multiple_of(2) { 64 } else { 32 };
-            rng.hex(digits)
-        } else {
-            inputs[rng.below(inputs.len())].clone()
-        };
-        inputs.push(input);
-    }
-    Corpus {
-        dataset,
-        reports,
-        inputs,
-    }
 }
 
 /// One emulator and one `vt` run against it.

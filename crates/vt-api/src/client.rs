@@ -300,7 +300,7 @@ impl ClientBuilder {
         let pacer = Pacer::new(&limits);
         #[cfg(feature = "cache")]
         let pacer = match self.quota_ledger {
-            Some(cache) if pacer.is_limited() => pacer.with_ledger(crate::pacing::Ledger {
+            Some(cache) if limits.is_paced() => pacer.with_ledger(crate::pacing::Ledger {
                 cache,
                 key_fingerprint: self.key.fingerprint(),
             }),

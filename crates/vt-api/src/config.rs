@@ -48,6 +48,19 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Whether requests are paced at all: a per-minute or daily limit above 0 (a limit of 0
+    /// counts as none). Without one, no quota count is kept and a quota ledger is not used.
+    ///
+    /// ```
+    /// use vt_api::Tier;
+    /// assert!(Tier::Public.limits().is_paced());
+    /// assert!(!Tier::Private.limits().is_paced());
+    /// assert!(!Tier::Public.limits().with_per_minute(Some(0)).with_per_day(None).is_paced());
+    /// ```
+    pub fn is_paced(&self) -> bool {
+        self.per_minute.is_some_and(|n| n > 0) || self.per_day.is_some_and(|n| n > 0)
+    }
+
     /// Sets the number of resources per request.
     pub fn with_batch_size(mut self, batch_size: usize) -> Limits {
         self.batch_size = batch_size.max(1);

@@ -356,25 +356,33 @@ impl vt_api::Clock for FastClock {
     }
 }
 
-#[tokio::test]
-async fn pacing_spends_a_public_quota_to_the_last_request_and_no_further() {
-    // The service allows 2 requests a minute; 20 resources go in 5 requests of 4, which
-    // takes the client into the third minute, with not one 204.
-    let clock = FastClock::new();
-    let emulator = emulator()
+/// An emulator that allows a public key 2 requests a minute, on `clock`.
+async fn two_a_minute(clock: FastClock) -> RunningEmulator {
+    emulator()
         .public_per_minute(2)
         .clock(clock)
         .start()
         .await
-        .unwrap();
-    let client = Client::builder(ApiKey::new(PUBLIC_KEY))
+        .unwrap()
+}
+
+/// A client of the public key paced to 2 requests a minute, on the emulator's `clock`.
+fn paced_client(emulator: &RunningEmulator, clock: FastClock) -> vt_api::ClientBuilder {
+    Client::builder(ApiKey::new(PUBLIC_KEY))
         .base_url(emulator.url())
         .limits(Tier::Public.limits().with_per_minute(Some(2)))
         .retry_policy(quick_retries().with_request_timeout(Duration::from_secs(300)))
         .clock(Arc::new(clock))
         .transport(Arc::new(HyperTransport::new().unwrap()))
-        .build()
-        .unwrap();
+}
+
+#[tokio::test]
+async fn pacing_spends_a_public_quota_to_the_last_request_and_no_further() {
+    // The service allows 2 requests a minute; 20 resources go in 5 requests of 4, which
+    // takes the client into the third minute, with not one 204.
+    let clock = FastClock::new();
+    let emulator = two_a_minute(clock).await;
+    let client = paced_client(&emulator, clock).build().unwrap();
     let inputs: Vec<Resource> = (0..20).map(|i| resource(&format!("{i:032x}"))).collect();
     assert_eq!(all_answered(&client, inputs).await, 20);
     let stats = emulator.stats();
@@ -399,19 +407,9 @@ async fn clients_sharing_a_quota_ledger_share_one_key_without_a_204() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.sqlite3");
     let clock = FastClock::new();
-    let emulator = emulator()
-        .public_per_minute(2)
-        .clock(clock)
-        .start()
-        .await
-        .unwrap();
+    let emulator = two_a_minute(clock).await;
     let client = |cache: vt_api::Cache| {
-        Client::builder(ApiKey::new(PUBLIC_KEY))
-            .base_url(emulator.url())
-            .limits(Tier::Public.limits().with_per_minute(Some(2)))
-            .retry_policy(quick_retries().with_request_timeout(Duration::from_secs(300)))
-            .clock(Arc::new(clock))
-            .transport(Arc::new(HyperTransport::new().unwrap()))
+        paced_client(&emulator, clock)
             .quota_ledger(Arc::new(cache))
             .build()
             .unwrap()

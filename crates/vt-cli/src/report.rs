@@ -125,8 +125,10 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
     }
     // The cache file is also the quota ledger: every vt on this machine using the key paces
     // against one count, with or without `--no-cache` (which only keeps answers out of it).
-    match open_cache() {
-        Ok(cache) => {
+    // With neither answers to keep nor a quota to count, the file is not even opened.
+    match (!args.no_cache || limits.is_paced()).then(open_cache) {
+        None => {}
+        Some(Ok(cache)) => {
             let cache = Arc::new(cache);
             if !args.no_cache {
                 let max_age = match (args.max_age, args.offline) {
@@ -138,13 +140,13 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
             }
             builder = builder.quota_ledger(cache);
         }
-        Err(error) if args.offline => return Err(error.context("--offline needs the cache")),
-        Err(error) if args.no_cache => {
+        Some(Err(error)) if args.offline => return Err(error.context("--offline needs the cache")),
+        Some(Err(error)) if args.no_cache => {
             tracing::warn!(
                 "quota count not shared with other vt runs (the cache file is unusable): {error:#}"
             );
         }
-        Err(error) => {
+        Some(Err(error)) => {
             tracing::warn!(
                 "cache disabled, and the quota count not shared with other vt runs: {error:#}"
             );

@@ -603,6 +603,36 @@ fn runs_without_the_cache_of_answers_still_share_the_quota_count() {
 }
 
 #[test]
+fn two_processes_on_one_key_never_exceed_its_daily_quota() {
+    // The service allows the public key 4 requests a day; two vt runs at once need 4 each.
+    // Through the shared count they send 4 on the first day and the rest once the first
+    // have aged a day (4.3 s here), and the service never answers 204.
+    const SCALE: u32 = 20_000;
+    let env = Env::with(|b| {
+        b.public_per_day(4).clock(Scaled {
+            origin: std::time::Instant::now(),
+            scale: SCALE,
+        })
+    });
+    let stderr = two_processes_on_one_public_key(
+        &env,
+        SCALE,
+        false,
+        &["--daily-quota", "4", "--timeout", "30d"],
+    );
+    let stats = env.stats();
+    assert_eq!(
+        (stats.status(200), stats.status(204)),
+        (8, 0),
+        "{stats:?}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("the daily quota of 4 requests is used up; the next request goes at"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn vt_processes_with_their_own_counts_back_off_on_204_and_finish() {
     // A colleague's vt elsewhere: no shared count, so 204s happen. Each 204 holds the key's
     // requests for a minute; both runs end complete, and no request is answered twice.

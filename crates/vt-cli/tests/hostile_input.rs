@@ -48,6 +48,16 @@ fn run_fed(
     (drain.finish(status), peak)
 }
 
+/// `out` is an input error (exit status 2, nothing on stdout) whose message holds each of
+/// `expected`, and the emulator was asked nothing.
+fn assert_refused(env: &Env, out: &Output, expected: &[&str]) {
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{}", out.stderr);
+    for text in expected {
+        assert!(out.stderr.contains(text), "{text:?} in:\n{}", out.stderr);
+    }
+    assert_eq!(env.stats().requests, 0, "nothing was sent");
+}
+
 /// `VmHWM` of a running process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -71,17 +81,14 @@ fn a_one_gib_line_is_refused_with_its_number_and_length_in_flat_memory() {
         }
         Ok(())
     });
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert_eq!(out.stdout, "");
-    assert!(
-        out.stderr.contains(&format!(
-            "line 2 of stdin: {GIB} bytes long, more than the 4096 a line may hold"
-        )),
-        "{}",
-        out.stderr
+    assert_refused(
+        &env,
+        &out,
+        &[
+            &format!("line 2 of stdin: {GIB} bytes long, more than the 4096 a line may hold"),
+            "nothing was sent",
+        ],
     );
-    assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
-    assert_eq!(env.stats().requests, 0, "nothing was sent");
     assert!(
         peak_kib < PEAK_LIMIT_KIB,
         "vt held {peak_kib} KiB while reading a 1 GiB line"
@@ -105,16 +112,14 @@ fn a_million_lines_are_validated_in_flat_memory() {
         // One bad line at the end: every line is read and kept, and then nothing is sent.
         stdin.write_all(b"not-a-hash\n")
     });
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    assert_refused(
+        &env,
+        &out,
+        &[&format!(
             "line {} of stdin: invalid resource \"not-a-hash\"",
             LINES + 1
-        )),
-        "{}",
-        out.stderr
+        )],
     );
-    assert_eq!(env.stats().requests, 0, "nothing was sent");
     assert!(
         peak_kib < PEAK_LIMIT_KIB,
         "vt held {peak_kib} KiB while reading {LINES} lines"
@@ -129,24 +134,18 @@ fn a_long_line_in_a_file_is_named_and_the_reading_goes_on() {
     list.extend_from_slice(format!("\r\n{EICAR_MD5}\nnot-a-hash\n").as_bytes());
     let path = env.write("long.txt", &list);
     let out = run_file(&env, &path);
-    assert_eq!(out.code, 2, "{}", out.stderr);
     let source = path.display();
-    assert!(
-        out.stderr.contains(&format!(
-            "line 2 of {source}: {} bytes long, more than the 4096",
-            8 << 20
-        )),
-        "{}",
-        out.stderr
+    assert_refused(
+        &env,
+        &out,
+        &[
+            &format!(
+                "line 2 of {source}: {} bytes long, more than the 4096",
+                8 << 20
+            ),
+            &format!("line 4 of {source}: invalid resource \"not-a-hash\""),
+        ],
     );
-    assert!(
-        out.stderr.contains(&format!(
-            "line 4 of {source}: invalid resource \"not-a-hash\""
-        )),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(env.stats().requests, 0, "nothing was sent");
 }
 
 #[test]
@@ -157,28 +156,21 @@ fn nul_bytes_are_named_by_line_and_a_binary_file_is_listed_briefly() {
         format!("{SAMPLE_MD5}\n{EICAR_MD5}\0\n").as_bytes(),
     );
     let out = run_file(&env, &path);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    assert_refused(
+        &env,
+        &out,
+        &[&format!(
             "line 2 of {}: holds a NUL byte (byte 33); is it a binary file?",
             path.display()
-        )),
-        "{}",
-        out.stderr
+        )],
     );
 
     // Something that is not a list at all: the first ten lines named, the rest counted.
     let binary: Vec<u8> = (0..15).flat_map(|_| *b"\x7fELF\0\0\x01\n").collect();
     let path = env.write("a.out", &binary);
     let out = run_file(&env, &path);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_refused(&env, &out, &["... and 5 more invalid inputs"]);
     assert_eq!(out.stderr.matches("holds a NUL byte").count(), 10);
-    assert!(
-        out.stderr.contains("... and 5 more invalid inputs"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(env.stats().requests, 0, "nothing was sent");
 }
 
 #[test]
@@ -189,14 +181,13 @@ fn bytes_that_are_not_utf8_are_named_not_replaced() {
     list.extend_from_slice(b"\xe9\n");
     let path = env.write("latin1.txt", &list);
     let out = run_file(&env, &path);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    assert_refused(
+        &env,
+        &out,
+        &[&format!(
             "line 2 of {}: not valid UTF-8 (byte 32); save the list as UTF-8 text",
             path.display()
-        )),
-        "{}",
-        out.stderr
+        )],
     );
     assert!(!out.stderr.contains('\u{fffd}'), "{}", out.stderr);
 
@@ -207,17 +198,15 @@ fn bytes_that_are_not_utf8_are_named_not_replaced() {
         .collect();
     let path = env.write("utf16.txt", &utf16);
     let out = run_file(&env, &path);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    assert_refused(
+        &env,
+        &out,
+        &[&format!(
             "{} is UTF-16 text (it starts with a UTF-16 byte order mark)",
             path.display()
-        )),
-        "{}",
-        out.stderr
+        )],
     );
     assert_eq!(out.stderr.lines().count(), 2, "{}", out.stderr);
-    assert_eq!(env.stats().requests, 0, "nothing was sent");
 }
 
 #[test]

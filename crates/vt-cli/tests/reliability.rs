@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -17,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use vt_emulator::{Dataset, EmulatorBuilder, Fault};
+use vt_emulator::{Dataset, EmulatorBuilder, Fault, Synthetic};
 
 /// The faults of issue #6, as `vt-emulator --fault` takes them.
 const FAULTS: [&str; 5] = [
@@ -39,79 +38,23 @@ const TIME_SCALE: u32 = 60;
 const TIMEOUT: &str = "120s";
 const SLOW: Duration = Duration::from_secs(4);
 
-/// SplitMix64, for reproducible test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn hex(&mut self, digits: usize) -> String {
-        let mut out = String::new();
-        while out.len() < digits {
-            let _ = write!(out, "{:016x}", self.next());
-        }
-        out.truncate(digits);
-        out
-    }
-}
-
-/// Generated reports, and `n` inputs: 55% known (by SHA-256, or MD5 or SHA-1 in upper case),
-/// 35% unknown, 10% repeats of an earlier input.
+/// Generated reports, and inputs asking for them (see [`Synthetic`]), as the soak makes them.
 struct Corpus {
-    /// The reports, one JSON array.
     json: String,
     inputs: Vec<String>,
 }
 
 impl Corpus {
     fn new(n: usize, seed: u64) -> Corpus {
-        let mut rng = Rng(seed);
-        let reports = (n / 2).max(1);
-        let mut known = Vec::with_capacity(reports);
-        let mut json = String::from("[");
-        for i in 0..reports {
-            let (md5, sha1, sha256) = (rng.hex(32), rng.hex(40), rng.hex(64));
-            let detected = i % 3 == 0;
-            let result = if detected { "\"Trojan.Gen\"" } else { "null" };
-            if i > 0 {
-                json.push(',');
-            }
-            let _ = write!(
-                json,
-                r#"{{"response_code":1,"verbose_msg":"Scan finished, information embedded","resource":"{sha256}","scan_id":"{sha256}-1735732800","md5":"{md5}","sha1":"{sha1}","sha256":"{sha256}","scan_date":"2025-01-01 12:00:00","permalink":"https://www.virustotal.com/file/{sha256}/analysis/1735732800/","positives":{},"total":2,"scans":{{"ClamAV":{{"detected":{detected},"version":"1.0","result":{result},"update":"20250101"}},"Sophos":{{"detected":false,"version":"2.0","result":null,"update":"20250101"}}}}}}"#,
-                u8::from(detected)
-            );
-            known.push((md5, sha1, sha256));
+        let Synthetic {
+            reports_json,
+            inputs,
+            ..
+        } = Synthetic::generate(n, seed);
+        Corpus {
+            json: reports_json,
+            inputs,
         }
-        json.push(']');
-        let mut inputs: Vec<String> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let roll = rng.below(100);
-            let input = if roll < 55 {
-                let (md5, sha1, sha256) = &known[rng.below(reports)];
-                match rng.below(10) {
-                    0 | 1 => md5.to_ascii_uppercase(),
-                    2 | 3 => sha1.to_ascii_uppercase(),
-                    _ => sha256.clone(),
-                }
-            } else if roll < 90 || inputs.is_empty() {
-                rng.hex(if roll < 72 { 64 } else { 32 })
-            } else {
-                inputs[rng.below(inputs.len())].clone()
-            };
-            inputs.push(input);
-        }
-        Corpus { json, inputs }
     }
 
     /// A [`standard_emulator`] that serves the reports instead of the bundled dataset.

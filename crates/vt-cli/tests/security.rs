@@ -726,6 +726,15 @@ fn connect_proxy(env: &Env, upstream: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<
 
 #[test]
 fn plain_http_to_another_host_warns_that_the_key_travels_in_clear() {
+    // Private: these runs share one quota count, and are not about pacing.
+    const LOOKUP: [&str; 6] = [
+        "file",
+        "report",
+        "--tier",
+        "private",
+        "--no-cache",
+        SAMPLE_MD5,
+    ];
     let mut env = Env::empty();
     let key = random_key();
     let (emulator, local_url) = start_knowing(&mut env, &key);
@@ -735,8 +744,7 @@ fn plain_http_to_another_host_warns_that_the_key_travels_in_clear() {
             .vt_at("http://vt-test.example/vtapi/v2/")
             .env("VT_API_KEY", &key)
             .env("HTTP_PROXY", format!("http://{proxy}"))
-            // Private: these runs share one quota count, and are not about pacing.
-            .args(["file", "report", "--tier", "private"])
+            .args(&LOOKUP[..4])
             .args(extra)
             .arg(SAMPLE_MD5))
     };
@@ -772,14 +780,7 @@ fn plain_http_to_another_host_warns_that_the_key_travels_in_clear() {
         .vt_at(&local_url)
         .env("VT_API_KEY", &key)
         .env("HTTP_PROXY", format!("http://{proxy}"))
-        .args([
-            "file",
-            "report",
-            "--tier",
-            "private",
-            "--no-cache",
-            SAMPLE_MD5,
-        ]));
+        .args(LOOKUP));
     assert_eq!(proxied_local.code, 0, "{}", proxied_local.stderr);
     assert!(
         proxied_local
@@ -793,14 +794,7 @@ fn plain_http_to_another_host_warns_that_the_key_travels_in_clear() {
     // This machine, by name or address, is fine over plain http.
     let port = env.emulator(emulator).addr().port();
     for url in [local_url, format!("http://localhost:{port}/vtapi/v2/")] {
-        let out = run(env.vt_at(&url).env("VT_API_KEY", &key).args([
-            "file",
-            "report",
-            "--tier",
-            "private",
-            "--no-cache",
-            SAMPLE_MD5,
-        ]));
+        let out = run(env.vt_at(&url).env("VT_API_KEY", &key).args(LOOKUP));
         assert_eq!(out.code, 0, "{url}: {}", out.stderr);
         assert_eq!(out.stderr, "", "{url}");
     }

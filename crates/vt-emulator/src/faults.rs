@@ -135,30 +135,11 @@ impl FromStr for Fault {
     }
 }
 
-/// SplitMix64: tiny, fast, and good enough to pick faults.
-#[derive(Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The configured faults and the generator; one draw per API request.
 #[derive(Debug)]
 pub(crate) struct FaultPlan {
     faults: Vec<Fault>,
-    rng: Mutex<SplitMix64>,
+    rng: Mutex<crate::synthetic::SplitMix64>,
 }
 
 impl FaultPlan {
@@ -171,7 +152,7 @@ impl FaultPlan {
         }
         Ok(FaultPlan {
             faults,
-            rng: Mutex::new(SplitMix64(seed)),
+            rng: Mutex::new(crate::synthetic::SplitMix64(seed)),
         })
     }
 

@@ -46,6 +46,7 @@ mod keys;
 mod quota;
 mod server;
 mod stats;
+mod synthetic;
 mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -55,3 +56,4 @@ pub use faults::{Fault, FaultKind};
 pub use keys::{KeySpec, Tier};
 pub use server::{Emulator, EmulatorBuilder, RunningEmulator, STATS_PATH};
 pub use stats::Stats;
+pub use synthetic::Synthetic;
