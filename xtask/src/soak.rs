@@ -23,16 +23,8 @@ use crate::emulator::Emulator;
 #[path = "../../crates/vt-emulator/src/synthetic.rs"]
 #[allow(unreachable_pub)]
 mod synthetic;
-use synthetic::Synthetic;
+use synthetic::{Synthetic, SOAK_FAULTS};
 
-/// The faults of issue #6, exactly as a user would type them.
-const FAULTS: [&str; 5] = [
-    "500:0.05",
-    "reset:0.02",
-    "truncate:0.02",
-    "slow:0.01",
-    "204:0.02",
-];
 /// Any key is accepted as private by an emulator given none; it reaches `vt` through the
 /// environment, never argv.
 const KEY: &str = "soak-key";
@@ -104,7 +96,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let base = ["--data".to_owned(), data.display().to_string()];
     let clean = Run::new(&vt, &emulator_bin, &base, &inputs, &scratch, "clean", None)?;
     let mut faulty_args = base.to_vec();
-    for fault in FAULTS {
+    for fault in SOAK_FAULTS {
         faulty_args.extend(["--fault".to_owned(), fault.to_owned()]);
     }
     faulty_args.extend(["--seed".to_owned(), options.seed.to_string()]);
@@ -130,7 +122,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     println!(
         "command: vt-emulator --data data.json {} --seed {}; vt file report --tier private \
          --format jsonl -i inputs.txt{} (fresh VT_CACHE_DIR)",
-        FAULTS.map(|f| format!("--fault {f}")).join(" "),
+        SOAK_FAULTS.map(|f| format!("--fault {f}")).join(" "),
         options.seed,
         options
             .time_scale

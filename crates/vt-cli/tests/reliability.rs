@@ -16,16 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use vt_emulator::{Dataset, EmulatorBuilder, Fault, Synthetic};
+use vt_emulator::{Dataset, EmulatorBuilder, Fault, Synthetic, SOAK_FAULTS};
 
-/// The faults of issue #6, as `vt-emulator --fault` takes them.
-const FAULTS: [&str; 5] = [
-    "500:0.05",
-    "reset:0.02",
-    "truncate:0.02",
-    "slow:0.01",
-    "204:0.02",
-];
 /// With this seed every kind of fault is among the first 17 draws (one draw a request: reset
 /// 2nd, 204 3rd, truncate 9th, slow 14th, 500 17th), so a run of 17 requests or more meets
 /// each of them whatever the order of its requests.
@@ -111,7 +103,7 @@ fn faults_are_retried_into_the_same_output_as_a_fault_free_run() {
     let inputs = corpus.write(&env);
     let clean = env.start(corpus.emulator());
     let mut faulty = corpus.emulator();
-    for fault in FAULTS {
+    for fault in SOAK_FAULTS {
         faulty = faulty.fault(fault.parse::<Fault>().unwrap());
     }
     let faulty = env.start(faulty.seed(SEED).slow_delay(SLOW));
@@ -132,7 +124,7 @@ fn faults_are_retried_into_the_same_output_as_a_fault_free_run() {
     assert_one_answer_per_input(&out.stdout, &corpus.inputs);
 
     let (clean, faulty) = (env.emulator(clean).stats(), env.emulator(faulty).stats());
-    for fault in FAULTS {
+    for fault in SOAK_FAULTS {
         let kind = fault.parse::<Fault>().unwrap().kind();
         assert!(faulty.fault(kind) > 0, "no {kind} fault: {faulty:?}");
     }

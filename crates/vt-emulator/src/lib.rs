@@ -56,4 +56,4 @@ pub use faults::{Fault, FaultKind};
 pub use keys::{KeySpec, Tier};
 pub use server::{Emulator, EmulatorBuilder, RunningEmulator, STATS_PATH};
 pub use stats::Stats;
-pub use synthetic::Synthetic;
+pub use synthetic::{Synthetic, SOAK_FAULTS};

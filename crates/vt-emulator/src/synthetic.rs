@@ -41,6 +41,16 @@ impl SplitMix64 {
     }
 }
 
+/// The faults of a soak run (issue #6), as `vt-emulator --fault` takes them: 12% of requests
+/// meet one.
+pub const SOAK_FAULTS: [&str; 5] = [
+    "500:0.05",
+    "reset:0.02",
+    "truncate:0.02",
+    "slow:0.01",
+    "204:0.02",
+];
+
 /// The engines of every synthetic report.
 const ENGINES: [&str; 4] = ["Avast", "ClamAV", "Kaspersky", "Microsoft"];
 
