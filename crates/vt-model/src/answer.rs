@@ -1,43 +1,136 @@
 //! The answer for one resource, a whole response body, and decoding with typed errors.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
+use serde::Serialize;
 
 use crate::error::{DecodeCategory, DecodeError};
 use crate::report::FileReport;
-use crate::wire::wire_object;
+use crate::wire::{wire_object, Partial};
 use crate::{Error, Extra};
 
-/// What `/file/report` said about one resource.
+/// What an endpoint said about one query: the shape every lookup-style v2 answer shares.
 ///
-/// Not found and queued are ordinary outcomes, not errors. A `response_code` the model does
-/// not know is kept whole as [`FileReportAnswer::Unknown`] rather than refused.
+/// `T` is the endpoint's found report ([`FileReport`] for `/file/report`). Not found, queued and
+/// invalid are ordinary outcomes, not errors; a `response_code` the model does not know is kept
+/// whole as [`Answer::Unknown`] rather than refused.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum FileReportAnswer {
+pub enum Answer<T> {
     /// `response_code` 1: the report.
-    Found(Box<FileReport>),
-    /// `response_code` 0: the service has no report, or the resource was invalid
-    /// (see [`StatusReport::is_invalid_resource`]).
+    Found(Box<T>),
+    /// `response_code` 0: the service has no report (for `/file/report` also an invalid
+    /// resource: see [`StatusReport::is_invalid_resource`]).
     NotFound(StatusReport),
-    /// `response_code` -2: the file is queued for analysis.
+    /// `response_code` -2: queued for analysis.
     Queued(StatusReport),
+    /// `response_code` -1: the query was refused as invalid (URLs, IP addresses, ...).
+    Invalid(StatusReport),
     /// Any other `response_code`, kept with its whole body.
     Unknown(StatusReport),
 }
 
+/// What `/file/report` said about one resource.
+pub type FileReportAnswer = Answer<FileReport>;
+
+/// The outcome of an answer, known from its `response_code` alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// 1.
+    Found,
+    /// 0.
+    NotFound,
+    /// -2.
+    Queued,
+    /// -1.
+    Invalid,
+    /// Anything else.
+    Unknown,
+}
+
+impl Status {
+    /// The status of a `response_code`.
+    pub fn of(response_code: i64) -> Status {
+        match response_code {
+            response_code::FOUND => Status::Found,
+            response_code::NOT_FOUND => Status::NotFound,
+            response_code::QUEUED => Status::Queued,
+            response_code::INVALID => Status::Invalid,
+            _ => Status::Unknown,
+        }
+    }
+
+    /// A short lower-case name: `found`, `not_found`, `queued`, `invalid` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Found => "found",
+            Status::NotFound => "not_found",
+            Status::Queued => "queued",
+            Status::Invalid => "invalid",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    /// Whether an answer with this status is final, and so worth keeping in a cache: found
+    /// and not found (queued changes, invalid and unknown say nothing of the resource).
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Found | Status::NotFound)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The found report of an endpoint: what [`Answer`] is generic over.
+///
+/// Implemented by the model's report types; the decoding hook is not for use outside the
+/// crate.
+pub trait Report:
+    Serialize + Clone + fmt::Debug + PartialEq + Send + Sync + Sized + 'static
+{
+    /// The `response_code` the service sent (1).
+    fn response_code(&self) -> i64;
+    /// The query as echoed by the service, when it sent one.
+    fn resource(&self) -> Option<&str>;
+    /// The service's `verbose_msg`, when it sent one.
+    fn verbose_msg(&self) -> Option<&str>;
+    /// Decodes the entries of an object; `Ok(Err(..))` when a required field is absent.
+    #[doc(hidden)]
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Partial>, A::Error>;
+}
+
+impl Report for FileReport {
+    fn response_code(&self) -> i64 {
+        self.response_code
+    }
+    fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+    fn verbose_msg(&self) -> Option<&str> {
+        self.verbose_msg.as_deref()
+    }
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Partial>, A::Error> {
+        FileReport::from_map(map)
+    }
+}
+
 wire_object! {
-    /// The short answer given when there is no report (not found, queued, or a code the model
-    /// does not know), with every other key the service sent in `extra`.
+    /// The short answer given when there is no report (not found, queued, invalid, or a code
+    /// the model does not know), with every other key the service sent in `extra`.
     pub struct StatusReport {
-        /// 0 not found, -2 queued, anything else unknown.
+        /// 0 not found, -2 queued, -1 invalid, anything else unknown.
         req response_code: i64 => "response_code",
         /// The service's explanation.
         opt verbose_msg: String => "verbose_msg",
-        /// The resource as asked.
+        /// The query as asked.
         opt resource: String => "resource",
         /// For a queued file: its SHA-256 (the future scan_id).
         opt scan_id: String => "scan_id",
@@ -54,78 +147,91 @@ impl StatusReport {
     }
 }
 
-/// `response_code` values of `/file/report`.
+/// `response_code` values of the v2 API.
 pub mod response_code {
-    /// The report is embedded.
+    /// The report is embedded (or the request was done).
     pub const FOUND: i64 = 1;
-    /// Not among the finished, queued or pending scans, or an invalid resource.
+    /// Not among the finished, queued or pending scans, or (`/file/report`) an invalid resource.
     pub const NOT_FOUND: i64 = 0;
     /// Queued for analysis.
     pub const QUEUED: i64 = -2;
+    /// Invalid query, or the request failed.
+    pub const INVALID: i64 = -1;
 }
 
-impl FileReportAnswer {
+impl<T: Report> Answer<T> {
     /// Classifies a short answer by its `response_code`.
-    fn from_status(status: StatusReport) -> FileReportAnswer {
-        match status.response_code {
-            response_code::NOT_FOUND => FileReportAnswer::NotFound(status),
-            response_code::QUEUED => FileReportAnswer::Queued(status),
-            _ => FileReportAnswer::Unknown(status),
+    fn from_status(status: StatusReport) -> Answer<T> {
+        match Status::of(status.response_code) {
+            Status::NotFound => Answer::NotFound(status),
+            Status::Queued => Answer::Queued(status),
+            Status::Invalid => Answer::Invalid(status),
+            Status::Found | Status::Unknown => Answer::Unknown(status),
+        }
+    }
+
+    fn as_status(&self) -> Option<&StatusReport> {
+        match self {
+            Answer::Found(_) => None,
+            Answer::NotFound(s) | Answer::Queued(s) | Answer::Invalid(s) | Answer::Unknown(s) => {
+                Some(s)
+            }
         }
     }
 
     /// The `response_code` the service sent.
     pub fn response_code(&self) -> i64 {
         match self {
-            FileReportAnswer::Found(report) => report.response_code,
-            FileReportAnswer::NotFound(s)
-            | FileReportAnswer::Queued(s)
-            | FileReportAnswer::Unknown(s) => s.response_code,
+            Answer::Found(report) => report.response_code(),
+            _ => self.as_status().map_or(0, |s| s.response_code),
         }
     }
 
-    /// The resource as echoed by the service, when it sent one.
+    /// The query as echoed by the service, when it sent one.
     pub fn resource(&self) -> Option<&str> {
         match self {
-            FileReportAnswer::Found(report) => report.resource.as_deref(),
-            FileReportAnswer::NotFound(s)
-            | FileReportAnswer::Queued(s)
-            | FileReportAnswer::Unknown(s) => s.resource.as_deref(),
+            Answer::Found(report) => report.resource(),
+            _ => self.as_status().and_then(|s| s.resource.as_deref()),
         }
     }
 
     /// The service's `verbose_msg`, when it sent one.
     pub fn verbose_msg(&self) -> Option<&str> {
         match self {
-            FileReportAnswer::Found(report) => report.verbose_msg.as_deref(),
-            FileReportAnswer::NotFound(s)
-            | FileReportAnswer::Queued(s)
-            | FileReportAnswer::Unknown(s) => s.verbose_msg.as_deref(),
+            Answer::Found(report) => report.verbose_msg(),
+            _ => self.as_status().and_then(|s| s.verbose_msg.as_deref()),
         }
     }
 
     /// The report, when found.
-    pub fn as_found(&self) -> Option<&FileReport> {
+    pub fn as_found(&self) -> Option<&T> {
         match self {
-            FileReportAnswer::Found(report) => Some(report),
+            Answer::Found(report) => Some(report),
             _ => None,
         }
     }
 
-    /// A short lower-case name of the outcome: `found`, `not_found`, `queued` or `unknown`.
-    pub fn status(&self) -> &'static str {
+    /// The outcome, as a [`Status`].
+    pub fn outcome(&self) -> Status {
         match self {
-            FileReportAnswer::Found(_) => "found",
-            FileReportAnswer::NotFound(_) => "not_found",
-            FileReportAnswer::Queued(_) => "queued",
-            FileReportAnswer::Unknown(_) => "unknown",
+            Answer::Found(_) => Status::Found,
+            Answer::NotFound(_) => Status::NotFound,
+            Answer::Queued(_) => Status::Queued,
+            Answer::Invalid(_) => Status::Invalid,
+            Answer::Unknown(_) => Status::Unknown,
         }
     }
 
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<FileReportAnswer, A::Error> {
-        let status = match FileReport::from_map(map)? {
-            Ok(report) if report.response_code == response_code::FOUND => {
-                return Ok(FileReportAnswer::Found(Box::new(report)));
+    /// A short lower-case name of the outcome: `found`, `not_found`, `queued`, `invalid` or
+    /// `unknown`.
+    pub fn status(&self) -> &'static str {
+        self.outcome().as_str()
+    }
+
+    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Answer<T>, A::Error> {
+        let status = match T::from_map(map)? {
+            Ok(report) if report.response_code() == response_code::FOUND => {
+                return Ok(Answer::Found(Box::new(report)));
             }
             // Every report field is there but the code says otherwise: believe the code.
             Ok(report) => match serde_json::to_value(&report) {
@@ -141,7 +247,7 @@ impl FileReportAnswer {
                 None => return Err(de::Error::missing_field("response_code")),
             },
         };
-        Ok(FileReportAnswer::from_status(status))
+        Ok(Answer::from_status(status))
     }
 }
 
@@ -150,90 +256,93 @@ fn status_from_fields<E: de::Error>(fields: Extra) -> Result<StatusReport, E> {
     StatusReport::deserialize(serde_json::Value::Object(fields)).map_err(E::custom)
 }
 
-impl<'de> serde::Deserialize<'de> for FileReportAnswer {
+impl<'de, T: Report> serde::Deserialize<'de> for Answer<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct AnswerVisitor;
-        impl<'de> Visitor<'de> for AnswerVisitor {
-            type Value = FileReportAnswer;
+        struct AnswerVisitor<T>(PhantomData<fn() -> T>);
+        impl<'de, T: Report> Visitor<'de> for AnswerVisitor<T> {
+            type Value = Answer<T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a /file/report answer (a JSON object with a response_code)")
+                f.write_str("an answer (a JSON object with a response_code)")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FileReportAnswer, A::Error> {
-                FileReportAnswer::from_map(map)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Answer<T>, A::Error> {
+                Answer::from_map(map)
             }
         }
-        deserializer.deserialize_map(AnswerVisitor)
+        deserializer.deserialize_map(AnswerVisitor(PhantomData))
     }
 }
 
-impl serde::Serialize for FileReportAnswer {
+impl<T: Report> serde::Serialize for Answer<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            FileReportAnswer::Found(report) => report.serialize(serializer),
-            FileReportAnswer::NotFound(s)
-            | FileReportAnswer::Queued(s)
-            | FileReportAnswer::Unknown(s) => s.serialize(serializer),
+            Answer::Found(report) => report.serialize(serializer),
+            Answer::NotFound(s) | Answer::Queued(s) | Answer::Invalid(s) | Answer::Unknown(s) => {
+                s.serialize(serializer)
+            }
         }
     }
 }
 
-/// A whole `/file/report` response body: one object for one resource, an array for several.
+/// A whole response body: one object for one query, an array for several.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum FileReportBody {
-    /// The answer to a single resource.
-    One(FileReportAnswer),
-    /// The answers to a comma-separated batch, in the order the service sent them.
-    Batch(Vec<FileReportAnswer>),
+pub enum Body<T> {
+    /// The answer to a single query.
+    One(Answer<T>),
+    /// The answers to a batch, in the order the service sent them.
+    Batch(Vec<Answer<T>>),
 }
 
-impl FileReportBody {
+/// A whole `/file/report` response body.
+pub type FileReportBody = Body<FileReport>;
+
+impl<T> Body<T> {
     /// The answers, one or many.
-    pub fn answers(&self) -> &[FileReportAnswer] {
+    pub fn answers(&self) -> &[Answer<T>] {
         match self {
-            FileReportBody::One(answer) => std::slice::from_ref(answer),
-            FileReportBody::Batch(answers) => answers,
+            Body::One(answer) => std::slice::from_ref(answer),
+            Body::Batch(answers) => answers,
         }
     }
 
     /// The answers, one or many, by value.
-    pub fn into_answers(self) -> Vec<FileReportAnswer> {
+    pub fn into_answers(self) -> Vec<Answer<T>> {
         match self {
-            FileReportBody::One(answer) => vec![answer],
-            FileReportBody::Batch(answers) => answers,
+            Body::One(answer) => vec![answer],
+            Body::Batch(answers) => answers,
         }
     }
 }
 
-impl<'de> serde::Deserialize<'de> for FileReportBody {
+impl<'de, T: Report> serde::Deserialize<'de> for Body<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BodyVisitor;
-        impl<'de> Visitor<'de> for BodyVisitor {
-            type Value = FileReportBody;
+        struct BodyVisitor<T>(PhantomData<fn() -> T>);
+        impl<'de, T: Report> Visitor<'de> for BodyVisitor<T> {
+            type Value = Body<T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a /file/report answer: a JSON object, or an array of them")
+                f.write_str("an answer: a JSON object, or an array of them")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FileReportBody, A::Error> {
-                FileReportAnswer::from_map(map).map(FileReportBody::One)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body<T>, A::Error> {
+                Answer::from_map(map).map(Body::One)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FileReportBody, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body<T>, A::Error> {
                 // A batch holds at most a few dozen answers; cap the hint all the same.
                 let mut answers = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
                 while let Some(answer) = seq.next_element()? {
                     answers.push(answer);
                 }
-                Ok(FileReportBody::Batch(answers))
+                Ok(Body::Batch(answers))
             }
         }
-        deserializer.deserialize_any(BodyVisitor)
+        deserializer.deserialize_any(BodyVisitor(PhantomData))
     }
 }
 
-impl serde::Serialize for FileReportBody {
+impl<T: Report> serde::Serialize for Body<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            FileReportBody::One(answer) => answer.serialize(serializer),
-            FileReportBody::Batch(answers) => {
+            Body::One(answer) => answer.serialize(serializer),
+            Body::Batch(answers) => {
                 let mut seq = serializer.serialize_seq(Some(answers.len()))?;
                 for answer in answers {
                     seq.serialize_element(answer)?;
@@ -327,7 +436,7 @@ pub fn decode_body_spans(body: &[u8]) -> Result<Vec<(FileReportAnswer, Range<usi
 }
 
 /// The typed decoder's account of a body the span pass could not read.
-fn typed_error(body: &[u8]) -> Error {
+pub(crate) fn typed_error(body: &[u8]) -> Error {
     match decode_body(body) {
         Err(error) => error,
         // Not expected: both passes read the same JSON grammar.
@@ -370,7 +479,7 @@ fn shortened(path: String) -> String {
 }
 
 /// Builds the typed error for a body that failed to decode as `T`.
-fn locate<T: DeserializeOwned>(body: &[u8], fast_error: serde_json::Error) -> DecodeError {
+pub(crate) fn locate<T: DeserializeOwned>(body: &[u8], fast_error: serde_json::Error) -> DecodeError {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let (path, error) = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
         Err(tracked) => (shortened(tracked.path().to_string()), tracked.into_inner()),
@@ -403,7 +512,7 @@ fn locate<T: DeserializeOwned>(body: &[u8], fast_error: serde_json::Error) -> De
 
 /// 80 bytes of the body around a 1-based line and column (40 either side where the body
 /// allows, more on one side near an end), as lossy UTF-8.
-fn excerpt(body: &[u8], line: usize, column: usize) -> String {
+pub(crate) fn excerpt(body: &[u8], line: usize, column: usize) -> String {
     const CONTEXT: usize = 40;
     if body.is_empty() {
         return String::new();

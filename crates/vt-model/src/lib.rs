@@ -5,9 +5,15 @@
 //! read the answers, `vt-emulator` uses them to load and serve reports.
 //!
 //! - [`Resource`]: what a user asks about (MD5, SHA-1, SHA-256 or scan_id), validated strictly.
-//! - [`decode_body`]: a response body, one object or a batch array, into [`FileReportAnswer`]s:
-//!   [`Found`](FileReportAnswer::Found) with a typed [`FileReport`], not found, queued, or a
-//!   `response_code` the model does not know, kept whole.
+//! - [`Answer`]: the shape every lookup-style v2 answer shares (found with the endpoint's
+//!   typed [`Report`], not found, queued, invalid, or a `response_code` the model does not know,
+//!   kept whole); [`FileReportAnswer`] is `Answer<FileReport>`.
+//! - [`Query`]: what users ask about ([`Resource`] for file reports), with its wire text and the
+//!   key answers are matched by (hashes whatever their case).
+//! - [`scan_body`] and [`RawAnswer`]: answers kept as the bytes the service sent, their
+//!   `response_code` and echo read by a fast scan that checks the JSON, the typed view decoded
+//!   only on demand.
+//! - [`decode_body`]: a response body, one object or a batch array, decoded whole.
 //! - Lossless: every key the model does not know is kept in the `extra` map of the object it
 //!   was found in, so encoding a decoded body gives the same JSON value back.
 //! - Errors are one type, [`Error`]; a body that does not decode says where and why
@@ -42,6 +48,8 @@
 mod allinfo;
 mod answer;
 mod error;
+mod query;
+mod raw;
 mod report;
 mod resource;
 mod time;
@@ -53,11 +61,15 @@ pub use allinfo::{
     RegistryActivity, Section,
 };
 pub use answer::{
-    decode, decode_answer, decode_body, decode_body_spans, response_code, FileReportAnswer,
-    FileReportBody, StatusReport,
+    decode, decode_answer, decode_body, decode_body_spans, response_code, Answer, Body,
+    FileReportAnswer, FileReportBody, Report, Status, StatusReport,
 };
+pub use query::{Identifiers, Query};
+pub use raw::{scan_body, ItemScan, RawAnswer};
 pub use error::{DecodeCategory, DecodeError, Error};
 pub use report::{DetectionRatio, FileReport, ScanResult, Scans};
 pub use resource::{echo_key, Resource, ResourceKind};
 pub use time::{UpdateDate, UtcTimestamp};
 pub use wire::Extra;
+#[doc(hidden)]
+pub use wire::Partial;

@@ -40,9 +40,11 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
 }
 
 /// An object that lacked a required field: the field's name, and everything it did have
-/// (typed fields re-encoded, unknown keys as they were) so that nothing is lost.
+/// (typed fields re-encoded, unknown keys as they were) so that nothing is lost. Part of the
+/// [`Report`](crate::Report) decoding hook, not for use outside the crate.
+#[doc(hidden)]
 #[derive(Debug)]
-pub(crate) struct Partial {
+pub struct Partial {
     pub(crate) missing: &'static str,
     pub(crate) fields: Extra,
 }

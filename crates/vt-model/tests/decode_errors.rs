@@ -131,19 +131,19 @@ fn not_an_object_or_array() {
         b"42",
         DecodeCategory::Shape,
         ".",
-        "expected a /file/report answer",
+        "expected an answer",
     );
     check(
         b"\"text\"",
         DecodeCategory::Shape,
         ".",
-        "expected a /file/report answer",
+        "expected an answer",
     );
     check(
         b"[1]",
         DecodeCategory::Shape,
         "[0]",
-        "expected a /file/report answer",
+        "expected an answer",
     );
     let err = decode_answer(b"[]").unwrap_err();
     assert!(

@@ -1,0 +1,509 @@
+//! Answers kept as the bytes the service sent, read by a fast scan, decoded on demand.
+//!
+//! A bulk lookup that writes JSON Lines never needs the typed view of a report: it needs to
+//! know which question each answer belongs to, whether it is final (worth caching), and the
+//! bytes. [`scan_body`] reads exactly that (each answer's place in the body, its
+//! `response_code`, its echoed `resource` and the hashes or URL it names) while checking that
+//! the body is well-formed JSON, and skips every other value without building it.
+//! [`RawAnswer::answer`] decodes the typed view only when someone asks for it, once.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::answer::{locate, Answer, Report, Status, StatusReport};
+use crate::query::Identifiers;
+use crate::wire::Key;
+use crate::Error;
+
+/// What [`scan_body`] read of one answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ItemScan {
+    /// Where the answer's JSON value lies in the body.
+    pub span: Range<usize>,
+    /// Its `response_code`; `None` when absent or not an integer, or when the item is not an
+    /// object (that item does not decode).
+    pub response_code: Option<i64>,
+    /// The `resource` it echoes, when it has a string there.
+    pub resource: Option<Box<str>>,
+    /// The hashes or URL it names.
+    pub ids: Identifiers,
+}
+
+/// Reads a response body (one answer, or a batch array) without decoding the answers: where
+/// each lies, its `response_code`, its echo and identifiers. The whole body must be
+/// well-formed JSON (else a typed [`Error::Decode`] for the body); an item of the wrong shape
+/// is still scanned, with `response_code: None`, so that only that item fails.
+///
+/// ```
+/// let body = br#"[{"response_code": 1, "resource": "A", "md5": "m", "scans": {"x": {}}},
+///                 {"verbose_msg": "no code"}]"#;
+/// let items = vt_model::scan_body(body)?;
+/// assert_eq!(items[0].response_code, Some(1));
+/// assert_eq!(items[0].resource.as_deref(), Some("A"));
+/// assert_eq!(items[0].ids.md5.as_deref(), Some("m"));
+/// assert_eq!(&body[items[1].span.clone()], br#"{"verbose_msg": "no code"}"#);
+/// assert_eq!(items[1].response_code, None);
+/// assert!(vt_model::scan_body(br#"[{"response_code": 1}"#).is_err());
+/// # Ok::<(), vt_model::Error>(())
+/// ```
+pub fn scan_body(body: &[u8]) -> Result<Vec<ItemScan>, Error> {
+    let whole_body_error = || Error::Decode(locate::<IgnoredAny>(body, syntax_error(body)));
+    let start = skip_space(body, 0);
+    if body.get(start) != Some(&b'[') {
+        // One answer: its bytes are the body's, less the whitespace around.
+        let scanned: Scanned =
+            serde_json::from_slice(body).map_err(|_| whole_body_error())?;
+        let end = body
+            .iter()
+            .rposition(|&b| !is_json_space(b))
+            .map_or(start, |e| e + 1);
+        return Ok(vec![scanned.into_item(start..end.max(start))]);
+    }
+    // An array, in one pass: each item is scanned where it lies, and the scanner says where it
+    // ended.
+    let mut items = Vec::new();
+    let mut at = skip_space(body, start + 1);
+    if body.get(at) == Some(&b']') {
+        at += 1;
+    } else {
+        loop {
+            let mut stream =
+                serde_json::Deserializer::from_slice(&body[at..]).into_iter::<Scanned>();
+            let Some(Ok(scanned)) = stream.next() else {
+                return Err(whole_body_error());
+            };
+            let end = at + stream.byte_offset();
+            items.push(scanned.into_item(at..end));
+            at = skip_space(body, end);
+            match body.get(at) {
+                Some(b',') => at = skip_space(body, at + 1),
+                Some(b']') => {
+                    at += 1;
+                    break;
+                }
+                _ => return Err(whole_body_error()),
+            }
+        }
+    }
+    if skip_space(body, at) != body.len() {
+        return Err(whole_body_error());
+    }
+    Ok(items)
+}
+
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn skip_space(body: &[u8], mut at: usize) -> usize {
+    while body.get(at).is_some_and(|&b| is_json_space(b)) {
+        at += 1;
+    }
+    at
+}
+
+/// serde_json's own account of what is wrong with a body that is not one JSON value.
+fn syntax_error(body: &[u8]) -> serde_json::Error {
+    match serde_json::from_slice::<IgnoredAny>(body) {
+        Err(error) => error,
+        // Valid JSON that the scan still refused: a separator or bracket out of place was
+        // read past; say so in serde's words.
+        Ok(_) => de::Error::custom("the answers of this body cannot be delimited"),
+    }
+}
+
+/// One answer as the scan reads it.
+#[derive(Default)]
+struct Scanned {
+    response_code: Option<i64>,
+    resource: Option<Box<str>>,
+    ids: Identifiers,
+}
+
+impl Scanned {
+    fn into_item(self, span: Range<usize>) -> ItemScan {
+        ItemScan {
+            span,
+            response_code: self.response_code,
+            resource: self.resource,
+            ids: self.ids,
+        }
+    }
+}
+
+/// A string value, or nothing for any other JSON type (which is skipped, not built).
+struct MaybeText(Option<Box<str>>);
+
+impl<'de> serde::Deserialize<'de> for MaybeText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = MaybeText;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<MaybeText, E> {
+        Ok(MaybeText(Some(v.into())))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<MaybeText, E> {
+        Ok(MaybeText(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<MaybeText, E> {
+        Ok(MaybeText(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<MaybeText, E> {
+        Ok(MaybeText(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<MaybeText, E> {
+        Ok(MaybeText(None))
+    }
+    fn visit_unit<E>(self) -> Result<MaybeText, E> {
+        Ok(MaybeText(None))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeText, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(MaybeText(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeText, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(MaybeText(None))
+    }
+}
+
+/// An integer `response_code`, or nothing for anything else.
+struct MaybeCode(Option<i64>);
+
+impl<'de> serde::Deserialize<'de> for MaybeCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CodeVisitor;
+        impl<'de> Visitor<'de> for CodeVisitor {
+            type Value = MaybeCode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<MaybeCode, E> {
+                Ok(MaybeCode(Some(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<MaybeCode, E> {
+                Ok(MaybeCode(i64::try_from(v).ok()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeCode, E> {
+                Ok(MaybeCode(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<MaybeCode, E> {
+                Ok(MaybeCode(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeCode, E> {
+                Ok(MaybeCode(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeCode, E> {
+                Ok(MaybeCode(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeCode, A::Error> {
+                TextVisitor.visit_seq(seq).map(|_| MaybeCode(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeCode, A::Error> {
+                TextVisitor.visit_map(map).map(|_| MaybeCode(None))
+            }
+        }
+        deserializer.deserialize_any(CodeVisitor)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scanned {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScanVisitor;
+        impl<'de> Visitor<'de> for ScanVisitor {
+            type Value = Scanned;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an answer")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scanned, A::Error> {
+                let mut scanned = Scanned::default();
+                // As the typed decoder does, a repeated key counts by its last value.
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let text = |map: &mut A| map.next_value::<MaybeText>().map(|t| t.0);
+                    match &*key.0 {
+                        "response_code" => {
+                            scanned.response_code = map.next_value::<MaybeCode>()?.0
+                        }
+                        "resource" => scanned.resource = text(&mut map)?,
+                        "md5" => scanned.ids.md5 = text(&mut map)?,
+                        "sha1" => scanned.ids.sha1 = text(&mut map)?,
+                        "sha256" => scanned.ids.sha256 = text(&mut map)?,
+                        "scan_id" => scanned.ids.scan_id = text(&mut map)?,
+                        "url" => scanned.ids.url = text(&mut map)?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(scanned)
+            }
+            // Not an object: scanned (so the body's syntax is checked), but it has no code.
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scanned, A::Error> {
+                TextVisitor.visit_seq(seq).map(|_| Scanned::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Scanned, E> {
+                Ok(Scanned::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Scanned, E> {
+                Ok(Scanned::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Scanned, E> {
+                Ok(Scanned::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Scanned, E> {
+                Ok(Scanned::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Scanned, E> {
+                Ok(Scanned::default())
+            }
+            fn visit_unit<E>(self) -> Result<Scanned, E> {
+                Ok(Scanned::default())
+            }
+        }
+        deserializer.deserialize_any(ScanVisitor)
+    }
+}
+
+/// One answer as the service sent it: its bytes, what the scan read of it, and the typed view,
+/// decoded on demand and kept once decoded.
+///
+/// ```
+/// use vt_model::{FileReport, RawAnswer, Status};
+///
+/// let raw = RawAnswer::<FileReport>::parse(
+///     br#"{"response_code": 0, "resource": "abc", "verbose_msg": "not there"}"#.to_vec().into(),
+/// )?;
+/// assert_eq!(raw.status(), Status::NotFound);
+/// assert_eq!(raw.resource(), Some("abc"));
+/// assert_eq!(raw.answer()?.verbose_msg(), Some("not there"));
+/// # Ok::<(), vt_model::Error>(())
+/// ```
+pub struct RawAnswer<T> {
+    bytes: Bytes,
+    response_code: i64,
+    resource: Option<Box<str>>,
+    ids: Box<Identifiers>,
+    typed: OnceLock<Result<Answer<T>, Error>>,
+    _report: PhantomData<fn() -> T>,
+}
+
+impl<T: Report> Clone for RawAnswer<T> {
+    fn clone(&self) -> Self {
+        RawAnswer {
+            bytes: self.bytes.clone(),
+            response_code: self.response_code,
+            resource: self.resource.clone(),
+            ids: self.ids.clone(),
+            typed: self.typed.clone(),
+            _report: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for RawAnswer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawAnswer")
+            .field("response_code", &self.response_code)
+            .field("resource", &self.resource)
+            .field("bytes", &self.bytes.len())
+            .field("decoded", &self.typed.get().is_some())
+            .finish()
+    }
+}
+
+impl<T: Report> RawAnswer<T> {
+    /// An answer from its bytes (`item`, the exact span [`scan_body`] gave) and the scan of
+    /// it. An item without an integer `response_code` is the typed error of its own decoding.
+    pub fn from_scan(item: Bytes, scan: ItemScan) -> Result<RawAnswer<T>, Error> {
+        let Some(response_code) = scan.response_code else {
+            return Err(Error::Decode(locate::<StatusReport>(
+                &item,
+                de::Error::missing_field("response_code"),
+            )));
+        };
+        Ok(RawAnswer {
+            bytes: item,
+            response_code,
+            resource: scan.resource,
+            ids: Box::new(scan.ids),
+            typed: OnceLock::new(),
+            _report: PhantomData,
+        })
+    }
+
+    /// An answer from the bytes of one JSON object (a cache entry, say).
+    pub fn parse(bytes: Bytes) -> Result<RawAnswer<T>, Error> {
+        let mut items = scan_body(&bytes)?;
+        let is_array = bytes.get(skip_space(&bytes, 0)) == Some(&b'[');
+        match (items.pop(), items.is_empty()) {
+            (Some(scan), true) if !is_array => {
+                let item = bytes.slice(scan.span.clone());
+                RawAnswer::from_scan(item, scan)
+            }
+            _ => Err(Error::Decode(locate::<Answer<T>>(
+                &bytes,
+                de::Error::custom("expected one answer (a JSON object)"),
+            ))),
+        }
+    }
+
+    /// An answer built by the caller (not received): its bytes are its encoding.
+    pub fn from_answer(answer: Answer<T>) -> RawAnswer<T> {
+        let bytes = serde_json::to_vec(&answer).unwrap_or_default();
+        let typed = OnceLock::new();
+        let response_code = answer.response_code();
+        let resource = answer.resource().map(Into::into);
+        let _ = typed.set(Ok(answer));
+        RawAnswer {
+            bytes: bytes.into(),
+            response_code,
+            resource,
+            ids: Box::default(),
+            typed,
+            _report: PhantomData,
+        }
+    }
+
+    /// The bytes of the answer exactly as the service sent them.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The `response_code` the service sent.
+    pub fn response_code(&self) -> i64 {
+        self.response_code
+    }
+
+    /// The outcome, known without decoding.
+    pub fn status(&self) -> Status {
+        Status::of(self.response_code)
+    }
+
+    /// The `resource` the answer echoes, if any.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// The hashes or URL the answer names.
+    pub fn ids(&self) -> &Identifiers {
+        &self.ids
+    }
+
+    /// The typed view, decoded the first time it is asked for. A body that is well-formed but
+    /// not this endpoint's answer (a wrong type, a missing field) fails here, for this answer
+    /// only.
+    pub fn answer(&self) -> Result<&Answer<T>, Error> {
+        self.typed
+            .get_or_init(|| crate::decode(&self.bytes))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The typed view, by value.
+    pub fn into_answer(self) -> Result<Answer<T>, Error> {
+        match self.typed.into_inner() {
+            Some(decoded) => decoded,
+            None => crate::decode(&self.bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FileReport, FileReportAnswer};
+
+    fn scan(body: &str) -> Result<Vec<ItemScan>, Error> {
+        scan_body(body.as_bytes())
+    }
+
+    #[test]
+    fn spans_codes_and_echoes_are_read_without_decoding() {
+        let body = r#" [ {"scans": {"a": {"detected": true}}, "response_code": 1, "resource": "R\u0041"} ,
+            {"response_code": -2, "resource": "b", "scan_id": "s"}, 7, ["x"], {"response_code": "1"} ] "#;
+        let items = scan(body).unwrap();
+        assert_eq!(items.len(), 5);
+        assert_eq!(items[0].response_code, Some(1));
+        assert_eq!(items[0].resource.as_deref(), Some("RA"));
+        assert!(body[items[0].span.clone()].starts_with("{\"scans\""));
+        assert!(body[items[0].span.clone()].ends_with("\"R\\u0041\"}"));
+        assert_eq!(items[1].ids.scan_id.as_deref(), Some("s"));
+        assert_eq!(&body[items[2].span.clone()], "7");
+        assert_eq!(items[2].response_code, None);
+        assert_eq!(items[3].response_code, None);
+        assert_eq!(items[4].response_code, None);
+        assert_eq!(scan("[]").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_fails_whole_and_says_where() {
+        for body in [
+            "",
+            "[",
+            "[{\"response_code\": 1}",
+            "[{\"response_code\": 1},]",
+            "[{\"response_code\": 1}] x",
+            "<html>",
+            "{\"response_code\": 1, \"scans\": {\"a\": \"\u{1}\"}}",
+        ] {
+            let Err(Error::Decode(error)) = scan(body) else {
+                panic!("{body:?} scanned");
+            };
+            assert!(!error.message.is_empty(), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_item_fails_alone_and_decodes_lazily() {
+        let body = Bytes::from_static(
+            br#"[{"response_code": 1, "resource": "a", "positives": "many"}, {"resource": "b"}]"#,
+        );
+        let items = scan_body(&body).unwrap();
+        let first = RawAnswer::<FileReport>::from_scan(
+            body.slice(items[0].span.clone()),
+            items[0].clone(),
+        )
+        .unwrap();
+        assert_eq!(first.status(), Status::Found);
+        let Err(Error::Decode(error)) = first.answer() else {
+            panic!("decoded");
+        };
+        assert!(error.path.contains("positives") || error.message.contains("positives"));
+        let Err(Error::Decode(error)) = RawAnswer::<FileReport>::from_scan(
+            body.slice(items[1].span.clone()),
+            items[1].clone(),
+        ) else {
+            panic!("an item without a code was accepted");
+        };
+        assert!(error.message.contains("response_code"), "{error:?}");
+    }
+
+    #[test]
+    fn parse_takes_one_object_and_decodes_once() {
+        let raw = RawAnswer::<FileReport>::parse(Bytes::from_static(
+            b"\n{\"response_code\": -1, \"verbose_msg\": \"Invalid\"}\n",
+        ))
+        .unwrap();
+        assert_eq!(raw.status(), Status::Invalid);
+        assert_eq!(raw.bytes().as_ref(), b"{\"response_code\": -1, \"verbose_msg\": \"Invalid\"}");
+        assert!(matches!(raw.answer(), Ok(FileReportAnswer::Invalid(_))));
+        assert!(RawAnswer::<FileReport>::parse(Bytes::from_static(b"[{\"response_code\": 1}]"))
+            .is_err());
+        let rebuilt = RawAnswer::from_answer(raw.clone().into_answer().unwrap());
+        assert_eq!(rebuilt.response_code(), -1);
+    }
+}
