@@ -1,87 +1,177 @@
-//! Many resources: de-duplicated, chunked, several requests in flight, one outcome per input
-//! in input order, with bounded memory whatever the number of inputs.
+//! Many queries to one endpoint: de-duplicated, looked up in the cache in bulk (off the
+//! runtime), the rest sent in chunks of the tier's size with several requests in flight,
+//! queued answers asked again together, one outcome per input in input order, with bounded
+//! memory whatever the number of inputs. The same stream serves every lookup endpoint.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use vt_model::{FileReportAnswer, Resource};
+use vt_model::{FileReport, Query, RawAnswer, Report, Resource, Status};
 
-use crate::client::{Answered, Client, Inner};
+use crate::client::{CacheScopeOf, Client, Inner, Probed};
+use crate::clock::Instant;
+use crate::endpoint::{Batching, Endpoint, Params, FILE_REPORT};
 use crate::Error;
 
-/// What happened to one input resource.
+/// How many queries one cache probe reads at once.
+const PROBE_CHUNK: usize = 256;
+
+/// What happened to one input query.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct Outcome {
-    /// The resource as given.
-    pub resource: Resource,
-    /// The service's answer (found, not found, queued, unknown), or why there is none.
-    pub result: Result<FileReportAnswer, Error>,
-    /// The bytes of the answer exactly as the service sent them (from the cache: as it sent
-    /// them then), when there is an answer.
-    pub raw: Option<Bytes>,
+pub struct Outcome<Q, T> {
+    /// The query as given.
+    pub query: Q,
+    /// The service's answer (found, not found, queued, invalid, unknown), kept as the bytes
+    /// it sent and decoded on demand, or why there is none.
+    pub result: Result<RawAnswer<T>, Error>,
+    /// When the answer came from the cache: when it was fetched from the service.
+    pub cached_at: Option<SystemTime>,
 }
 
-type ChunkResult = (Vec<Resource>, Result<Vec<Result<Answered, Error>>, Error>);
-type ChunkFuture = Pin<Box<dyn Future<Output = ChunkResult> + Send>>;
+impl<Q, T> Outcome<Q, T> {
+    /// The bytes of the answer exactly as the service sent them (from the cache: as it sent
+    /// them then), when there is an answer.
+    pub fn bytes(&self) -> Option<&bytes::Bytes> {
+        self.result.as_ref().ok().map(RawAnswer::bytes)
+    }
+}
 
-/// The stream of [`Outcome`]s of [`Client::file_reports`], one per input, in input order.
+/// What happened to one input resource of [`Client::file_reports`].
+pub type FileReportOutcome = Outcome<Resource, FileReport>;
+
+/// An answer and, when it came from the cache, when it was fetched.
+type Answered<T> = Result<(RawAnswer<T>, Option<SystemTime>), Error>;
+
+/// What a task of the stream came to.
+enum Done<Q, T> {
+    /// A cache probe: each query's fresh answer, or `None` to ask the service.
+    Probed(Vec<Probed<Q, T>>),
+    /// A request: each query's result, or the request's error for all of them.
+    Asked(Vec<Q>, Result<Vec<Result<RawAnswer<T>, Error>>, Error>),
+    /// The time to ask queued queries again has come.
+    Tick,
+}
+
+type Task<Q, T> = Pin<Box<dyn Future<Output = Done<Q, T>> + Send>>;
+
+/// The stream of [`Outcome`]s of [`Client::lookups`] (and [`Client::file_reports`]), one per
+/// input, in input order.
 ///
 /// Inputs are read lazily: at most a few batches' worth are held at once, so a run over
-/// millions of resources uses the same memory as a run over a hundred. A resource repeated
-/// within that window is asked once and its answer given to every copy.
+/// millions of queries uses the same memory as a run over a hundred. A query repeated within
+/// that window is asked once and its answer given to every copy.
 #[must_use = "a stream does nothing unless polled"]
-pub struct FileReports<S> {
+pub struct Lookups<S, Q, T> {
     inner: Arc<Inner>,
+    endpoint: Endpoint<Q, T>,
+    params: Arc<Params>,
+    scope: Option<Arc<CacheScopeOf>>,
     input: Option<S>,
-    allinfo: bool,
     /// Inputs read and not yet yielded, in input order. Entry number `n` (counted from the
     /// first input) is at `queue[n - yielded]`.
-    queue: VecDeque<Entry>,
+    queue: VecDeque<Entry<Q, T>>,
     /// How many outcomes have been yielded: the number of the queue's front entry.
     yielded: u64,
-    /// Distinct keys read but not yet sent.
-    forming: Vec<Resource>,
-    /// Keys that are forming or in flight, with the numbers of the entries that wait for them.
+    /// Distinct queries read, to look up in the cache.
+    probing: Vec<Q>,
+    /// Distinct queries to send.
+    forming: Vec<Q>,
+    /// Keys probing, forming, in flight or waiting to be asked again, with the numbers of the
+    /// entries that wait for them.
     waiting: HashMap<Box<str>, Vec<u64>>,
     /// Keys answered whose entry is still queued, with its number: a repeat shares it.
     answered: HashMap<Box<str>, u64>,
-    in_flight: FuturesUnordered<ChunkFuture>,
+    tasks: FuturesUnordered<Task<Q, T>>,
+    /// Requests in flight.
+    asking: usize,
+    /// Cache probes in flight.
+    probes: usize,
+    wait_queued: Option<WaitQueued>,
+    /// Queued queries to ask again, with when (in time order: all wait one interval).
+    requeued: VecDeque<(Instant, Q)>,
+    /// When each query waiting to be asked again was first answered "queued".
+    queued_since: HashMap<Box<str>, Instant>,
+    ticking: bool,
 }
 
-struct Entry {
-    resource: Resource,
-    result: Option<Result<Answered, Error>>,
+#[derive(Debug, Clone, Copy)]
+struct WaitQueued {
+    interval: Duration,
+    timeout: Duration,
 }
 
-impl<S> std::fmt::Debug for FileReports<S> {
+struct Entry<Q, T> {
+    query: Q,
+    result: Option<Answered<T>>,
+}
+
+impl<S, Q, T> std::fmt::Debug for Lookups<S, Q, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileReports")
+        f.debug_struct("Lookups")
+            .field("endpoint", &self.endpoint.spec().path)
             .field("queued", &self.queue.len())
             .field("forming", &self.forming.len())
-            .field("in_flight", &self.in_flight.len())
+            .field("asking", &self.asking)
             .finish_non_exhaustive()
     }
 }
 
+/// The stream of [`Client::file_reports`].
+pub type FileReports<S> = Lookups<S, Resource, FileReport>;
+
 impl Client {
-    /// Looks up any number of resources, given as an iterator; see [`FileReports`].
+    /// Looks up any number of queries to a lookup endpoint, given as a stream; see
+    /// [`Lookups`].
+    pub fn lookups<Q, T, S>(
+        &self,
+        endpoint: &Endpoint<Q, T>,
+        queries: S,
+        params: Params,
+    ) -> Lookups<S, Q, T>
+    where
+        Q: Query,
+        T: Report,
+        S: Stream<Item = Q> + Unpin,
+    {
+        let scope = self.inner.scope(endpoint.spec(), &params).map(Arc::new);
+        Lookups {
+            inner: Arc::clone(&self.inner),
+            endpoint: *endpoint,
+            params: Arc::new(params),
+            scope,
+            input: Some(queries),
+            queue: VecDeque::new(),
+            yielded: 0,
+            probing: Vec::new(),
+            forming: Vec::new(),
+            waiting: HashMap::new(),
+            answered: HashMap::new(),
+            tasks: FuturesUnordered::new(),
+            asking: 0,
+            probes: 0,
+            wait_queued: None,
+            requeued: VecDeque::new(),
+            queued_since: HashMap::new(),
+            ticking: false,
+        }
+    }
+
+    /// Looks up any number of resources, given as an iterator; see [`Lookups`].
     ///
     /// ```no_run
     /// # async fn example(client: vt_api::Client, hashes: Vec<vt_api::Resource>) {
-    /// use futures_util::StreamExt;
-    ///
     /// let mut outcomes = client.file_reports(hashes, false);
     /// while let Some(outcome) = outcomes.next().await {
     ///     match outcome.result {
-    ///         Ok(answer) => println!("{} {}", outcome.resource, answer.status()),
-    ///         Err(error) => eprintln!("{}: {error}", outcome.resource),
+    ///         Ok(answer) => println!("{} {}", outcome.query, answer.status()),
+    ///         Err(error) => eprintln!("{}: {error}", outcome.query),
     ///     }
     /// }
     /// # }
@@ -97,89 +187,114 @@ impl Client {
         self.file_reports_stream(futures_util::stream::iter(resources), allinfo)
     }
 
-    /// Looks up any number of resources, given as a stream; see [`FileReports`].
+    /// Looks up any number of resources, given as a stream; see [`Lookups`].
     pub fn file_reports_stream<S>(&self, resources: S, allinfo: bool) -> FileReports<S>
     where
         S: Stream<Item = Resource> + Unpin,
     {
-        FileReports {
-            inner: Arc::clone(&self.inner),
-            input: Some(resources),
-            allinfo,
-            queue: VecDeque::new(),
-            yielded: 0,
-            forming: Vec::new(),
-            waiting: HashMap::new(),
-            answered: HashMap::new(),
-            in_flight: FuturesUnordered::new(),
-        }
+        self.lookups(&FILE_REPORT, resources, Params::allinfo(allinfo))
     }
 }
 
-impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
+impl<S, Q, T> Lookups<S, Q, T>
+where
+    Q: Query,
+    T: Report,
+    S: Stream<Item = Q> + Unpin,
+{
+    /// Asks queued queries again, every `interval`, in batches with the other queries, until
+    /// they are no longer queued or `timeout` has passed since their first queued answer
+    /// (then their outcome is the last queued answer).
+    pub fn wait_queued(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.wait_queued = Some(WaitQueued { interval, timeout });
+        self
+    }
+
     /// The next outcome, or `None` when every input has had one.
-    pub async fn next(&mut self) -> Option<Outcome> {
+    pub async fn next(&mut self) -> Option<Outcome<Q, T>> {
         StreamExt::next(self).await
     }
 
     fn batch_size(&self) -> usize {
-        self.inner.limits.batch_size
+        match self.endpoint.spec().batching {
+            Batching::Single => 1,
+            _ => self.inner.limits.batch_size,
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        self.inner.limits.concurrency
     }
 
     /// How many inputs may wait in the queue: enough to keep every request slot busy.
     fn window(&self) -> usize {
-        self.batch_size() * (self.inner.limits.concurrency + 1) * 2
+        (self.batch_size() * (self.concurrency() + 1) * 2).max(PROBE_CHUNK)
     }
 
-    /// Reads inputs while there is room, and sends chunks while there are free slots.
+    /// Reads inputs while there is room, probes the cache, and sends chunks while there are
+    /// free slots.
     fn fill(&mut self, cx: &mut Context<'_>) {
+        self.release_requeued();
         loop {
-            let slots_free = self.in_flight.len() < self.inner.limits.concurrency;
+            let slots_free = self.asking < self.concurrency();
             if self.forming.len() >= self.batch_size() {
                 if !slots_free {
-                    return;
+                    break;
                 }
                 self.send_forming();
                 continue;
             }
+            if self.probing.len() >= PROBE_CHUNK {
+                self.send_probe();
+                continue;
+            }
             let window_full = self.queue.len() >= self.window();
             let Some(input) = self.input.as_mut().filter(|_| !window_full) else {
-                // Input exhausted: send what has formed. Enough read ahead: send a
-                // part-filled chunk only when nothing is in flight; otherwise the answers in
-                // flight free the window first, so that a request held by a 204 or a backoff
-                // does not turn the read-ahead into small requests (each costs a whole
-                // request of the quota).
-                let exhausted = self.input.is_none();
-                if slots_free
-                    && !self.forming.is_empty()
-                    && (exhausted || self.in_flight.is_empty())
-                {
-                    self.send_forming();
-                }
-                return;
+                // Input exhausted, or enough read ahead: probe what was read, and send what
+                // has formed. With input left, a part-filled chunk goes only when nothing is
+                // in flight; otherwise the answers in flight free the window first, so that a
+                // request held by a 204 or a backoff does not turn the read-ahead into small
+                // requests (each costs a whole request of the quota).
+                self.flush(self.input.is_none());
+                break;
             };
             match Pin::new(input).poll_next(cx) {
-                Poll::Ready(Some(resource)) => self.accept(resource),
+                Poll::Ready(Some(query)) => self.accept(query),
                 Poll::Ready(None) => self.input = None,
                 Poll::Pending => {
-                    // Nothing more to read now: do not hold a part-filled chunk back if
-                    // a slot is free and nothing else is in flight.
-                    if self.in_flight.is_empty() && !self.forming.is_empty() {
-                        self.send_forming();
-                    }
-                    return;
+                    // Nothing more to read now: do not hold work back if nothing is in flight.
+                    self.flush(false);
+                    break;
                 }
             }
         }
+        self.schedule_tick();
     }
 
-    fn accept(&mut self, resource: Resource) {
+    /// Sends a part-filled probe or chunk: probes at once when nothing is probing; a chunk
+    /// when no probe may still add to it, and the input is exhausted or nothing is asking.
+    fn flush(&mut self, exhausted: bool) {
+        if !self.probing.is_empty() && (exhausted || self.probes == 0) {
+            self.send_probe();
+        }
+        let slots_free = self.asking < self.concurrency();
+        if slots_free
+            && !self.forming.is_empty()
+            && self.probing.is_empty()
+            && self.probes == 0
+            && (exhausted || self.asking == 0)
+        {
+            self.send_forming();
+        }
+    }
+
+    fn accept(&mut self, query: Q) {
         let number = self.yielded + self.queue.len() as u64;
-        let key = resource.key();
+        let key = query.match_key();
         if let Some(numbers) = self.waiting.get_mut(key) {
             numbers.push(number);
             self.queue.push_back(Entry {
-                resource,
+                query,
                 result: None,
             });
             return;
@@ -192,143 +307,247 @@ impl<S: Stream<Item = Resource> + Unpin> FileReports<S> {
             .and_then(|entry| entry.result.clone());
         if let Some(result) = shared {
             self.queue.push_back(Entry {
-                resource,
+                query,
                 result: Some(result),
             });
             return;
         }
-        if let Some(cached) = self.inner.cached(&resource, self.allinfo) {
-            self.queue.push_back(Entry {
-                resource,
-                result: Some(cached),
-            });
-            return;
-        }
         self.waiting.insert(key.into(), vec![number]);
-        self.forming.push(resource.clone());
+        if self.scope.is_some() {
+            self.probing.push(query.clone());
+        } else {
+            self.forming.push(query.clone());
+        }
         self.queue.push_back(Entry {
-            resource,
+            query,
             result: None,
         });
     }
 
-    fn entry(&self, number: u64) -> Option<&Entry> {
+    fn entry(&self, number: u64) -> Option<&Entry<Q, T>> {
         self.queue
             .get(usize::try_from(number.checked_sub(self.yielded)?).ok()?)
     }
 
-    fn entry_mut(&mut self, number: u64) -> Option<&mut Entry> {
+    fn entry_mut(&mut self, number: u64) -> Option<&mut Entry<Q, T>> {
         let index = usize::try_from(number.checked_sub(self.yielded)?).ok()?;
         self.queue.get_mut(index)
     }
 
     /// Takes the front entry when it has its outcome.
-    fn pop_answered(&mut self) -> Option<Outcome> {
+    fn pop_answered(&mut self) -> Option<Outcome<Q, T>> {
         self.queue.front()?.result.as_ref()?;
-        let Entry { resource, result } = self.queue.pop_front()?;
+        let Entry { query, result } = self.queue.pop_front()?;
         let number = self.yielded;
         self.yielded += 1;
-        if self.answered.get(resource.key()) == Some(&number) {
-            self.answered.remove(resource.key());
+        if self.answered.get(query.match_key()) == Some(&number) {
+            self.answered.remove(query.match_key());
         }
-        let (result, raw) = match result? {
-            Ok(Answered { answer, raw }) => (Ok(answer), Some(raw)),
+        let (result, cached_at) = match result? {
+            Ok((answer, cached_at)) => (Ok(answer), cached_at),
             Err(error) => (Err(error), None),
         };
         Some(Outcome {
-            resource,
+            query,
             result,
-            raw,
+            cached_at,
         })
+    }
+
+    fn send_probe(&mut self) {
+        let take = self.probing.len().min(PROBE_CHUNK);
+        let chunk: Vec<Q> = self.probing.drain(..take).collect();
+        let inner = Arc::clone(&self.inner);
+        let scope = self.scope.clone();
+        let endpoint = self.endpoint;
+        self.probes += 1;
+        self.tasks.push(Box::pin(async move {
+            Done::Probed(inner.probe(endpoint.spec(), scope.as_deref(), chunk).await)
+        }));
     }
 
     fn send_forming(&mut self) {
         let take = self.forming.len().min(self.batch_size());
-        let chunk: Vec<Resource> = self.forming.drain(..take).collect();
+        let chunk: Vec<Q> = self.forming.drain(..take).collect();
         let inner = Arc::clone(&self.inner);
-        let allinfo = self.allinfo;
+        let (endpoint, params, scope) = (self.endpoint, self.params.clone(), self.scope.clone());
         let chunk_copy = chunk.clone();
         let ask = async move {
-            let results = inner.file_reports_chunk(&chunk, allinfo).await;
-            (chunk, results)
+            let results = inner.ask_batch(&endpoint, &params, &chunk).await;
+            // Stored before they are handed on: a run killed after an outcome was yielded
+            // finds it in the cache.
+            if let Ok(results) = &results {
+                let received = chunk
+                    .iter()
+                    .zip(results)
+                    .filter_map(|(q, r)| Some((q.match_key().to_owned(), r.as_ref().ok()?.clone())))
+                    .collect();
+                inner
+                    .remember(endpoint.spec(), scope.as_deref(), received)
+                    .await;
+            }
+            Done::Asked(chunk, results)
         };
-        // On a tokio runtime each chunk is its own task, so that decoding the answers runs on
+        self.asking += 1;
+        // On a tokio runtime each chunk is its own task, so that reading the answers runs on
         // every worker thread instead of the one that drives this stream.
-        let future: ChunkFuture = match tokio::runtime::Handle::try_current() {
+        let task: Task<Q, T> = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => Box::pin(Spawned {
                 chunk: Some(chunk_copy),
                 task: runtime.spawn(ask),
             }),
             Err(_) => Box::pin(ask),
         };
-        self.in_flight.push(future);
+        self.tasks.push(task);
     }
 
-    fn settle(&mut self, (chunk, results): ChunkResult) {
-        let per_resource: Vec<Result<Answered, Error>> = match results {
-            Ok(results) => results,
-            Err(error) => vec![Err(error); chunk.len()],
+    /// Moves queued queries whose time has come back to the chunks being formed.
+    fn release_requeued(&mut self) {
+        if self.requeued.is_empty() {
+            return;
+        }
+        let now = self.inner.clock.now();
+        while self.requeued.front().is_some_and(|&(at, _)| at <= now) {
+            if let Some((_, query)) = self.requeued.pop_front() {
+                self.forming.push(query);
+            }
+        }
+    }
+
+    /// Wakes the stream when the first queued query is due.
+    fn schedule_tick(&mut self) {
+        let Some(&(at, _)) = self.requeued.front() else {
+            return;
         };
-        self.inner.remember(
-            chunk
-                .iter()
-                .zip(&per_resource)
-                .filter_map(|(resource, result)| Some((resource, result.as_ref().ok()?))),
-            self.allinfo,
-        );
-        for (resource, result) in chunk.iter().zip(per_resource) {
-            let Some((key, mut numbers)) = self.waiting.remove_entry(resource.key()) else {
-                continue;
-            };
-            // Every copy but the last gets a clone; the last gets the answer itself.
-            let Some(last) = numbers.pop() else {
-                continue;
-            };
-            for number in numbers {
-                if let Some(entry) = self.entry_mut(number) {
-                    entry.result = Some(result.clone());
+        if self.ticking {
+            return;
+        }
+        self.ticking = true;
+        let wait = at.saturating_duration_since(self.inner.clock.now());
+        let sleep = self.inner.clock.sleep(wait);
+        self.tasks.push(Box::pin(async move {
+            sleep.await;
+            Done::Tick
+        }));
+    }
+
+    fn settle(&mut self, done: Done<Q, T>) {
+        match done {
+            Done::Tick => self.ticking = false,
+            Done::Probed(probed) => {
+                self.probes -= 1;
+                for (query, hit) in probed {
+                    match hit {
+                        Some(Ok((answer, fetched_at))) => {
+                            self.settle_key(&query, Ok((answer, Some(fetched_at))))
+                        }
+                        Some(Err(error)) => self.settle_key(&query, Err(error)),
+                        None => self.forming.push(query),
+                    }
                 }
             }
-            if let Some(entry) = self.entry_mut(last) {
-                entry.result = Some(result);
-                self.answered.insert(key, last);
+            Done::Asked(chunk, results) => {
+                self.asking -= 1;
+                let per_query: Vec<Result<RawAnswer<T>, Error>> = match results {
+                    Ok(results) => results,
+                    Err(error) => vec![Err(error); chunk.len()],
+                };
+                for (query, result) in chunk.into_iter().zip(per_query) {
+                    if let Ok(answer) = &result {
+                        if self.ask_again(&query, answer) {
+                            continue;
+                        }
+                    }
+                    self.queued_since.remove(query.match_key());
+                    self.settle_key(&query, result.map(|answer| (answer, None)));
+                }
             }
+        }
+    }
+
+    /// Whether a queued answer is to be asked again later (and is scheduled for it).
+    fn ask_again(&mut self, query: &Q, answer: &RawAnswer<T>) -> bool {
+        let Some(wait) = self.wait_queued else {
+            return false;
+        };
+        if answer.status() != Status::Queued {
+            return false;
+        }
+        let now = self.inner.clock.now();
+        let since = *self
+            .queued_since
+            .entry(query.match_key().into())
+            .or_insert(now);
+        if now + wait.interval > since + wait.timeout {
+            return false;
+        }
+        self.requeued
+            .push_back((now + wait.interval, query.clone()));
+        true
+    }
+
+    /// Gives `result` to every entry waiting for `query`'s key.
+    fn settle_key(&mut self, query: &Q, result: Answered<T>) {
+        let Some((key, mut numbers)) = self.waiting.remove_entry(query.match_key()) else {
+            return;
+        };
+        // Every copy but the last gets a clone; the last gets the answer itself.
+        let Some(last) = numbers.pop() else {
+            return;
+        };
+        for number in numbers {
+            if let Some(entry) = self.entry_mut(number) {
+                entry.result = Some(result.clone());
+            }
+        }
+        if let Some(entry) = self.entry_mut(last) {
+            entry.result = Some(result);
+            self.answered.insert(key, last);
         }
     }
 }
 
 /// A spawned chunk, aborted if the stream is dropped before it ends (a caller that stops
 /// listening must not keep spending quota).
-struct Spawned {
-    task: tokio::task::JoinHandle<ChunkResult>,
-    chunk: Option<Vec<Resource>>,
+struct Spawned<Q, T> {
+    task: tokio::task::JoinHandle<Done<Q, T>>,
+    chunk: Option<Vec<Q>>,
 }
 
-impl Future for Spawned {
-    type Output = ChunkResult;
+impl<Q, T> Future for Spawned<Q, T> {
+    type Output = Done<Q, T>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ChunkResult> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Done<Q, T>> {
         let joined = std::task::ready!(Pin::new(&mut self.task).poll(cx));
         Poll::Ready(match joined {
             Ok(done) => done,
             // A panic in the task is a bug: let it reach the caller, as it would inline.
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            // The runtime is shutting down: these resources get no answer.
-            Err(_) => (self.chunk.take().unwrap_or_default(), Err(Error::Cancelled)),
+            // The runtime is shutting down: these queries get no answer.
+            Err(_) => Done::Asked(self.chunk.take().unwrap_or_default(), Err(Error::Cancelled)),
         })
     }
 }
 
-impl Drop for Spawned {
+// Nothing of these is ever pinned in place: they are polled through `&mut`.
+impl<Q, T> Unpin for Spawned<Q, T> {}
+impl<S: Unpin, Q, T> Unpin for Lookups<S, Q, T> {}
+
+impl<Q, T> Drop for Spawned<Q, T> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl<S: Stream<Item = Resource> + Unpin> Stream for FileReports<S> {
-    type Item = Outcome;
+impl<S, Q, T> Stream for Lookups<S, Q, T>
+where
+    Q: Query,
+    T: Report,
+    S: Stream<Item = Q> + Unpin,
+{
+    type Item = Outcome<Q, T>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outcome<Q, T>>> {
         let this = &mut *self;
         loop {
             if let Some(outcome) = this.pop_answered() {
@@ -336,19 +555,17 @@ impl<S: Stream<Item = Resource> + Unpin> Stream for FileReports<S> {
             }
             this.fill(cx);
             if this.queue.front().is_some_and(|e| e.result.is_some()) {
-                // Answered from the cache, or a duplicate of an answered resource.
+                // A duplicate of an answered query.
                 continue;
             }
-            if this.in_flight.is_empty() {
-                if this.input.is_none() && this.forming.is_empty() && this.queue.is_empty() {
+            if this.tasks.is_empty() {
+                if this.input.is_none() && this.queue.is_empty() {
                     return Poll::Ready(None);
                 }
                 // Waiting for input (the stream registered the waker).
-                if this.forming.is_empty() {
-                    return Poll::Pending;
-                }
+                return Poll::Pending;
             }
-            match this.in_flight.poll_next_unpin(cx) {
+            match this.tasks.poll_next_unpin(cx) {
                 Poll::Ready(Some(done)) => this.settle(done),
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,
             }

@@ -1,32 +1,44 @@
 //! An opt-in persistent cache of answers, in SQLite (feature `cache`).
 //!
-//! One row per (normalised resource, allinfo): the bytes of the answer as the service sent
-//! them, and when it was fetched. A hit costs
-//! no quota. Writes of a batch go in one transaction, so a run killed at any point leaves every
-//! answer it had received and nothing half-written; WAL mode and a busy timeout let two
-//! processes share one file.
+//! One row per (service, endpoint, parameters that change the answer, query's match key): the
+//! bytes of the answer as the service sent them, its `response_code`, and when it was
+//! fetched. An answer is only ever served for the service, endpoint and parameters it came
+//! from: a report of the demo's emulator is never given for a lookup on VirusTotal. A hit
+//! costs no quota. Writes of a batch go in one transaction, so a run killed at any point leaves
+//! every answer it had received and nothing half-written; WAL mode and a busy timeout let two
+//! processes share one file. The schema is versioned (`PRAGMA user_version`): a file of an
+//! older version has its answers discarded (they were not scoped), a newer one is refused.
 //!
 //! The same file can hold a quota ledger (`ClientBuilder::quota_ledger`): the times of the
 //! requests sent under each key, stored under a fingerprint of the key (never the key), so
 //! that every process using the file paces against one count.
+//!
+//! Its methods are synchronous (SQLite); the client calls them on tokio's blocking pool.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use vt_model::{FileReportAnswer, Resource};
 
 use crate::Error;
 
-/// A persistent cache of `/file/report` answers. Share it as `Arc<Cache>`.
+/// A persistent cache of answers. Share it as `Arc<Cache>`.
 ///
 /// ```
 /// # fn main() -> Result<(), vt_api::Error> {
+/// use vt_api::{Cache, CacheScope};
+///
 /// let dir = std::env::temp_dir().join(format!("vt-cache-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
-/// let cache = vt_api::Cache::open(dir.join("answers.sqlite3"))?;
-/// assert_eq!(cache.len()?, 0);
+/// let cache = Cache::open(dir.join("answers.sqlite3"))?;
+/// let scope = CacheScope::new("https://www.virustotal.com/vtapi/v2", "file/report", "");
+/// let now = std::time::SystemTime::now();
+/// cache.put_all(&scope, [("abc", 0, &br#"{"response_code": 0}"#[..])], now)?;
+/// assert_eq!(cache.get(&scope, "abc", None, now)?.unwrap().response_code, 0);
+/// // Another service, another endpoint or other parameters: not the same answer.
+/// let other = CacheScope::new("http://127.0.0.1:8080/vtapi/v2/", "file/report", "");
+/// assert!(cache.get(&other, "abc", None, now)?.is_none());
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok(())
 /// # }
@@ -42,25 +54,106 @@ impl std::fmt::Debug for Cache {
     }
 }
 
+/// What a cached answer belongs to: the service (its base URL, normalised), the endpoint, and
+/// the parameters that change the answer (such as `allinfo=1`), in a canonical text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheScope {
+    service: String,
+    endpoint: String,
+    params: String,
+}
+
+impl CacheScope {
+    /// The scope of `endpoint` (e.g. `file/report`) on the service at `base_url`, asked with
+    /// `params` (canonical: `name=value` pairs joined by `&`, empty for none). The base URL is
+    /// normalised: scheme and host in lower case, default port dropped, one trailing `/`.
+    pub fn new(base_url: &str, endpoint: &str, params: &str) -> CacheScope {
+        CacheScope {
+            service: normalise_base_url(base_url),
+            endpoint: endpoint.to_owned(),
+            params: params.to_owned(),
+        }
+    }
+
+    /// The normalised base URL.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The canonical parameters.
+    pub fn params(&self) -> &str {
+        &self.params
+    }
+}
+
+/// `https://WWW.VirusTotal.com:443/vtapi/v2` and `https://www.virustotal.com/vtapi/v2/` are one
+/// service.
+pub(crate) fn normalise_base_url(base_url: &str) -> String {
+    let trimmed = base_url.trim();
+    let Ok(uri) = trimmed.parse::<http::Uri>() else {
+        return trimmed.to_owned();
+    };
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return trimmed.to_owned();
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
+    let port = uri
+        .port_u16()
+        .filter(|&p| Some(p) != default_port)
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    let mut path = uri.path().to_owned();
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    format!("{scheme}://{}{port}{path}", host.to_ascii_lowercase())
+}
+
 /// A cached answer and when it was fetched.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CachedAnswer {
-    /// The answer as received.
-    pub answer: FileReportAnswer,
     /// The bytes of the answer as the service sent them.
     pub raw: bytes::Bytes,
+    /// Its `response_code`.
+    pub response_code: i64,
     /// When it was received.
     pub fetched_at: SystemTime,
 }
 
+/// How a row came to be stored.
+#[derive(Debug, Clone, Copy)]
+enum Row {
+    /// The answer to a query for this key.
+    Asked,
+    /// The answer to a query for another hash of the same file.
+    Alias,
+}
+
+/// The version of the file's layout this build reads and writes.
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS file_report (
-    resource_key TEXT NOT NULL,
-    allinfo INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS answer (
+    service TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    params TEXT NOT NULL,
+    query_key TEXT NOT NULL,
+    response_code INTEGER NOT NULL,
     fetched_at INTEGER NOT NULL,
-    answer BLOB NOT NULL,
-    PRIMARY KEY (resource_key, allinfo)
+    body BLOB NOT NULL,
+    alias INTEGER NOT NULL,
+    PRIMARY KEY (service, endpoint, params, query_key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quota_sent (
     key_fingerprint TEXT NOT NULL,
@@ -79,9 +172,12 @@ fn cache_error(action: &str, error: impl std::fmt::Display) -> Error {
 }
 
 impl Cache {
-    /// Opens (creating if needed) the cache file at `path`; its folder must exist.
+    /// Opens (creating if needed, readable by its owner only) the cache file at `path`; its
+    /// folder must exist.
     pub fn open(path: impl AsRef<Path>) -> Result<Cache, Error> {
         let path = path.as_ref();
+        create_private(path)
+            .map_err(|e| cache_error(&format!("cannot create {}", path.display()), e))?;
         let connection = Connection::open(path)
             .map_err(|e| cache_error(&format!("cannot open {}", path.display()), e))?;
         Cache::setup(connection, Some(path.to_owned()))
@@ -103,8 +199,13 @@ impl Cache {
             connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         })
         .map_err(|e| cache_error("cannot configure", e))?;
-        retry_while_busy(|| connection.execute_batch(SCHEMA))
-            .map_err(|e| cache_error("cannot create the table", e))?;
+        retry_while_busy(|| migrate(&connection)).map_err(|e| match e {
+            Migration::Newer(version) => Error::Cache(format!(
+                "the cache file was written by a newer vt (layout {version}, this one reads \
+                 {SCHEMA_VERSION}); upgrade vt, or remove the file"
+            )),
+            Migration::Sqlite(e) => cache_error("cannot create the tables", e),
+        })?;
         Ok(Cache {
             connection: Mutex::new(connection),
             path,
@@ -117,76 +218,89 @@ impl Cache {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The answer for `resource` if one was fetched no longer than `max_age` ago (any age when
-    /// `None`), as of `now`. An entry that no longer decodes is treated as absent.
+    /// The answer for the query whose match key is `key`, in `scope`, if one was fetched no
+    /// longer than `max_age` ago (any age when `None`), as of `now`.
     pub fn get(
         &self,
-        resource: &Resource,
-        allinfo: bool,
+        scope: &CacheScope,
+        key: &str,
         max_age: Option<Duration>,
         now: SystemTime,
     ) -> Result<Option<CachedAnswer>, Error> {
-        let row: Option<(i64, Vec<u8>)> = self
-            .lock()
-            .prepare_cached(
-                "SELECT fetched_at, answer FROM file_report WHERE resource_key = ?1 AND allinfo = ?2",
-            )
-            .and_then(|mut statement| {
-                statement
-                    .query_row(params![resource.key(), allinfo], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .optional()
-            })
-            .map_err(|e| cache_error("cannot read", e))?;
-        let Some((fetched_secs, bytes)) = row else {
-            return Ok(None);
-        };
-        let fetched_at = UNIX_EPOCH + Duration::from_secs(fetched_secs.max(0) as u64);
-        if let Some(max_age) = max_age {
-            let age = now.duration_since(fetched_at).unwrap_or(Duration::ZERO);
-            if age > max_age {
-                return Ok(None);
-            }
-        }
-        Ok(vt_model::decode_answer(&bytes)
-            .ok()
-            .map(|answer| CachedAnswer {
-                answer,
-                raw: bytes.into(),
-                fetched_at,
-            }))
+        let found = self.get_many(scope, &[key])?.pop().flatten();
+        Ok(found.filter(|hit| max_age.is_none_or(|max| age(hit.fetched_at, now) <= max)))
     }
 
-    /// Stores answers fetched at `fetched_at`, all in one transaction. Only answers worth
-    /// keeping are stored: found and not found (queued answers are not final).
+    /// The answers for many keys at once (one lock, one prepared statement), in their order;
+    /// the caller judges their age.
+    pub fn get_many(
+        &self,
+        scope: &CacheScope,
+        keys: &[&str],
+    ) -> Result<Vec<Option<CachedAnswer>>, Error> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT response_code, fetched_at, body FROM answer \
+                 WHERE service = ?1 AND endpoint = ?2 AND params = ?3 AND query_key = ?4",
+            )
+            .map_err(|e| cache_error("cannot read", e))?;
+        keys.iter()
+            .map(|key| {
+                let row: Option<(i64, i64, Vec<u8>)> = statement
+                    .query_row(
+                        params![scope.service, scope.endpoint, scope.params, key],
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(|e| cache_error("cannot read", e))?;
+                Ok(row.map(|(response_code, fetched_secs, body)| CachedAnswer {
+                    raw: body.into(),
+                    response_code,
+                    fetched_at: UNIX_EPOCH + Duration::from_secs(fetched_secs.max(0) as u64),
+                }))
+            })
+            .collect()
+    }
+
+    /// Stores answers fetched at `fetched_at` in `scope`, all in one transaction: for each, the
+    /// match key of its query, its `response_code`, and its bytes as the service sent them.
+    /// The caller decides what is worth keeping (final answers: found and not found).
     pub fn put_all<'a>(
         &self,
-        answers: impl IntoIterator<Item = (&'a Resource, &'a FileReportAnswer)>,
-        allinfo: bool,
+        scope: &CacheScope,
+        answers: impl IntoIterator<Item = (&'a str, i64, &'a [u8])>,
         fetched_at: SystemTime,
     ) -> Result<usize, Error> {
-        let encoded: Vec<(&Resource, &FileReportAnswer, Vec<u8>)> = answers
-            .into_iter()
-            .map(|(resource, answer)| {
-                let bytes =
-                    serde_json::to_vec(answer).map_err(|e| cache_error("cannot encode", e))?;
-                Ok((resource, answer, bytes))
-            })
-            .collect::<Result<_, Error>>()?;
-        self.put_all_raw(
-            encoded.iter().map(|(r, a, b)| (*r, *a, b.as_slice())),
-            allinfo,
+        self.put(
+            scope,
+            answers.into_iter().map(|(k, c, b)| (k, c, b, Row::Asked)),
             fetched_at,
         )
     }
 
-    /// Like [`Cache::put_all`], with the bytes of each answer as the service sent them, which
-    /// are stored as they are.
-    pub fn put_all_raw<'a>(
+    /// Like [`Cache::put_all`], and also stores each found file report under the file's other
+    /// hashes (`aliases`), where no answer is stored yet: a later lookup of the same file by
+    /// another of its hashes costs no quota. An alias never replaces an answer received for
+    /// that hash itself.
+    pub fn put_all_with_aliases<'a>(
         &self,
-        answers: impl IntoIterator<Item = (&'a Resource, &'a FileReportAnswer, &'a [u8])>,
-        allinfo: bool,
+        scope: &CacheScope,
+        answers: impl IntoIterator<Item = (&'a str, i64, &'a [u8])>,
+        aliases: impl IntoIterator<Item = (&'a str, i64, &'a [u8])>,
+        fetched_at: SystemTime,
+    ) -> Result<usize, Error> {
+        let rows = answers
+            .into_iter()
+            .map(|(k, c, b)| (k, c, b, Row::Asked))
+            .chain(aliases.into_iter().map(|(k, c, b)| (k, c, b, Row::Alias)));
+        self.put(scope, rows, fetched_at)
+    }
+
+    fn put<'a>(
+        &self,
+        scope: &CacheScope,
+        rows: impl IntoIterator<Item = (&'a str, i64, &'a [u8], Row)>,
         fetched_at: SystemTime,
     ) -> Result<usize, Error> {
         let seconds = fetched_at
@@ -198,24 +312,31 @@ impl Cache {
             .transaction()
             .map_err(|e| cache_error("cannot write", e))?;
         let mut stored = 0;
-        {
-            let mut statement = transaction
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO file_report (resource_key, allinfo, fetched_at, answer) VALUES (?1, ?2, ?3, ?4)",
-                )
+        for (key, response_code, raw, row) in rows {
+            let verb = match row {
+                Row::Asked => "INSERT OR REPLACE",
+                Row::Alias => "INSERT OR IGNORE",
+            };
+            transaction
+                .prepare_cached(&format!(
+                    "{verb} INTO answer \
+                     (service, endpoint, params, query_key, response_code, fetched_at, body, \
+                     alias) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ))
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        scope.service,
+                        scope.endpoint,
+                        scope.params,
+                        key,
+                        response_code,
+                        seconds,
+                        raw,
+                        matches!(row, Row::Alias)
+                    ])
+                })
                 .map_err(|e| cache_error("cannot write", e))?;
-            for (resource, answer, raw) in answers {
-                if !matches!(
-                    answer,
-                    FileReportAnswer::Found(_) | FileReportAnswer::NotFound(_)
-                ) {
-                    continue;
-                }
-                statement
-                    .execute(params![resource.key(), allinfo, seconds, raw])
-                    .map_err(|e| cache_error("cannot write", e))?;
-                stored += 1;
-            }
+            stored += 1;
         }
         transaction
             .commit()
@@ -223,10 +344,11 @@ impl Cache {
         Ok(stored)
     }
 
-    /// How many answers are stored.
+    /// How many answers received are stored (not counting the copies of found file reports
+    /// under the file's other hashes).
     pub fn len(&self) -> Result<usize, Error> {
         self.lock()
-            .query_row("SELECT COUNT(*) FROM file_report", [], |row| {
+            .query_row("SELECT COUNT(*) FROM answer WHERE alias = 0", [], |row| {
                 row.get::<_, i64>(0)
             })
             .map(|n| n as usize)
@@ -345,6 +467,16 @@ impl Cache {
             .map_err(|e| cache_error("cannot count the quota", e))
     }
 
+    /// A request counted by [`Cache::quota_take`] never reached the service: it leaves the
+    /// count.
+    pub(crate) fn quota_refund(&self, row: i64) -> Result<(), Error> {
+        self.lock()
+            .prepare_cached("DELETE FROM quota_sent WHERE rowid = ?1")
+            .and_then(|mut s| s.execute(params![row]))
+            .map(drop)
+            .map_err(|e| cache_error("cannot count the quota", e))
+    }
+
     /// After a 204 at `now`: no request under `key_fingerprint` goes for `wait` (or until a
     /// hold already set ends, if later).
     pub(crate) fn quota_hold(
@@ -399,6 +531,69 @@ impl Cache {
     }
 }
 
+/// How old an answer fetched at `fetched_at` is at `now` (zero if the clocks disagree).
+pub(crate) fn age(fetched_at: SystemTime, now: SystemTime) -> Duration {
+    now.duration_since(fetched_at).unwrap_or(Duration::ZERO)
+}
+
+/// Why a file could not be brought to this build's layout.
+enum Migration {
+    Newer(i64),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Migration {
+    fn from(e: rusqlite::Error) -> Self {
+        Migration::Sqlite(e)
+    }
+}
+
+impl Migration {
+    fn is_busy(&self) -> bool {
+        matches!(self, Migration::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DatabaseBusy)
+    }
+}
+
+/// Brings the file to [`SCHEMA_VERSION`]. Version 0 or 1 (vt before scoped answers): its
+/// `file_report` table held answers without the service they came from, so they are
+/// discarded; its quota ledger is kept as it is.
+fn migrate(connection: &Connection) -> Result<(), Migration> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Migration::Newer(version));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let migrated = connection.execute_batch(&format!(
+        "BEGIN IMMEDIATE; DROP TABLE IF EXISTS file_report; {SCHEMA} \
+         PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ));
+    if migrated.is_err() && !connection.is_autocommit() {
+        // Left half-way (another process held the file): start again from nothing.
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    Ok(migrated?)
+}
+
+/// Creates the file, if it does not exist, readable and writable by its owner only (SQLite
+/// gives its journal files the same mode).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// How long a statement waits for another process's lock on the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -406,18 +601,33 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// takes a lock that SQLite does not wait for (switching it to WAL upgrades a read lock, and
 /// the busy handler is skipped there to avoid a deadlock), so two processes opening a new
 /// cache at once would otherwise see "database is locked".
-fn retry_while_busy(mut step: impl FnMut() -> rusqlite::Result<()>) -> rusqlite::Result<()> {
+fn retry_while_busy<E: Busy>(mut step: impl FnMut() -> Result<(), E>) -> Result<(), E> {
     let give_up = std::time::Instant::now() + BUSY_TIMEOUT;
     loop {
         match step() {
-            Err(rusqlite::Error::SqliteFailure(error, _))
-                if error.code == rusqlite::ErrorCode::DatabaseBusy
-                    && std::time::Instant::now() < give_up =>
-            {
+            Err(error) if error.is_busy() && std::time::Instant::now() < give_up => {
                 std::thread::sleep(Duration::from_millis(2));
             }
             done => return done,
         }
+    }
+}
+
+/// Errors that may say the file is locked by another process.
+trait Busy {
+    fn is_busy(&self) -> bool;
+}
+
+impl Busy for rusqlite::Error {
+    fn is_busy(&self) -> bool {
+        matches!(self, rusqlite::Error::SqliteFailure(e, _)
+            if e.code == rusqlite::ErrorCode::DatabaseBusy)
+    }
+}
+
+impl Busy for Migration {
+    fn is_busy(&self) -> bool {
+        Migration::is_busy(self)
     }
 }
 
@@ -432,4 +642,110 @@ fn duration_ms(duration: Duration) -> i64 {
 /// How long before `now_ms` a request sent at `sent_ms` went (zero if the clocks disagree).
 fn age_ms(now_ms: i64, sent_ms: i64) -> Duration {
     Duration::from_millis(now_ms.saturating_sub(sent_ms).max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_file_of_an_older_vt_loses_its_unscoped_answers_and_keeps_its_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            // The layout of vt before scoped answers (user_version 0).
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE file_report (resource_key TEXT NOT NULL, allinfo INTEGER NOT NULL,
+                     fetched_at INTEGER NOT NULL, answer BLOB NOT NULL,
+                     PRIMARY KEY (resource_key, allinfo)) WITHOUT ROWID;
+                 INSERT INTO file_report VALUES ('44d88612fea8a8f36de82e1278abb02f', 0, 1, x'7b7d');
+                 CREATE TABLE quota_sent (key_fingerprint TEXT NOT NULL, sent_at_ms INTEGER NOT NULL);
+                 INSERT INTO quota_sent VALUES ('fp', 1);",
+            )
+            .unwrap();
+        }
+        let cache = Cache::open(&path).unwrap();
+        assert_eq!(cache.len().unwrap(), 0, "unscoped answers are discarded");
+        let tables: i64 = cache
+            .lock()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'file_report'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+        let ledger: i64 = cache
+            .lock()
+            .query_row("SELECT COUNT(*) FROM quota_sent", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(ledger, 1, "the quota ledger is kept");
+        drop(cache);
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        // Opening it again changes nothing.
+        Cache::open(&path).unwrap();
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_file_of_a_newer_vt_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99; CREATE TABLE future (x);")
+            .unwrap();
+        let error = Cache::open(&path).unwrap_err();
+        assert!(error.to_string().contains("newer vt"), "{error}");
+        assert_eq!(user_version(&path), 99);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_cache_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.sqlite3");
+        let cache = Cache::open(&path).unwrap();
+        cache
+            .put_all(
+                &CacheScope::new("https://vt.test/vtapi/v2", "file/report", ""),
+                [("k", 0, &b"{}"[..])],
+                SystemTime::now(),
+            )
+            .unwrap();
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let file = file.unwrap();
+            let mode = file.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{:?}", file.file_name());
+        }
+    }
+
+    #[test]
+    fn base_urls_of_one_service_are_one_scope() {
+        let one = CacheScope::new("https://www.virustotal.com/vtapi/v2/", "file/report", "");
+        for same in [
+            "https://WWW.VirusTotal.com/vtapi/v2",
+            " https://www.virustotal.com:443/vtapi/v2/ ",
+            "HTTPS://www.virustotal.com/vtapi/v2/",
+        ] {
+            assert_eq!(CacheScope::new(same, "file/report", ""), one, "{same}");
+        }
+        for other in [
+            "http://www.virustotal.com/vtapi/v2/",
+            "https://www.virustotal.com:8443/vtapi/v2/",
+            "https://www.virustotal.com/vtapi/v3/",
+            "http://127.0.0.1:8080/vtapi/v2/",
+        ] {
+            assert_ne!(CacheScope::new(other, "file/report", ""), one, "{other}");
+        }
+    }
 }

@@ -1,16 +1,21 @@
-//! The client: one request for a chunk of resources, with pacing, retries and deadlines.
+//! The client, and the one request pipeline every endpoint goes through: the stop flags,
+//! pacing, the attempt, status classification (answer / retry / hold for quota / fail / stop
+//! the run), backoff with jitter, per-attempt deadlines, events, and key scrubbing.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::future::{select, Either};
-use vt_model::{FileReportAnswer, Resource};
+use vt_model::{FileReportAnswer, Query, RawAnswer, Report, Resource};
 use vt_transport::Transport;
 
 use crate::clock::{Clock, TokioClock};
+use crate::endpoint::{Batching, Encoding, Endpoint, EndpointSpec, Methods, Params, FILE_REPORT};
 use crate::error::TransportError;
+use crate::events::{Event, Events, Observer};
 use crate::pacing::{Pacer, QuotaStatus};
 use crate::{ApiKey, Error, Limits, RequestMethod, RetryPolicy, Tier};
 
@@ -53,33 +58,51 @@ impl std::fmt::Debug for Client {
 }
 
 pub(crate) struct Inner {
-    file_report_url: String,
+    /// The base URL, with one trailing `/`.
+    base_url: String,
     key: ApiKey,
+    tier: Tier,
     pub(crate) limits: Limits,
     retry: RetryPolicy,
     method: RequestMethod,
     transport: Arc<dyn Transport>,
     pub(crate) clock: Arc<dyn Clock>,
-    pacer: Pacer,
+    pacer: Arc<Pacer>,
     jitter: AtomicU64,
+    pub(crate) events: Events,
+    /// What has stopped: the whole key, or single features.
+    stopped: Mutex<Stopped>,
+    /// Whether any request has reached the service.
+    reached: AtomicBool,
     #[cfg(feature = "cache")]
-    cache: Option<CacheUse>,
+    pub(crate) cache: Option<CacheUse>,
+}
+
+#[derive(Debug, Default)]
+struct Stopped {
+    /// A 403 for the key, or a service that cannot be reached: nothing more is sent.
+    key: Option<Error>,
+    /// A 403 for a private-key feature (by name): nothing more is sent that uses it.
+    features: HashMap<String, Error>,
 }
 
 /// The cache and how to use it.
 #[cfg(feature = "cache")]
 #[derive(Debug, Clone)]
-struct CacheUse {
-    cache: Arc<crate::Cache>,
-    max_age: Option<Duration>,
-    offline: bool,
+pub(crate) struct CacheUse {
+    pub(crate) cache: Arc<crate::Cache>,
+    /// Found answers older than this are asked again (any age when `None`).
+    pub(crate) max_age: Option<Duration>,
+    /// Not-found answers older than this are asked again (`max_age` when `None`).
+    pub(crate) max_age_not_found: Option<Duration>,
+    pub(crate) offline: bool,
 }
 
 impl std::fmt::Debug for Inner {
     // The transport is left out: a test transport may hold recorded requests, key included.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("url", &self.file_report_url)
+            .field("base_url", &self.base_url)
             .field("key", &self.key)
             .field("limits", &self.limits)
             .field("method", &self.method)
@@ -98,6 +121,7 @@ pub struct ClientBuilder {
     method: RequestMethod,
     transport: Option<Arc<dyn Transport>>,
     clock: Arc<dyn Clock>,
+    observer: Option<Observer>,
     #[cfg(feature = "cache")]
     cache: Option<CacheUse>,
     #[cfg(feature = "cache")]
@@ -116,6 +140,7 @@ impl Client {
             method: RequestMethod::default(),
             transport: None,
             clock: Arc::new(TokioClock),
+            observer: None,
             #[cfg(feature = "cache")]
             cache: None,
             #[cfg(feature = "cache")]
@@ -129,8 +154,13 @@ impl Client {
     }
 
     /// How much of the daily quota this client has used, as far as it has counted.
-    pub fn quota_status(&self) -> QuotaStatus {
-        self.inner.pacer.status(&*self.inner.clock)
+    pub async fn quota_status(&self) -> QuotaStatus {
+        self.inner.pacer.status_async(&self.inner.clock).await
+    }
+
+    /// The base URL requests go to (with one trailing `/`).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
     }
 
     /// The report of one resource. Not found and queued are `Ok` answers.
@@ -139,20 +169,50 @@ impl Client {
         resource: &Resource,
         allinfo: bool,
     ) -> Result<FileReportAnswer, Error> {
-        if let Some(cached) = self.inner.cached(resource, allinfo) {
-            return cached.map(|a| a.answer);
+        self.lookup(&FILE_REPORT, resource, &Params::allinfo(allinfo))
+            .await?
+            .into_answer()
+            .map_err(Error::from)
+    }
+
+    /// One query to any lookup endpoint: from the cache when it has a fresh answer, else one
+    /// request through the same pipeline as batches. The answer keeps the service's bytes;
+    /// its typed view is decoded on demand ([`RawAnswer::answer`]).
+    pub async fn lookup<Q: Query, T: Report>(
+        &self,
+        endpoint: &Endpoint<Q, T>,
+        query: &Q,
+        params: &Params,
+    ) -> Result<RawAnswer<T>, Error> {
+        let scope = self.inner.scope(endpoint.spec(), params);
+        if let Some(probed) = self
+            .inner
+            .probe::<Q, T>(endpoint.spec(), scope.as_ref(), vec![query.clone()])
+            .await
+            .pop()
+            .and_then(|(_, hit)| hit)
+        {
+            return probed.map(|(answer, _)| answer);
         }
         let mut answers = self
             .inner
-            .file_reports_chunk(std::slice::from_ref(resource), allinfo)
+            .ask_batch(endpoint, params, std::slice::from_ref(query))
             .await?;
         let answered = answers.pop().unwrap_or(Err(Error::MissingAnswer))?;
-        self.inner.remember([(resource, &answered)], allinfo);
-        Ok(answered.answer)
+        self.inner
+            .remember(
+                endpoint.spec(),
+                scope.as_ref(),
+                vec![(query.match_key().to_owned(), answered.clone())],
+            )
+            .await;
+        Ok(answered)
     }
 
     /// Asks for `resource` every `interval` while the service says it is queued, until it is
     /// not or `timeout` has passed; returns the last answer (still queued if time ran out).
+    /// To wait for many resources together, in batches, see
+    /// [`Lookups::wait_queued`](crate::Lookups::wait_queued).
     pub async fn wait_for_report(
         &self,
         resource: &Resource,
@@ -228,16 +288,38 @@ impl ClientBuilder {
         self
     }
 
-    /// Answers from `cache` when it holds an answer no older than `max_age` (any age when
-    /// `None`), and stores every found and not-found answer received.
+    /// Receives typed progress [`Event`]s (requests sent, pacing and 204 waits, retries,
+    /// quota warnings, a stopped run), for a progress bar or messages.
+    pub fn observer(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Answers from `cache` when it holds an answer of the same service, endpoint and
+    /// parameters no older than `max_age` (any age when `None`), and stores every found and
+    /// not-found answer received.
     #[cfg(feature = "cache")]
     pub fn cache(mut self, cache: Arc<crate::Cache>, max_age: Option<Duration>) -> Self {
-        let offline = self.cache.as_ref().is_some_and(|c| c.offline);
+        let (offline, max_age_not_found) = self
+            .cache
+            .as_ref()
+            .map_or((false, None), |c| (c.offline, c.max_age_not_found));
         self.cache = Some(CacheUse {
             cache,
             max_age,
+            max_age_not_found,
             offline,
         });
+        self
+    }
+
+    /// A shorter max age for not-found answers than for found ones (a sample uploaded after
+    /// the first look must show up). Needs [`ClientBuilder::cache`].
+    #[cfg(feature = "cache")]
+    pub fn cache_max_age_not_found(mut self, max_age: Option<Duration>) -> Self {
+        if let Some(c) = self.cache.as_mut() {
+            c.max_age_not_found = max_age;
+        }
         self
     }
 
@@ -269,12 +351,11 @@ impl ClientBuilder {
         if self.key.is_empty() {
             return Err(Error::InvalidConfig("the API key is empty".to_owned()));
         }
-        let mut base = self.base_url.trim().to_owned();
-        if !base.ends_with('/') {
-            base.push('/');
+        let mut base_url = self.base_url.trim().to_owned();
+        if !base_url.ends_with('/') {
+            base_url.push('/');
         }
-        let file_report_url = format!("{base}file/report");
-        match file_report_url.parse::<http::Uri>() {
+        match format!("{base_url}{}", FILE_REPORT.spec().path).parse::<http::Uri>() {
             Ok(uri) if uri.scheme().is_some() && uri.host().is_some() => {}
             _ => {
                 return Err(Error::InvalidConfig(format!(
@@ -297,7 +378,8 @@ impl ClientBuilder {
             h.write_usize(Arc::as_ptr(&self.clock) as *const () as usize);
             h.finish() | 1
         };
-        let pacer = Pacer::new(&limits);
+        let events = Events::new(self.observer);
+        let pacer = Pacer::new(&limits).with_events(events.clone());
         #[cfg(feature = "cache")]
         let pacer = match self.quota_ledger {
             Some(cache) if limits.is_paced() => pacer.with_ledger(crate::pacing::Ledger {
@@ -308,9 +390,13 @@ impl ClientBuilder {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                file_report_url,
+                base_url,
                 key: self.key,
-                pacer,
+                tier: self.tier,
+                pacer: Arc::new(pacer),
+                events,
+                stopped: Mutex::new(Stopped::default()),
+                reached: AtomicBool::new(false),
                 limits,
                 retry: self.retry,
                 method: self.method,
@@ -340,102 +426,157 @@ fn default_transport() -> Result<Arc<dyn Transport>, Error> {
     ))
 }
 
-/// An answer, and the bytes of it the service sent (shared with the body they came in).
-#[derive(Debug, Clone)]
-pub(crate) struct Answered {
-    pub(crate) answer: FileReportAnswer,
-    pub(crate) raw: Bytes,
+/// A row to store: its key, `response_code` and bytes.
+#[cfg(feature = "cache")]
+fn as_row((key, code, raw): &(String, i64, Bytes)) -> (&str, i64, &[u8]) {
+    (key, *code, raw)
 }
 
+/// The cache's scope of an answer (nothing without the `cache` feature).
+#[cfg(feature = "cache")]
+pub(crate) type CacheScopeOf = crate::CacheScope;
+/// The cache's scope of an answer (nothing without the `cache` feature).
+#[cfg(not(feature = "cache"))]
+#[derive(Debug, Clone)]
+pub(crate) enum CacheScopeOf {}
+
+#[cfg(feature = "cache")]
+impl CacheUse {
+    /// Whether a cached answer is young enough to be served.
+    fn is_fresh(&self, hit: &crate::CachedAnswer, now: SystemTime) -> bool {
+        let max_age = match vt_model::Status::of(hit.response_code) {
+            vt_model::Status::NotFound => self.max_age_not_found.or(self.max_age),
+            _ => self.max_age,
+        };
+        max_age.is_none_or(|max| crate::cache::age(hit.fetched_at, now) <= max)
+    }
+}
+
+/// A query looked up in the cache: its fresh answer and when it was fetched, an error
+/// (offline: not cached), or `None` to ask the service.
+pub(crate) type Probed<Q, T> = (Q, Option<Result<(RawAnswer<T>, SystemTime), Error>>);
+
 /// What one attempt came to.
-enum Attempt {
-    Answers(Vec<Answered>),
+enum Attempt<V> {
+    Answered(V),
     /// Worth trying again after a backoff.
     Transient(Error),
+    /// The request never reached the service (refused, DNS, TLS before it was written): it
+    /// costs no quota. `true` when worth trying again.
+    Unreached(Error, bool),
     /// 204: wait for the quota.
     RateLimited,
     /// Final.
     Failed(Error),
 }
 
+/// One request of an endpoint: its queries, joined as the endpoint batches them, and its
+/// other parameters.
+pub(crate) struct Call<'a> {
+    pub(crate) spec: &'a EndpointSpec,
+    pub(crate) params: &'a Params,
+    pub(crate) queries: &'a str,
+    /// How many queries `queries` holds (for events and messages).
+    pub(crate) count: usize,
+}
+
 impl Inner {
-    /// The cached answer for `resource`, if the cache is on and has a fresh one; in offline
-    /// mode a miss is an error. `None`: ask the service.
-    pub(crate) fn cached(
-        &self,
-        resource: &Resource,
-        allinfo: bool,
-    ) -> Option<Result<Answered, Error>> {
-        #[cfg(feature = "cache")]
-        if let Some(c) = &self.cache {
-            let now = self.clock.system_time();
-            return match c.cache.get(resource, allinfo, c.max_age, now) {
-                Ok(Some(hit)) => Some(Ok(Answered {
-                    answer: hit.answer,
-                    raw: hit.raw,
-                })),
-                Ok(None) if c.offline => Some(Err(Error::NotCached)),
-                Ok(None) => None,
-                Err(error) if c.offline => Some(Err(error)),
-                Err(error) => {
-                    tracing::warn!(%error, "cache unreadable; asking the service");
-                    None
-                }
-            };
+    /// The name under which a 403 stops requests: `None` for the key itself; the endpoint or
+    /// the private parameters for a private-key feature.
+    fn feature_of(spec: &EndpointSpec, params: &Params) -> Option<String> {
+        if spec.private_only {
+            return Some(spec.path.to_owned());
         }
-        let _ = (resource, allinfo);
-        None
+        params.private_names()
     }
 
-    /// Stores received answers in the cache, if it is on. A cache that cannot be written is
-    /// reported and otherwise ignored: the answers still reach the caller.
-    pub(crate) fn remember<'a>(
-        &self,
-        answers: impl IntoIterator<Item = (&'a Resource, &'a Answered)>,
-        allinfo: bool,
-    ) {
-        #[cfg(feature = "cache")]
-        if let Some(c) = &self.cache {
-            let answers = answers
-                .into_iter()
-                .map(|(resource, a)| (resource, &a.answer, &a.raw[..]));
-            let now = self.clock.system_time();
-            if let Err(error) = c.cache.put_all_raw(answers, allinfo, now) {
-                tracing::warn!(%error, "could not store answers in the cache");
-            }
-            return;
+    /// The error every further request of `feature` gets, once it has stopped.
+    fn stopped(&self, feature: Option<&str>) -> Option<Error> {
+        let stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        stopped
+            .key
+            .clone()
+            .or_else(|| feature.and_then(|f| stopped.features.get(f).cloned()))
+    }
+
+    fn stop(&self, feature: Option<&str>, error: &Error) {
+        let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        let first = match feature {
+            None => stopped.key.replace(error.clone()).is_none(),
+            Some(f) => stopped
+                .features
+                .insert(f.to_owned(), error.clone())
+                .is_none(),
+        };
+        drop(stopped);
+        if first {
+            self.events.emit(Event::Stopped {
+                reason: error.to_string(),
+            });
         }
-        let _ = (answers.into_iter(), allinfo);
     }
 
-    /// Asks for a chunk of distinct resources in one request; one result per resource, in the
-    /// order given, matched by the `resource` each answer echoes.
-    pub(crate) async fn file_reports_chunk(
+    /// The service's scheme, host and port, for messages.
+    fn service(&self) -> String {
+        match self.base_url.parse::<http::Uri>() {
+            Ok(uri) => format!(
+                "{}://{}",
+                uri.scheme_str().unwrap_or("https"),
+                uri.authority().map_or("", |a| a.as_str())
+            ),
+            Err(_) => self.base_url.clone(),
+        }
+    }
+
+    /// The one pipeline: sends `call` until it is answered or fails for good, pacing every
+    /// attempt, and hands a 200's body (the key cut out if the service echoed it) to `parse`,
+    /// whose truncated-body errors are retried like a broken connection.
+    pub(crate) async fn call<V>(
         &self,
-        resources: &[Resource],
-        allinfo: bool,
-    ) -> Result<Vec<Result<Answered, Error>>, Error> {
-        let answers = self.ask(resources, allinfo).await?;
-        Ok(match_answers(resources, answers))
-    }
-
-    async fn ask(&self, resources: &[Resource], allinfo: bool) -> Result<Vec<Answered>, Error> {
+        call: Call<'_>,
+        parse: impl Fn(&Bytes) -> Result<V, vt_model::Error>,
+    ) -> Result<V, Error> {
+        let feature = Inner::feature_of(call.spec, call.params);
+        if call.spec.private_only && self.tier == Tier::Public {
+            return Err(Error::PrivateOnly {
+                feature: call.spec.path.to_owned(),
+            });
+        }
         let mut attempts = 0u32;
         let mut rate_limited = 0u32;
         loop {
-            let ticket = self.pacer.acquire(&*self.clock).await;
+            if let Some(error) = self.stopped(feature.as_deref()) {
+                return Err(error);
+            }
+            let ticket = self.pacer.acquire(&self.clock).await;
+            // Stopped while this request waited for the quota: it does not go.
+            if let Some(error) = self.stopped(feature.as_deref()) {
+                self.pacer.refund_async(&self.clock, ticket).await;
+                return Err(error);
+            }
             attempts += 1;
-            tracing::debug!(
-                resources = resources.len(),
-                allinfo,
-                attempt = attempts,
-                "asking file/report"
-            );
-            let attempt = self.attempt(resources, allinfo).await;
-            self.pacer.answered(&*self.clock, ticket);
-            match attempt {
-                Attempt::Answers(answers) => return Ok(answers),
-                Attempt::Failed(error) => return Err(error),
+            self.events.emit(Event::Sending {
+                endpoint: call.spec.path,
+                queries: call.count,
+                attempt: attempts,
+            });
+            let attempt = self.attempt(&call, &parse).await;
+            if let Attempt::Unreached(..) = attempt {
+                self.pacer.refund_async(&self.clock, ticket).await;
+            } else {
+                self.reached.store(true, Ordering::Relaxed);
+                self.pacer.answered_async(&self.clock, ticket).await;
+            }
+            let (error, worth_retrying) = match attempt {
+                Attempt::Answered(answered) => return Ok(answered),
+                Attempt::Failed(error) => {
+                    match &error {
+                        Error::Forbidden => self.stop(None, &error),
+                        Error::ForbiddenFeature { .. } => self.stop(feature.as_deref(), &error),
+                        _ => {}
+                    }
+                    return Err(error);
+                }
                 Attempt::RateLimited => {
                     rate_limited += 1;
                     attempts -= 1;
@@ -446,36 +587,52 @@ impl Inner {
                     }
                     // Someone else spends this key's quota too: hold every request of the key
                     // (in every process sharing the ledger), not only this one.
-                    tracing::warn!(
-                        wait_s = self.retry.rate_limit_wait.as_secs(),
-                        "204 No Content: quota exceeded (is the key used elsewhere too?); \
-                         holding requests for {} s before asking again",
-                        self.retry.rate_limit_wait.as_secs()
-                    );
-                    self.pacer.hold(&*self.clock, self.retry.rate_limit_wait);
+                    // The pacer says so (`Event::HeldBy204`) when the next request waits for it.
+                    self.pacer
+                        .hold_async(&self.clock, self.retry.rate_limit_wait)
+                        .await;
+                    continue;
                 }
-                Attempt::Transient(error) => {
-                    if attempts >= self.retry.max_attempts {
+                Attempt::Transient(error) => (error, true),
+                Attempt::Unreached(error, transient) => (error, transient),
+            };
+            if !worth_retrying || attempts >= self.retry.max_attempts {
+                if let Error::Transport(reason) = &error {
+                    let inner = reason.inner();
+                    if (inner.is_connect() || inner.is_tls())
+                        && !self.reached.load(Ordering::Relaxed)
+                    {
+                        // Nothing ever reached the service: stop the run with one message
+                        // rather than pace doomed requests.
+                        let error = Error::Unreachable {
+                            service: self.service(),
+                            reason: reason.clone(),
+                        };
+                        self.stop(None, &error);
                         return Err(error);
                     }
-                    let wait = self.jittered(self.retry.backoff_ceiling(attempts));
-                    tracing::warn!(
-                        wait_ms = wait.as_millis() as u64,
-                        "attempt {attempts} of {} for {} resource{} failed ({error}); \
-                         retrying in {:.1} s",
-                        self.retry.max_attempts,
-                        resources.len(),
-                        if resources.len() == 1 { "" } else { "s" },
-                        wait.as_secs_f64()
-                    );
-                    self.clock.sleep(wait).await;
                 }
+                return Err(error);
             }
+            let wait = self.jittered(self.retry.backoff_ceiling(attempts));
+            self.events.emit(Event::Retrying {
+                endpoint: call.spec.path,
+                queries: call.count,
+                attempt: attempts,
+                max_attempts: self.retry.max_attempts,
+                wait,
+                reason: error.to_string(),
+            });
+            self.clock.sleep(wait).await;
         }
     }
 
-    async fn attempt(&self, resources: &[Resource], allinfo: bool) -> Attempt {
-        let request = match self.request(resources, allinfo) {
+    async fn attempt<V>(
+        &self,
+        call: &Call<'_>,
+        parse: &impl Fn(&Bytes) -> Result<V, vt_model::Error>,
+    ) -> Attempt<V> {
+        let request = match self.request(call) {
             Ok(request) => request,
             Err(error) => return Attempt::Failed(error),
         };
@@ -489,11 +646,12 @@ impl Inner {
             Ok(response) => response,
             Err(error) => {
                 let transient = error.is_transient();
+                let unreached = error.is_connect() || error.is_tls();
                 let error = Error::Transport(TransportError::new(self.scrub(error)));
-                return if transient {
-                    Attempt::Transient(error)
-                } else {
-                    Attempt::Failed(error)
+                return match (unreached, transient) {
+                    (true, _) => Attempt::Unreached(error, transient),
+                    (false, true) => Attempt::Transient(error),
+                    (false, false) => Attempt::Failed(error),
                 };
             }
         };
@@ -502,18 +660,10 @@ impl Inner {
         match status {
             200 => {
                 let body = self.without_echoed_key(body);
-                match vt_model::decode_body_spans(&body) {
-                    Ok(decoded) => Attempt::Answers(
-                        decoded
-                            .into_iter()
-                            .map(|(answer, span)| Answered {
-                                answer,
-                                raw: body.slice(span),
-                            })
-                            .collect(),
-                    ),
+                match parse(&body) {
+                    Ok(parsed) => Attempt::Answered(parsed),
                     Err(error) => {
-                        let error = self.quotable_decode_error(&body, error);
+                        let error = self.quotable_decode_error(&body, error, parse);
                         if error.is_transient() {
                             Attempt::Transient(error)
                         } else {
@@ -523,7 +673,10 @@ impl Inner {
                 }
             }
             204 => Attempt::RateLimited,
-            403 => Attempt::Failed(Error::Forbidden),
+            403 => Attempt::Failed(match Inner::feature_of(call.spec, call.params) {
+                None => Error::Forbidden,
+                Some(feature) => Error::ForbiddenFeature { feature },
+            }),
             400 => Attempt::Failed(Error::BadRequest {
                 excerpt: self.excerpt(&body),
             }),
@@ -541,42 +694,232 @@ impl Inner {
         }
     }
 
-    fn request(
-        &self,
-        resources: &[Resource],
-        allinfo: bool,
-    ) -> Result<http::Request<Bytes>, Error> {
-        let mut form = String::with_capacity(64 + resources.len() * 66);
-        crate::form::append_pair(&mut form, "apikey", self.key.expose());
-        let joined = resources
-            .iter()
-            .map(Resource::as_str)
-            .collect::<Vec<_>>()
-            .join(",");
-        crate::form::append_pair(&mut form, "resource", &joined);
-        if allinfo {
-            crate::form::append_pair(&mut form, "allinfo", "1");
-        }
+    /// The request of `call`: the key, the queries and the parameters, in the endpoint's
+    /// method and encoding.
+    fn request(&self, call: &Call<'_>) -> Result<http::Request<Bytes>, Error> {
+        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(4);
+        fields.push(("apikey", self.key.expose()));
+        fields.push((call.spec.query_param, call.queries));
+        fields.extend(call.params.pairs());
+        let url = format!("{}{}", self.base_url, call.spec.path);
+        let method = match (call.spec.methods, self.method) {
+            (Methods::GetOrPost, RequestMethod::Get) | (Methods::Get, _) => http::Method::GET,
+            _ => http::Method::POST,
+        };
         let builder = http::Request::builder()
             .header(http::header::USER_AGENT, USER_AGENT)
             .header(http::header::ACCEPT, "application/json");
-        let request = match self.method {
-            RequestMethod::PostForm => builder
-                .method(http::Method::POST)
-                .uri(&self.file_report_url)
-                .header(
-                    http::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(Bytes::from(form)),
-            RequestMethod::Get => builder
-                .method(http::Method::GET)
-                .uri(format!("{}?{form}", self.file_report_url))
-                .body(Bytes::new()),
+        let request = if method == http::Method::GET {
+            let query = crate::form::encode(&fields, call.queries.len());
+            builder
+                .method(method)
+                .uri(format!("{url}?{query}"))
+                .body(Bytes::new())
+        } else {
+            match call.spec.encoding {
+                Encoding::Form => builder
+                    .method(method)
+                    .uri(url)
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(Bytes::from(crate::form::encode(
+                        &fields,
+                        call.queries.len(),
+                    ))),
+                Encoding::Multipart => {
+                    let (content_type, body) = crate::form::multipart(&fields, self.next_random());
+                    builder
+                        .method(method)
+                        .uri(url)
+                        .header(http::header::CONTENT_TYPE, content_type)
+                        .body(Bytes::from(body))
+                }
+            }
         };
         // Only the URL can be wrong here, and it was checked at build time; say nothing of
         // the request itself, which holds the key.
         request.map_err(|_| Error::InvalidConfig("could not build the request URL".to_owned()))
+    }
+
+    /// Asks for a chunk of distinct queries in one request; one result per query, in the
+    /// order given, matched as the endpoint says.
+    pub(crate) async fn ask_batch<Q: Query, T: Report>(
+        &self,
+        endpoint: &Endpoint<Q, T>,
+        params: &Params,
+        queries: &[Q],
+    ) -> Result<Vec<Result<RawAnswer<T>, Error>>, Error> {
+        let spec = endpoint.spec();
+        let joined = match spec.batching {
+            Batching::Joined(separator) if queries.len() > 1 => {
+                let mut joined = String::with_capacity(queries.len() * 66);
+                for (i, query) in queries.iter().enumerate() {
+                    if i > 0 {
+                        joined.push_str(separator);
+                    }
+                    joined.push_str(query.wire_text());
+                }
+                joined
+            }
+            _ => queries
+                .first()
+                .map(|q| q.wire_text().to_owned())
+                .unwrap_or_default(),
+        };
+        let call = Call {
+            spec,
+            params,
+            queries: &joined,
+            count: queries.len(),
+        };
+        let (body, items) = self
+            .call(call, |body| {
+                vt_model::scan_body(body).map(|items| (body.clone(), items))
+            })
+            .await?;
+        Ok(crate::matching::match_answers(
+            spec.matching,
+            queries,
+            &body,
+            items,
+        ))
+    }
+
+    /// The cache's scope of an endpoint's answers asked with `params` (none when the cache
+    /// is off or the endpoint's answers are not kept).
+    pub(crate) fn scope(&self, spec: &EndpointSpec, params: &Params) -> Option<CacheScopeOf> {
+        #[cfg(feature = "cache")]
+        if self.cache.is_some() && spec.cacheable {
+            return Some(crate::CacheScope::new(
+                &self.base_url,
+                spec.path,
+                &params.canonical(),
+            ));
+        }
+        let _ = (spec, params);
+        None
+    }
+
+    /// The cache's fresh answers for `queries`, off the runtime, each with when it was
+    /// fetched: `None` for a query to ask the service; in offline mode a miss is
+    /// [`Error::NotCached`].
+    pub(crate) async fn probe<Q: Query, T: Report>(
+        &self,
+        spec: &EndpointSpec,
+        scope: Option<&CacheScopeOf>,
+        queries: Vec<Q>,
+    ) -> Vec<Probed<Q, T>> {
+        #[cfg(feature = "cache")]
+        if let (Some(c), Some(scope)) = (&self.cache, scope) {
+            let (cache, scope_owned) = (Arc::clone(&c.cache), scope.clone());
+            let keys: Vec<String> = queries.iter().map(|q| q.match_key().to_owned()).collect();
+            let read = crate::blocking::run(move || {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                cache.get_many(&scope_owned, &keys)
+            })
+            .await;
+            let now = self.clock.system_time();
+            let hits = match read {
+                Ok(hits) => hits,
+                Err(error) if c.offline => {
+                    return queries
+                        .into_iter()
+                        .map(|q| (q, Some(Err(error.clone()))))
+                        .collect();
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cache unreadable; asking the service");
+                    vec![None; queries.len()]
+                }
+            };
+            return queries
+                .into_iter()
+                .zip(hits)
+                .map(|(query, hit)| {
+                    let fresh = hit.filter(|hit| c.is_fresh(hit, now)).and_then(|hit| {
+                        // An entry that no longer reads is treated as absent.
+                        let fetched_at = hit.fetched_at;
+                        let answer = RawAnswer::<T>::parse(hit.raw).ok()?;
+                        // Asked in another case, or by another of the file's hashes: the
+                        // answer echoes what was asked, as the service's would.
+                        let answer = match answer.resource() {
+                            Some(echo) if echo != query.wire_text() => {
+                                answer.with_resource(query.wire_text()).unwrap_or(answer)
+                            }
+                            _ => answer,
+                        };
+                        Some((answer, fetched_at))
+                    });
+                    let outcome = match fresh {
+                        Some(hit) => Some(Ok(hit)),
+                        None if c.offline => Some(Err(Error::NotCached)),
+                        None => None,
+                    };
+                    (query, outcome)
+                })
+                .collect();
+        }
+        let _ = (spec, scope);
+        queries.into_iter().map(|q| (q, None)).collect()
+    }
+
+    /// Stores received final answers (found, not found) in the cache, off the runtime: under
+    /// each query's match key, and a found file report under its other hashes too. A cache that
+    /// cannot be written is reported and otherwise ignored: the answers still reach the caller.
+    pub(crate) async fn remember<T: Report>(
+        &self,
+        spec: &EndpointSpec,
+        scope: Option<&CacheScopeOf>,
+        answers: Vec<(String, RawAnswer<T>)>,
+    ) {
+        #[cfg(feature = "cache")]
+        if let (Some(c), Some(scope)) = (&self.cache, scope) {
+            let mut rows: Vec<(String, i64, Bytes)> = Vec::with_capacity(answers.len());
+            let mut aliases: Vec<(String, i64, Bytes)> = Vec::new();
+            for (key, answer) in answers {
+                if !answer.status().is_final() {
+                    continue;
+                }
+                if spec.answers_other_hashes && answer.status() == vt_model::Status::Found {
+                    let ids = answer.ids();
+                    for other in [&ids.md5, &ids.sha1, &ids.sha256].into_iter().flatten() {
+                        let other = other.trim();
+                        if vt_model::ResourceKind::detect(other).is_some() {
+                            let other = other.to_ascii_lowercase();
+                            if other != key {
+                                aliases.push((
+                                    other,
+                                    answer.response_code(),
+                                    answer.bytes().clone(),
+                                ));
+                            }
+                        }
+                    }
+                }
+                rows.push((key, answer.response_code(), answer.bytes().clone()));
+            }
+            if rows.is_empty() {
+                return;
+            }
+            let (cache, scope) = (Arc::clone(&c.cache), scope.clone());
+            let now = self.clock.system_time();
+            let stored = crate::blocking::run(move || {
+                cache.put_all_with_aliases(
+                    &scope,
+                    rows.iter().map(as_row),
+                    aliases.iter().map(as_row),
+                    now,
+                )
+            })
+            .await;
+            if let Err(error) = stored {
+                tracing::warn!(%error, "could not store answers in the cache");
+            }
+            return;
+        }
+        let _ = (spec, scope, answers);
     }
 
     /// The start of a body, as text, with the key cut out.
@@ -589,11 +932,16 @@ impl Inner {
     /// A decode error fit to be shown: when the body holds the key, the error of the body
     /// with the key cut out (whatever the error quotes from the body then cannot show it,
     /// whole or in part, even where an excerpt cuts it).
-    fn quotable_decode_error(&self, body: &Bytes, error: vt_model::Error) -> Error {
+    fn quotable_decode_error<V>(
+        &self,
+        body: &Bytes,
+        error: vt_model::Error,
+        parse: &impl Fn(&Bytes) -> Result<V, vt_model::Error>,
+    ) -> Error {
         let Some(scrubbed) = self.scrubbed(body) else {
             return Error::from(error);
         };
-        match vt_model::decode_body_spans(&scrubbed) {
+        match parse(&scrubbed) {
             Err(error) => Error::from(error),
             // Only the key's bytes made the body fail: say so without quoting it.
             Ok(_) => Error::Decode(vt_model::DecodeError {
@@ -658,44 +1006,18 @@ impl Inner {
 
     /// A duration drawn uniformly in `[0, ceiling]` (full jitter).
     fn jittered(&self, ceiling: Duration) -> Duration {
+        let fraction = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+        ceiling.mul_f64(fraction)
+    }
+
+    /// The next number of the client's generator (jitter, multipart boundaries).
+    fn next_random(&self) -> u64 {
         // xorshift64*: statistical quality is plenty for spreading retries.
         let mut x = self.jitter.load(Ordering::Relaxed);
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
         self.jitter.store(x, Ordering::Relaxed);
-        let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        let fraction = (r >> 11) as f64 / (1u64 << 53) as f64;
-        ceiling.mul_f64(fraction)
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-}
-
-/// One result per asked resource, in the order asked. Answers are matched by their echoed
-/// `resource` (case aside), whatever the order of the array; an answer without one is matched
-/// by position when the array has one item per resource. Answers about nothing asked are
-/// ignored; a resource nothing answered is [`Error::MissingAnswer`].
-fn match_answers(resources: &[Resource], answers: Vec<Answered>) -> Vec<Result<Answered, Error>> {
-    let positional = answers.len() == resources.len();
-    let mut slots: Vec<Option<Answered>> = vec![None; resources.len()];
-    for (position, answered) in answers.into_iter().enumerate() {
-        let index = match answered.answer.resource() {
-            Some(echoed) => {
-                let echoed = vt_model::echo_key(echoed);
-                resources.iter().position(|r| r.key() == echoed)
-            }
-            None if positional => Some(position),
-            None => None,
-        };
-        match index {
-            Some(i) if slots[i].is_none() => slots[i] = Some(answered),
-            _ => tracing::warn!(
-                resource = answered.answer.resource().unwrap_or("-"),
-                "ignoring an answer about a resource that was not asked"
-            ),
-        }
-    }
-    slots
-        .into_iter()
-        .map(|slot| slot.ok_or(Error::MissingAnswer))
-        .collect()
 }

@@ -26,10 +26,33 @@ pub enum Error {
         /// How many 204 answers were received for this request.
         answers: u32,
     },
-    /// 403 Forbidden: the key is missing or invalid, or the call needs a private key
-    /// (`allinfo`).
-    #[error("403 Forbidden: the API key is missing or invalid, or the request needs a private key (allinfo)")]
+    /// 403 Forbidden for a request that needs nothing but a valid key: the key is missing or
+    /// invalid. It stops the run: nothing more is sent with this key.
+    #[error("403 Forbidden: the API key is missing or invalid")]
     Forbidden,
+    /// 403 Forbidden for a request using a private-key feature (a private-only endpoint, or a
+    /// parameter such as `allinfo`): only requests using that feature stop.
+    #[error("403 Forbidden: {feature} needs a private key (or the API key is invalid)")]
+    ForbiddenFeature {
+        /// The endpoint or parameter, e.g. `allinfo`.
+        feature: String,
+    },
+    /// The endpoint needs a private key and the client's tier is public: nothing was sent.
+    #[error("{feature} needs a private key; nothing was sent (the key's tier is public)")]
+    PrivateOnly {
+        /// The endpoint, e.g. `file/search`.
+        feature: String,
+    },
+    /// No request ever reached the service (connection refused, DNS, TLS) after the first
+    /// request's retries: the run stops, and nothing it tried counts against the quota.
+    #[error("cannot reach {service}: {reason}")]
+    Unreachable {
+        /// The service's scheme, host and port.
+        service: String,
+        /// The last transport error.
+        #[source]
+        reason: TransportError,
+    },
     /// 400 Bad Request: the service refused the parameters.
     #[error("400 Bad Request: {excerpt:?}")]
     BadRequest {
@@ -57,6 +80,16 @@ pub enum Error {
     /// The service answered the batch but said nothing about this resource.
     #[error("the service's answer has no item for this resource")]
     MissingAnswer,
+    /// The service answered this query twice in one batch: neither answer is trusted.
+    #[error("the service's answer has two items for this resource")]
+    DuplicateAnswer,
+    /// The only answer that could be this query's (by its place in the batch, as it echoes
+    /// no `resource`) names something else.
+    #[error("the service's answer in this query's place is about something else ({detail})")]
+    MismatchedAnswer {
+        /// What the answer names instead.
+        detail: String,
+    },
     /// The runtime shut down before the answer arrived.
     #[error("cancelled: the runtime shut down before the answer arrived")]
     Cancelled,
@@ -73,14 +106,19 @@ pub enum Error {
 
 impl Error {
     /// A short, stable name for the kind of failure, for machine-readable output:
-    /// `invalid_resource`, `rate_limited`, `forbidden`, `bad_request`, `unexpected_status`,
-    /// `transport`, `timeout`, `decode`, `missing_answer`, `invalid_config`, `cancelled`,
-    /// `cache`, `not_cached`.
+    /// `invalid_resource`, `rate_limited`, `forbidden`, `private_only`, `unreachable`,
+    /// `bad_request`, `unexpected_status`, `transport`, `timeout`, `decode`, `missing_answer`,
+    /// `duplicate_answer`, `mismatched_answer`, `invalid_config`, `cancelled`, `cache`,
+    /// `not_cached`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidResource { .. } => "invalid_resource",
             Error::RateLimited { .. } => "rate_limited",
-            Error::Forbidden => "forbidden",
+            Error::Forbidden | Error::ForbiddenFeature { .. } => "forbidden",
+            Error::PrivateOnly { .. } => "private_only",
+            Error::Unreachable { .. } => "unreachable",
+            Error::DuplicateAnswer => "duplicate_answer",
+            Error::MismatchedAnswer { .. } => "mismatched_answer",
             Error::BadRequest { .. } => "bad_request",
             Error::UnexpectedStatus { .. } => "unexpected_status",
             Error::Transport(_) => "transport",
@@ -92,6 +130,15 @@ impl Error {
             Error::Cache(_) => "cache",
             Error::NotCached => "not_cached",
         }
+    }
+
+    /// Whether this error stopped the whole run (or a whole feature): every query not yet
+    /// answered gets it without being sent.
+    pub fn stops_run(&self) -> bool {
+        matches!(
+            self,
+            Error::Forbidden | Error::ForbiddenFeature { .. } | Error::Unreachable { .. }
+        )
     }
 
     /// Whether trying the same request again later may succeed.

@@ -1,4 +1,41 @@
-//! `application/x-www-form-urlencoded`, the encoding of both the POST body and the query.
+//! `application/x-www-form-urlencoded`, the encoding of both the POST body and the query, and
+//! `multipart/form-data` for endpoints that take it.
+
+/// The fields, form-encoded; `hint` is the length of the longest value, to size the text once.
+pub(crate) fn encode(fields: &[(&str, &str)], hint: usize) -> String {
+    let mut out = String::with_capacity(96 + hint + hint / 8);
+    for &(name, value) in fields {
+        append_pair(&mut out, name, value);
+    }
+    out
+}
+
+/// The fields as `multipart/form-data` text parts: the `Content-Type` (with its boundary,
+/// drawn from `random` and checked to occur in no value) and the body.
+pub(crate) fn multipart(fields: &[(&str, &str)], mut random: u64) -> (String, Vec<u8>) {
+    let boundary = loop {
+        let boundary = format!("vt-boundary-{random:016x}");
+        if !fields
+            .iter()
+            .any(|(name, value)| name.contains(&boundary) || value.contains(&boundary))
+        {
+            break boundary;
+        }
+        random = random.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15;
+    };
+    let mut body = Vec::new();
+    for &(name, value) in fields {
+        // Names are the endpoint's own (ASCII, no quotes); values go as they are.
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(value.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
 
 /// Appends `name=value` to `out`, with a `&` before it when `out` is not empty.
 pub(crate) fn append_pair(out: &mut String, name: &str, value: &str) {
@@ -51,7 +88,25 @@ fn encode_into(out: &mut String, text: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::append_pair;
+    use super::{append_pair, multipart};
+
+    #[test]
+    fn multipart_parts_carry_every_field_and_the_boundary_is_nowhere_else() {
+        let fields = [("apikey", "k"), ("resource", "a\r\nb")];
+        let (content_type, body) = multipart(&fields, 42);
+        let boundary = content_type
+            .strip_prefix("multipart/form-data; boundary=")
+            .unwrap();
+        let body = String::from_utf8(body).unwrap();
+        assert_eq!(body.matches(boundary).count(), 3);
+        assert!(body.contains("name=\"resource\"\r\n\r\na\r\nb\r\n"));
+        assert!(body.ends_with(&format!("--{boundary}--\r\n")));
+        // A value holding the first boundary drawn gets another one.
+        let first = format!("vt-boundary-{:016x}", 42);
+        let tricky = [("resource", first.as_str())];
+        let (content_type, _) = multipart(&tricky, 42);
+        assert!(!content_type.ends_with(&first));
+    }
 
     #[test]
     fn encodes_as_browsers_do() {

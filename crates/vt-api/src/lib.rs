@@ -1,11 +1,20 @@
 //! The VirusTotal API v2 client of `vt`: typed calls, batching, quota pacing, retries and typed
 //! errors, over any [`vt_transport::Transport`] backend, with the wire types of [`vt_model`].
 //!
+//! - One pipeline for every endpoint: an [`Endpoint`] is a description (path, method and
+//!   encoding, batching, matching, caching, tier); [`Client::lookup`] asks one query and
+//!   [`Client::lookups`] streams any number, through the same pacing, retries, deadlines,
+//!   cache and [`Event`]s. [`FILE_REPORT`] is the first.
 //! - [`Client::file_report`]: one resource.
 //! - [`Client::file_reports`]: any number of resources, streamed: de-duplicated, sent in
 //!   batches of the tier's size (4 public, 25 private), answers matched to questions by the
 //!   `resource` they echo, several requests in flight for private keys, and exactly one
-//!   [`Outcome`] per input, in input order.
+//!   [`Outcome`] per input, in input order. Answers keep the service's bytes
+//!   ([`RawAnswer`]); their typed view is decoded only when asked for.
+//! - A 403 for the key stops the run (every query left gets [`Error::Forbidden`] at once, and
+//!   nothing more is sent); a service that cannot be reached stops it after the first
+//!   request's retries ([`Error::Unreachable`]), and requests that never reached it cost no
+//!   quota.
 //! - Quota pacing: a public key is held to 4 requests a minute and 500 a day (both
 //!   configurable), so a steady run never receives a 204 and still uses every request of the
 //!   quota. A 204 anyway is waited out and retried, bounded; 5xx, timeouts and broken
@@ -22,22 +31,33 @@
 
 mod batch;
 #[cfg(feature = "cache")]
+mod blocking;
+#[cfg(feature = "cache")]
 mod cache;
 mod client;
 mod clock;
 mod config;
+mod endpoint;
 mod error;
+mod events;
 mod form;
 mod key;
+mod matching;
 mod pacing;
 
-pub use batch::{FileReports, Outcome};
+pub use batch::{FileReportOutcome, FileReports, Lookups, Outcome};
 #[cfg(feature = "cache")]
-pub use cache::{Cache, CachedAnswer};
+pub use cache::{Cache, CacheScope, CachedAnswer};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, Instant, TokioClock};
 pub use config::{Limits, RequestMethod, RetryPolicy, Tier};
+pub use endpoint::{
+    Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params, FILE_REPORT,
+};
 pub use error::{Error, TransportError};
+pub use events::{Event, Observer};
 pub use key::ApiKey;
 pub use pacing::{format_utc, QuotaStatus};
-pub use vt_model::{FileReportAnswer, Resource};
+pub use vt_model::{
+    Answer, FileReport, FileReportAnswer, Query, RawAnswer, Report, Resource, Status,
+};

@@ -6,10 +6,11 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, Instant};
+use crate::events::{Event, Events};
 use crate::Limits;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -40,6 +41,7 @@ pub(crate) struct Pacer {
     warned_exhausted: AtomicBool,
     #[cfg(feature = "cache")]
     warned_ledger: AtomicBool,
+    events: Events,
 }
 
 /// The in-memory count: this process's own requests. Kept with a ledger too, so that a
@@ -117,6 +119,17 @@ impl QuotaStatus {
     }
 }
 
+/// What holds the next request back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// The per-minute window is full.
+    Minute,
+    /// The daily window is full.
+    Day,
+    /// A 204 (met by this process or another sharing the ledger) holds every request.
+    Hold204,
+}
+
 /// What decides a wait, as seen at one moment: for each limit N, the age of the N-th newest
 /// request (absent when fewer were sent), and the time left of a 204's hold.
 struct Window {
@@ -145,7 +158,30 @@ impl Pacer {
             warned_exhausted: AtomicBool::new(false),
             #[cfg(feature = "cache")]
             warned_ledger: AtomicBool::new(false),
+            events: Events::default(),
         }
+    }
+
+    /// Reports waits and quota warnings to `events`.
+    pub(crate) fn with_events(mut self, events: Events) -> Pacer {
+        self.events = events;
+        self
+    }
+
+    /// Runs `step` where it cannot block the async runtime: with a ledger (SQLite, which may
+    /// wait for another process's lock for seconds) on tokio's blocking pool; without one
+    /// (memory only) right here.
+    async fn off_runtime<R: Send + 'static>(
+        self: &Arc<Self>,
+        clock: &Arc<dyn Clock>,
+        step: impl FnOnce(&Pacer, &dyn Clock) -> R + Send + 'static,
+    ) -> R {
+        #[cfg(feature = "cache")]
+        if self.ledger.is_some() {
+            let (pacer, clock) = (Arc::clone(self), Arc::clone(clock));
+            return crate::blocking::run(move || step(&pacer, &*clock)).await;
+        }
+        step(self, &**clock)
     }
 
     /// Keeps the count in a cache file instead of in memory.
@@ -168,9 +204,9 @@ impl Pacer {
             .collect()
     }
 
-    /// How long until one more request fits in every window (`None`: it fits now), and
-    /// whether the daily window is what holds it.
-    fn wait_for_room(&self, window: &Window) -> Option<(Duration, bool)> {
+    /// How long until one more request fits in every window (`None`: it fits now), and what
+    /// holds it.
+    fn wait_for_room(&self, window: &Window) -> Option<(Duration, Holder)> {
         let by_limits = [(self.per_minute, MINUTE), (self.per_day, DAY)]
             .into_iter()
             .filter_map(|(limit, span)| Some((limit? as usize, span)))
@@ -178,48 +214,98 @@ impl Pacer {
                 // The limit-th most recent request decides when one more fits.
                 let age = window.age_of_nth_newest(limit)?;
                 let wait = (span + EDGE_MARGIN).checked_sub(age)?;
-                (!wait.is_zero()).then_some((wait, span == DAY))
+                let holder = if span == DAY {
+                    Holder::Day
+                } else {
+                    Holder::Minute
+                };
+                (!wait.is_zero()).then_some((wait, holder))
             });
         by_limits
-            .chain(window.hold.map(|hold| (hold, false)))
+            .chain(window.hold.map(|hold| (hold, Holder::Hold204)))
             .max_by_key(|&(wait, _)| wait)
     }
 
     /// Waits until one more request fits in every window, then counts it as sent.
-    pub(crate) async fn acquire(&self, clock: &dyn Clock) -> Ticket {
+    pub(crate) async fn acquire(self: &Arc<Self>, clock: &Arc<dyn Clock>) -> Ticket {
         loop {
-            let (wait, daily) = match self.try_take(clock) {
-                Ok(ticket) => {
-                    self.warn_if_low(clock);
-                    return ticket;
-                }
+            let taken = self
+                .off_runtime(clock, |pacer, clock| {
+                    let taken = pacer.try_take(clock);
+                    if taken.is_ok() {
+                        pacer.warn_if_low(clock);
+                    }
+                    taken
+                })
+                .await;
+            let (wait, holder) = match taken {
+                Ok(ticket) => return ticket,
                 Err(wait) => wait,
             };
+            let until = clock.system_time() + wait;
+            let daily = holder == Holder::Day;
             if daily && !self.warned_exhausted.swap(true, Ordering::Relaxed) {
-                let at = clock.system_time() + wait.min(DAY + EDGE_MARGIN);
-                tracing::warn!(
-                    "the daily quota of {} requests is used up; the next request goes at {} \
-                     (answers received so far are kept: a run stopped now resumes where it was)",
-                    self.per_day.unwrap_or(0),
-                    format_utc(at)
-                );
+                self.events.emit(Event::QuotaExhausted {
+                    per_day: self.per_day.unwrap_or(0),
+                    next_at: clock.system_time() + wait.min(DAY + EDGE_MARGIN),
+                });
             }
-            tracing::info!(
-                wait_ms = wait.as_millis() as u64,
-                "pacing: waiting {:.1} s for the quota window",
-                wait.as_secs_f64()
-            );
+            match holder {
+                Holder::Hold204 => self.events.emit(Event::HeldBy204 { wait, until }),
+                _ => self.events.emit(Event::Pacing { wait, until, daily }),
+            }
             clock.sleep(wait).await;
+        }
+    }
+
+    /// Async [`Pacer::answered`], off the runtime when it writes to the ledger.
+    pub(crate) async fn answered_async(self: &Arc<Self>, clock: &Arc<dyn Clock>, ticket: Ticket) {
+        self.off_runtime(clock, move |pacer, clock| pacer.answered(clock, ticket))
+            .await
+    }
+
+    /// Async [`Pacer::refund`].
+    pub(crate) async fn refund_async(self: &Arc<Self>, clock: &Arc<dyn Clock>, ticket: Ticket) {
+        self.off_runtime(clock, move |pacer, _| pacer.refund(ticket))
+            .await
+    }
+
+    /// Async [`Pacer::hold`].
+    pub(crate) async fn hold_async(self: &Arc<Self>, clock: &Arc<dyn Clock>, wait: Duration) {
+        self.off_runtime(clock, move |pacer, clock| pacer.hold(clock, wait))
+            .await
+    }
+
+    /// Async [`Pacer::status`].
+    pub(crate) async fn status_async(self: &Arc<Self>, clock: &Arc<dyn Clock>) -> QuotaStatus {
+        self.off_runtime(clock, |pacer, clock| pacer.status(clock))
+            .await
+    }
+
+    /// The request of `ticket` never reached the service (refused, DNS, TLS): it costs no
+    /// quota, so it leaves the count, in memory and in the ledger.
+    pub(crate) fn refund(&self, ticket: Ticket) {
+        if let Some(number) = ticket.local {
+            let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(at) = local.sent.iter().rposition(|&(n, _)| n == number) {
+                local.sent.remove(at);
+            }
+        }
+        #[cfg(feature = "cache")]
+        if let (Some(row), Some(ledger)) = (ticket.ledger, &self.ledger) {
+            if let Err(error) = ledger.cache.quota_refund(row) {
+                tracing::warn!(%error, "quota ledger unusable");
+            }
         }
     }
 
     /// Counts one request if it fits now, in memory and in the ledger; else how long to
     /// wait, and whether the daily window is what holds it.
-    fn try_take(&self, clock: &dyn Clock) -> Result<Ticket, (Duration, bool)> {
+    fn try_take(&self, clock: &dyn Clock) -> Result<Ticket, (Duration, Holder)> {
         let now = clock.now();
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(hold) = local.held_until.filter(|&t| t > now) {
-            return Err((hold - now, false));
+            return Err((hold - now, Holder::Hold204));
         }
         // A day of requests is kept, for the daily window and for `status`; only the newest
         // few are read for a decision.
@@ -255,7 +341,7 @@ impl Pacer {
     /// The ledger's say: `Ok(Some(row))` counted there, `Ok(None)` no ledger (or one that
     /// failed: the in-memory count decided alone), `Err` the wait it asks for.
     #[cfg(feature = "cache")]
-    fn take_from_ledger(&self, clock: &dyn Clock) -> Result<Option<i64>, (Duration, bool)> {
+    fn take_from_ledger(&self, clock: &dyn Clock) -> Result<Option<i64>, (Duration, Holder)> {
         let Some(ledger) = &self.ledger else {
             return Ok(None);
         };
@@ -337,13 +423,11 @@ impl Pacer {
         if left.saturating_mul(LOW_SHARE) < per_day
             && !self.warned_low.swap(true, Ordering::Relaxed)
         {
-            tracing::warn!(
-                "{left} of the daily quota of {per_day} requests left; the oldest request \
-                 frees at {}",
-                status
-                    .next_release_at
-                    .map_or_else(|| "once a day has passed".to_owned(), format_utc)
-            );
+            self.events.emit(Event::QuotaLow {
+                left,
+                per_day,
+                next_release_at: status.next_release_at,
+            });
         }
     }
 
@@ -434,7 +518,7 @@ mod tests {
         // The 2nd newest is 20 s old: one more fits 40 s (and the margin) later.
         assert_eq!(
             pacer.wait_for_room(&three),
-            Some((Duration::from_secs(40) + EDGE_MARGIN, false))
+            Some((Duration::from_secs(40) + EDGE_MARGIN, Holder::Minute))
         );
         let one = window(&pacer, &[10], None);
         assert_eq!(pacer.wait_for_room(&one), None);
@@ -444,13 +528,13 @@ mod tests {
     fn the_daily_window_and_a_hold_are_told_apart() {
         let pacer = pacer(Some(4), Some(2));
         let daily = window(&pacer, &[3600, 7200], None);
-        let (wait, is_daily) = pacer.wait_for_room(&daily).unwrap();
-        assert!(is_daily);
+        let (wait, holder) = pacer.wait_for_room(&daily).unwrap();
+        assert_eq!(holder, Holder::Day);
         assert_eq!(wait, DAY - Duration::from_secs(7200) + EDGE_MARGIN);
         let held = window(&pacer, &[], Some(Duration::from_secs(60)));
         assert_eq!(
             pacer.wait_for_room(&held),
-            Some((Duration::from_secs(60), false))
+            Some((Duration::from_secs(60), Holder::Hold204))
         );
     }
 
@@ -493,7 +577,7 @@ mod tests {
         }
     }
 
-    fn wait_of(taken: Result<Ticket, (Duration, bool)>) -> Option<Duration> {
+    fn wait_of(taken: Result<Ticket, (Duration, Holder)>) -> Option<Duration> {
         taken.err().map(|(wait, _)| wait)
     }
 

@@ -7,10 +7,15 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use common::*;
-use vt_api::{Error, FileReportAnswer, Resource, Tier};
+use std::time::Duration;
+
+use vt_api::{Error, Resource, Tier};
 use vt_transport::ReplayTransport;
 
-async fn collect(client: &vt_api::Client, resources: Vec<Resource>) -> Vec<vt_api::Outcome> {
+async fn collect(
+    client: &vt_api::Client,
+    resources: Vec<Resource>,
+) -> Vec<vt_api::FileReportOutcome> {
     let mut outcomes = client.file_reports(resources, false);
     let mut all = Vec::new();
     while let Some(outcome) = outcomes.next().await {
@@ -37,7 +42,7 @@ async fn answers_are_matched_by_echo_whatever_the_array_order() {
         .iter()
         .map(|o| {
             let report = o.result.as_ref().unwrap().as_found().unwrap().clone();
-            (o.resource.to_string(), report.positives)
+            (o.query.to_string(), report.positives)
         })
         .collect();
     let expected: Vec<(String, u32)> = resources
@@ -67,7 +72,12 @@ async fn duplicates_are_asked_once_and_every_copy_gets_the_answer() {
     .await;
     let got: Vec<(&str, &str)> = outcomes
         .iter()
-        .map(|o| (o.resource.as_str(), o.result.as_ref().unwrap().status()))
+        .map(|o| {
+            (
+                o.query.as_str(),
+                o.result.as_ref().unwrap().status().as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -107,7 +117,7 @@ async fn a_failed_chunk_fails_only_its_own_resources() {
                 .collect(),
         ),
     );
-    replay.push_response(403, "");
+    replay.push_response(400, "");
     replay.push_response(
         200,
         body_of(
@@ -119,22 +129,16 @@ async fn a_failed_chunk_fails_only_its_own_resources() {
     );
     let client = client(replay.clone(), Tier::Public);
     let outcomes = collect(&client, resources.clone()).await;
-    let kinds: Vec<&str> = outcomes
-        .iter()
-        .map(|o| match &o.result {
-            Ok(answer) => answer.status(),
-            Err(error) => error.kind(),
-        })
-        .collect();
+    let kinds: Vec<&str> = outcomes.iter().map(kind_of).collect();
     assert_eq!(
         kinds,
         ["not_found"; 4]
             .into_iter()
-            .chain(["forbidden"; 4])
+            .chain(["bad_request"; 4])
             .chain(["not_found"; 2])
             .collect::<Vec<_>>()
     );
-    let order: Vec<&Resource> = outcomes.iter().map(|o| &o.resource).collect();
+    let order: Vec<&Resource> = outcomes.iter().map(|o| &o.query).collect();
     assert_eq!(
         order,
         resources.iter().collect::<Vec<_>>(),
@@ -159,15 +163,9 @@ async fn missing_and_unasked_answers_are_handled_per_resource() {
     let client = client(replay.clone(), Tier::Public);
     let outcomes = collect(&client, resources.clone()).await;
     assert_eq!(outcomes.len(), 3);
-    assert!(matches!(
-        outcomes[0].result,
-        Ok(FileReportAnswer::NotFound(_))
-    ));
+    assert_eq!(outcomes[0].result.as_ref().unwrap().status(), "not_found");
     assert!(matches!(outcomes[1].result, Err(Error::MissingAnswer)));
-    assert!(matches!(
-        outcomes[2].result,
-        Ok(FileReportAnswer::NotFound(_))
-    ));
+    assert_eq!(outcomes[2].result.as_ref().unwrap().status(), "not_found");
 }
 
 #[tokio::test(start_paused = true)]
@@ -227,7 +225,7 @@ async fn private_keys_keep_several_requests_in_flight_and_yield_in_input_order()
     let resources = md5s(100);
     let outcomes = collect(&client, resources.clone()).await;
     assert_eq!(gate.peak.load(Ordering::SeqCst), 4);
-    let order: Vec<&Resource> = outcomes.iter().map(|o| &o.resource).collect();
+    let order: Vec<&Resource> = outcomes.iter().map(|o| &o.query).collect();
     assert_eq!(order, resources.iter().collect::<Vec<_>>());
     assert!(outcomes.iter().all(|o| o.result.is_ok()));
 }
@@ -303,8 +301,60 @@ async fn a_repeat_read_after_its_answer_arrived_shares_it() {
     // The window is 1 x (2 + 1) x 2 = 6 inputs: the 7th is read once the first is yielded.
     let inputs = vec![r('a'), r('5'), r('b'), r('c'), r('d'), r('e'), r('b')];
     let outcomes = collect(&client, inputs.clone()).await;
-    let order: Vec<&Resource> = outcomes.iter().map(|o| &o.resource).collect();
+    let order: Vec<&Resource> = outcomes.iter().map(|o| &o.query).collect();
     assert_eq!(order, inputs.iter().collect::<Vec<_>>());
     assert!(outcomes.iter().all(|o| o.result.is_ok()));
     assert_eq!(slow.0.lock().unwrap().len(), 6, "b was asked once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_403_for_the_key_stops_the_run_and_sends_nothing_more() {
+    // A wrong key on the public tier used to pace 2,500 doomed requests for 10,000 hashes:
+    // now the first 403 answers every input left at once.
+    let replay = Arc::new(ReplayTransport::new());
+    replay.push_response(
+        200,
+        body_of(md5s(4).iter().map(|r| not_found(r.as_str())).collect()),
+    );
+    replay.push_response(403, "");
+    let client = client(replay.clone(), Tier::Public);
+    let started = tokio::time::Instant::now();
+    let outcomes = collect(&client, md5s(40)).await;
+    let kinds: Vec<&str> = outcomes.iter().map(kind_of).collect();
+    let expected: Vec<&str> = ["not_found"; 4]
+        .into_iter()
+        .chain(["forbidden"; 36])
+        .collect();
+    assert_eq!(kinds, expected);
+    assert_eq!(replay.requests().len(), 2, "nothing sent after the 403");
+    // The second request waited for the quota (4 a minute would pace 10 requests over
+    // 9 minutes); nothing after it did.
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_403_for_allinfo_stops_only_allinfo() {
+    let replay = Arc::new(ReplayTransport::new());
+    replay.push_response(403, "");
+    replay.push_response(200, body_of(vec![not_found(md5s(1)[0].as_str())]));
+    let client = client(replay.clone(), Tier::Private);
+    let resource = &md5s(1)[0];
+    let error = client.file_report(resource, true).await.unwrap_err();
+    assert!(matches!(&error, Error::ForbiddenFeature { feature } if feature == "allinfo"));
+    assert!(
+        error.to_string().contains("allinfo needs a private key"),
+        "{error}"
+    );
+    // Asked again with allinfo: refused without a request.
+    let again = client.file_report(resource, true).await.unwrap_err();
+    assert_eq!(again.kind(), "forbidden");
+    assert_eq!(replay.requests().len(), 1);
+    // Without allinfo the key still works.
+    let answer = client.file_report(resource, false).await.unwrap();
+    assert_eq!(answer.status(), "not_found");
+    assert_eq!(replay.requests().len(), 2);
 }

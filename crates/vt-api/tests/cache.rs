@@ -6,7 +6,30 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use vt_api::{ApiKey, Cache, Client, Error, FileReportAnswer, Tier};
+use vt_api::{ApiKey, Cache, CacheScope, Client, Error, Tier};
+
+/// The scope of the clients of these tests: file reports of vt.test, without allinfo.
+fn scope() -> CacheScope {
+    CacheScope::new("https://vt.test/vtapi/v2/", "file/report", "")
+}
+
+/// Not-found answers for `resources`, stored as fetched at `at`.
+fn store_not_found(cache: &Cache, resources: &[vt_api::Resource], at: SystemTime) {
+    let bodies: Vec<String> = resources
+        .iter()
+        .map(|r| not_found(r.as_str()).to_string())
+        .collect();
+    cache
+        .put_all(
+            &scope(),
+            resources
+                .iter()
+                .zip(&bodies)
+                .map(|(r, body)| (r.key(), 0, body.as_bytes())),
+            at,
+        )
+        .unwrap();
+}
 
 fn cached_client(transport: MockTransport, cache: &Arc<Cache>, offline: bool) -> Client {
     Client::builder(ApiKey::new(KEY))
@@ -37,16 +60,8 @@ fn answering_service(times: usize) -> MockTransport {
     transport
 }
 
-async fn statuses(client: &Client, n: usize) -> Vec<String> {
-    let mut outcomes = client.file_reports(md5s(n), false);
-    let mut all = Vec::new();
-    while let Some(outcome) = outcomes.next().await {
-        all.push(match outcome.result {
-            Ok(answer) => answer.status().to_owned(),
-            Err(error) => error.kind().to_owned(),
-        });
-    }
-    all
+async fn statuses(client: &Client, n: usize) -> Vec<&'static str> {
+    kinds(client, md5s(n)).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -96,36 +111,40 @@ async fn offline_answers_from_the_cache_alone() {
 async fn stale_entries_are_asked_again() {
     let cache = Arc::new(Cache::in_memory().unwrap());
     let resource = &md5s(1)[0];
-    let old =
-        FileReportAnswer::NotFound(serde_json::from_value(not_found(resource.as_str())).unwrap());
     let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
-    cache
-        .put_all([(resource, &old)], false, two_hours_ago)
-        .unwrap();
+    store_not_found(&cache, std::slice::from_ref(resource), two_hours_ago);
     assert!(cache
-        .get(resource, false, None, SystemTime::now())
+        .get(&scope(), resource.key(), None, SystemTime::now())
         .unwrap()
         .is_some());
-    assert!(
-        cache
-            .get(resource, true, None, SystemTime::now())
-            .unwrap()
-            .is_none(),
-        "allinfo is part of the key"
-    );
+    for other in [
+        CacheScope::new("https://vt.test/vtapi/v2/", "file/report", "allinfo=1"),
+        CacheScope::new("http://127.0.0.1:9/vtapi/v2/", "file/report", ""),
+        CacheScope::new("https://vt.test/vtapi/v2/", "url/report", ""),
+    ] {
+        assert!(
+            cache
+                .get(&other, resource.key(), None, SystemTime::now())
+                .unwrap()
+                .is_none(),
+            "{other:?} is part of the key"
+        );
+    }
     // max_age is one hour: the entry is stale, so the service is asked, and the answer stored.
     let client = cached_client(answering_service(1), &cache, false);
     let answer = client.file_report(resource, false).await.unwrap();
     assert_eq!(answer.status(), "found");
     let fresh = cache
         .get(
-            resource,
-            false,
+            &scope(),
+            resource.key(),
             Some(Duration::from_secs(60)),
             SystemTime::now(),
         )
+        .unwrap()
         .unwrap();
-    assert_eq!(fresh.unwrap().answer, answer);
+    let fresh = vt_api::RawAnswer::<vt_api::FileReport>::parse(fresh.raw).unwrap();
+    assert_eq!(fresh.into_answer().unwrap(), answer);
 }
 
 #[test]
@@ -139,13 +158,7 @@ fn two_writers_on_one_file_lose_nothing() {
             scope.spawn(move || {
                 let cache = Cache::open(&path).unwrap();
                 for chunk in half.chunks(4) {
-                    let answers: Vec<FileReportAnswer> = chunk
-                        .iter()
-                        .map(|r| serde_json::from_value(not_found(r.as_str())).unwrap())
-                        .collect();
-                    cache
-                        .put_all(chunk.iter().zip(&answers), false, SystemTime::now())
-                        .unwrap();
+                    store_not_found(&cache, chunk, SystemTime::now());
                 }
             });
         }
@@ -154,7 +167,7 @@ fn two_writers_on_one_file_lose_nothing() {
     assert_eq!(cache.len().unwrap(), 400);
     for r in &resources {
         assert!(cache
-            .get(r, false, None, SystemTime::now())
+            .get(&scope(), r.key(), None, SystemTime::now())
             .unwrap()
             .is_some());
     }
@@ -179,13 +192,7 @@ fn child_writer() {
         let resources: Vec<vt_api::Resource> = (batch..batch + 4)
             .map(|i| format!("{i:032x}").parse().unwrap())
             .collect();
-        let answers: Vec<FileReportAnswer> = resources
-            .iter()
-            .map(|r| serde_json::from_value(not_found(r.as_str())).unwrap())
-            .collect();
-        cache
-            .put_all(resources.iter().zip(&answers), false, SystemTime::now())
-            .unwrap();
+        store_not_found(&cache, &resources, SystemTime::now());
     }
 }
 

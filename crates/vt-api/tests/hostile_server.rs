@@ -194,19 +194,22 @@ async fn check(server: &Server) -> (Vec<&'static str>, Vec<Error>) {
     let outcomes = tokio::time::timeout(GUARD, run)
         .await
         .expect("the run hung");
-    let resources: Vec<_> = outcomes.iter().map(|o| o.resource.clone()).collect();
+    let resources: Vec<_> = outcomes.iter().map(|o| o.query.clone()).collect();
     assert_eq!(resources, inputs, "one outcome per input, in input order");
     let mut errors = Vec::new();
     let kinds = outcomes
         .into_iter()
-        .map(|outcome| match outcome.result {
-            Ok(answer) => answer.status(),
-            Err(error) => {
-                let kind = error.kind();
-                errors.push(error);
-                kind
-            }
-        })
+        // The typed view, as a library caller who reads the reports decodes it.
+        .map(
+            |outcome| match outcome.result.and_then(|raw| Ok(raw.into_answer()?)) {
+                Ok(answer) => answer.status(),
+                Err(error) => {
+                    let kind = error.kind();
+                    errors.push(error);
+                    kind
+                }
+            },
+        )
         .collect();
     (kinds, errors)
 }

@@ -118,13 +118,13 @@ async fn a_batch_of_mixed_answers_in_input_order() {
         let answer = outcome.result.unwrap();
         // The bytes the service sent for this answer, untouched: the emulator writes a found
         // report's `resource` first, which re-encoding by the model would not.
-        let raw = outcome.raw.expect("raw bytes of the answer");
+        let raw = answer.bytes().clone();
         if answer.as_found().is_some() {
             assert!(raw.starts_with(b"{\"resource\":"), "{raw:?}");
         }
         let raw_value: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(raw_value, serde_json::to_value(&answer).unwrap());
-        got.push((outcome.resource, answer.status()));
+        got.push((outcome.query, answer.status().as_str()));
     }
     let expected: Vec<(Resource, &str)> = inputs
         .into_iter()
@@ -161,8 +161,14 @@ async fn forbidden_for_an_unknown_key_and_for_allinfo_on_a_public_key() {
         .file_report(&resource(SAMPLE_MD5), true)
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Forbidden), "{error:?}");
+    assert!(
+        matches!(&error, Error::ForbiddenFeature { feature } if feature == "allinfo"),
+        "{error:?}"
+    );
     assert_eq!(emulator.stats().status(403), 2, "403 is not retried");
+    // The 403 stopped allinfo only: the public key still gets reports.
+    let answer = public.file_report(&resource(SAMPLE_MD5), false).await;
+    assert_eq!(answer.unwrap().status(), "found");
     emulator.shutdown().await;
 }
 
@@ -431,7 +437,7 @@ async fn clients_sharing_a_quota_ledger_share_one_key_without_a_204() {
     assert_eq!((stats.requests, stats.status(204)), (4, 0));
     assert!(vt_emulator::Clock::now(&clock) >= Duration::from_secs(60));
     // Either client sees what both sent.
-    let status = first.quota_status();
+    let status = first.quota_status().await;
     assert_eq!((status.used_today, status.left_today()), (4, Some(496)));
     assert!(status.next_release_at.is_some());
     emulator.shutdown().await;

@@ -25,7 +25,6 @@ async fn no_error_or_debug_output_shows_the_key() {
     let echo = format!("bad request for apikey={KEY}");
     replay.push_response(400, echo.clone());
     replay.push_response(418, echo.clone());
-    replay.push_response(403, "");
     replay.push_response(200, format!("<html>{KEY}</html>"));
     // A backend that puts the URL, key included, in its error text (GET mode).
     replay.push_error(vt_transport::Error::with_detail(
@@ -36,6 +35,8 @@ async fn no_error_or_debug_output_shows_the_key() {
         vt_transport::ErrorKind::Tls,
         std::io::Error::other(format!("handshake failed for ?apikey={KEY}")),
     ));
+    // Last: a 403 stops every request of the key after it.
+    replay.push_response(403, "");
     let client = Client::builder(ApiKey::new(KEY))
         .base_url("https://vt.test/vtapi/v2/")
         .tier(Tier::Private)
@@ -58,10 +59,10 @@ async fn no_error_or_debug_output_shows_the_key() {
         [
             "bad_request",
             "unexpected_status",
-            "forbidden",
             "decode",
             "transport",
-            "transport"
+            "transport",
+            "forbidden",
         ]
     );
     assert_eq!(replay.remaining(), 0);
@@ -85,7 +86,7 @@ fn builder_errors_do_not_show_the_key() {
 }
 
 /// `resource` looked up by a client with `key` on a service that answers `body` with 200.
-async fn answer_with_key(key: &str, body: String) -> vt_api::Outcome {
+async fn answer_with_key(key: &str, body: String) -> vt_api::FileReportOutcome {
     let replay = Arc::new(ReplayTransport::new());
     replay.push_response(200, body);
     let client = Client::builder(ApiKey::new(key))
@@ -108,9 +109,12 @@ async fn a_short_test_key_that_occurs_in_an_answer_leaves_the_answer_as_received
         report["scans"]["Alpha"]["result"] = "Trojan.test.Gen".into();
         let body = report.to_string();
         let outcome = answer_with_key(key, body.clone()).await;
-        let answer = outcome.result.unwrap();
-        assert_eq!(answer.status(), "found");
-        assert_eq!(outcome.raw.as_deref(), Some(body.as_bytes()), "key {key:?}");
+        assert_eq!(outcome.result.as_ref().unwrap().status(), "found");
+        assert_eq!(
+            outcome.bytes().map(|b| &b[..]),
+            Some(body.as_bytes()),
+            "key {key:?}"
+        );
     }
 }
 
@@ -120,7 +124,7 @@ async fn a_key_echoed_into_an_answer_is_cut_out_of_it() {
     report["echo"] = format!("you asked with apikey={KEY}").into();
     let outcome = answer_with_key(KEY, report.to_string()).await;
     assert_eq!(outcome.result.as_ref().unwrap().status(), "found");
-    let raw = String::from_utf8(outcome.raw.unwrap().to_vec()).unwrap();
+    let raw = String::from_utf8(outcome.bytes().unwrap().to_vec()).unwrap();
     assert!(!raw.contains(KEY), "{raw}");
     assert!(raw.contains("apikey=<redacted>"), "{raw}");
 }

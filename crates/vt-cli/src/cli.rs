@@ -103,6 +103,13 @@ pub(crate) struct ReportArgs {
     /// Private-API details (needs a private key)
     #[arg(long)]
     pub(crate) allinfo: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// The flags every lookup command shares: output, key, service, pacing, retries, cache.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
     /// Output format [default: table on a terminal, jsonl when piped]
     #[arg(long, value_enum, value_name = "F")]
     pub(crate) format: Option<Format>,

@@ -55,3 +55,14 @@ impl vt_api::Clock for ScaledClock {
         self.wall_origin + elapsed * self.scale
     }
 }
+
+/// The client builder with the scaled clock when the variable asks for it.
+pub(crate) fn apply(builder: vt_api::ClientBuilder) -> vt_api::ClientBuilder {
+    match ScaledClock::from_env() {
+        Some(clock) => {
+            tracing::warn!("time runs {} times faster ({SCALE_VAR})", clock.scale);
+            builder.clock(std::sync::Arc::new(clock))
+        }
+        None => builder,
+    }
+}

@@ -12,10 +12,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cli;
 mod clock;
 mod config;
+mod driver;
+mod file_report;
 mod hash;
 mod input;
+mod kinds;
 mod output;
-mod report;
+mod session;
 mod ui;
 
 use std::io::IsTerminal;
@@ -86,7 +89,7 @@ fn run_report(args: &cli::ReportArgs, global: &cli::Global) -> anyhow::Result<u8
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(report::run(args, global))
+    runtime.block_on(file_report::run(args, global))
 }
 
 /// Whether to colour a stream: `always`, `never`, or (auto) when it is a terminal and

@@ -1,28 +1,43 @@
 //! The four output formats, written one record at a time (nothing is held back, so memory
-//! stays flat and a pipe sees results as they come).
+//! stays flat and a pipe sees results as they come). What is the same for every endpoint is
+//! here once; what an answer kind shows (its table columns, its CSV header) is its
+//! [`AnswerKind`].
 
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vt_model::FileReportAnswer;
+use vt_api::{Answer, RawAnswer, Report};
 
 use crate::cli::Format;
 
-/// How many detection names the table shows.
-const TOP_NAMES: usize = 3;
 /// A pipe is flushed at least this often.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
-/// What happened to one input.
+/// How the found reports of one endpoint are shown in the table and in CSV. jsonl and json
+/// need nothing of it: they write the service's bytes.
+pub(crate) trait AnswerKind: Report {
+    /// The table's column titles after RESOURCE and STATUS.
+    fn table_header() -> String;
+    /// Those columns for a found report (`color`: ANSI colours allowed).
+    fn table_found(&self, color: bool) -> String;
+    /// Those columns for an answer that is not a report (`-` placeholders), before its
+    /// message.
+    fn table_empty() -> String;
+    /// CSV columns after `resource,status`.
+    const CSV_HEADER: &'static [&'static str];
+    /// Those columns for a found report, one per header column.
+    fn csv_found(&self) -> Vec<String>;
+}
+
+/// What happened to one input. The answer of a table or CSV record has been decoded
+/// already (a failure to decode is a `Failed` record).
 #[derive(Debug)]
-pub(crate) enum Record<'a> {
+pub(crate) enum Record<'a, T> {
     Answer {
         /// The resource as given.
         resource: &'a str,
-        answer: &'a FileReportAnswer,
-        /// The answer's bytes as the service sent them, when known.
-        raw: Option<&'a [u8]>,
+        answer: &'a RawAnswer<T>,
         path: Option<&'a Path>,
     },
     Failed {
@@ -33,7 +48,7 @@ pub(crate) enum Record<'a> {
     },
 }
 
-impl Record<'_> {
+impl<T> Record<'_, T> {
     fn path(&self) -> Option<&Path> {
         match self {
             Record::Answer { path, .. } | Record::Failed { path, .. } => *path,
@@ -58,7 +73,7 @@ pub(crate) struct TableLayout {
 }
 
 /// Writes records in one format.
-pub(crate) struct Output<W: Write> {
+pub(crate) struct Output<W: Write, T> {
     format: Format,
     out: W,
     layout: TableLayout,
@@ -66,10 +81,11 @@ pub(crate) struct Output<W: Write> {
     /// True: flush after every record (a terminal).
     eager: bool,
     last_flush: Instant,
+    kind: std::marker::PhantomData<fn(&T)>,
 }
 
-impl<W: Write> Output<W> {
-    pub(crate) fn new(format: Format, out: W, layout: TableLayout, eager: bool) -> Output<W> {
+impl<W: Write, T: AnswerKind> Output<W, T> {
+    pub(crate) fn new(format: Format, out: W, layout: TableLayout, eager: bool) -> Output<W, T> {
         Output {
             format,
             out,
@@ -77,6 +93,7 @@ impl<W: Write> Output<W> {
             written: 0,
             eager,
             last_flush: Instant::now(),
+            kind: std::marker::PhantomData,
         }
     }
 
@@ -86,9 +103,11 @@ impl<W: Write> Output<W> {
             Format::Json => self.out.write_all(b"[")?,
             Format::Jsonl => {}
             Format::Csv => {
-                self.out.write_all(
-                    b"resource,status,positives,total,scan_date,md5,sha1,sha256,permalink",
-                )?;
+                self.out.write_all(b"resource,status")?;
+                for column in T::CSV_HEADER {
+                    self.out.write_all(b",")?;
+                    self.out.write_all(column.as_bytes())?;
+                }
                 if self.layout.path_width.is_some() {
                     self.out.write_all(b",path")?;
                 }
@@ -101,11 +120,10 @@ impl<W: Write> Output<W> {
                     line.push_str(&format!("{:<w$}  ", "PATH"));
                 }
                 line.push_str(&format!(
-                    "{:<rw$}  {:<9}  {:>7}  {:<19}  DETECTIONS",
+                    "{:<rw$}  {:<9}  {}",
                     "RESOURCE",
                     "STATUS",
-                    "RATIO",
-                    "SCAN DATE",
+                    T::table_header(),
                     rw = l.resource_width
                 ));
                 writeln!(self.out, "{}", bold(&line, l.color))?;
@@ -114,19 +132,14 @@ impl<W: Write> Output<W> {
         self.flush_if_due()
     }
 
-    pub(crate) fn write(&mut self, record: &Record<'_>) -> io::Result<()> {
+    pub(crate) fn write(&mut self, record: &Record<'_, T>) -> io::Result<()> {
         match self.format {
             Format::Jsonl => {
                 match record {
                     // The common case: the service's bytes, as they came.
                     Record::Answer {
-                        raw: Some(raw),
-                        path: None,
-                        ..
-                    } if one_line(raw) => self.out.write_all(raw)?,
-                    Record::Answer {
                         answer, path: None, ..
-                    } => serde_json::to_writer(&mut self.out, answer).map_err(io::Error::from)?,
+                    } if one_line(answer.bytes()) => self.out.write_all(answer.bytes())?,
                     _ => self.out.write_all(&json_record(record))?,
                 }
                 self.out.write_all(b"\n")?;
@@ -160,27 +173,20 @@ impl<W: Write> Output<W> {
         Ok(())
     }
 
-    fn csv(&mut self, record: &Record<'_>) -> io::Result<()> {
+    fn csv(&mut self, record: &Record<'_, T>) -> io::Result<()> {
+        let blank = || std::iter::repeat_n(String::new(), T::CSV_HEADER.len());
         let mut fields: Vec<String> = match record {
             Record::Answer { answer, .. } => {
-                let mut fields = vec![record.resource().to_owned(), answer.status().to_owned()];
-                match answer.as_found() {
-                    Some(r) => fields.extend([
-                        r.positives.to_string(),
-                        r.total.to_string(),
-                        r.scan_date.to_string(),
-                        r.md5.clone(),
-                        r.sha1.clone(),
-                        r.sha256.clone(),
-                        r.permalink.clone(),
-                    ]),
-                    None => fields.extend(std::iter::repeat_n(String::new(), 7)),
+                let mut fields = vec![record.resource().to_owned(), answer.status().to_string()];
+                match typed(answer).and_then(Answer::as_found) {
+                    Some(report) => fields.extend(report.csv_found()),
+                    None => fields.extend(blank()),
                 }
                 fields
             }
             Record::Failed { .. } => {
                 let mut fields = vec![record.resource().to_owned(), "error".to_owned()];
-                fields.extend(std::iter::repeat_n(String::new(), 7));
+                fields.extend(blank());
                 if fields[0] == "-" {
                     fields[0].clear();
                 }
@@ -199,7 +205,7 @@ impl<W: Write> Output<W> {
         writeln!(self.out, "{}", line.join(","))
     }
 
-    fn table(&mut self, record: &Record<'_>) -> io::Result<()> {
+    fn table(&mut self, record: &Record<'_, T>) -> io::Result<()> {
         let l = self.layout;
         let mut line = String::new();
         if let Some(w) = l.path_width {
@@ -217,38 +223,28 @@ impl<W: Write> Output<W> {
         match record {
             Record::Answer { answer, .. } => {
                 line.push_str(&format!("{:<9}  ", answer.status()));
-                match answer.as_found() {
-                    Some(report) => {
-                        let ratio = report.detection_ratio();
-                        let text = format!("{:>7}", ratio.to_string());
-                        line.push_str(&paint(&text, ratio_color(ratio.positives), l.color));
-                        line.push_str(&format!("  {}  ", report.scan_date));
-                        let names: Vec<String> = report
-                            .top_detection_names(TOP_NAMES)
-                            .into_iter()
-                            .map(|(name, count)| {
-                                if count > 1 {
-                                    format!("{name} ({count})")
-                                } else {
-                                    name.to_owned()
-                                }
-                            })
-                            .collect();
-                        line.push_str(&names.join(", "));
-                    }
+                let typed = typed(answer);
+                match typed.and_then(Answer::as_found) {
+                    Some(report) => line.push_str(&report.table_found(l.color)),
                     None => {
-                        line.push_str(&format!("{:>7}  {:<19}  ", "-", "-"));
-                        line.push_str(answer.verbose_msg().unwrap_or(""));
+                        line.push_str(&T::table_empty());
+                        line.push_str(typed.and_then(Answer::verbose_msg).unwrap_or(""));
                     }
                 }
             }
             Record::Failed { message, .. } => {
                 line.push_str(&paint(&format!("{:<9}", "error"), RED, l.color));
-                line.push_str(&format!("  {:>7}  {:<19}  {message}", "-", "-"));
+                line.push_str(&format!("  {}{message}", T::table_empty()));
             }
         }
         writeln!(self.out, "{}", line.trim_end())
     }
+}
+
+/// The typed view of an answer, which the writer of a table or CSV record has decoded
+/// already (a failure is written as an error record instead).
+fn typed<T: Report>(answer: &RawAnswer<T>) -> Option<&Answer<T>> {
+    answer.answer().ok()
 }
 
 /// Whether bytes fit on one line of JSON Lines (a pretty-printed answer does not: it is
@@ -257,18 +253,21 @@ fn one_line(raw: &[u8]) -> bool {
     memchr::memchr2(b'\n', b'\r', raw).is_none()
 }
 
-/// The jsonl/json record: the service's object as received (with `"path"` added for
-/// `--hash`), or `{"resource": ..., "error": {"kind": ..., "message": ...}}`.
-pub(crate) fn json_record(record: &Record<'_>) -> Vec<u8> {
+/// The jsonl/json record: the service's object as received (on one line, with `"path"` added
+/// for `--hash`), or `{"resource": ..., "error": {"kind": ..., "message": ...}}`. Never the
+/// typed view: the bytes pass through.
+pub(crate) fn json_record<T>(record: &Record<'_, T>) -> Vec<u8> {
     let mut bytes = match record {
-        Record::Answer { raw: Some(raw), .. } if one_line(raw) => raw.to_vec(),
         Record::Answer { answer, .. } => {
-            serde_json::to_vec(answer).unwrap_or_else(|e| {
-                // The model's types always encode; keep the promise of one record anyway.
-                let message = json_string(&e.to_string());
-                format!(r#"{{"resource":null,"error":{{"kind":"encode","message":{message}}}}}"#)
-                    .into_bytes()
-            })
+            let mut bytes = answer.bytes().to_vec();
+            // Line breaks in JSON are whitespace outside strings (inside, they are escaped):
+            // a pretty-printed answer becomes one line, the same JSON value.
+            for byte in &mut bytes {
+                if matches!(*byte, b'\n' | b'\r') {
+                    *byte = b' ';
+                }
+            }
+            bytes
         }
         Record::Failed {
             resource,
@@ -309,11 +308,12 @@ fn csv_field(field: &str) -> String {
     }
 }
 
-const RED: &str = "31";
+pub(crate) const RED: &str = "31";
 const YELLOW: &str = "33";
 const GREEN: &str = "32";
 
-fn ratio_color(positives: u32) -> &'static str {
+/// The colour of a detection ratio: green for none, yellow for one or two, red beyond.
+pub(crate) fn ratio_color(positives: u32) -> &'static str {
     match positives {
         0 => GREEN,
         1..=2 => YELLOW,
@@ -321,7 +321,7 @@ fn ratio_color(positives: u32) -> &'static str {
     }
 }
 
-fn paint(text: &str, color: &str, on: bool) -> String {
+pub(crate) fn paint(text: &str, color: &str, on: bool) -> String {
     if on {
         format!("\x1b[{color}m{text}\x1b[0m")
     } else {
@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_failed_record_puts_the_resource_first() {
-        let record = Record::Failed {
+        let record: Record<'_, vt_api::FileReport> = Record::Failed {
             resource: Some("abc"),
             kind: "timeout",
             message: "no \"answer\"",

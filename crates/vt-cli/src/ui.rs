@@ -1,16 +1,16 @@
-//! Logging (tracing, on stderr) and the progress bar, which share stderr without tearing.
+//! Logging (tracing, on stderr), vt-api's typed events in words, and the progress bar, which
+//! share stderr without tearing.
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
+use vt_api::Event;
 
 /// The progress bar on screen, if any: log lines are written around it.
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -75,100 +75,136 @@ pub(crate) fn init_logging(quiet: bool, verbose: u8, color: bool) {
     } else {
         LevelFilter::WARN
     };
+    // vt-api's own account of its events is for -vv: at -v the observer says them in words.
+    let api_level = if verbose >= 2 {
+        vt_level
+    } else {
+        vt_level.min(LevelFilter::INFO)
+    };
     let targets = Targets::new()
         .with_default(others)
         .with_target("vt", vt_level)
-        .with_target("vt_api", vt_level)
+        .with_target("vt_api", api_level)
         .with_target("vt_transport", vt_level)
         .with_target("vt_model", vt_level);
-    // The waits are fields for the progress bar (`PacingToBar`); the messages say them in words.
-    let fields =
-        tracing_subscriber::fmt::format::debug_fn(|writer, field, value| match field.name() {
-            "message" => write!(writer, "{value:?}"),
-            "wait_ms" | "wait_s" => Ok(()),
-            name => write!(writer, " {name}={value:?}"),
-        });
     let fmt = tracing_subscriber::fmt::layer()
-        .fmt_fields(fields)
         .with_writer(|| StderrAroundBar)
         .with_ansi(color)
         .with_target(verbose >= 2)
         .without_time()
         .with_filter(targets);
-    let pacing = PacingToBar.with_filter(Targets::new().with_target("vt_api", Level::DEBUG));
-    let _ = tracing_subscriber::registry()
-        .with(fmt)
-        .with(pacing)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(fmt).try_init();
 }
 
-/// Shows vt-api's pacing waits and 204 waits on the bar: when the next request may go.
-struct PacingToBar;
-
-#[derive(Default)]
-struct Fields {
-    message: String,
-    wait_ms: Option<u64>,
-    wait_s: Option<u64>,
-}
-
-impl Visit for Fields {
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        match field.name() {
-            "wait_ms" => self.wait_ms = Some(value),
-            "wait_s" => self.wait_s = Some(value),
+/// What vt-api's events show: the progress bar's message (when the next request may go), and
+/// lines on stderr for what the user should know (retries, 204s, the quota, a stopped run;
+/// requests and pacing waits under `-v`).
+pub(crate) fn observer(quiet: bool, verbose: u8) -> impl Fn(&Event) + Send + Sync + 'static {
+    move |event| {
+        let say = |line: String| {
+            if !quiet {
+                eprint_line(&format!("vt: {line}"));
+            }
+        };
+        match event {
+            Event::Sending {
+                endpoint,
+                queries,
+                attempt,
+            } => {
+                set_bar_message(String::new());
+                if verbose > 0 {
+                    say(format!(
+                        "asking {endpoint} for {queries} resource{} (attempt {attempt})",
+                        plural(*queries)
+                    ));
+                }
+            }
+            Event::Pacing { wait, until, .. } => {
+                set_bar_message(format!("pacing: next request at {}", clock_of(*until)));
+                if verbose > 0 {
+                    say(format!(
+                        "pacing: waiting {:.1} s for the quota window",
+                        wait.as_secs_f64()
+                    ));
+                }
+            }
+            Event::HeldBy204 { wait, until } => {
+                set_bar_message(format!(
+                    "204, quota exceeded: next request at {}",
+                    clock_of(*until)
+                ));
+                say(format!(
+                    "204 No Content: quota exceeded (is the key used elsewhere too?); holding \
+                     requests for {} s before asking again",
+                    wait.as_secs()
+                ));
+            }
+            Event::Retrying {
+                endpoint: _,
+                queries,
+                attempt,
+                max_attempts,
+                wait,
+                reason,
+            } => {
+                set_bar_message(format!(
+                    "retrying: next request at {}",
+                    clock_of(SystemTime::now() + *wait)
+                ));
+                say(format!(
+                    "attempt {attempt} of {max_attempts} for {queries} resource{} failed \
+                     ({reason}); retrying in {:.1} s",
+                    plural(*queries),
+                    wait.as_secs_f64()
+                ));
+            }
+            Event::QuotaLow {
+                left,
+                per_day,
+                next_release_at,
+            } => say(format!(
+                "warning: {left} of the daily quota of {per_day} requests left; the oldest \
+                 request frees at {}",
+                next_release_at
+                    .map_or_else(|| "once a day has passed".to_owned(), vt_api::format_utc)
+            )),
+            Event::QuotaExhausted { per_day, next_at } => say(format!(
+                "the daily quota of {per_day} requests is used up; the next request goes at {} \
+                 (answers received so far are kept: a run stopped now resumes where it was)",
+                vt_api::format_utc(*next_at)
+            )),
+            Event::Stopped { reason } => say(format!(
+                "stopped: {reason}; nothing more is sent, and every lookup left fails with it"
+            )),
             _ => {}
         }
     }
+}
 
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.message = format!("{value:?}");
-        }
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 
-impl<S: Subscriber> Layer<S> for PacingToBar {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        if fields.message.starts_with("asking") {
-            // A request is going out: the wait, if any, is over.
-            with_bar(|bar| {
-                if let Some(bar) = bar {
-                    bar.set_message("");
-                }
-            });
-            return;
+/// `HH:MM:SS UTC` of a wall-clock time.
+fn clock_of(at: SystemTime) -> String {
+    let at = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() % 86_400)
+        .unwrap_or(0);
+    format!("{:02}:{:02}:{:02} UTC", at / 3600, at % 3600 / 60, at % 60)
+}
+
+fn set_bar_message(message: String) {
+    with_bar(|bar| {
+        if let Some(bar) = bar {
+            bar.set_message(message);
         }
-        let wait = fields
-            .wait_ms
-            .map(Duration::from_millis)
-            .or(fields.wait_s.map(Duration::from_secs));
-        let Some(wait) = wait else { return };
-        let what = if fields.message.starts_with("pacing") {
-            "pacing"
-        } else if fields.message.starts_with("204") {
-            "204, quota exceeded"
-        } else {
-            "retrying"
-        };
-        let at = (std::time::SystemTime::now() + wait)
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() % 86_400)
-            .unwrap_or(0);
-        let message = format!(
-            "{what}: next request at {:02}:{:02}:{:02} UTC",
-            at / 3600,
-            at % 3600 / 60,
-            at % 60
-        );
-        with_bar(|bar| {
-            if let Some(bar) = bar {
-                bar.set_message(message);
-            }
-        });
-    }
+    });
 }
 
 /// A progress bar on stderr for `total` lookups, drawn only when `show`; it is registered

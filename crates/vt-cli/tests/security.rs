@@ -293,7 +293,7 @@ fn the_key_is_nowhere_after_verbose_runs_with_faults_and_failures() {
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     let records = lines_as_json(&refused.stdout);
     assert_eq!(records.len(), 3);
-    assert!(records.iter().all(|r| r["error"]["kind"] == "transport"));
+    assert!(records.iter().all(|r| r["error"]["kind"] == "unreachable"));
     assert!(
         refused.stderr.contains("could not connect"),
         "{}",
@@ -587,21 +587,24 @@ fn over_tls(names: &[&str], expired: bool, trust: bool) -> (Output, usize, u64) 
     (out, handshakes.load(Ordering::SeqCst), sent)
 }
 
-/// A refused certificate: exit 1, a failed record per input saying `why`, nothing sent.
+/// A refused certificate: exit 1, a failed record per input saying `why` (the service cannot
+/// be reached: the run stops after the first request), nothing sent.
 fn assert_refused(out: &Output, handshakes: usize, sent: u64, why: &str) {
     assert_eq!(out.code, 1, "{}", out.stderr);
     let records = lines_as_json(&out.stdout);
     assert_eq!(records.len(), 2, "{}", out.stdout);
     for record in &records {
-        assert_eq!(record["error"]["kind"], "transport", "{record}");
+        assert_eq!(record["error"]["kind"], "unreachable", "{record}");
         let message = record["error"]["message"].as_str().unwrap();
         assert!(message.contains("TLS handshake failed"), "{message}");
         assert!(message.contains(why), "{message}");
     }
     assert!(
         out.stderr.contains(&format!(
-            "vt: {SAMPLE_MD5}: transport: TLS handshake failed: {why}"
-        )),
+            "vt: {SAMPLE_MD5}: cannot reach https://127.0.0.1:"
+        )) && out
+            .stderr
+            .contains(&format!(": TLS handshake failed: {why}")),
         "{}",
         out.stderr
     );

@@ -83,9 +83,21 @@ impl Status {
     }
 }
 
+impl PartialEq<&str> for Status {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for Status {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -479,7 +491,10 @@ fn shortened(path: String) -> String {
 }
 
 /// Builds the typed error for a body that failed to decode as `T`.
-pub(crate) fn locate<T: DeserializeOwned>(body: &[u8], fast_error: serde_json::Error) -> DecodeError {
+pub(crate) fn locate<T: DeserializeOwned>(
+    body: &[u8],
+    fast_error: serde_json::Error,
+) -> DecodeError {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let (path, error) = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
         Err(tracked) => (shortened(tracked.path().to_string()), tracked.into_inner()),

@@ -64,9 +64,9 @@ pub use answer::{
     decode, decode_answer, decode_body, decode_body_spans, response_code, Answer, Body,
     FileReportAnswer, FileReportBody, Report, Status, StatusReport,
 };
+pub use error::{DecodeCategory, DecodeError, Error};
 pub use query::{Identifiers, Query};
 pub use raw::{scan_body, ItemScan, RawAnswer};
-pub use error::{DecodeCategory, DecodeError, Error};
 pub use report::{DetectionRatio, FileReport, ScanResult, Scans};
 pub use resource::{echo_key, Resource, ResourceKind};
 pub use time::{UpdateDate, UtcTimestamp};

@@ -139,6 +139,9 @@ mod tests {
     fn hashes_match_whatever_their_case() {
         let r: Resource = EICAR_MD5.to_uppercase().parse().unwrap();
         assert_eq!(r.wire_text(), EICAR_MD5.to_uppercase());
-        assert_eq!(Resource::echo_key(&format!(" {} ", EICAR_MD5.to_uppercase())), r.match_key());
+        assert_eq!(
+            Resource::echo_key(&format!(" {} ", EICAR_MD5.to_uppercase())),
+            r.match_key()
+        );
     }
 }

@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 
 use crate::answer::{locate, Answer, Report, Status, StatusReport};
 use crate::query::Identifiers;
@@ -53,12 +53,11 @@ pub struct ItemScan {
 /// # Ok::<(), vt_model::Error>(())
 /// ```
 pub fn scan_body(body: &[u8]) -> Result<Vec<ItemScan>, Error> {
-    let whole_body_error = || Error::Decode(locate::<IgnoredAny>(body, syntax_error(body)));
+    let whole_body_error = || Error::Decode(body_error(body));
     let start = skip_space(body, 0);
     if body.get(start) != Some(&b'[') {
         // One answer: its bytes are the body's, less the whitespace around.
-        let scanned: Scanned =
-            serde_json::from_slice(body).map_err(|_| whole_body_error())?;
+        let scanned: Scanned = serde_json::from_slice(body).map_err(|_| whole_body_error())?;
         let end = body
             .iter()
             .rposition(|&b| !is_json_space(b))
@@ -108,13 +107,64 @@ fn skip_space(body: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// serde_json's own account of what is wrong with a body that is not one JSON value.
-fn syntax_error(body: &[u8]) -> serde_json::Error {
-    match serde_json::from_slice::<IgnoredAny>(body) {
-        Err(error) => error,
-        // Valid JSON that the scan still refused: a separator or bracket out of place was
-        // read past; say so in serde's words.
-        Ok(_) => de::Error::custom("the answers of this body cannot be delimited"),
+/// The typed decoder's account of a body the scan refused: what is wrong with it as answers
+/// (an object, or an array of objects), with the path, line and column.
+fn body_error(body: &[u8]) -> crate::DecodeError {
+    let fallback = || de::Error::custom("the answers of this body cannot be delimited");
+    if body.get(skip_space(body, 0)) == Some(&b'[') {
+        locate::<Vec<StatusReport>>(body, fallback())
+    } else {
+        locate::<StatusReport>(body, fallback())
+    }
+}
+
+/// Any JSON value, checked and skipped. Unlike `serde::de::IgnoredAny`, which serde_json skips without
+/// checking that strings are UTF-8 or limiting depth, it reads the value as the typed decoder
+/// does (strings validated, at most 128 levels deep), without building anything: what scans
+/// also decodes, as far as the JSON goes.
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
     }
 }
 
@@ -171,13 +221,11 @@ impl<'de> Visitor<'de> for TextVisitor {
     fn visit_unit<E>(self) -> Result<MaybeText, E> {
         Ok(MaybeText(None))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeText, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(MaybeText(None))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeText, A::Error> {
+        SkipVisitor.visit_seq(seq).map(|_| MaybeText(None))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeText, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(MaybeText(None))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeText, A::Error> {
+        SkipVisitor.visit_map(map).map(|_| MaybeText(None))
     }
 }
 
@@ -235,9 +283,7 @@ impl<'de> serde::Deserialize<'de> for Scanned {
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     let text = |map: &mut A| map.next_value::<MaybeText>().map(|t| t.0);
                     match &*key.0 {
-                        "response_code" => {
-                            scanned.response_code = map.next_value::<MaybeCode>()?.0
-                        }
+                        "response_code" => scanned.response_code = map.next_value::<MaybeCode>()?.0,
                         "resource" => scanned.resource = text(&mut map)?,
                         "md5" => scanned.ids.md5 = text(&mut map)?,
                         "sha1" => scanned.ids.sha1 = text(&mut map)?,
@@ -245,7 +291,7 @@ impl<'de> serde::Deserialize<'de> for Scanned {
                         "scan_id" => scanned.ids.scan_id = text(&mut map)?,
                         "url" => scanned.ids.url = text(&mut map)?,
                         _ => {
-                            map.next_value::<IgnoredAny>()?;
+                            map.next_value::<Skip>()?;
                         }
                     }
                 }
@@ -278,6 +324,37 @@ impl<'de> serde::Deserialize<'de> for Scanned {
     }
 }
 
+/// Where the value of the top-level `resource` key lies in an answer's bytes (the last one,
+/// as the decoder reads it), when it is a string.
+fn resource_value_span(bytes: &[u8]) -> Option<Range<usize>> {
+    struct Spans(Option<Range<usize>>);
+    struct SpanVisitor<'b>(&'b [u8]);
+    impl<'de> Visitor<'de> for SpanVisitor<'de> {
+        type Value = Spans;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an answer")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Spans, A::Error> {
+            let mut span = None;
+            while let Some(key) = map.next_key::<Key<'de>>()? {
+                if &*key.0 == "resource" {
+                    let value: &'de serde_json::value::RawValue = map.next_value()?;
+                    let text = value.get();
+                    // The value borrows from the bytes: its place is its address's offset.
+                    let start = text.as_ptr() as usize - self.0.as_ptr() as usize;
+                    span = text.starts_with('"').then_some(start..start + text.len());
+                } else {
+                    map.next_value::<Skip>()?;
+                }
+            }
+            Ok(Spans(span))
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let spans = serde::Deserializer::deserialize_map(&mut deserializer, SpanVisitor(bytes)).ok()?;
+    spans.0
+}
+
 /// One answer as the service sent it: its bytes, what the scan read of it, and the typed view,
 /// decoded on demand and kept once decoded.
 ///
@@ -301,7 +378,7 @@ pub struct RawAnswer<T> {
     _report: PhantomData<fn() -> T>,
 }
 
-impl<T: Report> Clone for RawAnswer<T> {
+impl<T: Clone> Clone for RawAnswer<T> {
     fn clone(&self) -> Self {
         RawAnswer {
             bytes: self.bytes.clone(),
@@ -311,6 +388,13 @@ impl<T: Report> Clone for RawAnswer<T> {
             typed: self.typed.clone(),
             _report: PhantomData,
         }
+    }
+}
+
+impl<T> RawAnswer<T> {
+    /// The bytes of the answer exactly as the service sent them.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
     }
 }
 
@@ -378,11 +462,6 @@ impl<T: Report> RawAnswer<T> {
         }
     }
 
-    /// The bytes of the answer exactly as the service sent them.
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
-    }
-
     /// The `response_code` the service sent.
     pub fn response_code(&self) -> i64 {
         self.response_code
@@ -413,12 +492,50 @@ impl<T: Report> RawAnswer<T> {
             .map_err(Clone::clone)
     }
 
+    /// The same answer as the service gives when asked with `resource`: its top-level
+    /// `resource` echo replaced, every other byte kept. A cached answer given to another
+    /// spelling of the question (another case, or another hash of the same file) then echoes
+    /// what was asked, as the service would. `None` when the answer has no `resource` to
+    /// replace.
+    pub fn with_resource(&self, resource: &str) -> Option<RawAnswer<T>> {
+        let span = resource_value_span(&self.bytes)?;
+        let echo = serde_json::to_string(resource).ok()?;
+        let mut bytes = Vec::with_capacity(self.bytes.len() + echo.len());
+        bytes.extend_from_slice(&self.bytes[..span.start]);
+        bytes.extend_from_slice(echo.as_bytes());
+        bytes.extend_from_slice(&self.bytes[span.end..]);
+        Some(RawAnswer {
+            bytes: bytes.into(),
+            response_code: self.response_code,
+            resource: Some(resource.into()),
+            ids: self.ids.clone(),
+            typed: OnceLock::new(),
+            _report: PhantomData,
+        })
+    }
+
+    /// The report, when the answer is found and decodes (a decode failure reads as `None`
+    /// here; [`RawAnswer::answer`] says what it was).
+    pub fn as_found(&self) -> Option<&T> {
+        self.answer().ok()?.as_found()
+    }
+
     /// The typed view, by value.
     pub fn into_answer(self) -> Result<Answer<T>, Error> {
         match self.typed.into_inner() {
             Some(decoded) => decoded,
             None => crate::decode(&self.bytes),
         }
+    }
+}
+
+/// Encodes the typed view (the same JSON value as the bytes; use [`RawAnswer::bytes`] for the
+/// bytes themselves).
+impl<T: Report> serde::Serialize for RawAnswer<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.answer()
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
     }
 }
 
@@ -473,23 +590,40 @@ mod tests {
             br#"[{"response_code": 1, "resource": "a", "positives": "many"}, {"resource": "b"}]"#,
         );
         let items = scan_body(&body).unwrap();
-        let first = RawAnswer::<FileReport>::from_scan(
-            body.slice(items[0].span.clone()),
-            items[0].clone(),
-        )
-        .unwrap();
+        let first =
+            RawAnswer::<FileReport>::from_scan(body.slice(items[0].span.clone()), items[0].clone())
+                .unwrap();
         assert_eq!(first.status(), Status::Found);
         let Err(Error::Decode(error)) = first.answer() else {
             panic!("decoded");
         };
         assert!(error.path.contains("positives") || error.message.contains("positives"));
-        let Err(Error::Decode(error)) = RawAnswer::<FileReport>::from_scan(
-            body.slice(items[1].span.clone()),
-            items[1].clone(),
-        ) else {
+        let Err(Error::Decode(error)) =
+            RawAnswer::<FileReport>::from_scan(body.slice(items[1].span.clone()), items[1].clone())
+        else {
             panic!("an item without a code was accepted");
         };
         assert!(error.message.contains("response_code"), "{error:?}");
+    }
+
+    #[test]
+    fn a_new_echo_replaces_the_top_level_resource_only() {
+        let raw = RawAnswer::<FileReport>::parse(Bytes::from_static(
+            br#"{"other": {"a": {"resource": "x"}}, "resource" : "44d8", "response_code": 0}"#,
+        ))
+        .unwrap();
+        let echoed = raw.with_resource("SHA\"256").unwrap();
+        assert_eq!(
+            echoed.bytes().as_ref(),
+            br#"{"other": {"a": {"resource": "x"}}, "resource" : "SHA\"256", "response_code": 0}"#
+        );
+        assert_eq!(echoed.resource(), Some("SHA\"256"));
+        assert_eq!(echoed.answer().unwrap().resource(), Some("SHA\"256"));
+        let without = RawAnswer::<FileReport>::parse(Bytes::from_static(
+            br#"{"response_code": -1, "verbose_msg": "Invalid"}"#,
+        ))
+        .unwrap();
+        assert!(without.with_resource("a").is_none());
     }
 
     #[test]
@@ -499,10 +633,15 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(raw.status(), Status::Invalid);
-        assert_eq!(raw.bytes().as_ref(), b"{\"response_code\": -1, \"verbose_msg\": \"Invalid\"}");
+        assert_eq!(
+            raw.bytes().as_ref(),
+            b"{\"response_code\": -1, \"verbose_msg\": \"Invalid\"}"
+        );
         assert!(matches!(raw.answer(), Ok(FileReportAnswer::Invalid(_))));
-        assert!(RawAnswer::<FileReport>::parse(Bytes::from_static(b"[{\"response_code\": 1}]"))
-            .is_err());
+        assert!(
+            RawAnswer::<FileReport>::parse(Bytes::from_static(b"[{\"response_code\": 1}]"))
+                .is_err()
+        );
         let rebuilt = RawAnswer::from_answer(raw.clone().into_answer().unwrap());
         assert_eq!(rebuilt.response_code(), -1);
     }

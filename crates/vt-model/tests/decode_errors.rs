@@ -127,24 +127,14 @@ fn bad_dates_are_refused_with_the_expected_shape() {
 
 #[test]
 fn not_an_object_or_array() {
-    check(
-        b"42",
-        DecodeCategory::Shape,
-        ".",
-        "expected an answer",
-    );
+    check(b"42", DecodeCategory::Shape, ".", "expected an answer");
     check(
         b"\"text\"",
         DecodeCategory::Shape,
         ".",
         "expected an answer",
     );
-    check(
-        b"[1]",
-        DecodeCategory::Shape,
-        "[0]",
-        "expected an answer",
-    );
+    check(b"[1]", DecodeCategory::Shape, "[0]", "expected an answer");
     let err = decode_answer(b"[]").unwrap_err();
     assert!(
         matches!(err, Error::Decode(_)),

@@ -151,3 +151,32 @@ pub fn md5s(n: usize) -> Vec<vt_api::Resource> {
         .map(|i| format!("{i:032x}").parse().unwrap())
         .collect()
 }
+
+/// What an outcome came to: its status (`found`, `not_found`, ...) or its error's kind.
+pub fn kind_of(outcome: &vt_api::FileReportOutcome) -> &'static str {
+    match &outcome.result {
+        Ok(answer) => answer.status().as_str(),
+        Err(error) => error.kind(),
+    }
+}
+
+/// [`kind_of`] each outcome of looking `resources` up, in input order.
+pub async fn kinds(client: &Client, resources: Vec<vt_api::Resource>) -> Vec<&'static str> {
+    let mut outcomes = client.file_reports(resources, false);
+    let mut all = Vec::new();
+    while let Some(outcome) = outcomes.next().await {
+        all.push(kind_of(&outcome));
+    }
+    all
+}
+
+/// A client of vt.test with `cache` (answers of any age), private tier.
+pub fn cached(transport: Arc<dyn Transport>, cache: &Arc<vt_api::Cache>) -> Client {
+    Client::builder(ApiKey::new(KEY))
+        .base_url("https://vt.test/vtapi/v2/")
+        .tier(Tier::Private)
+        .transport(transport)
+        .cache(Arc::clone(cache), None)
+        .build()
+        .unwrap()
+}

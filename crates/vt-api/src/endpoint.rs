@@ -1,0 +1,216 @@
+//! Endpoints as data: what the one request pipeline needs to know of each v2 endpoint.
+//!
+//! Pacing, retries, deadlines, status classification, batching, matching, caching and events
+//! are the same for every endpoint and exist once (`client.rs`, `batch.rs`); an endpoint is a
+//! description: its path, how it takes its parameters, how queries are batched and answers
+//! matched, whether answers are cached, whether it needs a private key. Adding an endpoint is
+//! one more `const` here (and its report type in vt-model).
+
+use std::marker::PhantomData;
+
+use vt_model::{FileReport, Resource};
+
+/// Which HTTP method an endpoint takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Methods {
+    /// GET or POST: the client's [`RequestMethod`](crate::RequestMethod) decides.
+    GetOrPost,
+    /// POST only.
+    Post,
+    /// GET only (parameters in the query string).
+    Get,
+}
+
+/// How a POST carries its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// `multipart/form-data`, one text part per parameter.
+    Multipart,
+}
+
+/// How many queries one request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Batching {
+    /// One query a request.
+    Single,
+    /// Up to the tier's batch size, joined by this separator in one parameter (`,` for
+    /// hashes; a newline for URLs, which may hold commas).
+    Joined(&'static str),
+}
+
+/// How the answers of a request are given to its queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Matching {
+    /// By the `resource` each answer echoes, by the query's case rules; an answer without one
+    /// by its place in the batch, and then only when nothing in it (its hashes, its URL)
+    /// contradicts the question.
+    ByEcho,
+    /// The endpoint answers one query with one object that need not echo it.
+    Only,
+}
+
+/// What the pipeline needs to know of an endpoint, whatever its types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointSpec {
+    /// The path under the base URL, e.g. `file/report`.
+    pub path: &'static str,
+    /// The parameter that carries the queries, e.g. `resource`.
+    pub query_param: &'static str,
+    /// The HTTP method.
+    pub methods: Methods,
+    /// How a POST carries its parameters.
+    pub encoding: Encoding,
+    /// How many queries a request carries.
+    pub batching: Batching,
+    /// How answers are matched to queries.
+    pub matching: Matching,
+    /// Whether final answers (found, not found) are kept in the cache.
+    pub cacheable: bool,
+    /// Whether the endpoint needs a private key: on a public one, nothing is sent.
+    pub private_only: bool,
+    /// Whether a found answer also answers the file's other hashes (a report names its md5,
+    /// sha1 and sha256): the cache stores it under each.
+    pub answers_other_hashes: bool,
+}
+
+/// An endpoint: its [`EndpointSpec`], and the types of its queries (`Q`) and found reports
+/// (`T`).
+pub struct Endpoint<Q, T> {
+    spec: EndpointSpec,
+    types: PhantomData<fn() -> (Q, T)>,
+}
+
+impl<Q, T> Endpoint<Q, T> {
+    /// An endpoint of `spec`.
+    pub const fn new(spec: EndpointSpec) -> Endpoint<Q, T> {
+        Endpoint {
+            spec,
+            types: PhantomData,
+        }
+    }
+
+    /// What the pipeline needs to know of it.
+    pub fn spec(&self) -> &EndpointSpec {
+        &self.spec
+    }
+}
+
+impl<Q, T> Clone for Endpoint<Q, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Q, T> Copy for Endpoint<Q, T> {}
+
+impl<Q, T> std::fmt::Debug for Endpoint<Q, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.spec.fmt(f)
+    }
+}
+
+/// `/file/report`: hashes and scan_ids, batched by comma.
+pub const FILE_REPORT: Endpoint<Resource, FileReport> = Endpoint::new(EndpointSpec {
+    path: "file/report",
+    query_param: "resource",
+    methods: Methods::GetOrPost,
+    encoding: Encoding::Form,
+    batching: Batching::Joined(","),
+    matching: Matching::ByEcho,
+    cacheable: true,
+    private_only: false,
+    answers_other_hashes: true,
+});
+
+/// Parameters of a request beyond its queries and the key: the ones that change the answer
+/// (part of the cache's scope), some of which may need a private key (`allinfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Params {
+    pairs: Vec<Param>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Param {
+    name: &'static str,
+    value: String,
+    private: bool,
+}
+
+impl Params {
+    /// No parameters.
+    pub fn new() -> Params {
+        Params::default()
+    }
+
+    /// `allinfo=1` when `on` (a private-key feature of the report endpoints).
+    pub fn allinfo(on: bool) -> Params {
+        if on {
+            Params::new().private("allinfo", "1")
+        } else {
+            Params::new()
+        }
+    }
+
+    /// Adds a parameter any key may send.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Params {
+        self.pairs.push(Param {
+            name,
+            value: value.into(),
+            private: false,
+        });
+        self
+    }
+
+    /// Adds a parameter that needs a private key (a 403 for it stops only the requests that
+    /// carry it).
+    pub fn private(mut self, name: &'static str, value: impl Into<String>) -> Params {
+        self.pairs.push(Param {
+            name,
+            value: value.into(),
+            private: true,
+        });
+        self
+    }
+
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value.as_str())
+    }
+
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.pairs.iter().map(|p| (p.name, p.value.as_str()))
+    }
+
+    /// `name=value` pairs in name order, joined by `&`: the cache's scope.
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
+    pub(crate) fn canonical(&self) -> String {
+        let mut pairs: Vec<(&str, &str)> = self.pairs().collect();
+        pairs.sort_unstable();
+        pairs
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The names of the private-key parameters, joined by `+`, if any.
+    pub(crate) fn private_names(&self) -> Option<String> {
+        let names: Vec<&str> = self
+            .pairs
+            .iter()
+            .filter(|p| p.private)
+            .map(|p| p.name)
+            .collect();
+        (!names.is_empty()).then(|| names.join("+"))
+    }
+}

@@ -1,0 +1,271 @@
+//! The one driver of every lookup command: streams the queries through vt-api, writes one
+//! record per input in input order as soon as it is its turn, shows progress, reports failures
+//! and decides the exit status. A command gives it its endpoint, its inputs and its rows.
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::stream;
+use vt_api::{Endpoint, Params, Query, RawAnswer};
+
+use crate::cli::{Format, Global};
+use crate::output::{AnswerKind, Output, Record, TableLayout};
+use crate::session::Session;
+use crate::{ui, EXIT_FAILED, EXIT_OK};
+
+/// One line of the output, in input order: an input to look up (the next query of the
+/// stream), or one that failed before any lookup (a file that could not be hashed).
+pub(crate) enum Row<'p> {
+    Ask {
+        path: Option<&'p Path>,
+    },
+    Failed {
+        path: &'p Path,
+        kind: &'static str,
+        message: String,
+    },
+}
+
+/// What a command asks of the driver.
+pub(crate) struct Lookups<'a, Q, T, I, R> {
+    pub(crate) endpoint: &'a Endpoint<Q, T>,
+    pub(crate) params: Params,
+    /// Ask queued queries again, together, until they finish or this time has passed.
+    pub(crate) wait_queued: Option<Duration>,
+    /// The queries, in the order of the `Ask` rows.
+    pub(crate) queries: I,
+    /// Every output line, in input order.
+    pub(crate) rows: R,
+    /// How many rows.
+    pub(crate) total: usize,
+    pub(crate) layout: TableLayout,
+}
+
+pub(crate) async fn run<'p, Q, T, I, R>(
+    session: &Session,
+    global: &Global,
+    lookups: Lookups<'_, Q, T, I, R>,
+) -> Result<u8>
+where
+    Q: Query,
+    T: AnswerKind,
+    I: Iterator<Item = Q> + Unpin,
+    R: Iterator<Item = Row<'p>>,
+{
+    let Lookups {
+        endpoint,
+        params,
+        wait_queued,
+        queries,
+        rows,
+        total,
+        layout,
+    } = lookups;
+    let format = session.format;
+    let long = total > session.limits.batch_size;
+    let bar = ui::progress(total, long && !global.quiet, "looking up");
+    let stdout = io::stdout();
+    // Each record is written as soon as it is its turn (a separate writer thread was measured
+    // slower on 2 cores: cross-thread frees and wake-ups cost more than the encoding it moved).
+    let mut writer = Writer {
+        out: Output::<_, T>::new(
+            format,
+            BufWriter::with_capacity(64 * 1024, stdout.lock()),
+            layout,
+            session.stdout_terminal,
+        ),
+        format,
+        quiet: global.quiet,
+        on_terminal: session.stdout_terminal,
+        failed: 0,
+        stopped: None,
+        bar: bar.clone(),
+    };
+    let mut outcomes = session
+        .client
+        .lookups(endpoint, stream::iter(queries), params);
+    if let Some(timeout) = wait_queued {
+        // Each round is a request: a tenth of the time, between 1 s and 1 min.
+        let interval = (timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        outcomes = outcomes.wait_queued(interval, timeout);
+    }
+    let wrote = async {
+        writer.out.begin()?;
+        for row in rows {
+            let record = match row {
+                Row::Ask { path } => {
+                    let outcome = outcomes.next().await.context("an outcome is missing")?;
+                    match outcome.result {
+                        Ok(answer) => Job::Answer {
+                            query: outcome.query,
+                            answer,
+                            path,
+                        },
+                        Err(error) => Job::Failed {
+                            resource: Some(outcome.query.wire_text().to_owned()),
+                            stops_run: error.stops_run(),
+                            kind: error.kind(),
+                            message: error.to_string(),
+                            path,
+                        },
+                    }
+                }
+                Row::Failed {
+                    path,
+                    kind,
+                    message,
+                } => Job::Failed {
+                    resource: None,
+                    stops_run: false,
+                    kind,
+                    message,
+                    path: Some(path),
+                },
+            };
+            writer.write(record)?;
+        }
+        writer.out.finish()?;
+        anyhow::Ok(())
+    }
+    .await;
+    ui::finish_progress(&bar);
+    if let Err(error) = wrote {
+        // A closed pipe (`vt ... | head`) is not an error of ours: stop quietly.
+        let broken_pipe = error
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe);
+        if !broken_pipe {
+            return Err(error.context("cannot write the output"));
+        }
+    }
+    if let Some((count, reason)) = writer.stopped.filter(|(count, _)| *count > 1) {
+        if !global.quiet && format != Format::Table {
+            ui::eprint_line(&format!(
+                "vt: {} more lookups were not sent: {reason}",
+                count - 1
+            ));
+        }
+    }
+    if writer.failed > 0 {
+        if !global.quiet {
+            ui::eprint_line(&format!("vt: {} of {total} lookups failed", writer.failed));
+        }
+        return Ok(EXIT_FAILED);
+    }
+    Ok(EXIT_OK)
+}
+
+/// What happened to one input, ready to be written.
+enum Job<'p, Q, T> {
+    Answer {
+        query: Q,
+        answer: RawAnswer<T>,
+        path: Option<&'p Path>,
+    },
+    Failed {
+        resource: Option<String>,
+        /// An error that stopped the run: said once on stderr, not once per input.
+        stops_run: bool,
+        kind: &'static str,
+        message: String,
+        path: Option<&'p Path>,
+    },
+}
+
+/// The output side: writes records, counts failures, reports them on stderr in the machine
+/// formats, and moves the progress bar.
+struct Writer<W: Write, T> {
+    out: Output<W, T>,
+    format: Format,
+    quiet: bool,
+    on_terminal: bool,
+    failed: usize,
+    /// How many inputs a stopped run failed, and why.
+    stopped: Option<(usize, String)>,
+    bar: indicatif::ProgressBar,
+}
+
+impl<W: Write, T: AnswerKind> Writer<W, T> {
+    fn write<Q: Query>(&mut self, job: Job<'_, Q, T>) -> io::Result<()> {
+        // The table and CSV show the typed view: an answer that does not decode is an error
+        // record there. jsonl and json pass the bytes through and never decode.
+        let job = match job {
+            Job::Answer {
+                query,
+                answer,
+                path,
+            } if matches!(self.format, Format::Table | Format::Csv) => match answer.answer() {
+                Ok(_) => Job::Answer {
+                    query,
+                    answer,
+                    path,
+                },
+                Err(error) => {
+                    let error = vt_api::Error::from(error);
+                    Job::Failed {
+                        resource: Some(query.wire_text().to_owned()),
+                        stops_run: false,
+                        kind: error.kind(),
+                        message: error.to_string(),
+                        path,
+                    }
+                }
+            },
+            job => job,
+        };
+        let record = match &job {
+            Job::Answer {
+                query,
+                answer,
+                path,
+            } => Record::Answer {
+                resource: query.wire_text(),
+                answer,
+                path: *path,
+            },
+            Job::Failed {
+                resource,
+                stops_run,
+                kind,
+                message,
+                path,
+            } => {
+                self.failed += 1;
+                let first_of_stop = match (&mut self.stopped, stops_run) {
+                    (_, false) => true,
+                    (None, true) => {
+                        self.stopped = Some((1, message.clone()));
+                        true
+                    }
+                    (Some((count, _)), true) => {
+                        *count += 1;
+                        false
+                    }
+                };
+                if self.format != Format::Table && !self.quiet && first_of_stop {
+                    let what = match (path, resource) {
+                        (Some(path), _) => path.display().to_string(),
+                        (None, Some(resource)) => resource.clone(),
+                        (None, None) => String::new(),
+                    };
+                    ui::eprint_line(&format!("vt: {what}: {message}"));
+                }
+                Record::Failed {
+                    resource: resource.as_deref(),
+                    kind,
+                    message,
+                    path: *path,
+                }
+            }
+        };
+        if self.on_terminal {
+            ui::suspend(|| self.out.write(&record))?;
+        } else {
+            self.out.write(&record)?;
+        }
+        self.bar.inc(1);
+        Ok(())
+    }
+}
