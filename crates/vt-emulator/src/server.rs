@@ -20,24 +20,21 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use vt_model::{Resource, ResourceKind};
 
-use crate::chunks::{Assembled, Assembler, Chunks, Holder, Slabs};
-use crate::dataset::{Ready, Store};
+use crate::chunks::{Chunks, Holder, Slabs};
+use crate::dataset::Store;
 use crate::faults::FaultPlan;
 use crate::index::{FxBuild, Key};
 use crate::keys::Keys;
 use crate::quota::{Limits, Quotas};
-use crate::stats::{endpoint_of, Counters, FILE_REPORT};
+use crate::router::{Answer, Outcome, Route, Router, JSON, ROUTES};
+use crate::stats::{endpoint_of, Counters};
 use crate::wire::{self, Params};
 use crate::{Clock, Dataset, Error, Fault, FaultKind, KeySpec, Stats, SystemClock, Tier};
 
 /// The path of the counters, outside the API.
 pub const STATS_PATH: &str = "/_emulator/stats";
-/// The largest POST body read; a larger one is answered 413.
-const MAX_BODY: usize = 1 << 20;
 /// How long a shutdown waits for requests in flight.
 const GRACE: Duration = Duration::from_secs(10);
-const JSON: &str = "application/json";
-const HTML: &str = "text/html; charset=utf-8";
 
 /// Sets up an [`Emulator`]; see [`Emulator::builder`].
 ///
@@ -59,6 +56,7 @@ pub struct EmulatorBuilder {
     seed: u64,
     slow_delay: Duration,
     clock: Arc<dyn Clock>,
+    routes: Vec<Route>,
 }
 
 impl Default for EmulatorBuilder {
@@ -80,6 +78,7 @@ impl Default for EmulatorBuilder {
             seed: 0,
             slow_delay: Duration::from_secs(5),
             clock: Arc::new(SystemClock::new()),
+            routes: ROUTES.to_vec(),
         }
     }
 }
@@ -179,6 +178,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serves one more route (the tests' routes: the served ones are [`ROUTES`]).
+    #[cfg(test)]
+    pub(crate) fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
     /// Loads the data and checks the settings; nothing is bound yet.
     pub fn build(self) -> Result<Emulator, Error> {
         let mut dataset = match self.dataset {
@@ -221,6 +227,7 @@ impl EmulatorBuilder {
             }
         }
         let state = State {
+            router: Router::new(&self.routes)?,
             store: dataset.into_store(),
             queued,
             keys: Keys::new(self.keys),
@@ -405,20 +412,25 @@ impl std::fmt::Display for ResetFault {
 
 impl std::error::Error for ResetFault {}
 
-/// Everything a request needs, shared by the connections.
+/// Everything a request needs, shared by the connections: the rule chain's settings and the
+/// data the routes answer from (a new kind of data is a new field here, filled by the builder).
 #[derive(Debug)]
 pub(crate) struct State {
-    store: Store,
-    queued: HashMap<Key, Box<str>, FxBuild>,
-    keys: Keys,
+    /// The served endpoints.
+    pub(crate) router: Router,
+    /// The file reports, by MD5, SHA-1, SHA-256 and scan_id.
+    pub(crate) store: Store,
+    /// Resources answered as queued, with the SHA-256 to give as scan_id.
+    pub(crate) queued: HashMap<Key, Box<str>, FxBuild>,
+    pub(crate) keys: Keys,
     public: Limits,
     private: Limits,
-    batch_limit_public: usize,
-    batch_limit_private: usize,
-    quotas: Quotas,
-    faults: FaultPlan,
+    pub(crate) batch_limit_public: usize,
+    pub(crate) batch_limit_private: usize,
+    pub(crate) quotas: Quotas,
+    pub(crate) faults: FaultPlan,
     slow_delay: Duration,
-    counters: Counters,
+    pub(crate) counters: Counters,
 }
 
 impl Holder for State {
@@ -427,37 +439,16 @@ impl Holder for State {
     }
 }
 
-/// What a resource names.
-enum Resolved<'a> {
-    Found(Ready),
-    /// Queued, with the SHA-256 to give as scan_id.
-    Queued(&'a str),
-    NotFound,
-    Invalid,
-}
-
-/// What the rules decided, before faults shape how it is sent.
-struct Answer {
-    status: StatusCode,
-    content_type: Option<&'static str>,
-    body: Assembled,
-}
-
-impl Answer {
-    fn empty(status: StatusCode) -> Answer {
-        let content_type = match status {
-            StatusCode::NO_CONTENT => None,
-            _ => Some(HTML),
-        };
-        Answer {
-            status,
-            content_type,
-            body: Assembled::default(),
+impl State {
+    /// The limits of a tier's quota.
+    pub(crate) fn limits(&self, tier: Tier) -> Limits {
+        match tier {
+            Tier::Public => self.public,
+            _ => self.private,
         }
     }
-}
 
-impl State {
+    /// Routes a request and runs the rule chain (see [`crate::router`]).
     async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
@@ -468,23 +459,20 @@ impl State {
         }
         let endpoint = endpoint_of(path);
         self.counters.request(endpoint);
-        if endpoint != FILE_REPORT {
+        // A copy (a few words), so that `self` can be handed on while the route is in use.
+        let Some(route) = self.router.route(endpoint).copied() else {
             return Ok(self.send(Answer::empty(StatusCode::NOT_FOUND), None));
-        }
-        let post = match *request.method() {
-            Method::GET => false,
-            Method::POST => true,
-            _ => {
-                let mut reply = self.send(Answer::empty(StatusCode::METHOD_NOT_ALLOWED), None);
-                reply
-                    .headers_mut()
-                    .insert(ALLOW, HeaderValue::from_static("GET, POST"));
-                return Ok(reply);
-            }
+        };
+        let Some(post) = route.methods.reads_body(request.method()) else {
+            let mut reply = self.send(Answer::empty(StatusCode::METHOD_NOT_ALLOWED), None);
+            reply
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(route.methods.allow()));
+            return Ok(reply);
         };
         let (parts, body) = request.into_parts();
         let body = if post {
-            match read_body(body, MAX_BODY).await {
+            match read_body(body, route.max_body).await {
                 Ok(Some(body)) => body,
                 Ok(None) => {
                     return Ok(self.send(Answer::empty(StatusCode::PAYLOAD_TOO_LARGE), None))
@@ -510,109 +498,16 @@ impl State {
                 None => params.add_urlencoded(&body),
             }
         }
-        let items = params
-            .resource
-            .as_deref()
-            .map(wire::split_resources)
-            .unwrap_or_default();
-        self.counters.resources(items.len());
-
-        let fault = self.faults.draw();
-        if let Some(kind) = fault {
-            self.counters.fault(kind);
-            match kind {
-                FaultKind::InternalError => {
-                    return Ok(self.send(Answer::empty(StatusCode::INTERNAL_SERVER_ERROR), None))
+        let outcome = (route.serve)(&self, &route, &params);
+        drop(params);
+        match outcome {
+            Outcome::Reset => Err(ResetFault),
+            Outcome::Send(answer, fault) => {
+                if fault == Some(FaultKind::Slow) {
+                    tokio::time::sleep(self.slow_delay).await;
                 }
-                FaultKind::Quota => {
-                    return Ok(self.send(Answer::empty(StatusCode::NO_CONTENT), None))
-                }
-                FaultKind::Reset => return Err(ResetFault),
-                _ => {}
+                Ok(self.send(answer, fault))
             }
-        }
-        let answer = self.answer(&params, &items);
-        if fault == Some(FaultKind::Slow) {
-            tokio::time::sleep(self.slow_delay).await;
-        }
-        Ok(self.send(answer, fault))
-    }
-
-    /// The rules of `/file/report`, in order: key, allinfo tier, resource, batch size, quota.
-    fn answer(&self, params: &Params<'_>, items: &[&str]) -> Answer {
-        let key = params.apikey.as_deref().unwrap_or("");
-        let Some(tier) = self.keys.tier(key) else {
-            return Answer::empty(StatusCode::FORBIDDEN);
-        };
-        let allinfo = wire::truthy(params.allinfo.as_deref());
-        if allinfo && tier == Tier::Public {
-            return Answer::empty(StatusCode::FORBIDDEN);
-        }
-        if items.is_empty() {
-            return Answer::empty(StatusCode::BAD_REQUEST);
-        }
-        let (limit, limits) = match tier {
-            Tier::Public => (self.batch_limit_public, self.public),
-            _ => (self.batch_limit_private, self.private),
-        };
-        if items.len() > limit {
-            return Answer::empty(StatusCode::BAD_REQUEST);
-        }
-        if !self.quotas.try_acquire(key, limits) {
-            return Answer::empty(StatusCode::NO_CONTENT);
-        }
-        // Keys first, then every lookup in a tight loop: the lookups do not depend on each
-        // other, so their cache misses overlap.
-        let keys: Vec<Option<Key>> = items.iter().map(|item| Key::parse(item)).collect();
-        self.store.warm(keys.iter().flatten());
-        let resolved: Vec<Resolved<'_>> = keys.iter().map(|key| self.resolve(key)).collect();
-        let small = items.iter().map(|item| item.len() + 120).sum::<usize>() + 2;
-        let mut out = Assembler::with_capacity(small, 2 * items.len() + 1);
-        if items.len() > 1 {
-            out.push(b'[');
-        }
-        for (i, (item, resolved)) in items.iter().zip(resolved).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            match resolved {
-                Resolved::Found(ready) => wire::write_found(
-                    &mut out,
-                    item,
-                    self.store.slabs(),
-                    self.store.members(ready, allinfo),
-                ),
-                Resolved::Queued(sha256) => {
-                    wire::write_status(&mut out, -2, item, Some(sha256), wire::QUEUED_MSG)
-                }
-                Resolved::NotFound => {
-                    wire::write_status(&mut out, 0, item, None, wire::NOT_FOUND_MSG)
-                }
-                Resolved::Invalid => wire::write_status(&mut out, 0, item, None, wire::INVALID_MSG),
-            }
-        }
-        if items.len() > 1 {
-            out.push(b']');
-        }
-        Answer {
-            status: StatusCode::OK,
-            content_type: Some(JSON),
-            body: out.finish(),
-        }
-    }
-
-    fn resolve(&self, key: &Option<Key>) -> Resolved<'_> {
-        let Some(key) = key else {
-            return Resolved::Invalid;
-        };
-        if !self.queued.is_empty() {
-            if let Some(sha256) = self.queued.get(key) {
-                return Resolved::Queued(sha256);
-            }
-        }
-        match self.store.find(key) {
-            Some(ready) => Resolved::Found(ready),
-            None => Resolved::NotFound,
         }
     }
 

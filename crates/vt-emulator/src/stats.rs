@@ -27,7 +27,6 @@ pub(crate) const ENDPOINTS: [&str; 16] = [
     "comments/put",
     "comments/get",
 ];
-pub(crate) const FILE_REPORT: usize = 0;
 pub(crate) const OTHER_ENDPOINT: usize = ENDPOINTS.len();
 
 /// A snapshot of the counters since start.

@@ -9,25 +9,69 @@ pub(crate) const NOT_FOUND_MSG: &str =
 pub(crate) const INVALID_MSG: &str = "Invalid resource, check what you are submitting";
 pub(crate) const QUEUED_MSG: &str = "Your resource is queued for analysis";
 
-/// The parameters of `/file/report`; the first occurrence of each wins, query before body.
-#[derive(Debug, Default)]
+/// One request parameter: its name and value, percent-decoded (borrowed when nothing needed
+/// decoding).
+type Param<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// How many parameters are kept without allocating; a request with more spills the rest into
+/// a `Vec`. The v2 endpoints take at most five or six.
+const INLINE_PARAMS: usize = 8;
+
+/// Every parameter of a request, query string first, then the POST body (url-encoded or
+/// multipart), in the order sent: a multimap read with [`Params::first`] (the value a route
+/// uses: the first occurrence wins, query before body) and [`Params::all`].
+///
+/// The first [`INLINE_PARAMS`] pairs live in place: parsing a request allocates nothing unless
+/// a value needs decoding or the request has more parameters than that.
+#[derive(Debug)]
 pub(crate) struct Params<'a> {
-    pub(crate) apikey: Option<Cow<'a, str>>,
-    pub(crate) resource: Option<Cow<'a, str>>,
-    pub(crate) allinfo: Option<Cow<'a, str>>,
+    inline: [Param<'a>; INLINE_PARAMS],
+    inline_len: usize,
+    spilled: Vec<Param<'a>>,
+}
+
+impl Default for Params<'_> {
+    fn default() -> Self {
+        Params {
+            inline: std::array::from_fn(|_| (Cow::Borrowed(""), Cow::Borrowed(""))),
+            inline_len: 0,
+            spilled: Vec::new(),
+        }
+    }
 }
 
 impl<'a> Params<'a> {
-    fn set(&mut self, name: &str, value: Cow<'a, str>) {
-        let slot = match name {
-            "apikey" => &mut self.apikey,
-            "resource" => &mut self.resource,
-            "allinfo" => &mut self.allinfo,
-            _ => return,
-        };
-        if slot.is_none() {
-            *slot = Some(value);
+    fn push(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
+        match self.inline.get_mut(self.inline_len) {
+            Some(slot) => {
+                *slot = (name, value);
+                self.inline_len += 1;
+            }
+            None => self.spilled.push((name, value)),
         }
+    }
+
+    /// Every `(name, value)` pair, in the order sent.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.inline[..self.inline_len]
+            .iter()
+            .chain(&self.spilled)
+            .map(|(name, value)| (&**name, &**value))
+    }
+
+    /// The first value of `name`: query before body, then in the order sent.
+    pub(crate) fn first(&self, name: &str) -> Option<&str> {
+        self.all(name).next()
+    }
+
+    /// Every value of `name`, in the order sent.
+    pub(crate) fn all<'s, 'n>(
+        &'s self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'s str> + use<'s, 'n, 'a> {
+        self.iter()
+            .filter(move |&(n, _)| n == name)
+            .map(|(_, value)| value)
     }
 
     /// Reads `a=1&b=2` (a query string or an `application/x-www-form-urlencoded` body).
@@ -45,8 +89,7 @@ impl<'a> Params<'a> {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            let name = percent_decode(name);
-            self.set(&name, percent_decode(value));
+            self.push(percent_decode(name), percent_decode(value));
         }
     }
 
@@ -80,7 +123,7 @@ impl<'a> Params<'a> {
                 })
             });
             if let Some(name) = name {
-                self.set(&name, String::from_utf8_lossy(value));
+                self.push(Cow::Owned(name), String::from_utf8_lossy(value));
             }
         }
     }
@@ -156,12 +199,11 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// `allinfo` is on for `1` and `true` (any case); anything else, or absent, is off.
-pub(crate) fn truthy(value: Option<&str>) -> bool {
-    value.is_some_and(|v| {
-        let v = v.trim();
-        v == "1" || v.eq_ignore_ascii_case("true")
-    })
+/// A flag such as `allinfo` is on for `1` and `true` (any case); anything else is off (and
+/// an absent one too, for the caller).
+pub(crate) fn is_on(value: &str) -> bool {
+    let value = value.trim();
+    value == "1" || value.eq_ignore_ascii_case("true")
 }
 
 /// The resources of a `resource` parameter: split on `,`, each trimmed, empty ones dropped.
@@ -227,10 +269,13 @@ mod tests {
     #[test]
     fn urlencoded_and_multipart_parameters() {
         let mut p = Params::default();
-        p.add_urlencoded(b"apikey=k%20ey&resource=a%2Cb+c&allinfo&resource=ignored&x=%zz");
-        assert_eq!(p.apikey.as_deref(), Some("k ey"));
-        assert_eq!(p.resource.as_deref(), Some("a,b c"));
-        assert_eq!(p.allinfo.as_deref(), Some(""));
+        p.add_urlencoded(b"apikey=k%20ey&resource=a%2Cb+c&allinfo&resource=second&x=%zz");
+        assert_eq!(p.first("apikey"), Some("k ey"));
+        assert_eq!(p.first("resource"), Some("a,b c"));
+        assert_eq!(p.all("resource").collect::<Vec<_>>(), ["a,b c", "second"]);
+        assert_eq!(p.first("allinfo"), Some(""));
+        assert_eq!(p.first("x"), Some("%zz"));
+        assert_eq!(p.first("absent"), None);
         assert_eq!(percent_decode(b"%zz%4"), "%zz%4");
         assert_eq!(percent_decode(b"%41%62"), "Ab");
 
@@ -240,8 +285,8 @@ mod tests {
             body,
             multipart_boundary("multipart/form-data; boundary=XyZ").unwrap(),
         );
-        assert_eq!(p.apikey.as_deref(), Some("key"));
-        assert_eq!(p.resource.as_deref(), Some("abc, def"));
+        assert_eq!(p.first("apikey"), Some("key"));
+        assert_eq!(p.first("resource"), Some("abc, def"));
         assert_eq!(
             multipart_boundary("application/x-www-form-urlencoded"),
             None
@@ -249,11 +294,27 @@ mod tests {
     }
 
     #[test]
+    fn parameters_past_the_inline_ones_keep_their_order() {
+        let query: String = (0..INLINE_PARAMS + 5)
+            .map(|i| format!("n{}={i}&", i % 3))
+            .collect();
+        let mut p = Params::default();
+        p.add_urlencoded(query.as_bytes());
+        p.add_urlencoded(b"n0=body&last=1");
+        assert_eq!(p.iter().count(), INLINE_PARAMS + 7);
+        let n0: Vec<&str> = p.all("n0").collect();
+        assert_eq!(n0, ["0", "3", "6", "9", "12", "body"]);
+        assert_eq!(p.first("n2"), Some("2"));
+        assert_eq!(p.first("last"), Some("1"));
+        assert_eq!(p.iter().last(), Some(("last", "1")));
+    }
+
+    #[test]
     fn resources_split_on_commas_with_or_without_spaces() {
         assert_eq!(split_resources("a,b, c ,,"), ["a", "b", "c"]);
         assert!(split_resources(" , ").is_empty());
-        assert!(truthy(Some("TRUE")) && truthy(Some("1")));
-        assert!(!truthy(Some("0")) && !truthy(Some("false")) && !truthy(None));
+        assert!(is_on("TRUE") && is_on(" 1 "));
+        assert!(!is_on("0") && !is_on("false") && !is_on("yes") && !is_on(""));
     }
 
     #[test]

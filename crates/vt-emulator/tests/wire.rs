@@ -175,6 +175,39 @@ async fn post_forms_answer_exactly_like_get() {
 }
 
 #[tokio::test]
+async fn a_repeated_parameter_counts_by_its_first_value_query_before_body() {
+    let emu = start(with_keys()).await;
+    let addr = emu.addr();
+    let query = format!("apikey=nope&apikey=priv&resource={SAMPLE_MD5}");
+    assert_empty(&report(addr, &query).await, 403);
+    let query = format!("apikey=priv&apikey=nope&resource={SAMPLE_MD5}");
+    assert_eq!(report(addr, &query).await.status, 200);
+    // A public key: the first allinfo is off, so the second does not make it a private request.
+    let query = format!("apikey=pub&resource={SAMPLE_MD5}&allinfo=0&allinfo=1");
+    let allinfo_off = report(addr, &query).await;
+    assert_eq!(allinfo_off.status, 200);
+    assert_eq!(
+        keys_of(&allinfo_off.json()),
+        PUBLIC_FIELDS.into_iter().collect()
+    );
+    let query = format!("apikey=pub&resource={SAMPLE_MD5}&allinfo=1&allinfo=0");
+    assert_empty(&report(addr, &query).await, 403);
+    // The query's resource wins over the body's; the body still gives the key.
+    let mixed = post(
+        addr,
+        &format!("/vtapi/v2/file/report?resource={SAMPLE_MD5}"),
+        "application/x-www-form-urlencoded",
+        &format!("resource={UNKNOWN_MD5}&apikey=priv&apikey=nope"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(mixed.status, 200);
+    assert_eq!(mixed.json()["resource"], SAMPLE_MD5);
+    assert_eq!(mixed.json()["response_code"], 1);
+    assert_eq!(emu.stats().resources_asked, 5);
+}
+
+#[tokio::test]
 async fn allinfo_gives_the_whole_report_and_plain_requests_the_public_view() {
     let emu = start(with_keys()).await;
     let full = report(
