@@ -40,4 +40,10 @@ pub use config::{Limits, RequestMethod, RetryPolicy, Tier};
 pub use error::{Error, TransportError};
 pub use key::ApiKey;
 pub use pacing::{format_utc, QuotaStatus};
+/// The wire types this client decodes into, for callers who need more than the items
+/// re-exported above (the `vt` command depends on vt-api alone).
+pub use vt_model;
 pub use vt_model::{FileReportAnswer, Resource};
+/// The transport trait and, with the `hyper` feature, `HyperTransport`, so that a caller can
+/// configure the default backend without depending on vt-transport itself.
+pub use vt_transport;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vt_model::FileReportAnswer;
+use vt_api::FileReportAnswer;
 
 use crate::cli::Format;
 

@@ -90,7 +90,7 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
     }
     // The client's deadline is the one that fires (a `timeout` record, then a retry); the
     // transport's, a little later, only backs it up.
-    let mut transport = vt_transport::HyperTransport::builder()
+    let mut transport = vt_api::vt_transport::HyperTransport::builder()
         .proxy_from_env(true)
         .request_timeout(retry.request_timeout.saturating_add(Duration::from_secs(5)));
     for ca in &args.ca_cert {
