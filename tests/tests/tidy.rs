@@ -313,6 +313,28 @@ fn every_package_uses_the_workspace_lints() {
     );
 }
 
+#[test]
+fn the_released_vt_has_no_testing_clock() {
+    let features = &package("vt-cli")["features"];
+    let default = features["default"].as_array().cloned().unwrap_or_default();
+    assert!(
+        features.get("testing-clock").is_some() && !default.iter().any(|f| f == "testing-clock"),
+        "{}: `testing-clock` (VT_TESTING_TIME_SCALE) is a feature of vt-cli, off by default",
+        relative(&manifest("vt-cli"))
+    );
+    let main = crate_dir("vt-cli").join("src/main.rs");
+    let lines = code_lines(&read(&main));
+    let gated = lines.windows(2).any(|pair| {
+        pair[0].1.trim() == "#[cfg(feature = \"testing-clock\")]"
+            && pair[1].1.trim() == "mod clock;"
+    });
+    assert!(
+        gated,
+        "{}: `mod clock;` compiles only with the `testing-clock` feature",
+        relative(&main)
+    );
+}
+
 // Helpers.
 
 fn read(path: &Path) -> String {

@@ -21,23 +21,25 @@ pub(crate) struct Binaries {
 }
 
 /// Builds `vt` and `vt-emulator` (debug, the profile the tests share) and empties
-/// `target/<scratch>`.
-pub(crate) fn build(scratch: &str) -> Result<Binaries> {
-    cargo(
-        &[
-            "build",
-            "--quiet",
-            "--package",
-            "vt-cli",
-            "--package",
-            "vt-emulator",
-            "--bin",
-            "vt",
-            "--bin",
-            "vt-emulator",
-        ],
-        &[],
-    )?;
+/// `target/<scratch>`. `testing_clock`: `vt` with the `testing-clock` feature, which alone
+/// reads `VT_TESTING_TIME_SCALE` (a released `vt` has no such knob).
+pub(crate) fn build(scratch: &str, testing_clock: bool) -> Result<Binaries> {
+    let mut args = vec![
+        "build",
+        "--quiet",
+        "--package",
+        "vt-cli",
+        "--package",
+        "vt-emulator",
+        "--bin",
+        "vt",
+        "--bin",
+        "vt-emulator",
+    ];
+    if testing_clock {
+        args.extend(["--features", "vt-cli/testing-clock"]);
+    }
+    cargo(&args, &[])?;
     let bin = target_dir().join("debug");
     let scratch = target_dir().join(scratch);
     if scratch.exists() {

@@ -115,13 +115,9 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         .limits(limits)
         .retry_policy(retry)
         .transport(Arc::new(transport));
-    if let Some(clock) = crate::clock::ScaledClock::from_env() {
-        tracing::warn!(
-            "time runs {} times faster ({})",
-            clock_scale(),
-            crate::clock::SCALE_VAR
-        );
-        builder = builder.clock(Arc::new(clock));
+    #[cfg(feature = "testing-clock")]
+    {
+        builder = crate::clock::apply(builder);
     }
     // The cache file is also the quota ledger: every vt on this machine using the key paces
     // against one count, with or without `--no-cache` (which only keeps answers out of it).
@@ -306,10 +302,6 @@ fn warn_if_over_daily_quota(client: &Client, lookups: usize) {
          time: a new run resumes from the answers received)",
         status.per_day.unwrap_or(0)
     ));
-}
-
-fn clock_scale() -> String {
-    std::env::var(crate::clock::SCALE_VAR).unwrap_or_default()
 }
 
 fn open_cache() -> Result<Cache> {
