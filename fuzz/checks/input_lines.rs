@@ -12,7 +12,9 @@
 use std::io::{BufReader, Read};
 
 use vt_cli::list::{ListError, ListReader, MAX_LINE};
-use vt_model::Resource;
+// `Resource` comes from the includer: vt-model's, which vt-cli reaches through vt-api (vt-cli's
+// only workspace dependency).
+use super::Resource;
 
 const LIMITS: [usize; 8] = [MAX_LINE, 1, 2, 3, 5, 8, 32, 64];
 

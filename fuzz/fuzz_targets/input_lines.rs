@@ -5,4 +5,6 @@
 #[path = "../checks/input_lines.rs"]
 mod checks;
 
+use vt_model::Resource;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::check(data));

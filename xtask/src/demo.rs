@@ -64,7 +64,7 @@ pub(crate) fn run() -> Result<()> {
         vt,
         emulator: emulator_bin,
         scratch,
-    } = crate::emulator::build("xtask-demo")?;
+    } = crate::emulator::build("xtask-demo", false)?;
 
     let mut emulator = Emulator::start(&emulator_bin, &[])?;
     eprintln!("xtask: vt-emulator listening on {}", emulator.url);

@@ -21,23 +21,27 @@ pub(crate) struct Binaries {
 }
 
 /// Builds `vt` and `vt-emulator` (debug, the profile the tests share) and empties
-/// `target/<scratch>`.
-pub(crate) fn build(scratch: &str) -> Result<Binaries> {
+/// `target/<scratch>`. `testing_clock`: `vt` with the `testing-clock` feature, which alone
+/// reads `VT_TESTING_TIME_SCALE` (a released `vt` has no such knob).
+pub(crate) fn build(scratch: &str, testing_clock: bool) -> Result<Binaries> {
+    // Two builds: one naming both packages and both `--bin`s built `vt` without
+    // `--features vt-cli/testing-clock` (cargo 1.95).
     cargo(
         &[
             "build",
             "--quiet",
             "--package",
-            "vt-cli",
-            "--package",
             "vt-emulator",
-            "--bin",
-            "vt",
             "--bin",
             "vt-emulator",
         ],
         &[],
     )?;
+    let mut vt = vec!["build", "--quiet", "--package", "vt-cli", "--bin", "vt"];
+    if testing_clock {
+        vt.extend(["--features", "testing-clock"]);
+    }
+    cargo(&vt, &[])?;
     let bin = target_dir().join("debug");
     let scratch = target_dir().join(scratch);
     if scratch.exists() {

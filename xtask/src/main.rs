@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
 //! - `ci`: what CI checks, in order: formatting, clippy on every target with warnings denied,
-//!   rustdoc with warnings denied, then every test (snapshots are never written here).
+//!   rustdoc with warnings denied, then every test (snapshots are never written here), then
+//!   `cargo package` of every crate, each built from its packaged copy.
 //! - `conformance DIR...`: decodes every `*.json` body in each DIR with `vt-model`, re-encodes it
 //!   and compares the two as JSON values.
 //! - `demo`: `vt file report` end to end against `vt-emulator` on loopback (no key, no network).
@@ -26,7 +27,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   demo                  build vt and vt-emulator, look up a few hashes on the emulator
-  ci                    fmt --check, clippy -D warnings, rustdoc -D warnings, all tests
+  ci                    fmt --check, clippy -D warnings, rustdoc -D warnings, all tests,
+                        cargo package (verified)
   fuzz [TARGET]... [--seconds N] [--sanitizer S]
                         run each cargo-fuzz target (decode_body, resource_parse,
                         input_lines, emulator_data; all by default) for N seconds
@@ -140,6 +142,20 @@ fn ci() -> Result<()> {
     cargo(
         &["test", "--locked", "--workspace", "--all-features"],
         &[("INSTA_UPDATE", "no"), ("INSTA_FORCE_PASS", "0")],
+    )?;
+    // Every crate builds from its packaged copy (docs/design.md, "What is published"); xtask
+    // includes a file of vt-emulator by path and is never packaged. --allow-dirty: a local run
+    // checks the working tree as it is (CI's checkout is clean anyway).
+    cargo(
+        &[
+            "package",
+            "--locked",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--allow-dirty",
+        ],
+        &[],
     )
 }
 

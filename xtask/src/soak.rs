@@ -73,7 +73,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         vt,
         emulator: emulator_bin,
         scratch,
-    } = crate::emulator::build("xtask-soak")?;
+    } = crate::emulator::build("xtask-soak", options.time_scale.is_some())?;
 
     let corpus = Synthetic::generate(options.resources, options.seed);
     let data = scratch.join("data.json");

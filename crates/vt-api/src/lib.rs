@@ -58,6 +58,12 @@ pub use error::{Error, TransportError};
 pub use events::{Event, Observer};
 pub use key::ApiKey;
 pub use pacing::{format_utc, QuotaStatus};
+/// The wire types this client decodes into, for callers who need more than the items
+/// re-exported above (the `vt` command depends on vt-api alone).
+pub use vt_model;
 pub use vt_model::{
     Answer, FileReport, FileReportAnswer, Query, RawAnswer, Report, Resource, Status,
 };
+/// The transport trait and, with the `hyper` feature, `HyperTransport`, so that a caller can
+/// configure the default backend without depending on vt-transport itself.
+pub use vt_transport;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use vt_api::ApiKey;
+use vt_api::Resource;
 use vt_cli::list::ListReader;
-use vt_model::Resource;
 
 use crate::UsageError;
 

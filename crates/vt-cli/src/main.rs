@@ -10,6 +10,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+#[cfg(feature = "testing-clock")]
 mod clock;
 mod config;
 mod driver;

@@ -118,7 +118,7 @@ impl Session {
         }
         // The client's deadline is the one that fires (a `timeout` record, then a retry); the
         // transport's, a little later, only backs it up.
-        let mut transport = vt_transport::HyperTransport::builder()
+        let mut transport = vt_api::vt_transport::HyperTransport::builder()
             .proxy_from_env(true)
             .request_timeout(retry.request_timeout.saturating_add(Duration::from_secs(5)));
         for ca in &args.ca_cert {
@@ -144,7 +144,10 @@ impl Session {
             .retry_policy(retry)
             .transport(Arc::new(transport))
             .observer(ui::observer(global.quiet, global.verbose));
-        builder = crate::clock::apply(builder);
+        #[cfg(feature = "testing-clock")]
+        {
+            builder = crate::clock::apply(builder);
+        }
         // The cache file is also the quota ledger: every vt on this machine using the key
         // paces against one count, with or without `--no-cache` (which only keeps answers out
         // of it). With neither answers to keep nor a quota to count, the file is not opened.

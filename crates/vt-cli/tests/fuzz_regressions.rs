@@ -7,6 +7,7 @@ mod corpus;
 mod input_lines;
 
 use corpus::replay;
+use vt_api::Resource;
 
 #[test]
 fn input_lines_seed_corpus_holds_the_fuzz_invariants() {

@@ -343,7 +343,7 @@ fn debug_output_of_the_client_and_its_builder_hides_the_key() {
         .base_url("https://vt.test/vtapi/v2/")
         .tier(vt_api::Tier::Private);
     secret.assert_absent("the builder's Debug", format!("{builder:?}").as_bytes());
-    let transport = vt_transport::HyperTransport::new().unwrap();
+    let transport = vt_api::vt_transport::HyperTransport::new().unwrap();
     let client = builder.transport(Arc::new(transport)).build().unwrap();
     secret.assert_absent("the client's Debug", format!("{client:?}").as_bytes());
     secret.assert_absent(
