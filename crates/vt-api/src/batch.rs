@@ -54,7 +54,7 @@ enum Done<Q, T> {
     /// A cache probe: each query's fresh answer, or `None` to ask the service.
     Probed(Vec<Probed<Q, T>>),
     /// A request: each query's result, or the request's error for all of them.
-    Asked(Vec<Q>, Result<Vec<Result<RawAnswer<T>, Error>>, Error>),
+    Asked(Arc<[Q]>, Result<Vec<Result<RawAnswer<T>, Error>>, Error>),
     /// The time to ask queued queries again has come.
     Tick,
 }
@@ -85,7 +85,7 @@ pub struct Lookups<S, Q, T> {
     forming: Vec<Q>,
     /// Keys probing, forming, in flight or waiting to be asked again, with the numbers of the
     /// entries that wait for them.
-    waiting: HashMap<Box<str>, Vec<u64>>,
+    waiting: HashMap<Box<str>, Waiters>,
     /// Keys answered whose entry is still queued, with its number: a repeat shares it.
     answered: HashMap<Box<str>, u64>,
     tasks: FuturesUnordered<Task<Q, T>>,
@@ -105,6 +105,21 @@ pub struct Lookups<S, Q, T> {
 struct WaitQueued {
     interval: Duration,
     timeout: Duration,
+}
+
+/// The entries waiting for one key: nearly always one (no allocation), more for repeats.
+enum Waiters {
+    One(u64),
+    Many(Vec<u64>),
+}
+
+impl Waiters {
+    fn add(&mut self, number: u64) {
+        match self {
+            Waiters::One(first) => *self = Waiters::Many(vec![*first, number]),
+            Waiters::Many(numbers) => numbers.push(number),
+        }
+    }
 }
 
 struct Entry<Q, T> {
@@ -292,7 +307,7 @@ where
         let number = self.yielded + self.queue.len() as u64;
         let key = query.match_key();
         if let Some(numbers) = self.waiting.get_mut(key) {
-            numbers.push(number);
+            numbers.add(number);
             self.queue.push_back(Entry {
                 query,
                 result: None,
@@ -312,7 +327,7 @@ where
             });
             return;
         }
-        self.waiting.insert(key.into(), vec![number]);
+        self.waiting.insert(key.into(), Waiters::One(number));
         if self.scope.is_some() {
             self.probing.push(query.clone());
         } else {
@@ -368,22 +383,24 @@ where
 
     fn send_forming(&mut self) {
         let take = self.forming.len().min(self.batch_size());
-        let chunk: Vec<Q> = self.forming.drain(..take).collect();
+        // Shared, not copied, by the task and the stream (which needs it back if the task is
+        // cancelled).
+        let chunk: Arc<[Q]> = self.forming.drain(..take).collect();
         let inner = Arc::clone(&self.inner);
         let (endpoint, params, scope) = (self.endpoint, self.params.clone(), self.scope.clone());
-        let chunk_copy = chunk.clone();
+        let for_stream = Arc::clone(&chunk);
         let ask = async move {
             let results = inner.ask_batch(&endpoint, &params, &chunk).await;
             // Stored before they are handed on: a run killed after an outcome was yielded
             // finds it in the cache.
-            if let Ok(results) = &results {
+            if let (Some(scope), Ok(results)) = (&scope, &results) {
                 let received = chunk
                     .iter()
                     .zip(results)
                     .filter_map(|(q, r)| Some((q.match_key().to_owned(), r.as_ref().ok()?.clone())))
                     .collect();
                 inner
-                    .remember(endpoint.spec(), scope.as_deref(), received)
+                    .remember(endpoint.spec(), Some(scope), received)
                     .await;
             }
             Done::Asked(chunk, results)
@@ -393,7 +410,7 @@ where
         // every worker thread instead of the one that drives this stream.
         let task: Task<Q, T> = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => Box::pin(Spawned {
-                chunk: Some(chunk_copy),
+                chunk: for_stream,
                 task: runtime.spawn(ask),
             }),
             Err(_) => Box::pin(ask),
@@ -452,14 +469,16 @@ where
                     Ok(results) => results,
                     Err(error) => vec![Err(error); chunk.len()],
                 };
-                for (query, result) in chunk.into_iter().zip(per_query) {
+                for (query, result) in chunk.iter().zip(per_query) {
                     if let Ok(answer) = &result {
-                        if self.ask_again(&query, answer) {
+                        if self.ask_again(query, answer) {
                             continue;
                         }
                     }
-                    self.queued_since.remove(query.match_key());
-                    self.settle_key(&query, result.map(|answer| (answer, None)));
+                    if self.wait_queued.is_some() {
+                        self.queued_since.remove(query.match_key());
+                    }
+                    self.settle_key(query, result.map(|answer| (answer, None)));
                 }
             }
         }
@@ -488,14 +507,18 @@ where
 
     /// Gives `result` to every entry waiting for `query`'s key.
     fn settle_key(&mut self, query: &Q, result: Answered<T>) {
-        let Some((key, mut numbers)) = self.waiting.remove_entry(query.match_key()) else {
+        let Some((key, numbers)) = self.waiting.remove_entry(query.match_key()) else {
             return;
         };
         // Every copy but the last gets a clone; the last gets the answer itself.
-        let Some(last) = numbers.pop() else {
-            return;
+        let (last, others) = match numbers {
+            Waiters::One(only) => (only, Vec::new()),
+            Waiters::Many(mut numbers) => match numbers.pop() {
+                Some(last) => (last, numbers),
+                None => return,
+            },
         };
-        for number in numbers {
+        for number in others {
             if let Some(entry) = self.entry_mut(number) {
                 entry.result = Some(result.clone());
             }
@@ -511,7 +534,7 @@ where
 /// listening must not keep spending quota).
 struct Spawned<Q, T> {
     task: tokio::task::JoinHandle<Done<Q, T>>,
-    chunk: Option<Vec<Q>>,
+    chunk: Arc<[Q]>,
 }
 
 impl<Q, T> Future for Spawned<Q, T> {
@@ -524,7 +547,7 @@ impl<Q, T> Future for Spawned<Q, T> {
             // A panic in the task is a bug: let it reach the caller, as it would inline.
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             // The runtime is shutting down: these queries get no answer.
-            Err(_) => Done::Asked(self.chunk.take().unwrap_or_default(), Err(Error::Cancelled)),
+            Err(_) => Done::Asked(Arc::clone(&self.chunk), Err(Error::Cancelled)),
         })
     }
 }

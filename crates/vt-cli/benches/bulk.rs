@@ -1,12 +1,14 @@
 //! The `vt` binary's benchmarks (issue #5): `cargo bench -p vt-cli --bench bulk`.
 //!
-//! 1. Bulk: `VT_BENCH_N` (default 100,000) known SHA-256s from a file, private tier,
+//! 1. Bulk: `VT_BENCH_N` (default 20,000) known SHA-256s from a file, private tier,
 //!    `--format jsonl` to a file, against an in-process emulator serving generated reports
-//!    (10 engines each): hashes/s and peak RSS; then the same lookups through the Python v2
-//!    client `virustotal-api` (installed into a virtual environment under the target dir,
-//!    pointed at the emulator with `api.base = URL`, batches of 25), and a check that both
-//!    wrote the same records. Then 1,000,000 hashes (10% known) for peak RSS as the input grows
-//!    (`VT_BENCH_MILLION=0` skips it).
+//!    (`VT_BENCH_ENGINES` engines each, default 40): hashes/s and peak RSS; the same as `csv`
+//!    and `table`; then the same lookups through the Python v2 client `virustotal-api`
+//!    (installed into a virtual environment under the target dir, pointed at the emulator with
+//!    `api.base = URL`, batches of 25), and a check that both wrote the same records. With
+//!    `VT_BENCH_BASELINE=/path/to/an/older/vt`, that binary runs the same jsonl, csv and table
+//!    lookups in the same run, for ratios against it. Then 1,000,000 hashes (10% known) for
+//!    peak RSS as the input grows (`VT_BENCH_MILLION=0` skips it).
 //! 2. Hashing: `--hash` of a 1 GiB file vs `openssl dgst -sha256`; 20,000 small files vs
 //!    `sha256sum` on every core (`VT_BENCH_HASH=0` skips it).
 //! 3. Start-up: `vt --version`, median of 200.
@@ -69,8 +71,19 @@ fn digest(i: u64, salt: &str) -> String {
     hex(&h.finalize())
 }
 
+/// The names of `count` engines: the well-known ten, then `Engine11`, `Engine12`, ...
+fn engines(count: usize) -> Vec<String> {
+    ENGINES
+        .iter()
+        .map(|e| (*e).to_owned())
+        .chain((ENGINES.len() + 1..).map(|k| format!("Engine{k:02}")))
+        .take(count)
+        .collect()
+}
+
 /// Generated reports as one JSON array, and their SHA-256s.
-fn generate(n: u64) -> (Vec<u8>, Vec<String>) {
+fn generate(n: u64, engine_count: usize) -> (Vec<u8>, Vec<String>) {
+    let engine_names = engines(engine_count);
     let mut json = String::from("[");
     let mut hashes = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -78,7 +91,7 @@ fn generate(n: u64) -> (Vec<u8>, Vec<String>) {
         let md5 = &digest(i, "md5")[..32];
         let sha1 = &digest(i, "sha1")[..40];
         let positives = (i % 11) as usize;
-        let scans: Vec<String> = ENGINES
+        let scans: Vec<String> = engine_names
             .iter()
             .enumerate()
             .map(|(k, engine)| {
@@ -98,7 +111,7 @@ fn generate(n: u64) -> (Vec<u8>, Vec<String>) {
         }
         json.push_str(&format!(
             r#"{{"response_code":1,"verbose_msg":"Scan finished, information embedded","resource":"{sha256}","scan_id":"{sha256}-1735732800","md5":"{md5}","sha1":"{sha1}","sha256":"{sha256}","scan_date":"2025-01-01 12:00:00","permalink":"https://www.virustotal.com/file/{sha256}/analysis/1735732800/","positives":{positives},"total":{},"scans":{{{}}}}}"#,
-            ENGINES.len(),
+            engine_names.len(),
             scans.join(",")
         ));
         hashes.push(sha256);
@@ -180,7 +193,8 @@ fn mib(kib: Option<u64>) -> String {
 
 fn main() {
     // `cargo bench` passes --bench; any other argument filters nothing here.
-    let n = env_or("VT_BENCH_N", 100_000) as u64;
+    let n = env_or("VT_BENCH_N", 20_000) as u64;
+    let engine_count = env_or("VT_BENCH_ENGINES", 40);
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vt-cli-bench");
     std::fs::create_dir_all(&work).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -189,8 +203,8 @@ fn main() {
         .build()
         .unwrap();
 
-    eprintln!("generating {n} reports...");
-    let (json, hashes) = generate(n);
+    eprintln!("generating {n} reports of {engine_count} engines...");
+    let (json, hashes) = generate(n, engine_count);
     let mut dataset = vt_emulator::Dataset::new();
     dataset.add_json("generated", &json).unwrap();
     drop(json);
@@ -208,7 +222,7 @@ fn main() {
         ("VT_CACHE_DIR", cache.to_str().unwrap()),
         ("VT_CONFIG_DIR", config.to_str().unwrap()),
     ];
-    let vt_args = |input: &Path| {
+    let vt_args_as = |input: &Path, format: &str| {
         vec![
             "file".to_owned(),
             "report".to_owned(),
@@ -216,11 +230,13 @@ fn main() {
             "private".to_owned(),
             "--no-cache".to_owned(),
             "--format".to_owned(),
-            "jsonl".to_owned(),
+            format.to_owned(),
             "-i".to_owned(),
             input.display().to_string(),
         ]
     };
+    let vt_args = |input: &Path| vt_args_as(input, "jsonl");
+    let baseline = std::env::var("VT_BENCH_BASELINE").ok();
 
     println!("| run | wall | hashes/s | peak RSS | CPU (user + sys) |");
     println!("|---|---|---|---|---|");
@@ -233,11 +249,36 @@ fn main() {
         .unwrap();
     let vt_rate = n as f64 / best.wall.as_secs_f64();
     println!(
-        "| vt, {n} known hashes (best of 3) | {:.2} s | {vt_rate:.0} | {} | {} |",
+        "| vt, {n} known hashes, jsonl (best of 3) | {:.2} s | {vt_rate:.0} | {} | {} |",
         best.wall.as_secs_f64(),
         mib(best.rss),
         cpu(&best)
     );
+    // The formats that decode every answer, and the older binary if given, in the same run.
+    let programs: Vec<(&str, &str)> = std::iter::once(("vt", VT))
+        .chain(baseline.as_deref().map(|b| ("baseline vt", b)))
+        .collect();
+    for format in ["jsonl", "csv", "table"] {
+        for &(name, program) in &programs {
+            if name == "vt" && format == "jsonl" {
+                continue;
+            }
+            let args = vt_args_as(&known, format);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = work.join(format!("{}.{format}", name.replace(' ', "-")));
+            let run = (0..3)
+                .map(|_| measure(program, &args, &envs, &out))
+                .min()
+                .unwrap();
+            println!(
+                "| {name}, {n} known hashes, {format} (best of 3) | {:.2} s | {:.0} | {} | {} |",
+                run.wall.as_secs_f64(),
+                n as f64 / run.wall.as_secs_f64(),
+                mib(run.rss),
+                cpu(&run)
+            );
+        }
+    }
 
     if have("python3") {
         let venv = work.join("venv");

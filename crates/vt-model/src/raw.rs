@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::answer::{locate, Answer, Report, Status, StatusReport};
 use crate::query::Identifiers;
@@ -54,10 +54,15 @@ pub struct ItemScan {
 /// ```
 pub fn scan_body(body: &[u8]) -> Result<Vec<ItemScan>, Error> {
     let whole_body_error = || Error::Decode(body_error(body));
+    // UTF-8 checked once for the whole body (a fast pass), so that the scan reads it as text
+    // and no string is checked again.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(whole_body_error());
+    };
     let start = skip_space(body, 0);
     if body.get(start) != Some(&b'[') {
         // One answer: its bytes are the body's, less the whitespace around.
-        let scanned: Scanned = serde_json::from_slice(body).map_err(|_| whole_body_error())?;
+        let scanned: Scanned = serde_json::from_str(text).map_err(|_| whole_body_error())?;
         let end = body
             .iter()
             .rposition(|&b| !is_json_space(b))
@@ -73,7 +78,7 @@ pub fn scan_body(body: &[u8]) -> Result<Vec<ItemScan>, Error> {
     } else {
         loop {
             let mut stream =
-                serde_json::Deserializer::from_slice(&body[at..]).into_iter::<Scanned>();
+                serde_json::Deserializer::from_str(&text[at..]).into_iter::<Scanned>();
             let Some(Ok(scanned)) = stream.next() else {
                 return Err(whole_body_error());
             };
@@ -118,54 +123,15 @@ fn body_error(body: &[u8]) -> crate::DecodeError {
     }
 }
 
-/// Any JSON value, checked and skipped. Unlike `serde::de::IgnoredAny`, which serde_json skips without
-/// checking that strings are UTF-8 or limiting depth, it reads the value as the typed decoder
-/// does (strings validated, at most 128 levels deep), without building anything: what scans
-/// also decodes, as far as the JSON goes.
-struct Skip;
-
-impl<'de> serde::Deserialize<'de> for Skip {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(SkipVisitor)
-    }
+/// Skips the items of an array or the entries of an object (each checked, nothing built).
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
 }
 
-struct SkipVisitor;
-
-impl<'de> Visitor<'de> for SkipVisitor {
-    type Value = Skip;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_unit<E>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
-        Ok(Skip)
-    }
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
 }
 
 /// One answer as the scan reads it.
@@ -222,10 +188,10 @@ impl<'de> Visitor<'de> for TextVisitor {
         Ok(MaybeText(None))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeText, A::Error> {
-        SkipVisitor.visit_seq(seq).map(|_| MaybeText(None))
+        skip_seq(seq).map(|()| MaybeText(None))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeText, A::Error> {
-        SkipVisitor.visit_map(map).map(|_| MaybeText(None))
+        skip_map(map).map(|()| MaybeText(None))
     }
 }
 
@@ -259,10 +225,10 @@ impl<'de> serde::Deserialize<'de> for MaybeCode {
                 Ok(MaybeCode(None))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeCode, A::Error> {
-                TextVisitor.visit_seq(seq).map(|_| MaybeCode(None))
+                skip_seq(seq).map(|()| MaybeCode(None))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeCode, A::Error> {
-                TextVisitor.visit_map(map).map(|_| MaybeCode(None))
+                skip_map(map).map(|()| MaybeCode(None))
             }
         }
         deserializer.deserialize_any(CodeVisitor)
@@ -291,7 +257,7 @@ impl<'de> serde::Deserialize<'de> for Scanned {
                         "scan_id" => scanned.ids.scan_id = text(&mut map)?,
                         "url" => scanned.ids.url = text(&mut map)?,
                         _ => {
-                            map.next_value::<Skip>()?;
+                            map.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
@@ -299,7 +265,7 @@ impl<'de> serde::Deserialize<'de> for Scanned {
             }
             // Not an object: scanned (so the body's syntax is checked), but it has no code.
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scanned, A::Error> {
-                TextVisitor.visit_seq(seq).map(|_| Scanned::default())
+                skip_seq(seq).map(|()| Scanned::default())
             }
             fn visit_str<E>(self, _: &str) -> Result<Scanned, E> {
                 Ok(Scanned::default())
@@ -344,7 +310,7 @@ fn resource_value_span(bytes: &[u8]) -> Option<Range<usize>> {
                     let start = text.as_ptr() as usize - self.0.as_ptr() as usize;
                     span = text.starts_with('"').then_some(start..start + text.len());
                 } else {
-                    map.next_value::<Skip>()?;
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
             Ok(Spans(span))
@@ -373,7 +339,8 @@ pub struct RawAnswer<T> {
     bytes: Bytes,
     response_code: i64,
     resource: Option<Box<str>>,
-    ids: Box<Identifiers>,
+    /// `None` when the answer names nothing (most not-found answers): no allocation.
+    ids: Option<Box<Identifiers>>,
     typed: OnceLock<Result<Answer<T>, Error>>,
     _report: PhantomData<fn() -> T>,
 }
@@ -423,7 +390,7 @@ impl<T: Report> RawAnswer<T> {
             bytes: item,
             response_code,
             resource: scan.resource,
-            ids: Box::new(scan.ids),
+            ids: (!scan.ids.is_empty()).then(|| Box::new(scan.ids)),
             typed: OnceLock::new(),
             _report: PhantomData,
         })
@@ -456,7 +423,7 @@ impl<T: Report> RawAnswer<T> {
             bytes: bytes.into(),
             response_code,
             resource,
-            ids: Box::default(),
+            ids: None,
             typed,
             _report: PhantomData,
         }
@@ -479,7 +446,14 @@ impl<T: Report> RawAnswer<T> {
 
     /// The hashes or URL the answer names.
     pub fn ids(&self) -> &Identifiers {
-        &self.ids
+        static NONE: Identifiers = Identifiers {
+            md5: None,
+            sha1: None,
+            sha256: None,
+            scan_id: None,
+            url: None,
+        };
+        self.ids.as_deref().unwrap_or(&NONE)
     }
 
     /// The typed view, decoded the first time it is asked for. A body that is well-formed but

@@ -73,7 +73,9 @@ impl fmt::Display for ResourceKind {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Resource {
     text: Box<str>,
-    key: Box<str>,
+    /// The lower-case form, when it differs from `text` (a clone of a lower-case hash, the
+    /// common case, is then one allocation).
+    key: Option<Box<str>>,
     kind: ResourceKind,
 }
 
@@ -85,11 +87,10 @@ impl Resource {
             input: text.to_owned(),
             reason,
         })?;
-        let key = if text.bytes().any(|b| b.is_ascii_uppercase()) {
-            text.to_ascii_lowercase().into_boxed_str()
-        } else {
-            text.into()
-        };
+        let key = text
+            .bytes()
+            .any(|b| b.is_ascii_uppercase())
+            .then(|| text.to_ascii_lowercase().into_boxed_str());
         Ok(Resource {
             text: text.into(),
             key,
@@ -104,7 +105,7 @@ impl Resource {
 
     /// The normalised (lower-case) form, for matching answers to questions.
     pub fn key(&self) -> &str {
-        &self.key
+        self.key.as_deref().unwrap_or(&self.text)
     }
 
     /// What kind of identifier this is.
@@ -117,7 +118,7 @@ impl Resource {
         if self.kind != ResourceKind::ScanId {
             return None;
         }
-        let (hash, seconds) = self.key.split_once('-')?;
+        let (hash, seconds) = self.key().split_once('-')?;
         Some((hash, seconds.parse().ok()?))
     }
 }
