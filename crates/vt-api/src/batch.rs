@@ -399,9 +399,7 @@ where
                     .zip(results)
                     .filter_map(|(q, r)| Some((q.match_key().to_owned(), r.as_ref().ok()?.clone())))
                     .collect();
-                inner
-                    .remember(endpoint.spec(), Some(scope), received)
-                    .await;
+                inner.remember(endpoint.spec(), Some(scope), received).await;
             }
             Done::Asked(chunk, results)
         };

@@ -303,7 +303,10 @@ async fn deeply_nested_json_fails_its_answers_without_overflowing_the_stack() {
     let (kinds, errors) = check(&server).await;
     assert_eq!(kinds, hostile_chunk_fails_with("decode"));
     for error in &errors {
-        assert!(decode_error(error).message.contains("invalid type"), "{error}");
+        assert!(
+            decode_error(error).message.contains("invalid type"),
+            "{error}"
+        );
         assert!(!error.is_transient());
     }
     assert_eq!(server.hostile_requests.load(Ordering::SeqCst), 1);
@@ -323,7 +326,10 @@ async fn deeply_nested_json_fails_its_answers_without_overflowing_the_stack() {
     let (kinds, errors) = check(&server).await;
     assert_eq!(kinds, hostile_chunk_fails_with("decode"));
     for error in &errors {
-        assert!(decode_error(error).message.contains("recursion limit"), "{error}");
+        assert!(
+            decode_error(error).message.contains("recursion limit"),
+            "{error}"
+        );
         assert!(!error.is_transient());
     }
     assert_eq!(server.hostile_requests.load(Ordering::SeqCst), 1);

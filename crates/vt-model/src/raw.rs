@@ -77,8 +77,7 @@ pub fn scan_body(body: &[u8]) -> Result<Vec<ItemScan>, Error> {
         at += 1;
     } else {
         loop {
-            let mut stream =
-                serde_json::Deserializer::from_str(&text[at..]).into_iter::<Scanned>();
+            let mut stream = serde_json::Deserializer::from_str(&text[at..]).into_iter::<Scanned>();
             let Some(Ok(scanned)) = stream.next() else {
                 return Err(whole_body_error());
             };
