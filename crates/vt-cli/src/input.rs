@@ -1,16 +1,16 @@
-//! Reading and validating the resources to look up, before anything is sent.
+//! Reading and validating what to look up (hashes, URLs, domains, IP addresses), before
+//! anything is sent.
 //!
 //! Every input is validated first; a bad one stops the run with exit status 2, naming the
-//! value and where it was. Valid resources are kept in memory up to a bound, then spooled to
-//! an anonymous temporary file, so a run over millions of hashes uses flat memory.
+//! value and where it was. Valid inputs are kept in memory up to a bound, then spooled to an
+//! anonymous temporary file, so a run over millions of hashes uses flat memory.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use vt_api::ApiKey;
-use vt_api::Resource;
+use vt_api::{ApiKey, Query, Resource};
 use vt_cli::list::ListReader;
 
 use crate::UsageError;
@@ -20,10 +20,23 @@ const IN_MEMORY: usize = 50_000;
 /// How many bad inputs are listed before the rest are only counted.
 const ERRORS_SHOWN: usize = 10;
 
-/// The validated resources, in input order.
+/// A query users type: how it is read from their text. Implemented by each kind a command
+/// takes.
+pub(crate) trait Input: Query {
+    /// Validates one input (trimmed by the caller's rules); the error names what is wrong.
+    fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error>;
+}
+
+impl Input for Resource {
+    fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error> {
+        Resource::parse(text)
+    }
+}
+
+/// The validated inputs, in input order.
 #[derive(Debug)]
-pub(crate) struct Resources {
-    memory: Vec<Resource>,
+pub(crate) struct Inputs<Q> {
+    memory: Vec<Q>,
     spool: Option<BufWriter<File>>,
     len: usize,
     /// The widest resource, for the table.
@@ -45,8 +58,8 @@ impl std::fmt::Display for Origin<'_> {
     }
 }
 
-struct Validator<'k> {
-    resources: Resources,
+struct Validator<'k, Q> {
+    resources: Inputs<Q>,
     errors: Vec<String>,
     bad: usize,
     /// The API key, which must not be sent as a resource nor quoted in an error (a key file
@@ -54,10 +67,10 @@ struct Validator<'k> {
     key: Option<&'k ApiKey>,
 }
 
-impl<'k> Validator<'k> {
-    fn new(key: Option<&'k ApiKey>) -> Validator<'k> {
+impl<'k, Q: Input> Validator<'k, Q> {
+    fn new(key: Option<&'k ApiKey>) -> Validator<'k, Q> {
         Validator {
-            resources: Resources::new(),
+            resources: Inputs::new(),
             errors: Vec::new(),
             bad: 0,
             key,
@@ -71,8 +84,8 @@ impl<'k> Validator<'k> {
             ));
             return Ok(());
         }
-        match Resource::parse(text) {
-            Ok(resource) => self.resources.push(resource),
+        match Q::parse_input(text) {
+            Ok(query) => self.resources.push(query),
             Err(error) => {
                 let message = format!("{origin}: {error}");
                 let message = match self.key {
@@ -94,9 +107,9 @@ impl<'k> Validator<'k> {
     }
 }
 
-impl Resources {
-    fn new() -> Resources {
-        Resources {
+impl<Q: Input> Inputs<Q> {
+    fn new() -> Inputs<Q> {
+        Inputs {
             memory: Vec::new(),
             spool: None,
             len: 0,
@@ -104,11 +117,11 @@ impl Resources {
         }
     }
 
-    fn push(&mut self, resource: Resource) -> Result<()> {
+    fn push(&mut self, query: Q) -> Result<()> {
         self.len += 1;
-        self.max_width = self.max_width.max(resource.as_str().len());
+        self.max_width = self.max_width.max(query.wire_text().chars().count());
         if self.spool.is_none() && self.memory.len() < IN_MEMORY {
-            self.memory.push(resource);
+            self.memory.push(query);
             return Ok(());
         }
         let spool = match &mut self.spool {
@@ -117,16 +130,17 @@ impl Resources {
                 tempfile::tempfile().context("cannot create a temporary file for the input")?,
             )),
         };
-        writeln!(spool, "{}", resource.as_str()).context("cannot spool the input")
+        // One a line: no valid input holds a line break.
+        writeln!(spool, "{}", query.wire_text()).context("cannot spool the input")
     }
 
-    /// How many resources.
+    /// How many inputs.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// The resources, in input order; reading the spool back is lazy.
-    pub(crate) fn into_iter(self) -> Result<Box<dyn Iterator<Item = Resource> + Send>> {
+    /// The inputs, in input order; reading the spool back is lazy.
+    pub(crate) fn into_iter(self) -> Result<Box<dyn Iterator<Item = Q> + Send>> {
         let memory = self.memory.into_iter();
         let Some(spool) = self.spool else {
             return Ok(Box::new(memory));
@@ -139,19 +153,19 @@ impl Resources {
         let lines = BufReader::new(file)
             .lines()
             .map_while(|line| line.ok())
-            .filter_map(|line| Resource::parse(&line).ok());
+            .filter_map(|line| Q::parse_input(&line).ok());
         Ok(Box::new(memory.chain(lines)))
     }
 }
 
-/// Reads the positional resources, then each `--input` file (`-` is stdin), validating
+/// Reads the positional inputs, then each `--input` file (`-` is stdin), validating
 /// everything; any bad input is a [`UsageError`] listing the first few. The API `key`, if
-/// known, is refused as a resource and never quoted.
-pub(crate) fn read(
+/// known, is refused as an input and never quoted.
+pub(crate) fn read<Q: Input>(
     arguments: &[String],
     inputs: &[PathBuf],
     key: Option<&ApiKey>,
-) -> Result<Resources> {
+) -> Result<Inputs<Q>> {
     let mut validator = Validator::new(key);
     for (i, text) in arguments.iter().enumerate() {
         validator.take(text, Origin::Argument(i + 1))?;
@@ -187,7 +201,11 @@ pub(crate) fn read(
 
 /// One resource a line, by the rules of [`vt_cli::list`] (comments, blank lines, line
 /// endings, a BOM, bounded line length); an unreadable line counts as a bad input.
-fn read_lines(reader: impl Read, source: &str, validator: &mut Validator<'_>) -> Result<()> {
+fn read_lines<Q: Input>(
+    reader: impl Read,
+    source: &str,
+    validator: &mut Validator<'_, Q>,
+) -> Result<()> {
     let mut list = ListReader::new(BufReader::with_capacity(64 * 1024, reader), source);
     while let Some(entry) = list.next_entry() {
         match entry {
@@ -206,7 +224,7 @@ mod tests {
 
     #[test]
     fn comments_and_blank_lines_are_skipped() {
-        let mut validator = Validator::new(None);
+        let mut validator = Validator::<Resource>::new(None);
         let text = format!("# a list\n\n  {MD5}  # eicar\r\n{}\n", MD5.to_uppercase());
         read_lines(text.as_bytes(), "list.txt", &mut validator).unwrap();
         assert_eq!(validator.bad, 0);
@@ -221,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named_with_its_number() {
-        let mut validator = Validator::new(None);
+        let mut validator = Validator::<Resource>::new(None);
         let text = format!("{MD5}\n\nnot-a-hash\n");
         read_lines(text.as_bytes(), "list.txt", &mut validator).unwrap();
         assert_eq!(validator.bad, 1);
@@ -237,7 +255,7 @@ mod tests {
         // A key file, or the config file, given to --input by mistake.
         let key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         let api_key = ApiKey::new(key);
-        let mut validator = Validator::new(Some(&api_key));
+        let mut validator = Validator::<Resource>::new(Some(&api_key));
         let text = format!("{key}\napi_key = {key}\n{MD5}\n");
         read_lines(text.as_bytes(), "config", &mut validator).unwrap();
         assert_eq!((validator.bad, validator.resources.len()), (2, 1));
@@ -252,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_long_input_is_spooled_and_read_back_in_order() {
-        let mut resources = Resources::new();
+        let mut resources = Inputs::<Resource>::new();
         let n = IN_MEMORY + 10;
         for i in 0..n {
             resources

@@ -196,6 +196,26 @@ fn typed_with_spans_batch_25(bencher: Bencher<'_, '_>) {
         .bench(|| vt_model::decode_body_spans(black_box(&bytes)).unwrap());
 }
 
+/// What vt-api runs on every body now: where each answer lies, its code and echo, the JSON
+/// checked, nothing decoded (the typed view is built only when asked for).
+#[divan::bench]
+fn scan_batch_25(bencher: Bencher<'_, '_>) {
+    let bytes = batch_bytes();
+    assert_eq!(vt_model::scan_body(&bytes).unwrap().len(), 25);
+    bencher
+        .counter(BytesCount::new(bytes.len()))
+        .bench(|| vt_model::scan_body(black_box(&bytes)).unwrap());
+}
+
+/// The floor of any scan: serde_json skipping the body as one value, UTF-8 not checked.
+#[divan::bench]
+fn skip_only_baseline_batch_25(bencher: Bencher<'_, '_>) {
+    let bytes = batch_bytes();
+    bencher
+        .counter(BytesCount::new(bytes.len()))
+        .bench(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&bytes)).unwrap());
+}
+
 /// The spans as they were found before `decode_body_spans` made one pass: the array as raw
 /// values, then each answer typed from its raw value.
 #[divan::bench]
