@@ -1,9 +1,13 @@
 //! `cargo xtask conformance DIR...`: proves that `vt-model` loses nothing on real bodies.
+//!
+//! The answer type is chosen by each folder's name: `url-report`, `url-scan`, `domain-report`
+//! and `ip-address-report` hold those endpoints' bodies, any other folder `/file/report`'s.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use vt_model::{Body, DomainReport, FileReport, IpReport, Report, UrlReport, UrlScan};
 
 /// Checks every `*.json` file of each folder (not recursively), one line per file, then a total.
 pub(crate) fn run(dirs: &[PathBuf]) -> Result<()> {
@@ -24,10 +28,10 @@ pub(crate) fn run(dirs: &[PathBuf]) -> Result<()> {
     let mut failed = 0usize;
     for file in &files {
         match check_file(file) {
-            Ok(()) => println!("ok    {}", file.display()),
+            Ok(()) => println!("ok    {:<17} {}", endpoint_of(file), file.display()),
             Err(why) => {
                 failed += 1;
-                println!("FAIL  {}: {why}", file.display());
+                println!("FAIL  {:<17} {}: {why}", endpoint_of(file), file.display());
             }
         }
     }
@@ -47,11 +51,42 @@ pub(crate) fn run(dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// The endpoint whose answers a folder holds, by the folder's name (`url-report`, `url-scan`,
+/// `domain-report`, `ip-address-report`); any other folder holds `/file/report` answers.
+fn endpoint_of(file: &Path) -> &'static str {
+    let folder = file
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    match folder {
+        "url-report" => "url/report",
+        "url-scan" => "url/scan",
+        "domain-report" => "domain/report",
+        "ip-address-report" => "ip-address/report",
+        _ => "file/report",
+    }
+}
+
+/// Decodes `body` as the answers of `endpoint` and encodes them back to a JSON value.
+fn round_trip(endpoint: &str, body: &[u8]) -> Result<Value, String> {
+    fn as_body<T: Report>(body: &[u8]) -> Result<Value, String> {
+        let decoded: Body<T> = vt_model::decode(body).map_err(|e| format!("decode: {e}"))?;
+        serde_json::to_value(&decoded).map_err(|e| format!("encode: {e}"))
+    }
+    match endpoint {
+        "url/report" => as_body::<UrlReport>(body),
+        "url/scan" => as_body::<UrlScan>(body),
+        "domain/report" => as_body::<DomainReport>(body),
+        "ip-address/report" => as_body::<IpReport>(body),
+        _ => as_body::<FileReport>(body),
+    }
+}
+
 fn check_file(file: &Path) -> Result<(), String> {
     let body = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
     let original: Value = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
-    let decoded = vt_model::decode_body(&body).map_err(|e| format!("decode: {e}"))?;
-    let encoded = serde_json::to_value(&decoded).map_err(|e| format!("encode: {e}"))?;
+    let encoded = round_trip(endpoint_of(file), &body)?;
     match first_difference(&original, &encoded, String::new()) {
         None => Ok(()),
         Some(path) => Err(format!(

@@ -3,8 +3,10 @@
 //! - `ci`: what CI checks, in order: formatting, clippy on every target with warnings denied,
 //!   rustdoc with warnings denied, then every test (snapshots are never written here), then
 //!   `cargo package` of every crate, each built from its packaged copy.
-//! - `conformance DIR...`: decodes every `*.json` body in each DIR with `vt-model`, re-encodes it
-//!   and compares the two as JSON values.
+//! - `conformance DIR...`: decodes every `*.json` body in each DIR with `vt-model` (as the
+//!   answers of the endpoint the folder is named after: `url-report`, `url-scan`,
+//!   `domain-report`, `ip-address-report`; `/file/report` otherwise), re-encodes it and
+//!   compares the two as JSON values.
 //! - `demo`: `vt file report` end to end against `vt-emulator` on loopback (no key, no network).
 //! - `fuzz [TARGET]... [--seconds N]`: the cargo-fuzz targets of `fuzz/`, each for a bounded
 //!   time (nightly; docs/reliability.md).
@@ -33,7 +35,9 @@ commands:
                         run each cargo-fuzz target (decode_body, resource_parse,
                         input_lines, emulator_data; all by default) for N seconds
                         (default 60); needs nightly and cargo-fuzz
-  conformance DIR...    decode and re-encode every *.json body in DIR, compare as JSON values
+  conformance DIR...    decode and re-encode every *.json body in DIR, compare as JSON values;
+                        folders named url-report, url-scan, domain-report or
+                        ip-address-report hold those answers, any other file/report's
   bench [WHICH]...      run the benchmarks: model (decoding), emulator (throughput),
                         api (bulk lookups), cli (vt vs the Python client, hashing);
                         all of them by default

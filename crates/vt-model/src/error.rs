@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// Everything that can go wrong in `vt-model`: a resource typed by a user that is not a hash or
-/// scan_id, a timestamp in the wrong shape, or a response body that does not decode.
+/// scan_id, a URL, domain or IP address that is not one, a timestamp in the wrong shape, or a
+/// response body that does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -14,6 +15,16 @@ pub enum Error {
         input: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// User input that is not a valid query of its kind (a URL, a domain, an IP address).
+    #[error("invalid {kind} {}: {reason}", quoted(input))]
+    InvalidQuery {
+        /// What was expected: `"URL"`, `"domain"` or `"IP address"`.
+        kind: &'static str,
+        /// The text as given (trimmed of surrounding whitespace only).
+        input: String,
+        /// What is wrong with it, and what to give instead.
+        reason: String,
     },
     /// A date or timestamp that is not in the shape the service writes.
     #[error("invalid {what} {input:?}: expected {expected}")]
@@ -28,6 +39,16 @@ pub enum Error {
     /// A response body that is not what `/file/report` answers.
     #[error("{0}")]
     Decode(DecodeError),
+}
+
+/// The input in quotes, its start only when it is long (a 5 KB line is not worth repeating
+/// whole in an error message).
+fn quoted(input: &str) -> String {
+    const SHOWN: usize = 100;
+    match input.char_indices().nth(SHOWN) {
+        None => format!("{input:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &input[..cut], input.len()),
+    }
 }
 
 /// Why a response body did not decode, and where.

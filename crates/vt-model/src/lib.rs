@@ -1,15 +1,20 @@
-//! A lossless, typed model of the VirusTotal API v2 `/file/report` responses.
+//! A lossless, typed model of the VirusTotal API v2 responses: `/file/report`, `url/report`,
+//! `url/scan`, `domain/report` and `ip-address/report`.
 //!
 //! `vt-model` is the bottom of the `vt` workspace: wire types and nothing else. It does no I/O,
 //! has no async, and knows nothing of HTTP; `vt-api` sends the requests and uses these types to
 //! read the answers, `vt-emulator` uses them to load and serve reports.
 //!
-//! - [`Resource`]: what a user asks about (MD5, SHA-1, SHA-256 or scan_id), validated strictly.
+//! - [`Resource`]: what a user asks about (MD5, SHA-1, SHA-256 or scan_id), validated strictly;
+//!   [`Url`], [`Domain`] and [`IpAddress`] for the other lookups, as strict.
 //! - [`Answer`]: the shape every lookup-style v2 answer shares (found with the endpoint's
 //!   typed [`Report`], not found, queued, invalid, or a `response_code` the model does not know,
 //!   kept whole); [`FileReportAnswer`] is `Answer<FileReport>`.
-//! - [`Query`]: what users ask about ([`Resource`] for file reports), with its wire text and the
-//!   key answers are matched by (hashes whatever their case).
+//! - The reports: [`FileReport`], [`UrlReport`] (and the [`UrlScan`] receipt), [`DomainReport`]
+//!   and [`IpReport`], the last two sharing [`Resolution`], [`DetectedUrl`] and [`Sample`].
+//! - [`Query`]: what users ask about ([`Resource`] for file reports, [`Url`], [`Domain`],
+//!   [`IpAddress`]), with its wire text and the key answers are matched by (hashes whatever
+//!   their case, URLs exactly, domains in lower case).
 //! - [`scan_body`] and [`RawAnswer`]: answers kept as the bytes the service sent, their
 //!   `response_code` and echo read by a fast scan that checks the JSON, the typed view decoded
 //!   only on demand.
@@ -47,12 +52,16 @@
 
 mod allinfo;
 mod answer;
+mod domain;
 mod error;
+mod ip;
 mod query;
 mod raw;
+mod relations;
 mod report;
 mod resource;
 mod time;
+mod url;
 mod wire;
 
 pub use allinfo::{
@@ -64,12 +73,16 @@ pub use answer::{
     decode, decode_answer, decode_body, decode_body_spans, response_code, Answer, Body,
     FileReportAnswer, FileReportBody, Report, Status, StatusReport,
 };
+pub use domain::{DnsRecord, Domain, DomainReport};
 pub use error::{DecodeCategory, DecodeError, Error};
+pub use ip::{Asn, IpAddress, IpReport};
 pub use query::{Identifiers, Query};
 pub use raw::{scan_body, ItemScan, RawAnswer};
+pub use relations::{DetectedUrl, Resolution, Sample, SampleRelation};
 pub use report::{DetectionRatio, FileReport, ScanResult, Scans};
 pub use resource::{echo_key, Resource, ResourceKind};
-pub use time::{UpdateDate, UtcTimestamp};
+pub use time::{UnixTime, UpdateDate, UtcTimestamp};
+pub use url::{Url, UrlReport, UrlScan, UrlScanResult, UrlVerdicts, MAX_URL_BYTES};
 pub use wire::Extra;
 #[doc(hidden)]
 pub use wire::Partial;

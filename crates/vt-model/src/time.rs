@@ -1,4 +1,5 @@
-//! The two date shapes of v2: `"YYYY-MM-DD HH:MM:SS"` (UTC) and an engine's `"YYYYMMDD"`.
+//! The two date shapes of v2: `"YYYY-MM-DD HH:MM:SS"` (UTC) and an engine's `"YYYYMMDD"`;
+//! and unix seconds as a JSON number, whole or not ([`UnixTime`]).
 //!
 //! Both are parsed strictly and written back in exactly the same text, so that a report
 //! re-encodes to the bytes the service sent. No calendar crate is needed for this much.
@@ -272,6 +273,77 @@ macro_rules! text_date_impls {
 
 text_date_impls!(UtcTimestamp, 19, "scan date", TIMESTAMP_SHAPE);
 text_date_impls!(UpdateDate, 8, "update date", UPDATE_SHAPE);
+
+/// Seconds since 1970-01-01 UTC as a JSON number, kept as the service wrote it: an integer
+/// (`1562956563`) or with a fraction (`1419179455.9518`, domain `whois_timestamp` in 2014).
+/// Each re-encodes in the JSON type it came in.
+///
+/// ```
+/// use vt_model::UnixTime;
+///
+/// let t: UnixTime = serde_json::from_str("1419179455.9518")?;
+/// assert_eq!(t.unix_seconds(), 1419179455);
+/// assert_eq!(t.to_utc().unwrap().to_string(), "2014-12-21 16:30:55");
+/// assert_eq!(serde_json::to_string(&t)?, "1419179455.9518");
+/// assert_eq!(serde_json::to_string(&serde_json::from_str::<UnixTime>("7")?)?, "7");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UnixTime {
+    /// Sent as an integer.
+    Whole(i64),
+    /// Sent with a fraction (or an exponent).
+    Fractional(f64),
+}
+
+impl UnixTime {
+    /// Whole seconds, rounded down.
+    pub fn unix_seconds(self) -> i64 {
+        match self {
+            UnixTime::Whole(seconds) => seconds,
+            // `as` saturates; no timestamp the service writes is near the limits.
+            UnixTime::Fractional(seconds) => seconds.floor() as i64,
+        }
+    }
+
+    /// As a [`UtcTimestamp`] (whole seconds), if within years 0000 to 9999.
+    pub fn to_utc(self) -> Option<UtcTimestamp> {
+        UtcTimestamp::from_unix_seconds(self.unix_seconds())
+    }
+}
+
+impl serde::Serialize for UnixTime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            UnixTime::Whole(seconds) => serializer.serialize_i64(seconds),
+            UnixTime::Fractional(seconds) => serializer.serialize_f64(seconds),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UnixTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NumberVisitor;
+        impl serde::de::Visitor<'_> for NumberVisitor {
+            type Value = UnixTime;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("unix seconds as a JSON number")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<UnixTime, E> {
+                Ok(UnixTime::Whole(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<UnixTime, E> {
+                i64::try_from(v)
+                    .map(UnixTime::Whole)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<UnixTime, E> {
+                Ok(UnixTime::Fractional(v))
+            }
+        }
+        deserializer.deserialize_any(NumberVisitor)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -64,8 +64,78 @@ fn assert_lossless(body: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The other endpoints' fixtures, each with the typed objects in it (JSON pointers) and the
+/// check that decodes and re-encodes it as that endpoint's answers.
+type Lossless = fn(&[u8]) -> Result<(), TestCaseError>;
+const ENDPOINT_OBJECTS: &[(&str, &[&str], Lossless)] = &[
+    (
+        "url-report/found-detail-and-null-filescan.json",
+        &["", "/scans/Beta Guard", "/scans/Eta"],
+        assert_lossless_as::<vt_model::UrlReport>,
+    ),
+    (
+        "url-scan/queued.json",
+        &[""],
+        assert_lossless_as::<vt_model::UrlScan>,
+    ),
+    (
+        "domain-report/vendors-float-whois-timestamp.json",
+        &[
+            "",
+            "/resolutions/0",
+            "/detected_urls/1",
+            "/detected_referrer_samples/0",
+            "/undetected_downloaded_samples/0",
+        ],
+        assert_lossless_as::<vt_model::DomainReport>,
+    ),
+    (
+        "domain-report/dns-records-int-whois-timestamp.json",
+        &["", "/dns_records/0", "/dns_records/2"],
+        assert_lossless_as::<vt_model::DomainReport>,
+    ),
+    (
+        "ip-address-report/asn-string-2014.json",
+        &[
+            "",
+            "/resolutions/2",
+            "/detected_urls/0",
+            "/detected_downloaded_samples/0",
+        ],
+        assert_lossless_as::<vt_model::IpReport>,
+    ),
+];
+
+fn assert_lossless_as<T: vt_model::Report>(body: &[u8]) -> Result<(), TestCaseError> {
+    let original: Value = serde_json::from_slice(body).unwrap();
+    let decoded: vt_model::Body<T> =
+        vt_model::decode(body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(serde_json::to_value(&decoded).unwrap(), original);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn unknown_keys_survive_at_every_level_of_the_other_endpoints(
+        fixture in 0..ENDPOINT_OBJECTS.len(),
+        insertions in prop::collection::vec(
+            (any::<prop::sample::Index>(), "[a-z_]{1,10}", arb_json()),
+            1..6,
+        ),
+    ) {
+        let (name, objects, check) = ENDPOINT_OBJECTS[fixture];
+        let mut report = fixture_value(name);
+        for (at, key, value) in insertions {
+            let object = report
+                .pointer_mut(objects[at.index(objects.len())])
+                .and_then(Value::as_object_mut)
+                .expect("pointer names an object of the fixture");
+            object.insert(format!("zz_unknown_{key}"), value);
+        }
+        check(&serde_json::to_vec(&report).unwrap())?;
+    }
 
     #[test]
     fn unknown_keys_survive_at_every_level(
