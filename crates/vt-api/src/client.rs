@@ -791,7 +791,7 @@ impl Inner {
     /// is off or the endpoint's answers are not kept).
     pub(crate) fn scope(&self, spec: &EndpointSpec, params: &Params) -> Option<CacheScopeOf> {
         #[cfg(feature = "cache")]
-        if self.cache.is_some() && spec.cacheable {
+        if self.cache.is_some() && spec.cacheable && !params.submits() {
             return Some(crate::CacheScope::new(
                 &self.base_url,
                 spec.path,

@@ -8,7 +8,9 @@
 
 use std::marker::PhantomData;
 
-use vt_model::{FileReport, Resource};
+use vt_model::{
+    Domain, DomainReport, FileReport, IpAddress, IpReport, Resource, Url, UrlReport, UrlScan,
+};
 
 /// Which HTTP method an endpoint takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,60 @@ pub const FILE_REPORT: Endpoint<Resource, FileReport> = Endpoint::new(EndpointSp
     answers_other_hashes: true,
 });
 
+/// `/url/report`: URLs or scan_ids, batched by newline (URLs may hold commas), matched by the
+/// `resource` each answer echoes, exactly (URL paths are case-sensitive).
+pub const URL_REPORT: Endpoint<Url, UrlReport> = Endpoint::new(EndpointSpec {
+    path: "url/report",
+    query_param: "resource",
+    methods: Methods::GetOrPost,
+    encoding: Encoding::Form,
+    batching: Batching::Joined("\n"),
+    matching: Matching::ByEcho,
+    cacheable: true,
+    private_only: false,
+    answers_other_hashes: false,
+});
+
+/// `/url/scan`: submits URLs (POST form only: the service answers 403 to any other body),
+/// batched by newline. Never cached: each call is a new submission.
+pub const URL_SCAN: Endpoint<Url, UrlScan> = Endpoint::new(EndpointSpec {
+    path: "url/scan",
+    query_param: "url",
+    methods: Methods::Post,
+    encoding: Encoding::Form,
+    batching: Batching::Joined("\n"),
+    matching: Matching::ByEcho,
+    cacheable: false,
+    private_only: false,
+    answers_other_hashes: false,
+});
+
+/// `/domain/report`: one domain a request; the answer does not name the domain.
+pub const DOMAIN_REPORT: Endpoint<Domain, DomainReport> = Endpoint::new(EndpointSpec {
+    path: "domain/report",
+    query_param: "domain",
+    methods: Methods::Get,
+    encoding: Encoding::Form,
+    batching: Batching::Single,
+    matching: Matching::Only,
+    cacheable: true,
+    private_only: false,
+    answers_other_hashes: false,
+});
+
+/// `/ip-address/report`: one IPv4 address a request; the answer does not name the address.
+pub const IP_REPORT: Endpoint<IpAddress, IpReport> = Endpoint::new(EndpointSpec {
+    path: "ip-address/report",
+    query_param: "ip",
+    methods: Methods::Get,
+    encoding: Encoding::Form,
+    batching: Batching::Single,
+    matching: Matching::Only,
+    cacheable: true,
+    private_only: false,
+    answers_other_hashes: false,
+});
+
 /// Parameters of a request beyond its queries and the key: the ones that change the answer
 /// (part of the cache's scope), some of which may need a private key (`allinfo`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -141,6 +197,9 @@ struct Param {
     name: &'static str,
     value: String,
     private: bool,
+    /// The request does something besides answering (`scan=1` submits unknown URLs): its
+    /// answers are not final, and not cached.
+    submits: bool,
 }
 
 impl Params {
@@ -164,6 +223,19 @@ impl Params {
             name,
             value: value.into(),
             private: false,
+            submits: false,
+        });
+        self
+    }
+
+    /// Adds a parameter that makes the request submit something (`scan=1` on `url/report`):
+    /// its answers are never cached.
+    pub fn submitting(mut self, name: &'static str, value: impl Into<String>) -> Params {
+        self.pairs.push(Param {
+            name,
+            value: value.into(),
+            private: false,
+            submits: true,
         });
         self
     }
@@ -175,6 +247,7 @@ impl Params {
             name,
             value: value.into(),
             private: true,
+            submits: false,
         });
         self
     }
@@ -201,6 +274,11 @@ impl Params {
             .map(|(name, value)| format!("{name}={value}"))
             .collect::<Vec<_>>()
             .join("&")
+    }
+
+    /// Whether a parameter makes the request submit something (answers not cached).
+    pub(crate) fn submits(&self) -> bool {
+        self.pairs.iter().any(|p| p.submits)
     }
 
     /// The names of the private-key parameters, joined by `+`, if any.

@@ -52,7 +52,8 @@ pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, Instant, TokioClock};
 pub use config::{Limits, RequestMethod, RetryPolicy, Tier};
 pub use endpoint::{
-    Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params, FILE_REPORT,
+    Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params, DOMAIN_REPORT,
+    FILE_REPORT, IP_REPORT, URL_REPORT, URL_SCAN,
 };
 pub use error::{Error, TransportError};
 pub use events::{Event, Observer};
@@ -62,7 +63,8 @@ pub use pacing::{format_utc, QuotaStatus};
 /// re-exported above (the `vt` command depends on vt-api alone).
 pub use vt_model;
 pub use vt_model::{
-    Answer, FileReport, FileReportAnswer, Query, RawAnswer, Report, Resource, Status,
+    Answer, Domain, DomainReport, FileReport, FileReportAnswer, IpAddress, IpReport, Query,
+    RawAnswer, Report, Resource, Status, Url, UrlReport, UrlScan,
 };
 /// The transport trait and, with the `hyper` feature, `HyperTransport`, so that a caller can
 /// configure the default backend without depending on vt-transport itself.

@@ -65,6 +65,21 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: FileCommand,
     },
+    /// URL lookups and scans
+    Url {
+        #[command(subcommand)]
+        command: UrlCommand,
+    },
+    /// Domain lookups: resolutions, detected URLs and samples, categories, whois
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
+    /// IPv4 address lookups: owner, ASN, country, resolutions, detections
+    Ip {
+        #[command(subcommand)]
+        command: IpCommand,
+    },
     /// Ask for the API key and store it in the user's config dir (mode 0600)
     Init(InitArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
@@ -80,6 +95,80 @@ pub(crate) enum FileCommand {
     /// The antivirus report of files, by MD5, SHA-1, SHA-256 or scan_id
     // Boxed: its many flags would make every `Command` as large as it.
     Report(Box<ReportArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UrlCommand {
+    /// The scan reports of URLs (the engines' verdicts)
+    Report(Box<UrlReportArgs>),
+    /// Submit URLs for scanning (their reports come later: `vt url report`)
+    Scan(Box<UrlScanArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DomainCommand {
+    /// What the service knows of domains
+    Report(Box<DomainArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IpCommand {
+    /// What the service knows of IPv4 addresses
+    Report(Box<IpArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UrlReportArgs {
+    /// URLs, as you would type them (sent as given, trimmed; one a line in --input files)
+    #[arg(value_name = "URL")]
+    pub(crate) urls: Vec<String>,
+    /// One URL per line; "-" is stdin; blank lines and "#" comments skipped
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Submit URLs the service does not know for scanning (their answer says "queued")
+    #[arg(long)]
+    pub(crate) scan: bool,
+    /// Private-API details (needs a private key)
+    #[arg(long)]
+    pub(crate) allinfo: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UrlScanArgs {
+    /// URLs to submit
+    #[arg(value_name = "URL")]
+    pub(crate) urls: Vec<String>,
+    /// One URL per line; "-" is stdin; blank lines and "#" comments skipped
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DomainArgs {
+    /// Domain names (example.com; no scheme or path; IDNA accepted)
+    #[arg(value_name = "DOMAIN")]
+    pub(crate) domains: Vec<String>,
+    /// One domain per line; "-" is stdin; blank lines and "#" comments skipped
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IpArgs {
+    /// IPv4 addresses (dotted quads; IPv6 and networks are refused)
+    #[arg(value_name = "IP")]
+    pub(crate) ips: Vec<String>,
+    /// One address per line; "-" is stdin; blank lines and "#" comments skipped
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 #[derive(Debug, Args)]

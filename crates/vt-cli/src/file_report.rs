@@ -45,7 +45,9 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         hashed
     };
     let lookups = resources.len() + hashed.iter().filter(|h| h.result.is_ok()).count();
-    session.warn_if_over_daily_quota(lookups, global).await;
+    session
+        .warn_if_over_daily_quota(lookups, session.limits.batch_size, global)
+        .await;
 
     let path_width = (!hashed.is_empty()).then(|| {
         hashed

@@ -33,6 +33,24 @@ impl Input for Resource {
     }
 }
 
+impl Input for vt_api::Url {
+    fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error> {
+        vt_api::Url::parse(text)
+    }
+}
+
+impl Input for vt_api::Domain {
+    fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error> {
+        vt_api::Domain::parse(text)
+    }
+}
+
+impl Input for vt_api::IpAddress {
+    fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error> {
+        vt_api::IpAddress::parse(text)
+    }
+}
+
 /// The validated inputs, in input order.
 #[derive(Debug)]
 pub(crate) struct Inputs<Q> {

@@ -18,6 +18,7 @@ mod file_report;
 mod hash;
 mod input;
 mod kinds;
+mod lookup;
 mod output;
 mod session;
 mod ui;
@@ -27,7 +28,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, ColorChoice, Command, FileCommand};
+use vt_api::Params;
+
+use crate::cli::{Cli, ColorChoice, Command, DomainCommand, FileCommand, IpCommand, UrlCommand};
 
 /// A usage or input error: reported before anything is sent, exit status 2.
 #[derive(Debug)]
@@ -60,7 +63,69 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::File {
             command: FileCommand::Report(args),
-        } => run_report(args, global),
+        } => block_on(file_report::run(args, global)),
+        Command::Url {
+            command: UrlCommand::Report(args),
+        } => {
+            let mut params = Params::allinfo(args.allinfo);
+            if args.scan {
+                params = params.submitting("scan", "1");
+            }
+            block_on(lookup::run(
+                lookup::Command {
+                    endpoint: &vt_api::URL_REPORT,
+                    params,
+                    what: "URLs",
+                    private_feature: args.allinfo.then_some("--allinfo"),
+                    arguments: &args.urls,
+                    inputs: &args.inputs,
+                    client: &args.client,
+                },
+                global,
+            ))
+        }
+        Command::Url {
+            command: UrlCommand::Scan(args),
+        } => block_on(lookup::run(
+            lookup::Command {
+                endpoint: &vt_api::URL_SCAN,
+                params: Params::new(),
+                what: "URLs",
+                private_feature: None,
+                arguments: &args.urls,
+                inputs: &args.inputs,
+                client: &args.client,
+            },
+            global,
+        )),
+        Command::Domain {
+            command: DomainCommand::Report(args),
+        } => block_on(lookup::run(
+            lookup::Command {
+                endpoint: &vt_api::DOMAIN_REPORT,
+                params: Params::new(),
+                what: "domains",
+                private_feature: None,
+                arguments: &args.domains,
+                inputs: &args.inputs,
+                client: &args.client,
+            },
+            global,
+        )),
+        Command::Ip {
+            command: IpCommand::Report(args),
+        } => block_on(lookup::run(
+            lookup::Command {
+                endpoint: &vt_api::IP_REPORT,
+                params: Params::new(),
+                what: "IP addresses",
+                private_feature: None,
+                arguments: &args.ips,
+                inputs: &args.inputs,
+                client: &args.client,
+            },
+            global,
+        )),
         Command::Init(args) => config::init(args.tier, global.quiet).map(|()| EXIT_OK),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "vt", &mut std::io::stdout());
@@ -85,12 +150,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_report(args: &cli::ReportArgs, global: &cli::Global) -> anyhow::Result<u8> {
-    // One worker per core (tokio's default): answers are decoded on every worker.
+/// Runs a command on a runtime of one worker per core (tokio's default): answers are read on
+/// every worker.
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(file_report::run(args, global))
+    runtime.block_on(command)
 }
 
 /// Whether to colour a stream: `always`, `never`, or (auto) when it is a terminal and

@@ -205,9 +205,14 @@ impl Session {
         })
     }
 
-    /// Warns when a run of `lookups` may need more requests than the daily quota has left (a
-    /// bound: cached answers cost none), and says when the quota frees.
-    pub(crate) async fn warn_if_over_daily_quota(&self, lookups: usize, global: &Global) {
+    /// Warns when a run of `lookups` (`per_request` a request) may need more requests than the
+    /// daily quota has left (a bound: cached answers cost none), and says when the quota frees.
+    pub(crate) async fn warn_if_over_daily_quota(
+        &self,
+        lookups: usize,
+        per_request: usize,
+        global: &Global,
+    ) {
         if self.offline || global.quiet {
             return;
         }
@@ -215,7 +220,7 @@ impl Session {
         let Some(left) = status.left_today() else {
             return;
         };
-        let needed = lookups.div_ceil(self.limits.batch_size);
+        let needed = lookups.div_ceil(per_request.max(1));
         if needed <= left as usize {
             return;
         }
