@@ -1,4 +1,5 @@
-//! The reports the emulator serves, serialised once into ready bytes and indexed by hash.
+//! The reports the emulator serves, serialised once into ready bytes and indexed by hash;
+//! beside the file reports, URL reports and domain and IP address answers ([`crate::sites`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,6 +9,7 @@ use vt_model::{DecodeCategory, FileReport, FileReportAnswer, UtcTimestamp};
 
 use crate::chunks::{Slabs, Span};
 use crate::index::{Index, Key, Value};
+use crate::sites::Sites;
 use crate::Error;
 
 /// The bundled dataset: the documented sample and the project's own fixtures.
@@ -28,6 +30,63 @@ const BUNDLED: [(&str, &[u8]); 4] = [
         "bundled/pe-dropper-allinfo.json",
         include_bytes!("../data/pe-dropper-allinfo.json"),
     ),
+];
+
+/// The bundled URL reports (`data/url/`).
+const BUNDLED_URLS: [(&str, &[u8]); 3] = [
+    (
+        "bundled/url/example-com-clean.json",
+        include_bytes!("../data/url/example-com-clean.json"),
+    ),
+    (
+        "bundled/url/login-example-net-detected.json",
+        include_bytes!("../data/url/login-example-net-detected.json"),
+    ),
+    (
+        "bundled/url/shop-example-org-commas.json",
+        include_bytes!("../data/url/shop-example-org-commas.json"),
+    ),
+];
+
+/// The bundled domain answers (`data/domain/`), by domain.
+const BUNDLED_DOMAINS: [(&str, &[u8]); 2] = [
+    (
+        "example.com",
+        include_bytes!("../data/domain/example.com.json"),
+    ),
+    (
+        "login.example.net",
+        include_bytes!("../data/domain/login.example.net.json"),
+    ),
+];
+
+/// The bundled IP address answers (`data/ip-address/`), by address.
+const BUNDLED_IPS: [(&str, &[u8]); 2] = [
+    (
+        "192.0.2.10",
+        include_bytes!("../data/ip-address/192.0.2.10.json"),
+    ),
+    (
+        "198.51.100.7",
+        include_bytes!("../data/ip-address/198.51.100.7.json"),
+    ),
+];
+
+/// The sub-folders of a data folder that hold the other kinds of data.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// `url/`: URL reports, one or an array per file.
+    Url,
+    /// `domain/`: one answer per file, named after the domain.
+    Domain,
+    /// `ip-address/`: one answer per file, named after the IPv4 address.
+    Ip,
+}
+
+const SUB_FOLDERS: [(&str, Kind); 3] = [
+    ("url", Kind::Url),
+    ("domain", Kind::Domain),
+    ("ip-address", Kind::Ip),
 ];
 
 /// Where one report's ready bytes are: the object's members, without braces and without
@@ -113,6 +172,7 @@ struct Compiled {
 pub struct Dataset {
     entries: Vec<Entry>,
     by_sha256: HashMap<Box<str>, u32>,
+    sites: Sites,
     slabs: Slabs,
 }
 
@@ -120,6 +180,9 @@ impl fmt::Debug for Dataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dataset")
             .field("reports", &self.entries.len())
+            .field("url_reports", &self.url_reports())
+            .field("domains", &self.domains())
+            .field("ip_addresses", &self.ip_addresses())
             .finish()
     }
 }
@@ -132,7 +195,8 @@ impl Dataset {
 
     /// The small dataset served when no data is given: the sample report of the v2
     /// documentation (5 engines shown of 40) and the project's own fixtures (a clean report, a
-    /// detected one, and an allinfo report of a PE file with `additional_info`).
+    /// detected one, and an allinfo report of a PE file with `additional_info`), three URL
+    /// reports, two domains and two IP addresses (made-up values, the service's shapes).
     pub fn bundled() -> Dataset {
         let mut data = Dataset::new();
         for (name, bytes) in BUNDLED {
@@ -141,39 +205,115 @@ impl Dataset {
                 unreachable!("the bundled dataset is valid: {e}");
             }
         }
+        for (name, bytes) in BUNDLED_URLS {
+            if let Err(e) = data.add_url_json(name, bytes) {
+                unreachable!("the bundled dataset is valid: {e}");
+            }
+        }
+        for (domain, bytes) in BUNDLED_DOMAINS {
+            if let Err(e) = data.add_domain_json(domain, bytes) {
+                unreachable!("the bundled dataset is valid: {e}");
+            }
+        }
+        for (ip, bytes) in BUNDLED_IPS {
+            if let Err(e) = data.add_ip_json(ip, bytes) {
+                unreachable!("the bundled dataset is valid: {e}");
+            }
+        }
         data
     }
 
-    /// Loads a JSON file, or every `*.json` file of a folder (not its sub-folders, in name
-    /// order). Each file holds one report or an array of reports. Returns how many reports
-    /// were read.
+    /// Loads a JSON file, or every `*.json` file of a folder (in name order; its other
+    /// sub-folders are not read). Each file holds one file report or an array of them. A
+    /// folder may also have the sub-folders `url/` (URL reports, one or an array per file),
+    /// `domain/` and `ip-address/` (one answer per file, named after the domain or the IPv4
+    /// address: `domain/example.com.json`, `ip-address/192.0.2.10.json`). Returns how many
+    /// reports and answers were read.
     pub fn add_path(&mut self, path: impl AsRef<Path>) -> Result<usize, Error> {
         let path = path.as_ref();
-        let read_error = |path: &Path, e: std::io::Error| Error::Read {
-            path: path.to_owned(),
-            source: Box::new(e),
-        };
         let meta = std::fs::metadata(path).map_err(|e| read_error(path, e))?;
         if !meta.is_dir() {
             let bytes = std::fs::read(path).map_err(|e| read_error(path, e))?;
             return self.add_json(&path.display().to_string(), &bytes);
         }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| read_error(path, e))?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| read_error(path, e))?;
-        files.retain(|p| {
-            p.extension()
-                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
-                && p.is_file()
-        });
-        files.sort();
         let mut added = 0;
-        for file in files {
+        for file in json_files(path)? {
             added += self.add_path(&file)?;
         }
+        for (name, kind) in SUB_FOLDERS {
+            let folder = path.join(name);
+            if !folder.is_dir() {
+                continue;
+            }
+            for file in json_files(&folder)? {
+                let bytes = std::fs::read(&file).map_err(|e| read_error(&file, e))?;
+                let file_name = file.display().to_string();
+                let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                let result = match kind {
+                    Kind::Url => self.sites.add_urls(&mut self.slabs, &bytes),
+                    Kind::Domain => self
+                        .sites
+                        .add_domain(&mut self.slabs, stem, &bytes)
+                        .map(|()| 1),
+                    Kind::Ip => self.sites.add_ip(&mut self.slabs, stem, &bytes).map(|()| 1),
+                };
+                added += result.map_err(|reason| Error::Data {
+                    file: file_name,
+                    reason,
+                })?;
+            }
+        }
         Ok(added)
+    }
+
+    /// Adds the URL reports of one JSON document (one report or an array of them: objects with
+    /// `response_code` 1, `url`, `scan_id`, `scan_date` and `scans`) given in memory; `name` is
+    /// what errors call it. Each is found by its `url`, its `resource` and its `scan_id`.
+    /// Returns how many were read; nothing is added when any is refused.
+    pub fn add_url_json(&mut self, name: &str, json: &[u8]) -> Result<usize, Error> {
+        self.sites
+            .add_urls(&mut self.slabs, json)
+            .map_err(|reason| Error::Data {
+                file: name.to_owned(),
+                reason,
+            })
+    }
+
+    /// Adds the `domain/report` answer of a domain (a JSON object with `response_code` 1),
+    /// replacing an earlier one of the same domain (any case).
+    pub fn add_domain_json(&mut self, domain: &str, json: &[u8]) -> Result<(), Error> {
+        self.sites
+            .add_domain(&mut self.slabs, domain, json)
+            .map_err(|reason| Error::Data {
+                file: format!("domain/{domain}"),
+                reason,
+            })
+    }
+
+    /// Adds the `ip-address/report` answer of an IPv4 address (a JSON object with
+    /// `response_code` 1; `asn`, if any, a string or an integer), replacing an earlier one.
+    pub fn add_ip_json(&mut self, ip: &str, json: &[u8]) -> Result<(), Error> {
+        self.sites
+            .add_ip(&mut self.slabs, ip, json)
+            .map_err(|reason| Error::Data {
+                file: format!("ip-address/{ip}"),
+                reason,
+            })
+    }
+
+    /// How many URL reports the dataset holds (distinct URLs).
+    pub fn url_reports(&self) -> usize {
+        self.sites.counts().0
+    }
+
+    /// How many domains the dataset has an answer for.
+    pub fn domains(&self) -> usize {
+        self.sites.counts().1
+    }
+
+    /// How many IP addresses the dataset has an answer for.
+    pub fn ip_addresses(&self) -> usize {
+        self.sites.counts().2
     }
 
     /// Adds the reports of one JSON document (one report, or an array of them) given in
@@ -315,8 +455,9 @@ impl Dataset {
         }
     }
 
-    /// Moves the reports into the lookup table the server answers from.
-    pub(crate) fn into_store(self) -> Store {
+    /// Moves the reports into the lookup table the server answers from, and the other data
+    /// beside it (in the same slabs).
+    pub(crate) fn into_store(self) -> (Store, Sites) {
         // Each key holds a copy of the report's place (20 bytes): one probe finds it all.
         let keys = self.entries.iter().flat_map(|e| e.keys.iter().flatten());
         let mut index = Index::with_capacity(keys.count());
@@ -325,12 +466,36 @@ impl Dataset {
                 index.insert(key, entry.ready.to_value());
             }
         }
-        Store {
+        let store = Store {
             index,
             reports: self.entries.len(),
             slabs: self.slabs,
-        }
+        };
+        (store, self.sites)
     }
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Read {
+        path: path.to_owned(),
+        source: Box::new(e),
+    }
+}
+
+/// The `*.json` files of a folder (not of its sub-folders), in name order.
+fn json_files(folder: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(|e| read_error(folder, e))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| read_error(folder, e))?;
+    files.retain(|p| {
+        p.extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+            && p.is_file()
+    });
+    files.sort();
+    Ok(files)
 }
 
 /// The served reports: ready bytes and the index from lower-case keys to them.

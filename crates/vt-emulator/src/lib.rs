@@ -1,7 +1,8 @@
-//! `vt-emulator`: a local server that speaks the VirusTotal API v2 `/file/report` wire
-//! protocol (reports and their public view, batches, quotas answered 204, 400/403, queued and
-//! invalid resources, injected faults) for tests, benchmarks, demos, and users' own
-//! integration tests, with no network and no real API key.
+//! `vt-emulator`: a local server that speaks the VirusTotal API v2 wire protocol of
+//! `/file/report` (reports and their public view, batches, quotas answered 204, 400/403,
+//! queued and invalid resources, injected faults), `/url/scan` and `/url/report` (submitted
+//! URLs analysed after a delay), `/domain/report` and `/ip-address/report`, for tests,
+//! benchmarks, demos, and users' own integration tests, with no network and no real API key.
 //!
 //! It sits beside the rest of the workspace and depends on `vt-model` only: reports are read
 //! and validated with [`vt_model::decode_body`], resources with [`vt_model::Resource`]. It
@@ -9,12 +10,13 @@
 //! like the real service.
 //!
 //! - [`Emulator::builder`] sets it up (keys and tiers, quotas, batch limits, queued
-//!   resources, faults, a [`Clock`] for the quota windows) and [`EmulatorBuilder::start`]
+//!   resources, faults, a [`Clock`] for the quota windows and the URL analyses) and [`EmulatorBuilder::start`]
 //!   serves on a loopback port in the background: a [`RunningEmulator`] gives its
 //!   [`url`](RunningEmulator::url), its [`stats`](RunningEmulator::stats), and
 //!   [`shutdown`](RunningEmulator::shutdown).
-//! - [`Dataset`] holds the reports, each serialised once at load time into ready bytes; an
-//!   answer is those bytes with the echoed `resource` written first.
+//! - [`Dataset`] holds the reports (file and URL reports, domain and IP address answers), each
+//!   serialised once at load time into ready bytes; an answer is those bytes with the echoed
+//!   `resource` written first.
 //! - The `vt-emulator` binary is the same server behind the command line documented in
 //!   `docs/emulator.md`.
 //!
@@ -39,16 +41,23 @@
 mod chunks;
 mod clock;
 mod dataset;
+mod domain_report;
 mod error;
 mod faults;
 mod file_report;
 mod index;
+mod ip_report;
 mod keys;
 mod quota;
 mod router;
 mod server;
+mod sha256;
+mod sites;
 mod stats;
 mod synthetic;
+mod url_report;
+mod url_scan;
+mod urls;
 mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,4 +1,5 @@
-//! `vt-emulator`: serve the VirusTotal API v2 `/file/report` on a local address.
+//! `vt-emulator`: serve the VirusTotal API v2 `/file/report`, `/url/scan`, `/url/report`,
+//! `/domain/report` and `/ip-address/report` on a local address.
 //!
 //! Prints one line, `listening on http://HOST:PORT/vtapi/v2/`, once bound, then serves until
 //! SIGINT or SIGTERM. See `docs/emulator.md`.
@@ -9,12 +10,14 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use vt_emulator::{Emulator, Fault, KeySpec};
 
-/// A local server that speaks the VirusTotal API v2 /file/report wire protocol.
+/// A local server that speaks the VirusTotal API v2 wire protocol (file/report, url/scan,
+/// url/report, domain/report, ip-address/report).
 #[derive(Debug, Parser)]
 #[command(name = "vt-emulator", version)]
 struct Args {
@@ -22,7 +25,8 @@ struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
     /// A JSON file or a folder of them: one report or an array of reports each (repeatable).
-    /// Without it, a small bundled dataset is served.
+    /// A folder may have the sub-folders url/, domain/ and ip-address/. Without it, a small
+    /// bundled dataset is served.
     #[arg(long, value_name = "PATH")]
     data: Vec<PathBuf>,
     /// An accepted key and its tier, private by default (repeatable). Without any, every
@@ -50,6 +54,19 @@ struct Args {
     /// Seed of the fault draws, to replay a run (default: from the time of day).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Seconds until a submitted URL's report is finished (0: at once).
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
+    analysis_delay: Duration,
+}
+
+/// A non-negative number of seconds, fractions allowed (`0`, `2`, `0.5`).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("{text:?}: a number of seconds from 0 on"))
 }
 
 fn main() -> ExitCode {
@@ -87,6 +104,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .public_per_day(args.public_per_day)
         .batch_limit_public(args.batch_limit_public)
         .batch_limit_private(args.batch_limit_private)
+        .analysis_delay(args.analysis_delay)
         .seed(seed);
     for path in args.data {
         builder = builder.data_path(path);

@@ -22,9 +22,13 @@
 use hyper::{Method, StatusCode};
 
 use crate::chunks::Assembled;
+use crate::domain_report::DomainReport;
 use crate::file_report::FileReport;
+use crate::ip_report::IpReport;
 use crate::server::State;
 use crate::stats::{ENDPOINTS, OTHER_ENDPOINT};
+use crate::url_report::UrlReport;
+use crate::url_scan::UrlScan;
 use crate::wire::{self, Params};
 use crate::{Error, FaultKind, Tier};
 
@@ -49,17 +53,54 @@ const HTML: &str = "text/html; charset=utf-8";
 /// stats count it under its path. **A new kind of data** (URL reports, domains, comments, ...)
 /// is a field of [`State`] filled by the builder (as `store` holds the file reports), read by
 /// the endpoint's `answer`: nothing in the chain changes.
-pub(crate) const ROUTES: &[Route] = &[Route {
-    path: "file/report",
-    methods: Methods::GetOrPost,
-    max_body: MAX_BODY,
-    private_only: false,
-    private_params: &[PrivateParam {
-        name: "allinfo",
-        is_used: wire::is_on,
-    }],
-    serve: serve::<FileReport>,
-}];
+pub(crate) const ROUTES: &[Route] = &[
+    Route {
+        path: "file/report",
+        methods: Methods::GetOrPost,
+        max_body: MAX_BODY,
+        private_only: false,
+        private_params: &[ALLINFO],
+        serve: serve::<FileReport>,
+    },
+    Route {
+        path: "url/report",
+        methods: Methods::GetOrPost,
+        max_body: MAX_BODY,
+        private_only: false,
+        private_params: &[ALLINFO],
+        serve: serve::<UrlReport>,
+    },
+    Route {
+        path: "url/scan",
+        methods: Methods::Post,
+        max_body: MAX_BODY,
+        private_only: false,
+        private_params: &[],
+        serve: serve::<UrlScan>,
+    },
+    Route {
+        path: "domain/report",
+        methods: Methods::Get,
+        max_body: MAX_BODY,
+        private_only: false,
+        private_params: &[],
+        serve: serve::<DomainReport>,
+    },
+    Route {
+        path: "ip-address/report",
+        methods: Methods::Get,
+        max_body: MAX_BODY,
+        private_only: false,
+        private_params: &[],
+        serve: serve::<IpReport>,
+    },
+];
+
+/// `allinfo=1` (or `true`): the whole stored report, private keys only.
+const ALLINFO: PrivateParam = PrivateParam {
+    name: "allinfo",
+    is_used: wire::is_on,
+};
 
 /// One endpoint: where it is, who may call it, and its handler.
 #[derive(Debug, Clone, Copy)]
@@ -80,8 +121,6 @@ pub(crate) struct Route {
 
 /// The methods a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// `Get` and `Post` alone: for the endpoints to come; the tests' routes use them already.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) enum Methods {
     /// `GET` with query parameters.
     Get,
@@ -138,7 +177,8 @@ pub(crate) trait Endpoint {
     }
 
     /// The argument checks, after the key and tier, before the quota: `Err` is the status of
-    /// an empty answer (400), which uses no quota.
+    /// an empty answer (400; `url/scan` also refuses a body that is not a url-encoded form,
+    /// 403), which uses no quota.
     fn validate(_state: &State, _args: &Self::Args<'_>, _tier: Tier) -> Result<(), StatusCode> {
         Ok(())
     }

@@ -5,9 +5,9 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -27,7 +27,9 @@ use crate::index::{FxBuild, Key};
 use crate::keys::Keys;
 use crate::quota::{Limits, Quotas};
 use crate::router::{Answer, Outcome, Route, Router, JSON, ROUTES};
+use crate::sites::Sites;
 use crate::stats::{endpoint_of, Counters};
+use crate::urls::{Scan, Submissions};
 use crate::wire::{self, Params};
 use crate::{Clock, Dataset, Error, Fault, FaultKind, KeySpec, Stats, SystemClock, Tier};
 
@@ -55,6 +57,7 @@ pub struct EmulatorBuilder {
     faults: Vec<Fault>,
     seed: u64,
     slow_delay: Duration,
+    analysis_delay: Duration,
     clock: Arc<dyn Clock>,
     routes: Vec<Route>,
 }
@@ -77,6 +80,7 @@ impl Default for EmulatorBuilder {
             faults: Vec::new(),
             seed: 0,
             slow_delay: Duration::from_secs(5),
+            analysis_delay: Duration::from_secs(2),
             clock: Arc::new(SystemClock::new()),
             routes: ROUTES.to_vec(),
         }
@@ -172,7 +176,16 @@ impl EmulatorBuilder {
         self
     }
 
-    /// The clock of the quota windows (default: the real monotonic time).
+    /// How long after a URL is submitted (`url/scan`, or `url/report` with `scan=1`) its
+    /// report is finished (default 2 s, on the [`EmulatorBuilder::clock`]); until then
+    /// `url/report` answers it as queued. 0 finishes it at once.
+    pub fn analysis_delay(mut self, delay: Duration) -> Self {
+        self.analysis_delay = delay;
+        self
+    }
+
+    /// The clock of the quota windows and of the URL analyses (default: the real monotonic
+    /// time).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -226,10 +239,22 @@ impl EmulatorBuilder {
                 queued.insert(key, sha256);
             }
         }
+        let (store, sites) = dataset.into_store();
+        // Unix seconds of the clock's origin: submitted URLs are dated by the clock, so that
+        // a manual clock moves their dates too.
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(self.clock.now());
         let state = State {
             router: Router::new(&self.routes)?,
-            store: dataset.into_store(),
+            store,
             queued,
+            sites,
+            submissions: Mutex::default(),
+            analysis_delay: self.analysis_delay,
+            clock_origin_unix: i64::try_from(wall.as_secs()).unwrap_or(0),
+            clock: Arc::clone(&self.clock),
             keys: Keys::new(self.keys),
             public: self.public,
             private: self.private,
@@ -283,6 +308,11 @@ impl Emulator {
     /// How many reports (distinct files) are served.
     pub fn reports(&self) -> usize {
         self.state.store.len()
+    }
+
+    /// How many URL reports, domain answers and IP address answers are served, in this order.
+    pub fn site_answers(&self) -> (usize, usize, usize) {
+        self.state.sites.counts()
     }
 
     /// Binds the address and serves in the background on the current tokio runtime until
@@ -422,6 +452,16 @@ pub(crate) struct State {
     pub(crate) store: Store,
     /// Resources answered as queued, with the SHA-256 to give as scan_id.
     pub(crate) queued: HashMap<Key, Box<str>, FxBuild>,
+    /// URL reports, domains and IP addresses (their bytes are in the store's slabs).
+    pub(crate) sites: Sites,
+    /// The URLs submitted since start.
+    submissions: Mutex<Submissions>,
+    /// How long a submitted URL's analysis takes.
+    pub(crate) analysis_delay: Duration,
+    /// The clock of the quotas and of the analyses.
+    clock: Arc<dyn Clock>,
+    /// The unix seconds at the clock's origin.
+    clock_origin_unix: i64,
     pub(crate) keys: Keys,
     public: Limits,
     private: Limits,
@@ -446,6 +486,35 @@ impl State {
             Tier::Public => self.public,
             _ => self.private,
         }
+    }
+
+    /// The most resources in one request of a tier.
+    pub(crate) fn batch_limit(&self, tier: Tier) -> usize {
+        match tier {
+            Tier::Public => self.batch_limit_public,
+            _ => self.batch_limit_private,
+        }
+    }
+
+    /// The submitted URLs, locked (a poisoned lock is taken over: it holds plain data).
+    pub(crate) fn submissions(&self) -> MutexGuard<'_, Submissions> {
+        self.submissions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A scan of `url` (normalised) submitted now, recorded.
+    pub(crate) fn submit(&self, submissions: &mut Submissions, url: &str) -> Scan {
+        let at = self.clock.now();
+        let unix = self
+            .clock_origin_unix
+            .saturating_add(i64::try_from(at.as_secs()).unwrap_or(i64::MAX));
+        let scan = Scan::new(url, unix, at);
+        submissions.submit(scan.clone());
+        scan
+    }
+
+    /// Whether a scan's analysis is over.
+    pub(crate) fn is_finished(&self, scan: &Scan) -> bool {
+        self.clock.now().saturating_sub(scan.at) >= self.analysis_delay
     }
 
     /// Routes a request and runs the rule chain (see [`crate::router`]).
@@ -493,6 +562,7 @@ impl State {
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
+            params.set_content_type(content_type);
             match wire::multipart_boundary(content_type) {
                 Some(boundary) => params.add_multipart(&body, boundary),
                 None => params.add_urlencoded(&body),

@@ -34,8 +34,9 @@ pub(crate) const OTHER_ENDPOINT: usize = ENDPOINTS.len();
 /// `requests` counts every request except those to `/_emulator/`; `by_status` counts the
 /// answers by HTTP status (a `reset` fault has none); `by_endpoint` counts requests by v2
 /// endpoint (`file/report`, ..., or `other` for any other path); `resources_asked` adds up the
-/// resources named in `/file/report` requests (a batch of 25 counts 25); `faults` counts the
-/// injected faults by kind.
+/// resources named in requests (the hashes of `/file/report`, the URLs of `/url/report` and
+/// `/url/scan`: a batch of 25 counts 25; the domain or IP address of a domain or IP report
+/// counts 1); `faults` counts the injected faults by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Stats {
@@ -45,7 +46,7 @@ pub struct Stats {
     pub by_status: BTreeMap<u16, u64>,
     /// Requests by endpoint (only endpoints that were asked).
     pub by_endpoint: BTreeMap<String, u64>,
-    /// Resources named in `/file/report` requests.
+    /// Resources named in requests (hashes, URLs, domains, IP addresses).
     pub resources_asked: u64,
     /// Injected faults by kind (`500`, `reset`, `slow`, `truncate`, `204`).
     pub faults: BTreeMap<String, u64>,

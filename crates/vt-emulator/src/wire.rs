@@ -28,6 +28,8 @@ pub(crate) struct Params<'a> {
     inline: [Param<'a>; INLINE_PARAMS],
     inline_len: usize,
     spilled: Vec<Param<'a>>,
+    /// The `Content-Type` of a POST body (`""` when absent); `None` for a GET.
+    content_type: Option<&'a str>,
 }
 
 impl Default for Params<'_> {
@@ -36,6 +38,7 @@ impl Default for Params<'_> {
             inline: std::array::from_fn(|_| (Cow::Borrowed(""), Cow::Borrowed(""))),
             inline_len: 0,
             spilled: Vec::new(),
+            content_type: None,
         }
     }
 }
@@ -49,6 +52,17 @@ impl<'a> Params<'a> {
             }
             None => self.spilled.push((name, value)),
         }
+    }
+
+    /// Records the `Content-Type` of the POST body the parameters are read from.
+    pub(crate) fn set_content_type(&mut self, content_type: &'a str) {
+        self.content_type = Some(content_type);
+    }
+
+    /// The `Content-Type` of the POST body (`""` when the header was absent); `None` when the
+    /// request had no body (a GET).
+    pub(crate) fn content_type(&self) -> Option<&str> {
+        self.content_type
     }
 
     /// Every `(name, value)` pair, in the order sent.
@@ -136,6 +150,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Whether a content type is `application/x-www-form-urlencoded` (any case, parameters such
+/// as `; charset=utf-8` allowed).
+pub(crate) fn is_form_urlencoded(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|media| {
+        media
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
+}
+
 /// The boundary of a `multipart/form-data` content type, if it is one.
 pub(crate) fn multipart_boundary(content_type: &str) -> Option<&str> {
     let mut parts = content_type.split(';');
@@ -216,7 +240,7 @@ pub(crate) fn split_resources(resource: &str) -> Vec<&str> {
 }
 
 /// Writes `s` as a JSON string.
-fn write_json_str(out: &mut Assembler, s: &str) {
+pub(crate) fn write_json_str(out: &mut Assembler, s: &str) {
     let plain = s
         .bytes()
         .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);

@@ -144,6 +144,35 @@ fn every_flag_is_applied() {
 }
 
 #[test]
+fn the_analysis_delay_is_applied() {
+    let mut child = spawn(&["--listen", "127.0.0.1:0", "--analysis-delay", "0"]);
+    let (addr, _stdout) = listening(&mut child);
+    let target = "/vtapi/v2/url/report?apikey=k&resource=new.example%2Fpage&scan=1";
+    let (status, queued) = get(addr, target);
+    assert_eq!(status, 200);
+    assert!(queued.contains("\"response_code\":1"), "{queued}");
+    assert!(
+        queued.contains("Scan request successfully queued"),
+        "{queued}"
+    );
+    let (_, finished) = get(addr, target);
+    assert!(
+        finished.contains("\"positives\":0"),
+        "finished at once: {finished}"
+    );
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+
+    let mut child = spawn(&["--listen", "127.0.0.1:0", "--analysis-delay", "3600"]);
+    let (addr, _stdout) = listening(&mut child);
+    get(addr, target);
+    let (_, pending) = get(addr, target);
+    assert!(pending.contains("\"response_code\":-2"), "{pending}");
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn a_bad_data_file_stops_start_up_naming_it() {
     let dir = std::env::temp_dir().join(format!("vt-emulator-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -171,6 +200,8 @@ fn bad_flags_are_refused() {
         &["--listen", "nowhere"],
         &["--queued", "not-a-hash"],
         &["--public-per-minute", "-1"],
+        &["--analysis-delay", "-1"],
+        &["--analysis-delay", "soon"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_vt-emulator"))
             .args(args)

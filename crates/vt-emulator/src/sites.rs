@@ -1,0 +1,284 @@
+//! The data of `url/report`, `domain/report` and `ip-address/report`: stored JSON objects,
+//! checked when loaded (objects, `response_code` 1, the keys the emulator indexes by) and
+//! serialised once into the slabs the file reports are in, so that an answer references them
+//! as it does a file report.
+//!
+//! These are kept as JSON (`serde_json::Value` while loading), not as typed reports: every key
+//! given is served back, whatever it is.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use serde_json::{Map, Value};
+use vt_model::UtcTimestamp;
+
+use crate::chunks::{Slabs, Span};
+use crate::urls;
+
+/// The keys of a URL report served without `allinfo`; with it, every stored key.
+const URL_PUBLIC_FIELDS: [&str; 11] = [
+    "response_code",
+    "verbose_msg",
+    "resource",
+    "url",
+    "scan_id",
+    "scan_date",
+    "permalink",
+    "filescan_id",
+    "positives",
+    "total",
+    "scans",
+];
+
+/// One stored URL report.
+#[derive(Debug)]
+struct UrlEntry {
+    /// The keys it is found by: its normalised `url` and `resource`, its scan_id.
+    keys: Vec<Box<str>>,
+    scan_date: UtcTimestamp,
+    views: UrlViews,
+}
+
+/// Where a URL report's members are (without braces and without `resource`): all of them,
+/// and the public ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UrlViews {
+    full: Span,
+    public: Span,
+}
+
+impl UrlViews {
+    /// The members of the allinfo view or the public one.
+    pub(crate) fn members(self, allinfo: bool) -> Span {
+        if allinfo {
+            self.full
+        } else {
+            self.public
+        }
+    }
+}
+
+/// URL reports, domain answers and IP address answers.
+#[derive(Debug, Default)]
+pub(crate) struct Sites {
+    urls: Vec<UrlEntry>,
+    /// Normalised URLs and lower-case scan_ids to their entry.
+    url_index: HashMap<Box<str>, usize>,
+    /// Lower-case domain to its whole answer (braces included).
+    domains: HashMap<Box<str>, Span>,
+    ips: HashMap<Ipv4Addr, Span>,
+}
+
+/// The key a URL or scan_id is stored and asked by: a scan_id in lower case, a URL
+/// normalised; `None` for neither.
+pub(crate) fn url_key(text: &str) -> Option<String> {
+    let text = text.trim();
+    if urls::is_scan_id(text) {
+        Some(text.to_ascii_lowercase())
+    } else {
+        urls::normalise(text)
+    }
+}
+
+/// A URL report checked and serialised, not placed yet.
+struct CompiledUrl {
+    keys: Vec<Box<str>>,
+    scan_date: UtcTimestamp,
+    full: Vec<u8>,
+    public: Vec<u8>,
+}
+
+/// The members of an object, serialised compactly, without its braces.
+fn members(object: &Map<String, Value>) -> Vec<u8> {
+    // Serialising a map of JSON values into a Vec cannot fail.
+    let mut bytes = serde_json::to_vec(object).unwrap_or_else(|_| b"{}".to_vec());
+    bytes.pop();
+    bytes.remove(0);
+    bytes
+}
+
+/// A value that must be an object with `response_code` 1.
+fn answer_object(value: Value) -> Result<Map<String, Value>, String> {
+    let Value::Object(object) = value else {
+        return Err("not a JSON object".to_owned());
+    };
+    match object.get("response_code").and_then(Value::as_i64) {
+        Some(1) => Ok(object),
+        Some(code) => Err(format!("response_code {code}, not 1")),
+        None => Err("no numeric response_code".to_owned()),
+    }
+}
+
+fn parse(json: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(json).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+fn compile_url(value: Value) -> Result<CompiledUrl, String> {
+    let mut object = answer_object(value)?;
+    let text = |key: &str| match object.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(format!("no {key} string")),
+    };
+    let url = text("url")?;
+    let normal = urls::normalise(url.trim()).ok_or_else(|| format!("url {url:?}: not a URL"))?;
+    let scan_id = text("scan_id")?;
+    if !urls::is_scan_id(scan_id.trim()) {
+        return Err(format!("scan_id {scan_id:?}: not <sha256>-<unix seconds>"));
+    }
+    let scan_date: UtcTimestamp = text("scan_date")?
+        .parse()
+        .map_err(|e| format!("scan_date: {e}"))?;
+    if !object.get("scans").is_some_and(Value::is_object) {
+        return Err("no scans object".to_owned());
+    }
+    let mut keys = vec![
+        normal.into_boxed_str(),
+        scan_id.trim().to_ascii_lowercase().into(),
+    ];
+    if let Some(Value::String(resource)) = object.remove("resource") {
+        if let Some(key) = url_key(&resource) {
+            keys.push(key.into_boxed_str());
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let full = members(&object);
+    object.retain(|key, _| URL_PUBLIC_FIELDS.contains(&key.as_str()));
+    let public = members(&object);
+    Ok(CompiledUrl {
+        keys,
+        scan_date,
+        full,
+        public,
+    })
+}
+
+impl Sites {
+    /// Adds the URL reports of one document (one report or an array of them): all or none.
+    pub(crate) fn add_urls(&mut self, slabs: &mut Slabs, json: &[u8]) -> Result<usize, String> {
+        let values = match parse(json)? {
+            Value::Array(values) if values.is_empty() => {
+                return Err("an empty array, not a URL report".to_owned())
+            }
+            Value::Array(values) => values,
+            value => vec![value],
+        };
+        let many = values.len() > 1;
+        let compiled = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                compile_url(value).map_err(|e| match many {
+                    true => format!("item {i}: not a URL report: {e}"),
+                    false => format!("not a URL report: {e}"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let added = compiled.len();
+        for url in compiled {
+            self.insert_url(slabs, url);
+        }
+        Ok(added)
+    }
+
+    /// Keeps the most recent report of a URL (on a tie, the later one); the keys of a
+    /// replaced report no longer find anything but its URL.
+    fn insert_url(&mut self, slabs: &mut Slabs, url: CompiledUrl) {
+        let existing = url.keys.iter().find_map(|k| self.url_index.get(k)).copied();
+        if let Some(i) = existing {
+            if url.scan_date < self.urls[i].scan_date {
+                return;
+            }
+            for key in std::mem::take(&mut self.urls[i].keys) {
+                self.url_index.remove(&key);
+            }
+        }
+        let full = slabs.append(&url.full);
+        let public = if url.public == url.full {
+            full
+        } else {
+            slabs.append(&url.public)
+        };
+        let views = UrlViews { full, public };
+        let entry = UrlEntry {
+            keys: url.keys,
+            scan_date: url.scan_date,
+            views,
+        };
+        let i = match existing {
+            Some(i) => {
+                self.urls[i] = entry;
+                i
+            }
+            None => {
+                self.urls.push(entry);
+                self.urls.len() - 1
+            }
+        };
+        for key in &self.urls[i].keys {
+            self.url_index.insert(key.clone(), i);
+        }
+    }
+
+    /// Adds the answer for a domain (replacing an earlier one).
+    pub(crate) fn add_domain(
+        &mut self,
+        slabs: &mut Slabs,
+        domain: &str,
+        json: &[u8],
+    ) -> Result<(), String> {
+        let domain = domain.trim().to_lowercase();
+        if domain.is_empty() || domain.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err(format!("{domain:?} is not a domain name"));
+        }
+        let object =
+            answer_object(parse(json)?).map_err(|e| format!("not a domain answer: {e}"))?;
+        let span = slabs.append(&serde_json::to_vec(&object).unwrap_or_default());
+        self.domains.insert(domain.into(), span);
+        Ok(())
+    }
+
+    /// Adds the answer for an IPv4 address (replacing an earlier one).
+    pub(crate) fn add_ip(
+        &mut self,
+        slabs: &mut Slabs,
+        ip: &str,
+        json: &[u8],
+    ) -> Result<(), String> {
+        let ip: Ipv4Addr = ip
+            .trim()
+            .parse()
+            .map_err(|_| format!("{ip:?} is not an IPv4 address"))?;
+        let object =
+            answer_object(parse(json)?).map_err(|e| format!("not an IP address answer: {e}"))?;
+        match object.get("asn") {
+            None | Some(Value::String(_)) => {}
+            Some(Value::Number(n)) if n.is_u64() => {}
+            Some(other) => return Err(format!("asn {other}: neither a string nor an integer")),
+        }
+        let span = slabs.append(&serde_json::to_vec(&object).unwrap_or_default());
+        self.ips.insert(ip, span);
+        Ok(())
+    }
+
+    /// The stored report of a URL or scan_id, any case of a scan_id, any form of a URL that
+    /// normalises the same.
+    pub(crate) fn url(&self, key: &str) -> Option<UrlViews> {
+        self.url_index.get(key).map(|&i| self.urls[i].views)
+    }
+
+    /// The stored answer of a domain (given in lower case).
+    pub(crate) fn domain(&self, domain: &str) -> Option<Span> {
+        self.domains.get(domain).copied()
+    }
+
+    /// The stored answer of an IP address.
+    pub(crate) fn ip(&self, ip: Ipv4Addr) -> Option<Span> {
+        self.ips.get(&ip).copied()
+    }
+
+    /// How many URL reports, domain answers and IP address answers are held.
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        (self.urls.len(), self.domains.len(), self.ips.len())
+    }
+}

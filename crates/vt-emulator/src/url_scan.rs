@@ -1,0 +1,79 @@
+//! `/url/scan`: submits URLs (one, or a batch joined by newlines) for analysis.
+
+use hyper::StatusCode;
+
+use crate::chunks::Assembler;
+use crate::router::{Answer, Endpoint};
+use crate::server::State;
+use crate::urls;
+use crate::wire::{self, Params};
+use crate::Tier;
+
+/// The `url/scan` endpoint (its row is in [`crate::router::ROUTES`]).
+#[derive(Debug)]
+pub(crate) struct UrlScan;
+
+/// The arguments of `/url/scan`.
+#[derive(Debug)]
+pub(crate) struct UrlScanArgs<'r> {
+    /// Whether the body was `application/x-www-form-urlencoded`.
+    form: bool,
+    /// Whether `url` was given at all.
+    given: bool,
+    /// The items of `url`, split on newlines, trimmed, empty ones dropped.
+    items: Vec<&'r str>,
+}
+
+impl Endpoint for UrlScan {
+    type Args<'r> = UrlScanArgs<'r>;
+
+    fn args<'r>(params: &'r Params<'_>) -> UrlScanArgs<'r> {
+        let url = params.first("url");
+        UrlScanArgs {
+            form: params.content_type().is_some_and(wire::is_form_urlencoded),
+            given: url.is_some(),
+            items: url.map(urls::split_items).unwrap_or_default(),
+        }
+    }
+
+    fn resources_asked(args: &UrlScanArgs<'_>) -> usize {
+        args.items.len()
+    }
+
+    /// A body that is not `application/x-www-form-urlencoded` (a multipart one too): 403, as
+    /// the service answers. No `url` at all, or more items than the tier's batch limit: 400.
+    fn validate(state: &State, args: &UrlScanArgs<'_>, tier: Tier) -> Result<(), StatusCode> {
+        if !args.form {
+            return Err(StatusCode::FORBIDDEN);
+        }
+        if !args.given || args.items.len() > state.batch_limit(tier) {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        Ok(())
+    }
+
+    fn answer(state: &State, args: UrlScanArgs<'_>, _tier: Tier) -> Answer {
+        let mut out = Assembler::default();
+        let many = args.items.len() > 1;
+        if args.items.is_empty() {
+            urls::write_invalid(&mut out);
+        }
+        if many {
+            out.push(b'[');
+        }
+        let mut submissions = state.submissions();
+        for (i, item) in args.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match urls::normalise(item) {
+                Some(url) => state.submit(&mut submissions, &url).write_queued(&mut out),
+                None => urls::write_invalid(&mut out),
+            }
+        }
+        if many {
+            out.push(b']');
+        }
+        Answer::json(out.finish())
+    }
+}
