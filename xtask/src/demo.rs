@@ -1,8 +1,9 @@
 //! `cargo xtask demo`: a real lookup end to end, with no key and no network.
 //!
 //! Builds `vt` and `vt-emulator`, starts the emulator on a free loopback port with its bundled
-//! data, runs `vt file report` against it (found, not found, a batch; table and jsonl), and
-//! stops it with SIGTERM, also when something fails on the way.
+//! data, runs `vt file report` against it (found, not found, a batch; table and jsonl), then a
+//! URL, a domain and an IP lookup and a URL scan, and stops it with SIGTERM, also when
+//! something fails on the way.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,23 +12,37 @@ use anyhow::{bail, Context, Result};
 
 use crate::emulator::Emulator;
 
-/// Any non-empty key is accepted by the emulator; it goes to `vt` through the environment,
+/// Any non-empty key is accepted by the emulator; it goes to `vt` through its config file,
 /// never through argv.
 const DEMO_KEY: &str = "demo-key";
 
-/// The lookups shown: a title and the arguments after `vt file report`.
+/// The lookups shown: a title and the arguments of `vt`.
 const STEPS: &[(&str, &[&str])] = &[
     (
         "found: the EICAR test file, by MD5",
-        &["--format", "table", "44d88612fea8a8f36de82e1278abb02f"],
+        &[
+            "file",
+            "report",
+            "--format",
+            "table",
+            "44d88612fea8a8f36de82e1278abb02f",
+        ],
     ),
     (
         "not found",
-        &["--format", "table", "00000000000000000000000000000000"],
+        &[
+            "file",
+            "report",
+            "--format",
+            "table",
+            "00000000000000000000000000000000",
+        ],
     ),
     (
         "a batch (one request of 4 resources), any case, in input order",
         &[
+            "file",
+            "report",
             "--format",
             "table",
             "99017f6eebbac24f351415dd410d522d",
@@ -39,6 +54,8 @@ const STEPS: &[(&str, &[&str])] = &[
     (
         "the same batch as JSON Lines (the default when piped), now from the cache",
         &[
+            "file",
+            "report",
             "--format",
             "jsonl",
             "99017f6eebbac24f351415dd410d522d",
@@ -50,11 +67,51 @@ const STEPS: &[(&str, &[&str])] = &[
     (
         "CSV, for spreadsheets",
         &[
+            "file",
+            "report",
             "--format",
             "csv",
             "--offline",
             "44d88612fea8a8f36de82e1278abb02f",
             "99017f6eebbac24f351415dd410d522d",
+        ],
+    ),
+    (
+        "URLs (one request, joined by newlines: URLs may hold commas)",
+        &[
+            "url",
+            "report",
+            "--format",
+            "table",
+            "http://example.com",
+            "https://login.example.net/account/verify.php?id=1",
+            "https://shop.example.org/items/1,2,3?sort=price,desc",
+        ],
+    ),
+    (
+        "a URL sent for scanning",
+        &["url", "scan", "--format", "table", "phishing.example/login"],
+    ),
+    (
+        "domains: resolutions, detections and categories at a glance",
+        &[
+            "domain",
+            "report",
+            "--format",
+            "table",
+            "example.com",
+            "login.example.net",
+        ],
+    ),
+    (
+        "IP addresses",
+        &[
+            "ip",
+            "report",
+            "--format",
+            "table",
+            "192.0.2.10",
+            "198.51.100.7",
         ],
     ),
 ];
@@ -73,30 +130,55 @@ pub(crate) fn run() -> Result<()> {
     result?;
     eprintln!(
         "\nxtask: demo done. Against the real service: export VT_API_KEY=<your key>, then the \
-         same `vt file report ...` commands without VT_BASE_URL."
+         same `vt ...` commands without VT_BASE_URL."
     );
     Ok(())
 }
 
 fn steps(vt: &Path, url: &str, scratch: &Path) -> Result<()> {
+    // As `vt init --tier private` would leave it (the emulator takes any key as private): the
+    // lookups go at a private key's pace, not four a minute.
+    let config = scratch.join("config");
+    std::fs::create_dir_all(&config).context("cannot create the demo's config dir")?;
+    write_private(
+        &config.join("config"),
+        &format!("api_key = {DEMO_KEY}\ntier = private\n"),
+    )?;
+    eprintln!(
+        "xtask: the demo's config, as `vt init --tier private` writes it: a key and its tier"
+    );
     for (title, args) in STEPS {
         eprintln!("\n# {title}");
-        eprintln!("$ vt file report {}", args.join(" "));
+        eprintln!("$ vt {}", args.join(" "));
         let status = Command::new(vt)
-            .arg("file")
-            .arg("report")
             .args(*args)
             .env("VT_BASE_URL", url)
-            .env("VT_API_KEY", DEMO_KEY)
-            .env("VT_CONFIG_DIR", scratch.join("config"))
+            .env_remove("VT_API_KEY")
+            .env("VT_CONFIG_DIR", &config)
             .env("VT_CACHE_DIR", scratch.join("cache"))
             .env_remove("VT_TESTING_TIME_SCALE")
             .stdin(Stdio::null())
             .status()
             .with_context(|| format!("cannot run {}", vt.display()))?;
         if !status.success() {
-            bail!("vt file report {} failed ({status})", args.join(" "));
+            bail!("vt {} failed ({status})", args.join(" "));
         }
     }
     Ok(())
+}
+
+/// Writes a file only its owner may read (`vt` refuses a key file others can read).
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }

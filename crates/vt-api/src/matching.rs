@@ -9,7 +9,8 @@ use crate::Error;
 /// One result per asked query, in the order asked, from the scanned items of `body`.
 ///
 /// By echo: an item is matched by its echoed `resource`, by the query kind's case rules,
-/// whatever the order of the array. An item without one is matched by its place, only when the
+/// whatever the order of the array; an echo of a normalised form (`url/scan` answers
+/// `http://example.com/` to `example.com`) goes to the first unanswered question it names. An item without one is matched by its place, only when the
 /// array has one item per query and nothing in the item (its hashes, its URL) contradicts the
 /// question; if something does, that query gets [`Error::MismatchedAnswer`]. A second item for
 /// the same query makes it [`Error::DuplicateAnswer`] (neither is trusted); items about
@@ -31,8 +32,16 @@ pub(crate) fn match_answers<Q: Query, T: Report>(
         let index = match (matching, item.resource.as_deref()) {
             (Matching::Only, _) => (position == 0 && queries.len() == 1).then_some(0),
             (Matching::ByEcho, Some(echoed)) => {
-                let echoed = Q::echo_key(echoed);
-                queries.iter().position(|q| q.match_key() == echoed)
+                let key = Q::echo_key(echoed);
+                queries
+                    .iter()
+                    .position(|q| q.match_key() == key)
+                    // An echo of a normalised form (a scanned URL): the first question it
+                    // names that has no answer yet.
+                    .or_else(|| {
+                        (0..queries.len())
+                            .find(|&i| slots[i].is_none() && queries[i].named_by_echo(echoed))
+                    })
             }
             (Matching::ByEcho, None) if positional => Some(position),
             (Matching::ByEcho, None) => None,

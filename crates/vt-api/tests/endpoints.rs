@@ -199,3 +199,49 @@ async fn scans_and_scan_requests_are_never_answered_from_the_cache() {
     assert_eq!(requests.load(Ordering::SeqCst), 4);
     assert_eq!(cache.len().unwrap(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_scan_echoing_the_normalised_url_goes_to_the_url_it_names() {
+    // url/scan echoes `http://example.com/` for `example.com`: no exact echo, yet the
+    // answer is that question's, and never another's.
+    let mut transport = MockTransport::new();
+    transport.expect_send().times(1).returning(|request| {
+        assert!(request.uri().path().ends_with("/url/scan"));
+        let normalised = ["http://other.example/x", "http://example.com/"];
+        let answers = normalised
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "response_code": 1, "verbose_msg": "Scan request successfully queued, come back later for the report",
+                    "resource": u, "url": u, "scan_id": format!("{u}-1"), "scan_date": "2026-11-18 08:53:20",
+                    "permalink": "https://www.virustotal.com/url/abc/analysis/1/",
+                })
+            })
+            .collect();
+        Ok(response(200, body_of(answers)))
+    });
+    let client = client(Arc::new(transport), vt_api::Tier::Private);
+    let got = outcomes(
+        &client,
+        &URL_SCAN,
+        vec![url("Example.COM"), url("other.example/x")],
+        Params::new(),
+    )
+    .await;
+    let scan_ids: Vec<&str> = got
+        .iter()
+        .map(|o| {
+            o.result
+                .as_ref()
+                .unwrap()
+                .as_found()
+                .unwrap()
+                .scan_id
+                .as_str()
+        })
+        .collect();
+    assert_eq!(
+        scan_ids,
+        ["http://example.com/-1", "http://other.example/x-1"]
+    );
+}

@@ -91,6 +91,14 @@ fn count_cell(n: usize, width: usize, color: bool) -> String {
 }
 
 impl AnswerKind for UrlReport {
+    fn found_status(&self) -> &'static str {
+        if self.is_queued_scan() {
+            "submitted"
+        } else {
+            "found"
+        }
+    }
+
     fn table_header() -> String {
         format!("{:>7}  {:<19}  DETECTIONS", "RATIO", "SCAN DATE")
     }
@@ -98,7 +106,7 @@ impl AnswerKind for UrlReport {
     fn table_found(&self, color: bool) -> String {
         let Some(ratio) = self.detection_ratio() else {
             // The `--scan` answer for a URL the service did not know.
-            return format!("{:>7}  {}  scan queued", "-", self.scan_date);
+            return format!("{:>7}  {}  {}", "-", self.scan_date, self.url);
         };
         let text = format!("{:>7}", ratio.to_string());
         let detections = listed(self.detections().map(|(engine, verdict)| {
@@ -141,6 +149,10 @@ impl AnswerKind for UrlReport {
 }
 
 impl AnswerKind for UrlScan {
+    fn found_status(&self) -> &'static str {
+        "submitted"
+    }
+
     fn table_header() -> String {
         format!("{:<19}  URL", "SCAN DATE")
     }

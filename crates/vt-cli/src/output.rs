@@ -26,6 +26,11 @@ pub(crate) trait AnswerKind: Report {
     fn table_empty() -> String;
     /// CSV columns after `resource,status`.
     const CSV_HEADER: &'static [&'static str];
+    /// The STATUS of a found answer (`response_code` 1): `found`, or what 1 means for this
+    /// kind (`submitted` for a scan request).
+    fn found_status(&self) -> &'static str {
+        "found"
+    }
     /// Those columns for a found report, one per header column.
     fn csv_found(&self) -> Vec<String>;
 }
@@ -177,7 +182,7 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
         let blank = || std::iter::repeat_n(String::new(), T::CSV_HEADER.len());
         let mut fields: Vec<String> = match record {
             Record::Answer { answer, .. } => {
-                let mut fields = vec![record.resource().to_owned(), answer.status().to_string()];
+                let mut fields = vec![record.resource().to_owned(), status_of(answer).to_owned()];
                 match typed(answer).and_then(Answer::as_found) {
                     Some(report) => fields.extend(report.csv_found()),
                     None => fields.extend(blank()),
@@ -222,7 +227,7 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
         ));
         match record {
             Record::Answer { answer, .. } => {
-                line.push_str(&format!("{:<9}  ", answer.status()));
+                line.push_str(&format!("{:<9}  ", status_of(answer)));
                 let typed = typed(answer);
                 match typed.and_then(Answer::as_found) {
                     Some(report) => line.push_str(&report.table_found(l.color)),
@@ -238,6 +243,14 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
             }
         }
         writeln!(self.out, "{}", line.trim_end())
+    }
+}
+
+/// The STATUS cell: the outcome, in the answer kind's words when found.
+fn status_of<T: AnswerKind>(answer: &RawAnswer<T>) -> &'static str {
+    match typed(answer).and_then(Answer::as_found) {
+        Some(report) => report.found_status(),
+        None => answer.status().as_str(),
     }
 }
 

@@ -27,6 +27,14 @@ pub trait Query: Clone + fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// the batch) names something else: a hash or URL of its own that is not this query's.
     /// Such an answer is never given to this query.
     fn contradicted_by(&self, ids: &Identifiers) -> bool;
+
+    /// Whether an echo that is not this query's text still names it, for the answers that
+    /// echo a normalised form (`url/scan` echoes `http://example.com/` for `example.com`).
+    /// Tried only when no query of the batch has the echo's exact key.
+    fn named_by_echo(&self, echoed: &str) -> bool {
+        let _ = echoed;
+        false
+    }
 }
 
 /// The identifiers an answer names besides its echo, read by [`scan_body`](crate::scan_body):

@@ -304,6 +304,10 @@ impl Query for Url {
             .as_deref()
             .is_some_and(|url| normalise(url.trim()) != self.normalised())
     }
+
+    fn named_by_echo(&self, echoed: &str) -> bool {
+        normalise(echoed.trim()) == self.normalised()
+    }
 }
 
 impl FromStr for Url {
