@@ -11,6 +11,7 @@ const CLEAN_URL: &str = "http://example.com";
 const DETECTED_URL: &str = "https://login.example.net/account/verify.php?id=1";
 const COMMAS_URL: &str = "https://shop.example.org/items/1,2,3?sort=price,desc";
 const UNKNOWN_URL: &str = "http://unknown.example/#top";
+const UNICODE_URL: &str = "http://пример.испытание/путь?q=ü";
 
 /// The emulator of every test here: scans finish at once.
 fn env() -> Env {
@@ -39,7 +40,7 @@ fn url_reports_in_one_batch_by_newline_each_matched_to_its_url() {
         &env,
         ["url", "report"],
         "jsonl",
-        &[CLEAN_URL, DETECTED_URL, COMMAS_URL, UNKNOWN_URL],
+        &[CLEAN_URL, DETECTED_URL, COMMAS_URL, UNKNOWN_URL, UNICODE_URL],
     );
     let records = lines_as_json(&out.stdout);
     let got: Vec<(&str, i64)> = records
@@ -57,13 +58,14 @@ fn url_reports_in_one_batch_by_newline_each_matched_to_its_url() {
             (CLEAN_URL, 1),
             (DETECTED_URL, 1),
             (COMMAS_URL, 1),
-            (UNKNOWN_URL, 0)
+            (UNKNOWN_URL, 0),
+            (UNICODE_URL, 0)
         ]
     );
     assert_eq!(records[1]["positives"], 3);
     let stats = env.stats();
-    assert_eq!(stats.requests, 1, "one request of 4 URLs: {stats:?}");
-    assert_eq!(stats.resources_asked, 4);
+    assert_eq!(stats.requests, 1, "one request of 5 URLs: {stats:?}");
+    assert_eq!(stats.resources_asked, 5);
 }
 
 #[test]
@@ -123,27 +125,47 @@ fn domains_are_asked_one_a_request_whatever_their_case() {
 }
 
 #[test]
-fn a_domain_answer_passes_through_jsonl_byte_for_byte() {
-    // Vendor keys with spaces and a float whois_timestamp, as the service sent them: jsonl
-    // writes the bytes received, never a re-encoding.
+fn domain_answers_pass_through_jsonl_byte_for_byte() {
+    // Vendor keys with spaces, a float whois_timestamp (example.com) and an integer one
+    // (login.example.net), as the service sent them: jsonl writes the bytes received, never a
+    // re-encoding.
     let env = env();
-    let body = env.runtime().block_on(async {
+    let domains = ["example.com", "login.example.net"];
+    let bodies: Vec<String> = env.runtime().block_on(async {
         let transport = vt_api::vt_transport::HyperTransport::new().unwrap();
-        let request = http::Request::get(format!(
-            "{}domain/report?apikey={KEY}&domain=example.com",
-            env.url()
-        ))
-        .body(bytes::Bytes::new())
-        .unwrap();
-        vt_api::vt_transport::Transport::send(&transport, request)
-            .await
-            .unwrap()
-            .into_body()
+        let mut bodies = Vec::new();
+        for domain in domains {
+            let request = http::Request::get(format!(
+                "{}domain/report?apikey={KEY}&domain={domain}",
+                env.url()
+            ))
+            .body(bytes::Bytes::new())
+            .unwrap();
+            let body = vt_api::vt_transport::Transport::send(&transport, request)
+                .await
+                .unwrap()
+                .into_body();
+            bodies.push(String::from_utf8(body.to_vec()).unwrap());
+        }
+        bodies
     });
-    let body = String::from_utf8(body.to_vec()).unwrap();
-    assert!(body.contains("\"BitDefender category\""), "{body}");
-    let out = private(&env, ["domain", "report"], "jsonl", &["example.com"]);
-    assert_eq!(out.stdout, format!("{body}\n"));
+    assert!(
+        bodies[0].contains("\"BitDefender category\""),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[0].contains("\"whois_timestamp\":1718000000.5123"),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[1].contains("\"whois_timestamp\":1718190000"),
+        "{}",
+        bodies[1]
+    );
+    let out = private(&env, ["domain", "report"], "jsonl", &domains);
+    assert_eq!(out.stdout, format!("{}\n{}\n", bodies[0], bodies[1]));
 }
 
 #[test]
