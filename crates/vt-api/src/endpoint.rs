@@ -277,6 +277,7 @@ impl Params {
     }
 
     /// Whether a parameter makes the request submit something (answers not cached).
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     pub(crate) fn submits(&self) -> bool {
         self.pairs.iter().any(|p| p.submits)
     }
