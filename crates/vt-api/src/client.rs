@@ -774,17 +774,11 @@ impl Inner {
             queries: &joined,
             count: queries.len(),
         };
-        let (body, items) = self
-            .call(call, |body| {
-                vt_model::scan_body(body).map(|items| (body.clone(), items))
-            })
-            .await?;
-        Ok(crate::matching::match_answers(
-            spec.matching,
-            queries,
-            &body,
-            items,
-        ))
+        // Matched as the body is scanned, inside the attempt: a truncated body is retried.
+        self.call(call, |body| {
+            crate::matching::match_answers(spec.matching, queries, body)
+        })
+        .await
     }
 
     /// The cache's scope of an endpoint's answers asked with `params` (none when the cache
@@ -967,29 +961,15 @@ impl Inner {
         self.scrubbed(&body).unwrap_or(body)
     }
 
-    /// The body with every occurrence of the key replaced, or `None` when it holds none.
+    /// The body with every occurrence of the key replaced (in any letter case, JSON escapes
+    /// included: [`ApiKey::redact`]), or `None` when it holds none.
     fn scrubbed(&self, body: &[u8]) -> Option<Bytes> {
-        let key = self.key.expose().as_bytes();
-        if key.is_empty() {
-            return None;
-        }
-        let finder = memchr::memmem::Finder::new(key);
-        finder.find(body)?;
-        let mut scrubbed = Vec::with_capacity(body.len());
-        let mut rest: &[u8] = body;
-        while let Some(at) = finder.find(rest) {
-            scrubbed.extend_from_slice(&rest[..at]);
-            scrubbed.extend_from_slice(b"<redacted>");
-            rest = &rest[at + key.len()..];
-        }
-        scrubbed.extend_from_slice(rest);
-        Some(Bytes::from(scrubbed))
+        self.key.redact_bytes(body).map(Bytes::from)
     }
 
     /// A transport error whose text (with its causes) would show the key, replaced by one
     /// that does not. Backends that print URLs would otherwise leak it in GET mode.
     fn scrub(&self, error: vt_transport::Error) -> vt_transport::Error {
-        let key = self.key.expose();
         let mut text = error.to_string();
         let mut cause = std::error::Error::source(&error);
         while let Some(c) = cause {
@@ -997,10 +977,11 @@ impl Inner {
             text.push_str(&c.to_string());
             cause = c.source();
         }
-        if text.contains(key) {
-            vt_transport::Error::with_detail(error.kind(), text.replace(key, "<redacted>"))
-        } else {
-            error
+        match self.key.redact(&text) {
+            std::borrow::Cow::Owned(redacted) => {
+                vt_transport::Error::with_detail(error.kind(), redacted)
+            }
+            std::borrow::Cow::Borrowed(_) => error,
         }
     }
 

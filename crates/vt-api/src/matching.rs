@@ -6,75 +6,129 @@ use vt_model::{ItemScan, Query, RawAnswer, Report};
 use crate::endpoint::Matching;
 use crate::Error;
 
-/// One result per asked query, in the order asked, from the scanned items of `body`.
+/// One result per asked query, in the order asked, from the items of `body`, scanned one at a
+/// time: only the items given to a question are kept, so a hostile body of a million tiny
+/// items costs its bytes and a count, not a million scans. `Err` when the body is not
+/// well-formed JSON (every query then fails with it).
 ///
 /// By echo: an item is matched by its echoed `resource`, by the query kind's case rules,
 /// whatever the order of the array; an echo of a normalised form (`url/scan` answers
-/// `http://example.com/` to `example.com`) goes to the first unanswered question it names. An item without one is matched by its place, only when the
-/// array has one item per query and nothing in the item (its hashes, its URL) contradicts the
-/// question; if something does, that query gets [`Error::MismatchedAnswer`]. A second item for
-/// the same query makes it [`Error::DuplicateAnswer`] (neither is trusted); items about
-/// nothing asked are ignored; a query nothing answered is [`Error::MissingAnswer`], or, when
-/// the body held an item that is no answer at all, that item's decode error.
+/// `http://example.com/` to `example.com`) goes to the first unanswered question it names.
+/// An item without one is matched by its place, only when the array has one item per query
+/// and nothing in the item (its hashes, its URL) contradicts the question; if something
+/// does, that query gets [`Error::MismatchedAnswer`]. A second item for the same query makes
+/// it [`Error::DuplicateAnswer`] (neither is trusted); items about nothing asked are counted
+/// and said in one line; a query nothing answered is [`Error::MissingAnswer`], or, when the
+/// body held an item that is no answer at all, that item's decode error.
 pub(crate) fn match_answers<Q: Query, T: Report>(
     matching: Matching,
     queries: &[Q],
     body: &Bytes,
-    items: Vec<ItemScan>,
-) -> Vec<Result<RawAnswer<T>, Error>> {
-    let positional = items.len() == queries.len();
-    let mut slots: Vec<Option<Result<RawAnswer<T>, Error>>> = Vec::new();
-    slots.resize_with(queries.len(), || None);
-    // The first item that is no answer at all (not an object, no response_code), if it could
-    // not be given to a query: what the queries left without an answer are told.
-    let mut unreadable: Option<Error> = None;
-    for (position, item) in items.into_iter().enumerate() {
-        let index = match (matching, item.resource.as_deref()) {
-            (Matching::Only, _) => (position == 0 && queries.len() == 1).then_some(0),
+) -> Result<Vec<Result<RawAnswer<T>, Error>>, vt_model::Error> {
+    let mut matched = Matched::<T>::new(queries.len());
+    // Items without an echo, by place: kept only while they could still be matched by it.
+    let mut by_place: Vec<(usize, ItemScan)> = Vec::new();
+    let mut items = 0usize;
+    for (position, item) in vt_model::scan_items(body)?.enumerate() {
+        let item = item?;
+        items += 1;
+        match (matching, item.resource.as_deref()) {
+            (Matching::Only, _) if position == 0 && queries.len() == 1 => {
+                matched.give(0, body, item);
+            }
+            (Matching::Only, _) => matched.stranger(body, item),
             (Matching::ByEcho, Some(echoed)) => {
                 let key = Q::echo_key(echoed);
-                queries
+                let index = queries
                     .iter()
                     .position(|q| q.match_key() == key)
                     // An echo of a normalised form (a scanned URL): the first question it
                     // names that has no answer yet.
                     .or_else(|| {
-                        (0..queries.len())
-                            .find(|&i| slots[i].is_none() && queries[i].named_by_echo(echoed))
-                    })
+                        (0..queries.len()).find(|&i| {
+                            matched.slots[i].is_none() && queries[i].named_by_echo(echoed)
+                        })
+                    });
+                match index {
+                    Some(index) => matched.give(index, body, item),
+                    None => matched.stranger(body, item),
+                }
             }
-            (Matching::ByEcho, None) if positional => Some(position),
-            (Matching::ByEcho, None) => None,
-        };
-        let Some(index) = index else {
-            if item.response_code.is_none() && unreadable.is_none() {
-                unreadable = RawAnswer::<T>::from_scan(body.slice(item.span.clone()), item)
-                    .err()
-                    .map(Error::from);
-                continue;
-            }
-            tracing::warn!(
-                resource = item.resource.as_deref().unwrap_or("-"),
-                "ignoring an answer about a resource that was not asked"
-            );
-            continue;
-        };
-        if item.resource.is_none() && queries[index].contradicted_by(&item.ids) {
-            slots[index] = Some(Err(Error::MismatchedAnswer {
+            (Matching::ByEcho, None) if position < queries.len() => by_place.push((position, item)),
+            (Matching::ByEcho, None) => matched.stranger(body, item),
+        }
+    }
+    // By place only when the array has one item per question.
+    let positional = items == queries.len();
+    for (position, item) in by_place {
+        if !positional {
+            matched.stranger(body, item);
+        } else if queries[position].contradicted_by(&item.ids) {
+            matched.slots[position] = Some(Err(Error::MismatchedAnswer {
                 detail: describe(&item),
             }));
-            continue;
+        } else {
+            matched.give(position, body, item);
         }
+    }
+    if matched.strangers > 0 {
+        tracing::warn!(
+            strangers = matched.strangers,
+            "ignored {} answer{} about resources that were not asked",
+            matched.strangers,
+            if matched.strangers == 1 { "" } else { "s" }
+        );
+    }
+    let Matched {
+        slots, unreadable, ..
+    } = matched;
+    Ok(slots
+        .into_iter()
+        .map(|slot| slot.unwrap_or_else(|| Err(unreadable.clone().unwrap_or(Error::MissingAnswer))))
+        .collect())
+}
+
+/// The answers given so far, and what was not given.
+struct Matched<T> {
+    slots: Vec<Option<Result<RawAnswer<T>, Error>>>,
+    /// The first item that is no answer at all (not an object, no response_code) that could
+    /// not be given to a question: what the questions left without an answer are told.
+    unreadable: Option<Error>,
+    /// Items about nothing asked.
+    strangers: usize,
+}
+
+impl<T: Report> Matched<T> {
+    fn new(questions: usize) -> Matched<T> {
+        let mut slots = Vec::new();
+        slots.resize_with(questions, || None);
+        Matched {
+            slots,
+            unreadable: None,
+            strangers: 0,
+        }
+    }
+
+    /// `item` answers question `index`; a second answer makes it a duplicate.
+    fn give(&mut self, index: usize, body: &Bytes, item: ItemScan) {
         let answer = RawAnswer::from_scan(body.slice(item.span.clone()), item).map_err(Error::from);
-        slots[index] = Some(match slots[index].take() {
+        self.slots[index] = Some(match self.slots[index].take() {
             None => answer,
             Some(_) => Err(Error::DuplicateAnswer),
         });
     }
-    slots
-        .into_iter()
-        .map(|slot| slot.unwrap_or_else(|| Err(unreadable.clone().unwrap_or(Error::MissingAnswer))))
-        .collect()
+
+    /// `item` answers no question: counted, or kept as the reason of the unanswered ones when
+    /// it is no answer at all.
+    fn stranger(&mut self, body: &Bytes, item: ItemScan) {
+        if item.response_code.is_none() && self.unreadable.is_none() {
+            self.unreadable = RawAnswer::<T>::from_scan(body.slice(item.span.clone()), item)
+                .err()
+                .map(Error::from);
+        } else {
+            self.strangers += 1;
+        }
+    }
 }
 
 /// What an item names, for an error message (server text, shortened).

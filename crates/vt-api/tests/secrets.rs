@@ -128,3 +128,84 @@ async fn a_key_echoed_into_an_answer_is_cut_out_of_it() {
     assert!(!raw.contains(KEY), "{raw}");
     assert!(raw.contains("apikey=<redacted>"), "{raw}");
 }
+
+/// Every way `KEY` can be written in a JSON body: as sent, upper-cased, mixed case, every
+/// character `\u`-escaped (hex digits in both cases), and partly escaped.
+fn echoes_of_the_key() -> Vec<String> {
+    let escaped = |upper_hex: bool, every: usize| -> String {
+        KEY.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % every == 0 {
+                    if upper_hex {
+                        format!("\\u{:04X}", c as u32)
+                    } else {
+                        format!("\\u{:04x}", c as u32)
+                    }
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let mixed: String = KEY
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect();
+    vec![
+        KEY.to_owned(),
+        KEY.to_uppercase(),
+        mixed,
+        escaped(false, 1),
+        escaped(true, 1),
+        escaped(true, 3),
+    ]
+}
+
+/// Whether `text` shows the key in any form: as JSON text once its escapes are read, in any
+/// case.
+fn shows_the_key(text: &str) -> bool {
+    let unescaped: String =
+        serde_json::from_str::<String>(&format!("\"{}\"", text.replace('"', "\\\"")))
+            .unwrap_or_else(|_| text.to_owned());
+    unescaped.to_lowercase().contains(&KEY.to_lowercase())
+        || text.to_lowercase().contains(&KEY.to_lowercase())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_echoed_in_any_case_or_escaped_is_cut_out_of_answers_and_errors() {
+    for echo in echoes_of_the_key() {
+        // In an answer: the bytes handed on (output, cache) no longer hold it.
+        let mut report = found("44d88612fea8a8f36de82e1278abb02f", 2);
+        report["echo"] = "ECHO".into();
+        let body = report
+            .to_string()
+            .replace("ECHO", &format!("you asked with apikey={echo}"));
+        let outcome = answer_with_key(KEY, body).await;
+        let answer = outcome.result.unwrap();
+        let raw = String::from_utf8(answer.bytes().to_vec()).unwrap();
+        assert!(!shows_the_key(&raw), "{echo}: {raw}");
+        assert!(raw.contains("apikey=<redacted>"), "{raw}");
+        assert_eq!(answer.status(), "found");
+        // In a 400's body: the error quoting it does not show it.
+        let replay = Arc::new(ReplayTransport::new());
+        replay.push_response(400, format!("bad request for apikey={echo}"));
+        let client = Client::builder(ApiKey::new(KEY))
+            .base_url("https://vt.test/vtapi/v2/")
+            .transport(replay.clone())
+            .build()
+            .unwrap();
+        let resource = "44d88612fea8a8f36de82e1278abb02f".parse().unwrap();
+        let error = client.file_report(&resource, false).await.unwrap_err();
+        let text = shown(&error);
+        assert!(!shows_the_key(&text), "{echo}: {text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+}

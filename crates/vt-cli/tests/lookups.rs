@@ -40,7 +40,13 @@ fn url_reports_in_one_batch_by_newline_each_matched_to_its_url() {
         &env,
         ["url", "report"],
         "jsonl",
-        &[CLEAN_URL, DETECTED_URL, COMMAS_URL, UNKNOWN_URL, UNICODE_URL],
+        &[
+            CLEAN_URL,
+            DETECTED_URL,
+            COMMAS_URL,
+            UNKNOWN_URL,
+            UNICODE_URL,
+        ],
     );
     let records = lines_as_json(&out.stdout);
     let got: Vec<(&str, i64)> = records

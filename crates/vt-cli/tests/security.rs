@@ -802,3 +802,27 @@ fn plain_http_to_another_host_warns_that_the_key_travels_in_clear() {
         assert_eq!(out.stderr, "", "{url}");
     }
 }
+
+#[test]
+fn a_key_in_an_input_list_is_never_quoted_whatever_its_case() {
+    // A config or key file given to -i by mistake, its key upper-cased or mixed-case.
+    let env = Env::new();
+    let key = random_key();
+    let upper = key.to_ascii_uppercase();
+    let list = env.write(
+        "pasted.txt",
+        format!("{upper}\nkey: {upper}\napi_key = {key}\n{SAMPLE_MD5}\n"),
+    );
+    let out = run(env
+        .vt()
+        .env("VT_API_KEY", &key)
+        .args(["file", "report", "-i"])
+        .arg(&list));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("line 1 of"), "{}", out.stderr);
+    assert!(out.stderr.contains("line 2 of"), "{}", out.stderr);
+    assert!(out.stderr.contains("<redacted>"), "{}", out.stderr);
+    let secret = Secret::new(&key);
+    secret.assert_absent("stderr", out.stderr.as_bytes());
+    secret.assert_absent("stdout", out.stdout.as_bytes());
+}

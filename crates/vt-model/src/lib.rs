@@ -77,7 +77,7 @@ pub use domain::{DnsRecord, Domain, DomainReport};
 pub use error::{DecodeCategory, DecodeError, Error};
 pub use ip::{Asn, IpAddress, IpReport};
 pub use query::{Identifiers, Query};
-pub use raw::{scan_body, ItemScan, RawAnswer};
+pub use raw::{scan_body, scan_items, ItemScan, RawAnswer, ScanItems};
 pub use relations::{DetectedUrl, Resolution, Sample, SampleRelation};
 pub use report::{DetectionRatio, FileReport, ScanResult, Scans};
 pub use resource::{echo_key, Resource, ResourceKind};

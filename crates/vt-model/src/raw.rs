@@ -53,51 +53,128 @@ pub struct ItemScan {
 /// # Ok::<(), vt_model::Error>(())
 /// ```
 pub fn scan_body(body: &[u8]) -> Result<Vec<ItemScan>, Error> {
-    let whole_body_error = || Error::Decode(body_error(body));
+    scan_items(body)?.collect()
+}
+
+/// [`scan_body`], one item at a time, for callers that keep only some of them (a hostile
+/// body of a million tiny items then costs no more memory than its bytes). The body's UTF-8
+/// is checked before the first item; a syntax error anywhere ends the iteration with the
+/// body's typed error, after the items before it.
+///
+/// ```
+/// let body = br#"[{"response_code": 0, "resource": "a"}, {"response_code": 0, "resource": "b"}]"#;
+/// let echoes: Vec<String> = vt_model::scan_items(body)?
+///     .map(|item| item.map(|item| item.resource.unwrap().into_string()))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(echoes, ["a", "b"]);
+/// # Ok::<(), vt_model::Error>(())
+/// ```
+pub fn scan_items(body: &[u8]) -> Result<ScanItems<'_>, Error> {
     // UTF-8 checked once for the whole body (a fast pass), so that the scan reads it as text
     // and no string is checked again.
     let Ok(text) = std::str::from_utf8(body) else {
-        return Err(whole_body_error());
+        return Err(Error::Decode(body_error(body)));
     };
     let start = skip_space(body, 0);
-    if body.get(start) != Some(&b'[') {
-        // One answer: its bytes are the body's, less the whitespace around.
-        let scanned: Scanned = serde_json::from_str(text).map_err(|_| whole_body_error())?;
-        let end = body
-            .iter()
-            .rposition(|&b| !is_json_space(b))
-            .map_or(start, |e| e + 1);
-        return Ok(vec![scanned.into_item(start..end.max(start))]);
-    }
-    // An array, in one pass: each item is scanned where it lies, and the scanner says where it
-    // ended.
-    let mut items = Vec::new();
-    let mut at = skip_space(body, start + 1);
-    if body.get(at) == Some(&b']') {
-        at += 1;
+    let state = if body.get(start) == Some(&b'[') {
+        ScanState::Array {
+            at: start + 1,
+            first: true,
+        }
     } else {
-        loop {
-            let mut stream = serde_json::Deserializer::from_str(&text[at..]).into_iter::<Scanned>();
-            let Some(Ok(scanned)) = stream.next() else {
-                return Err(whole_body_error());
-            };
-            let end = at + stream.byte_offset();
-            items.push(scanned.into_item(at..end));
-            at = skip_space(body, end);
-            match body.get(at) {
-                Some(b',') => at = skip_space(body, at + 1),
-                Some(b']') => {
-                    at += 1;
-                    break;
+        ScanState::One
+    };
+    Ok(ScanItems { body, text, state })
+}
+
+/// The items of a body, scanned one at a time: see [`scan_items`].
+#[derive(Debug)]
+pub struct ScanItems<'b> {
+    body: &'b [u8],
+    text: &'b str,
+    state: ScanState,
+}
+
+#[derive(Debug)]
+enum ScanState {
+    /// The body is one answer.
+    One,
+    /// An array, read up to `at`; `first`: no item read yet.
+    Array {
+        at: usize,
+        first: bool,
+    },
+    Done,
+}
+
+impl ScanItems<'_> {
+    fn fail(&mut self) -> Option<Result<ItemScan, Error>> {
+        self.state = ScanState::Done;
+        Some(Err(Error::Decode(body_error(self.body))))
+    }
+}
+
+impl Iterator for ScanItems<'_> {
+    type Item = Result<ItemScan, Error>;
+
+    fn next(&mut self) -> Option<Result<ItemScan, Error>> {
+        let body = self.body;
+        match std::mem::replace(&mut self.state, ScanState::Done) {
+            ScanState::Done => None,
+            ScanState::One => {
+                // One answer: its bytes are the body's, less the whitespace around.
+                let Ok(scanned) = serde_json::from_str::<Scanned>(self.text) else {
+                    return self.fail();
+                };
+                let start = skip_space(body, 0);
+                let end = body
+                    .iter()
+                    .rposition(|&b| !is_json_space(b))
+                    .map_or(start, |e| e + 1);
+                Some(Ok(scanned.into_item(start..end.max(start))))
+            }
+            ScanState::Array { at, first } => {
+                // Each item is scanned where it lies, and the scanner says where it ended.
+                let mut at = skip_space(body, at);
+                if first && body.get(at) == Some(&b']') {
+                    return self.end_of_array(at + 1);
                 }
-                _ => return Err(whole_body_error()),
+                let mut stream =
+                    serde_json::Deserializer::from_str(&self.text[at..]).into_iter::<Scanned>();
+                let Some(Ok(scanned)) = stream.next() else {
+                    return self.fail();
+                };
+                let end = at + stream.byte_offset();
+                let item = scanned.into_item(at..end);
+                at = skip_space(body, end);
+                match body.get(at) {
+                    Some(b',') => {
+                        self.state = ScanState::Array {
+                            at: at + 1,
+                            first: false,
+                        }
+                    }
+                    Some(b']') => {
+                        if skip_space(body, at + 1) != body.len() {
+                            return self.fail();
+                        }
+                    }
+                    _ => return self.fail(),
+                }
+                Some(Ok(item))
             }
         }
     }
-    if skip_space(body, at) != body.len() {
-        return Err(whole_body_error());
+}
+
+impl ScanItems<'_> {
+    /// The empty array ends at `after`: nothing may follow but whitespace.
+    fn end_of_array(&mut self, after: usize) -> Option<Result<ItemScan, Error>> {
+        if skip_space(self.body, after) != self.body.len() {
+            return self.fail();
+        }
+        None
     }
-    Ok(items)
 }
 
 fn is_json_space(b: u8) -> bool {
