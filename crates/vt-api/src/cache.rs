@@ -119,6 +119,26 @@ pub(crate) fn normalise_base_url(base_url: &str) -> String {
     format!("{scheme}://{}{port}{path}", host.to_ascii_lowercase())
 }
 
+/// What a cache holds ([`Cache::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Answers received.
+    pub answers: u64,
+    /// Copies of found file reports under the file's other hashes.
+    pub copies: u64,
+    /// The bytes of the stored answers (copies included).
+    pub answer_bytes: u64,
+    /// The size of the file (with its journal), 0 in memory.
+    pub file_bytes: u64,
+    /// When the oldest answer was fetched.
+    pub oldest: Option<SystemTime>,
+    /// When the newest answer was fetched.
+    pub newest: Option<SystemTime>,
+    /// Answers received by service and endpoint.
+    pub by_endpoint: Vec<(String, String, u64)>,
+}
+
 /// A cached answer and when it was fetched.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -353,6 +373,98 @@ impl Cache {
             })
             .map(|n| n as usize)
             .map_err(|e| cache_error("cannot count", e))
+    }
+
+    /// What the cache holds: answers (and their copies under a file's other hashes), their
+    /// bytes, the oldest and newest, by service and endpoint, and the file's size.
+    pub fn stats(&self) -> Result<CacheStats, Error> {
+        let read = |e| cache_error("cannot read", e);
+        let connection = self.lock();
+        let (answers, copies, bytes, oldest, newest): (i64, i64, i64, Option<i64>, Option<i64>) =
+            connection
+                .query_row(
+                    "SELECT COALESCE(SUM(alias = 0), 0), COALESCE(SUM(alias != 0), 0), \
+                     COALESCE(SUM(length(body)), 0), MIN(fetched_at), MAX(fetched_at) FROM answer",
+                    [],
+                    |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    },
+                )
+                .map_err(read)?;
+        let mut statement = connection
+            .prepare(
+                "SELECT service, endpoint, COUNT(*) FROM answer WHERE alias = 0 \
+                 GROUP BY service, endpoint ORDER BY service, endpoint",
+            )
+            .map_err(read)?;
+        let by_endpoint = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(read)?
+            .map(|row| row.map(|(service, endpoint, n)| (service, endpoint, n as u64)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(read)?;
+        let file_bytes = match &self.path {
+            Some(path) => ["", "-wal", "-shm"]
+                .iter()
+                .filter_map(|suffix| {
+                    let mut name = path.as_os_str().to_owned();
+                    name.push(suffix);
+                    std::fs::metadata(name).ok()
+                })
+                .map(|m| m.len())
+                .sum(),
+            None => 0,
+        };
+        let at = |secs: i64| UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);
+        Ok(CacheStats {
+            answers: answers as u64,
+            copies: copies as u64,
+            answer_bytes: bytes as u64,
+            file_bytes,
+            oldest: oldest.map(at),
+            newest: newest.map(at),
+            by_endpoint,
+        })
+    }
+
+    /// Forgets the answers fetched before `fetched_before`, and gives the space back to the
+    /// file system. Returns how many were forgotten (copies under other hashes included).
+    pub fn prune(&self, fetched_before: SystemTime) -> Result<u64, Error> {
+        let seconds = fetched_before
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.forget("DELETE FROM answer WHERE fetched_at < ?1", params![seconds])
+    }
+
+    /// Forgets every answer (the quota ledger stays), and gives the space back.
+    pub fn clear(&self) -> Result<u64, Error> {
+        self.forget("DELETE FROM answer", params![])
+    }
+
+    fn forget(&self, statement: &str, values: impl rusqlite::Params) -> Result<u64, Error> {
+        let connection = self.lock();
+        let forgotten = connection
+            .execute(statement, values)
+            .map_err(|e| cache_error("cannot delete", e))?;
+        // VACUUM rewrites the file without the freed pages (WAL: checkpoint first, so that the
+        // file itself shrinks).
+        connection
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| cache_error("cannot shrink the file", e))?;
+        Ok(forgotten as u64)
     }
 
     /// Runs SQLite's integrity check; `Err` describes the damage.
@@ -727,6 +839,56 @@ mod tests {
             let mode = file.metadata().unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{:?}", file.file_name());
         }
+    }
+
+    #[test]
+    fn stats_prune_and_clear_shrink_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("big.sqlite3")).unwrap();
+        let scope = CacheScope::new("https://vt.test/vtapi/v2", "file/report", "");
+        let body = vec![b'x'; 4096];
+        let keys: Vec<String> = (0..2_000).map(|i| format!("{i:032x}")).collect();
+        let old = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let new = UNIX_EPOCH + Duration::from_secs(2_000_000);
+        for (half, at) in keys.chunks(1_000).zip([old, new]) {
+            cache
+                .put_all_with_aliases(
+                    &scope,
+                    half.iter().map(|k| (k.as_str(), 1, &body[..])),
+                    [("alias", 1, &body[..])],
+                    at,
+                )
+                .unwrap();
+        }
+        let stats = cache.stats().unwrap();
+        assert_eq!((stats.answers, stats.copies), (2_000, 1));
+        assert_eq!((stats.oldest, stats.newest), (Some(old), Some(new)));
+        assert_eq!(
+            stats.by_endpoint,
+            [(scope.service().to_owned(), "file/report".to_owned(), 2_000)]
+        );
+        let full = stats.file_bytes;
+        assert!(full > 8_000_000, "{full}");
+        // The old half goes (with the copy stored then), and the file shrinks with it.
+        assert_eq!(cache.prune(new).unwrap(), 1_001);
+        let pruned = cache.stats().unwrap();
+        assert_eq!(pruned.answers, 1_000);
+        assert!(
+            pruned.file_bytes < full * 3 / 4,
+            "{} of {full}",
+            pruned.file_bytes
+        );
+        assert_eq!(cache.clear().unwrap(), 1_000);
+        let cleared = cache.stats().unwrap();
+        assert_eq!(
+            (cleared.answers, cleared.copies, cleared.oldest),
+            (0, 0, None)
+        );
+        assert!(
+            cleared.file_bytes < full / 10,
+            "{} of {full}",
+            cleared.file_bytes
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ mod pacing;
 
 pub use batch::{FileReportOutcome, FileReports, Lookups, Outcome};
 #[cfg(feature = "cache")]
-pub use cache::{Cache, CacheScope, CachedAnswer};
+pub use cache::{Cache, CacheScope, CacheStats, CachedAnswer};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, Instant, TokioClock};
 pub use config::{Limits, RequestMethod, RetryPolicy, Tier};
