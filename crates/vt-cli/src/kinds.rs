@@ -1,9 +1,13 @@
 //! How each endpoint's found reports are shown in the table and in CSV: one `AnswerKind`
 //! per report type. A new lookup endpoint adds its columns here.
+//!
+//! In the table, every text of the service goes through [`shown`] before it is padded or
+//! painted (escaping the painted line would escape vt's own colours too). Timestamps are
+//! parsed strictly by vt-model and numbers are vt's own: those need nothing.
 
 use vt_api::{DomainReport, FileReport, IpReport, UrlReport, UrlScan};
 
-use crate::output::{paint, ratio_color, AnswerKind};
+use crate::output::{paint, ratio_color, shown, AnswerKind};
 
 /// How many detection names the table shows.
 const TOP_NAMES: usize = 3;
@@ -21,9 +25,9 @@ impl AnswerKind for FileReport {
             .into_iter()
             .map(|(name, count)| {
                 if count > 1 {
-                    format!("{name} ({count})")
+                    format!("{} ({count})", shown(name))
                 } else {
-                    name.to_owned()
+                    shown(name).into_owned()
                 }
             })
             .collect();
@@ -106,14 +110,14 @@ impl AnswerKind for UrlReport {
     fn table_found(&self, color: bool) -> String {
         let Some(ratio) = self.detection_ratio() else {
             // The `--scan` answer for a URL the service did not know.
-            return format!("{:>7}  {}  {}", "-", self.scan_date, self.url);
+            return format!("{:>7}  {}  {}", "-", self.scan_date, shown(&self.url));
         };
         let text = format!("{:>7}", ratio.to_string());
         let detections = listed(self.detections().map(|(engine, verdict)| {
             if verdict.is_empty() {
-                engine.to_owned()
+                shown(engine).into_owned()
             } else {
-                format!("{engine} ({verdict})")
+                format!("{} ({})", shown(engine), shown(verdict))
             }
         }));
         format!(
@@ -158,7 +162,7 @@ impl AnswerKind for UrlScan {
     }
 
     fn table_found(&self, _color: bool) -> String {
-        format!("{}  {}", self.scan_date, self.url)
+        format!("{}  {}", self.scan_date, shown(&self.url))
     }
 
     fn table_empty() -> String {
@@ -187,13 +191,17 @@ impl AnswerKind for DomainReport {
 
     fn table_found(&self, color: bool) -> String {
         let resolutions = self.resolutions_newest_first();
-        let newest = resolutions.first().and_then(|r| r.target()).unwrap_or("-");
+        let newest = shown(resolutions.first().and_then(|r| r.target()).unwrap_or("-"));
         format!(
             "{:>4}  {newest:<15}  {}  {}  {}",
             resolutions.len(),
             count_cell(self.detected_urls().len(), 4, color),
             count_cell(self.detected_samples().count(), 7, color),
-            listed(self.categories_merged().into_iter().map(str::to_owned))
+            listed(
+                self.categories_merged()
+                    .into_iter()
+                    .map(|category| shown(category).into_owned())
+            )
         )
     }
 
@@ -240,15 +248,18 @@ impl AnswerKind for IpReport {
 
     fn table_found(&self, color: bool) -> String {
         let resolutions = self.resolutions_newest_first();
+        // Cut to the column first, then escaped: an escape is never cut in half.
         let owner: String = self.owner().unwrap_or("-").chars().take(24).collect();
+        let asn = self.asn().unwrap_or_else(|| "-".to_owned());
         format!(
-            "{:<8}  {owner:<24}  {:<2}  {:>5}  {}  {}  {}",
-            self.asn().unwrap_or_else(|| "-".to_owned()),
-            self.country().unwrap_or("-"),
+            "{:<8}  {:<24}  {:<2}  {:>5}  {}  {}  {}",
+            shown(&asn),
+            shown(&owner),
+            shown(self.country().unwrap_or("-")),
             resolutions.len(),
             count_cell(self.detected_urls().len(), 4, color),
             count_cell(self.detected_samples().count(), 7, color),
-            resolutions.first().and_then(|r| r.target()).unwrap_or("-")
+            shown(resolutions.first().and_then(|r| r.target()).unwrap_or("-"))
         )
     }
 
@@ -284,5 +295,78 @@ impl AnswerKind for IpReport {
             self.detected_urls().len().to_string(),
             self.detected_samples().count().to_string(),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the service could put in any text: a cursor move, an erase, a window title, a
+    /// line break, a C1 CSI and a right-to-left override.
+    const HOSTILE: &str = r"\u001b[1A\u001b[2K\u001b]0;owned\u0007\r\n\u009b31m\u202e";
+
+    /// A found report's JSON with every text of the service made hostile.
+    fn hostile(json: &str) -> String {
+        json.replace("HOSTILE", HOSTILE)
+    }
+
+    /// The row with vt's own colours taken out: what is left must hold no control character
+    /// and no bidi override, and show the hostile text as escapes.
+    fn assert_shown_escaped(painted: &str) {
+        let mut row = painted.to_owned();
+        for own in ["\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"] {
+            row = row.replace(own, "");
+        }
+        assert!(
+            !row.chars().any(|c| c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')),
+            "{row:?}"
+        );
+        assert!(
+            row.contains(r"\x1b[1A\x1b[2K\x1b]0;owned\x07\r\n\u{9b}31m\u{202e}"),
+            "{row}"
+        );
+    }
+
+    #[test]
+    fn every_kinds_table_cells_escape_the_services_text_and_keep_vts_colours() {
+        let file: FileReport = serde_json::from_str(&hostile(
+            r#"{"response_code": 1, "scan_id": "s", "md5": "m", "sha1": "s1", "sha256": "s2",
+                "scan_date": "2026-11-19 00:00:00", "permalink": "p", "positives": 1,
+                "total": 1, "scans": {"HOSTILE": {"detected": true, "result": "HOSTILE"}}}"#,
+        ))
+        .unwrap();
+        let url: UrlReport = serde_json::from_str(&hostile(
+            r#"{"response_code": 1, "url": "HOSTILE", "scan_id": "s", "permalink": "p",
+                "scan_date": "2026-11-19 00:00:00", "positives": 1, "total": 1,
+                "scans": {"HOSTILE": {"detected": true, "result": "HOSTILE"}}}"#,
+        ))
+        .unwrap();
+        let scan: UrlScan = serde_json::from_str(&hostile(
+            r#"{"response_code": 1, "url": "HOSTILE", "scan_id": "s", "permalink": "p",
+                "scan_date": "2026-11-19 00:00:00"}"#,
+        ))
+        .unwrap();
+        let domain: DomainReport = serde_json::from_str(&hostile(
+            r#"{"response_code": 1, "categories": ["HOSTILE"], "resolutions":
+                [{"last_resolved": "2019-07-24 13:10:01", "ip_address": "HOSTILE"}]}"#,
+        ))
+        .unwrap();
+        let ip: IpReport = serde_json::from_str(&hostile(
+            r#"{"response_code": 1, "asn": "HOSTILE", "as_owner": "HOSTILE",
+                "country": "HOSTILE", "resolutions":
+                [{"last_resolved": "2019-07-24 13:10:01", "hostname": "HOSTILE"}]}"#,
+        ))
+        .unwrap();
+        for color in [false, true] {
+            assert_shown_escaped(&file.table_found(color));
+            assert_shown_escaped(&url.table_found(color));
+            assert_shown_escaped(&scan.table_found(color));
+            assert_shown_escaped(&domain.table_found(color));
+            assert_shown_escaped(&ip.table_found(color));
+        }
+        // The colour is still vt's: painted, not escaped.
+        assert!(file.table_found(true).starts_with("\x1b[33m"));
     }
 }

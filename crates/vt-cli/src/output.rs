@@ -3,6 +3,8 @@
 //! here once; what an answer kind shows (its table columns, its CSV header) is its
 //! [`AnswerKind`].
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,7 +21,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 pub(crate) trait AnswerKind: Report {
     /// The table's column titles after RESOURCE and STATUS.
     fn table_header() -> String;
-    /// Those columns for a found report (`color`: ANSI colours allowed).
+    /// Those columns for a found report (`color`: ANSI colours allowed). Every text of the
+    /// service in them goes through [`shown`] before it is painted: the table is for eyes.
     fn table_found(&self, color: bool) -> String;
     /// Those columns for an answer that is not a report (`-` placeholders), before its
     /// message.
@@ -206,23 +209,32 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                     .unwrap_or_default(),
             );
         }
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        // Every field, not only the service's: one rule is easier to trust than a list, and
+        // the numbers and statuses vt writes itself never start with a formula character.
+        let line: Vec<String> = fields
+            .iter()
+            .map(|f| csv_field(&formula_neutralised(f)))
+            .collect();
         writeln!(self.out, "{}", line.join(","))
     }
 
+    /// One row: every text that is not vt's own (paths, resources, the service's messages
+    /// and report fields, error messages) goes through [`shown`], so a file name or an answer
+    /// cannot move the cursor, erase rows or add lines.
     fn table(&mut self, record: &Record<'_, T>) -> io::Result<()> {
         let l = self.layout;
         let mut line = String::new();
         if let Some(w) = l.path_width {
             let path = record
                 .path()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "-".to_owned());
+                .map(|p| p.to_string_lossy())
+                .unwrap_or(Cow::Borrowed("-"));
+            let path = shown(&path);
             line.push_str(&format!("{path:<w$}  "));
         }
         line.push_str(&format!(
             "{:<rw$}  ",
-            record.resource(),
+            shown(record.resource()),
             rw = l.resource_width
         ));
         match record {
@@ -233,13 +245,13 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                     Some(report) => line.push_str(&report.table_found(l.color)),
                     None => {
                         line.push_str(&T::table_empty());
-                        line.push_str(typed.and_then(Answer::verbose_msg).unwrap_or(""));
+                        line.push_str(&shown(typed.and_then(Answer::verbose_msg).unwrap_or("")));
                     }
                 }
             }
             Record::Failed { message, .. } => {
                 line.push_str(&paint(&format!("{:<9}", "error"), RED, l.color));
-                line.push_str(&format!("  {}{message}", T::table_empty()));
+                line.push_str(&format!("  {}{}", T::table_empty(), shown(message)));
             }
         }
         writeln!(self.out, "{}", line.trim_end())
@@ -313,6 +325,53 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
+/// Text as it may be shown to a person (a table row, a line on stderr): every character that
+/// a terminal would act on instead of showing, or that reorders what is shown, is written as
+/// a visible escape, so a file name or a service's answer cannot erase rows, add fake ones,
+/// retitle the window or reverse a name. `\n`, `\r` and `\t` by name; the other C0
+/// controls and DEL as `\x1b`; the C1 controls and the bidi overrides and isolates
+/// (U+202A-U+202E, U+2066-U+2069) as `\u{9b}`. A backslash is kept as it is, so that
+/// ordinary text (a Windows path) shows unchanged. Borrowed when nothing needs escaping,
+/// which is nearly always.
+pub(crate) fn shown(text: &str) -> Cow<'_, str> {
+    let Some(first) = text.find(must_be_escaped) else {
+        return Cow::Borrowed(text);
+    };
+    let mut escaped = String::with_capacity(text.len() + 8);
+    escaped.push_str(&text[..first]);
+    for c in text[first..].chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_ascii_control() => {
+                let _ = write!(escaped, "\\x{:02x}", u32::from(c));
+            }
+            c if must_be_escaped(c) => {
+                let _ = write!(escaped, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// C0 controls, DEL, C1 controls, and the bidi embeddings, overrides and isolates.
+fn must_be_escaped(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A CSV field a spreadsheet will not run as a formula (the OWASP rule): one that starts with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` in front. Otherwise as it is:
+/// CSV is for programs too, and keeps the bytes.
+fn formula_neutralised(field: &str) -> Cow<'_, str> {
+    if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{field}"))
+    } else {
+        Cow::Borrowed(field)
+    }
+}
+
 fn csv_field(field: &str) -> String {
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
@@ -355,6 +414,67 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn shown_borrows_clean_text_unicode_and_backslashes_included() {
+        for clean in [
+            "",
+            "Trojan.Generic.3611249",
+            "http://пример.test/путь",
+            r"C:\Users\me\x.exe",
+            "名前 😀",
+        ] {
+            assert!(matches!(shown(clean), Cow::Borrowed(_)), "{clean}");
+        }
+    }
+
+    #[test]
+    fn shown_escapes_every_c0_control_del_and_c1_control() {
+        assert_eq!(shown("a\nb\rc\td"), r"a\nb\rc\td");
+        assert_eq!(shown("\x1b[1A\x1b[2K\x07\0"), r"\x1b[1A\x1b[2K\x07\x00");
+        assert_eq!(shown("\x7f"), r"\x7f");
+        assert_eq!(shown("\u{9b}31m\u{85}"), r"\u{9b}31m\u{85}");
+        for c in (0u32..0x20).chain(0x7f..0xa0) {
+            let c = char::from_u32(c).unwrap();
+            let text = c.to_string();
+            let escaped = shown(&text);
+            assert!(
+                escaped.starts_with('\\') && !escaped.chars().any(char::is_control),
+                "{c:?} shown as {escaped:?}"
+            );
+        }
+        // The first character that is not a control, either side, is kept as it is.
+        assert_eq!(shown("\u{a0}é\u{1f}"), "\u{a0}é\\x1f");
+    }
+
+    #[test]
+    fn shown_escapes_the_bidi_overrides_and_isolates() {
+        assert_eq!(shown("exe.\u{202e}txt"), r"exe.\u{202e}txt");
+        for c in (0x202a..=0x202e).chain(0x2066..=0x2069) {
+            let text = char::from_u32(c).unwrap().to_string();
+            assert_eq!(shown(&text), format!("\\u{{{c:x}}}"));
+        }
+        // Marks that do not reorder (LRM) and their neighbours are left alone.
+        assert!(matches!(
+            shown("\u{200e}\u{2029}\u{206a}"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn csv_fields_that_a_spreadsheet_would_run_get_a_quote_in_front() {
+        for formula in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(formula_neutralised(formula), format!("'{formula}"));
+        }
+        for plain in ["", "https://x.test/=1", "a=b", "0", "'already"] {
+            assert!(matches!(formula_neutralised(plain), Cow::Borrowed(_)));
+        }
+        // Neutralised, then quoted as CSV needs.
+        assert_eq!(
+            csv_field(&formula_neutralised(r#"=HYPERLINK("http://evil","x")"#)),
+            r#""'=HYPERLINK(""http://evil"",""x"")""#
+        );
     }
 
     #[test]

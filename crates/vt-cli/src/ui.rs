@@ -6,11 +6,14 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 use vt_api::Event;
+
+use crate::output::shown;
 
 /// The progress bar on screen, if any: log lines are written around it.
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -20,8 +23,11 @@ fn with_bar<T>(f: impl FnOnce(Option<&ProgressBar>) -> T) -> T {
     f(bar.as_ref())
 }
 
-/// Writes a line to stderr, around the progress bar.
+/// Writes a line to stderr, around the progress bar. Its control characters are shown as
+/// escapes ([`shown`]): a line may quote a path, a service's message or an error excerpt, and
+/// those must not reach the terminal as commands (nor a `\n` as a fake second line).
 pub(crate) fn eprint_line(line: &str) {
+    let line = shown(line);
     with_bar(|bar| {
         let write = || {
             let _ = writeln!(io::stderr().lock(), "{line}");
@@ -87,7 +93,19 @@ pub(crate) fn init_logging(quiet: bool, verbose: u8, color: bool) {
         .with_target("vt_api", api_level)
         .with_target("vt_transport", vt_level)
         .with_target("vt_model", vt_level);
+    // Every field of a log line is shown through `shown`, the message and `%error`-style
+    // Display fields included (tracing's own sanitising leaves CR, LF, tab and the bidi
+    // overrides alone, and Display fields untouched): an error can quote a path or a service.
+    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let value = format!("{value:?}");
+        match field.name() {
+            "message" => write!(writer, "{}", shown(&value)),
+            name => write!(writer, "{name}={}", shown(&value)),
+        }
+    })
+    .delimited(" ");
     let fmt = tracing_subscriber::fmt::layer()
+        .fmt_fields(fields)
         .with_writer(|| StderrAroundBar)
         .with_ansi(color)
         .with_target(verbose >= 2)
