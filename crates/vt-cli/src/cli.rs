@@ -80,6 +80,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: IpCommand,
     },
+    /// What the cache of answers holds, and bounding it
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// Ask for the API key and store it in the user's config dir (mode 0600)
     Init(InitArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
@@ -95,6 +100,20 @@ pub(crate) enum FileCommand {
     /// The antivirus report of files, by MD5, SHA-1, SHA-256 or scan_id
     // Boxed: its many flags would make every `Command` as large as it.
     Report(Box<ReportArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// How many answers, how old, how big, by service and endpoint
+    Stats,
+    /// Forget the answers fetched more than DURATION ago, and shrink the file
+    Prune {
+        /// e.g. 30d, 12h
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        older_than: Duration,
+    },
+    /// Forget every answer (the quota count that runs share is kept), and shrink the file
+    Clear,
 }
 
 #[derive(Debug, Subcommand)]

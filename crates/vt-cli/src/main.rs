@@ -9,6 +9,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cache_command;
 mod cli;
 #[cfg(feature = "testing-clock")]
 mod clock;
@@ -126,6 +127,7 @@ fn main() -> ExitCode {
             },
             global,
         )),
+        Command::Cache { command } => cache_command::run(command),
         Command::Init(args) => config::init(args.tier, global.quiet).map(|()| EXIT_OK),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "vt", &mut std::io::stdout());

@@ -20,7 +20,7 @@ const DEFAULT_MAX_AGE_NOT_FOUND: Duration = Duration::from_secs(60 * 60);
 /// The cache file in the cache dir. It holds every endpoint's answers now; the name of the
 /// first one is kept so that an upgrade keeps the file's quota ledger (its old answers, not
 /// scoped to a service, are discarded when it is opened).
-const CACHE_FILE: &str = "file-report.sqlite3";
+pub(crate) const CACHE_FILE: &str = "file-report.sqlite3";
 
 /// The key and config, read before the inputs (so that an input holding the key is refused
 /// without being quoted).

@@ -711,3 +711,42 @@ fn repeats_far_apart_are_asked_once_with_or_without_the_cache() {
         );
     }
 }
+
+#[test]
+fn the_cache_is_described_pruned_and_cleared() {
+    let env = Env::new();
+    let none = run(env.vt().args(["cache", "stats"]));
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(none.stdout.starts_with("no cache yet"), "{}", none.stdout);
+    let filled = report(
+        &env,
+        &["--tier", "private", SAMPLE_MD5, EICAR_MD5, ABSENT_MD5],
+    );
+    assert_eq!(filled.code, 0, "{}", filled.stderr);
+    let stats = run(env.vt().args(["cache", "stats"]));
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    assert!(stats.stdout.contains("answers   3 ("), "{}", stats.stdout);
+    assert!(
+        stats.stdout.contains(&format!("{}file/report", env.url())),
+        "{}",
+        stats.stdout
+    );
+    let pruned = run(env.vt().args(["cache", "prune", "--older-than", "1d"]));
+    assert!(
+        pruned.stdout.starts_with("forgot 0 answers"),
+        "{}",
+        pruned.stdout
+    );
+    let cleared = run(env.vt().args(["cache", "clear"]));
+    assert!(
+        cleared.stdout.starts_with("forgot all 3 answers"),
+        "{}",
+        cleared.stdout
+    );
+    let after = run(env.vt().args(["cache", "stats"]));
+    assert!(after.stdout.contains("answers   0 ("), "{}", after.stdout);
+    // The lookups are asked again.
+    let asked = env.stats().resources_asked;
+    report(&env, &["--tier", "private", SAMPLE_MD5]);
+    assert_eq!(env.stats().resources_asked, asked + 1);
+}
