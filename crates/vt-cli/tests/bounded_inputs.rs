@@ -261,11 +261,11 @@ fn durations_past_their_bound_are_refused_before_anything_is_sent() {
         ),
         (
             vec!["--timeout".to_owned(), HUGE.to_owned()],
-            "is more than 1 day",
+            "is more than 365 days",
         ),
         (
-            vec!["--timeout".to_owned(), "1d1s".to_owned()],
-            "is more than 1 day",
+            vec!["--timeout".to_owned(), "365d1s".to_owned()],
+            "is more than 365 days",
         ),
         // Sums past what a duration holds: an error, not a wrap or a saturation.
         (
@@ -296,7 +296,7 @@ fn durations_past_their_bound_are_refused_before_anything_is_sent() {
             "--max-age",
             "365d",
             "--timeout",
-            "1d",
+            "365d",
             SAMPLE_MD5,
         ]),
         PROMPT,
