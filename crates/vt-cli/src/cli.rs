@@ -208,6 +208,10 @@ pub(crate) struct ReportArgs {
     /// Hash these files (folders recursively) and look up their SHA-256
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub(crate) hash: Vec<PathBuf>,
+    /// Follow symbolic links found inside --hash folders (a link may lead to any file of the
+    /// machine); links named on the command line are always followed
+    #[arg(long, requires = "hash")]
+    pub(crate) follow_links: bool,
     /// Private-API details (needs a private key)
     #[arg(long)]
     pub(crate) allinfo: bool,
@@ -265,14 +269,14 @@ pub(crate) struct ClientArgs {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "10m",
-        value_parser = parse_duration
+        value_parser = parse_wait_queued
     )]
     pub(crate) wait_queued: Option<Duration>,
     /// Do not read or write the cache of answers
     #[arg(long, conflicts_with = "offline")]
     pub(crate) no_cache: bool,
     /// Use cached answers no older than this (e.g. 30m, 12h, 7d) [default: 24h; any age offline]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_max_age)]
     pub(crate) max_age: Option<Duration>,
     /// Answer from the cache only: send nothing (a miss is a failed record)
     #[arg(long)]
@@ -335,9 +339,16 @@ pub(crate) fn parse_rate(text: &str) -> Result<Rate, String> {
     }
 }
 
-/// A [`parse_duration`] above zero: a request with no time at all could never be answered.
+/// The longest `--timeout`, `--max-age` and `--wait-queued`: a year. Longer is surely a typo,
+/// and a clock adding a duration near `u64::MAX` seconds to now overflows (it used to panic).
+/// The timeout shares the bound rather than a tighter one: on the scaled clock of vt's tests
+/// (`testing-clock`), `--timeout 30d` is a few real seconds.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `--timeout`: a [`parse_duration`] above zero (a request with no time at all could never
+/// be answered) and at most [`MAX_DURATION`].
 pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
-    match parse_duration(text)? {
+    match parse_duration_at_most(text, MAX_DURATION, "365 days", "a timeout")? {
         Duration::ZERO => Err(format!(
             "{text:?} is no time at all: a timeout must be above 0"
         )),
@@ -345,17 +356,48 @@ pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--max-age`: a [`parse_duration`] of at most [`MAX_DURATION`].
+pub(crate) fn parse_max_age(text: &str) -> Result<Duration, String> {
+    parse_duration_at_most(text, MAX_DURATION, "365 days", "a cached answer's age")
+}
+
+/// `--wait-queued`: a [`parse_duration`] of at most [`MAX_DURATION`].
+pub(crate) fn parse_wait_queued(text: &str) -> Result<Duration, String> {
+    parse_duration_at_most(text, MAX_DURATION, "365 days", "a wait for queued answers")
+}
+
+/// A [`parse_duration`] refused past `max` (said `max_text`), naming what it bounds.
+fn parse_duration_at_most(
+    text: &str,
+    max: Duration,
+    max_text: &str,
+    what: &str,
+) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        duration if duration > max => Err(format!(
+            "{text:?} is more than {max_text}, the most {what} may be"
+        )),
+        duration => Ok(duration),
+    }
+}
+
 /// `90`, `500ms`, `30s`, `10m`, `12h`, `7d`, or sums such as `1h30m`. A bare number is seconds.
+/// Arithmetic is checked: a duration past what `Duration` holds is an error, not a wrap, a
+/// saturation or a panic.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!("{text:?} is not a duration: expected e.g. 90, 500ms, 30s, 10m, 12h, 7d or 1h30m")
     };
+    let too_long = || format!("{text:?} is too long a duration");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());
     }
-    if let Ok(seconds) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| too_long());
     }
     let mut total = Duration::ZERO;
     let mut rest = t;
@@ -364,20 +406,25 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(bad());
         }
-        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        // Only digits, so the one way to fail is a number past u64.
+        let value: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" | "min" => Duration::from_secs(value.saturating_mul(60)),
-            "h" => Duration::from_secs(value.saturating_mul(3600)),
-            "d" => Duration::from_secs(value.saturating_mul(86_400)),
+        let seconds_per_unit = match unit {
+            "ms" => None,
+            "s" => Some(1),
+            "m" | "min" => Some(60),
+            "h" => Some(3600),
+            "d" => Some(86_400),
             _ => return Err(bad()),
         };
-        total = total.saturating_add(part);
+        let part = match seconds_per_unit {
+            None => Duration::from_millis(value),
+            Some(n) => Duration::from_secs(value.checked_mul(n).ok_or_else(too_long)?),
+        };
+        total = total.checked_add(part).ok_or_else(too_long)?;
     }
     Ok(total)
 }
@@ -421,6 +468,43 @@ mod tests {
         assert_eq!(parse_timeout("30s"), Ok(default), "the help says 30s");
         assert!(help.contains("[default: 30s]"), "{help}");
         assert!(help.contains("--retries <N>"), "{help}");
+    }
+
+    #[test]
+    fn durations_past_their_bound_or_past_u64_are_refused_not_saturated() {
+        for text in [
+            "18446744073709551615s",
+            "18446744073709551616",
+            "99999999999999999999s",
+            "18446744073709551615d",
+            "213503982334601d",
+            "9223372036854775807s9223372036854775807s1s",
+        ] {
+            assert!(
+                parse_duration(text).is_err() || parse_max_age(text).is_err(),
+                "{text}"
+            );
+            assert!(parse_wait_queued(text).is_err(), "{text}");
+            assert!(parse_timeout(text).is_err(), "{text}");
+        }
+        assert!(parse_duration("99999999999999999999s")
+            .unwrap_err()
+            .contains("too long a duration"));
+        assert!(parse_duration("18446744073709551615s1s")
+            .unwrap_err()
+            .contains("too long"));
+        assert_eq!(parse_timeout("365d"), Ok(MAX_DURATION));
+        assert!(parse_timeout("365d1ms")
+            .unwrap_err()
+            .contains("more than 365 days"));
+        assert_eq!(parse_max_age("365d"), Ok(MAX_DURATION));
+        assert_eq!(parse_wait_queued("8760h"), Ok(MAX_DURATION));
+        assert!(parse_max_age("366d")
+            .unwrap_err()
+            .contains("more than 365 days"));
+        assert!(parse_wait_queued("366d")
+            .unwrap_err()
+            .contains("more than 365 days"));
     }
 
     #[test]

@@ -173,6 +173,36 @@ pub(crate) fn cleartext_warning(base_url: &str, proxy: Option<&str>) -> Option<S
     }
 }
 
+/// Refuses a base URL that `vt` cannot speak to: a scheme other than `http` or `https` (an
+/// `ftp://` URL used to fail every record with a transport error), or no host. `source` says
+/// where the URL came from. The URL is not quoted whole: it may hold a password.
+pub(crate) fn check_base_url(base_url: &str, source: &str) -> Result<(), String> {
+    let uri = base_url.trim().parse::<http::Uri>().map_err(|e| {
+        format!("the base URL ({source}) is not a URL: {e}; expected e.g. https://host/vtapi/v2/")
+    })?;
+    match uri.scheme_str() {
+        Some(scheme)
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {}
+        Some(scheme) => {
+            return Err(format!(
+                "the base URL ({source}) is {scheme}://...: vt speaks only http:// and https://"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "the base URL ({source}) is not absolute: it needs http:// or https:// and a \
+                 host, e.g. https://host/vtapi/v2/"
+            ))
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!(
+            "the base URL ({source}) has no host: expected e.g. https://host/vtapi/v2/"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or `::1` (also as
 /// `::ffff:127.x.y.z`).
 fn is_loopback(host: &str) -> bool {
@@ -195,37 +225,79 @@ const SECRET_FILE_MAX: u64 = 64 * 1024;
 /// Reads a file holding a secret, refusing it when other users may read or change it. The
 /// mode is read from the opened file, so the file checked is the file read.
 fn read_secret_file(path: &Path) -> Result<String> {
+    let text = read_bounded_file(path, SECRET_FILE_MAX, "a key or config file", |metadata| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "refusing {}: other users can access it (mode {mode:04o}); run: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = metadata;
+        Ok(())
+    })?;
+    String::from_utf8(text).map_err(|_| {
+        UsageError::new(format!(
+            "cannot read {}: it is not UTF-8 text",
+            path.display()
+        ))
+        .into()
+    })
+}
+
+/// Reads a file the user named (or vt's own config file) in bounded time and memory: it must
+/// be a regular file or a pipe (`--api-key-file <(pass show vt)` hands the key over without
+/// writing it to disk), and hold at most `max` bytes; `what` says what it should be. A device
+/// (`/dev/zero` never ends), a socket or a folder is refused before a byte is read.
+/// `check` sees the opened file's metadata first (the file checked is the file read).
+fn read_bounded_file(
+    path: &Path,
+    max: u64,
+    what: &str,
+    check: impl FnOnce(&std::fs::Metadata) -> Result<(), String>,
+) -> Result<Vec<u8>> {
     use std::io::Read;
     let cannot_read =
         |e: std::io::Error| UsageError::new(format!("cannot read {}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(cannot_read)?;
     let metadata = file.metadata().map_err(cannot_read)?;
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(UsageError::new(format!(
-                "refusing {}: other users can access it (mode {mode:04o}); run: chmod 600 {}",
-                path.display(),
-                path.display()
-            ))
-            .into());
-        }
-    }
-    if metadata.len() > SECRET_FILE_MAX {
+    let is_pipe = std::os::unix::fs::FileTypeExt::is_fifo(&metadata.file_type());
+    #[cfg(not(unix))]
+    let is_pipe = false;
+    if !metadata.is_file() && !is_pipe {
         return Err(UsageError::new(format!(
-            "refusing {}: {} bytes is not a key or config file",
-            path.display(),
-            metadata.len()
+            "refusing {}: it is not a regular file (a folder, a device or a socket), so it is \
+             not {what}",
+            path.display()
         ))
         .into());
     }
-    let mut text = String::new();
-    file.take(SECRET_FILE_MAX)
-        .read_to_string(&mut text)
+    check(&metadata).map_err(UsageError::new)?;
+    let too_big = |size: String| {
+        UsageError::new(format!(
+            "refusing {}: {size} bytes is not {what} (at most {max} bytes)",
+            path.display()
+        ))
+    };
+    if metadata.len() > max {
+        return Err(too_big(metadata.len().to_string()).into());
+    }
+    // One byte more than allowed tells a pipe that goes on from one that ends in time.
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
         .map_err(cannot_read)?;
-    Ok(text)
+    if bytes.len() as u64 > max {
+        return Err(too_big(format!("more than {max}")).into());
+    }
+    Ok(bytes)
 }
 
 /// `vt init`: asks for the key (hidden on a terminal; one line from a pipe) and writes the
@@ -351,6 +423,56 @@ mod tests {
             "{text}"
         );
         assert_eq!(cleartext_warning("https://vt.example/", proxy), None);
+    }
+
+    #[test]
+    fn base_urls_other_than_http_or_https_with_a_host_are_refused() {
+        for url in [
+            "https://www.virustotal.com/vtapi/v2/",
+            "http://127.0.0.1:8080/vtapi/v2/",
+            "HTTPS://vt.example",
+            " http://[::1]:9/ ",
+        ] {
+            assert_eq!(check_base_url(url, "--base-url"), Ok(()), "{url}");
+        }
+        let refused = |url: &str| check_base_url(url, "--base-url").unwrap_err();
+        assert!(refused("ftp://vt.example/").contains("is ftp://..."));
+        assert!(refused("file:///etc/passwd").contains("the base URL (--base-url)"));
+        assert!(refused("vt.example/vtapi/v2/").contains("is not a URL"));
+        assert!(refused("/vtapi/v2/").contains("not absolute"));
+        assert!(refused("http://").contains("--base-url"));
+        assert!(refused("").contains("--base-url"));
+        // A password is not repeated.
+        assert!(!refused("ftp://user:hunter2@vt.example/").contains("hunter2"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_and_config_files_must_be_regular_files_or_pipes_within_the_cap() {
+        let refused = |path: &Path| {
+            read_bounded_file(path, SECRET_FILE_MAX, "a key or config file", |_| Ok(()))
+                .unwrap_err()
+                .to_string()
+        };
+        // /dev/zero would be read to the cap, then refused; it is refused unread.
+        let error = refused(Path::new("/dev/zero"));
+        assert!(
+            error.contains("/dev/zero: it is not a regular file"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert!(refused(dir.path()).contains("not a regular file"));
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'k'; SECRET_FILE_MAX as usize + 1]).unwrap();
+        let error = refused(&big);
+        assert!(
+            error.contains("65537 bytes is not a key or config file (at most 65536 bytes)"),
+            "{error}"
+        );
+        let key = dir.path().join("key");
+        std::fs::write(&key, b"abc\n").unwrap();
+        let read = read_bounded_file(&key, SECRET_FILE_MAX, "a key file", |_| Ok(())).unwrap();
+        assert_eq!(read, b"abc\n");
     }
 
     #[test]

@@ -34,8 +34,8 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
     let hashed = if args.hash.is_empty() {
         Vec::new()
     } else {
-        let paths = args.hash.clone();
-        let files = tokio::task::spawn_blocking(move || hash::list(&paths))
+        let (paths, follow_links) = (args.hash.clone(), args.follow_links);
+        let files = tokio::task::spawn_blocking(move || hash::list(&paths, follow_links))
             .await
             .context("listing files failed")?;
         let bar = ui::progress(files.len(), files.len() > 1 && !global.quiet, "hashing");

@@ -6,14 +6,17 @@
 //! - A UTF-8 byte order mark at the very start is skipped. A UTF-16 one stops the reading with
 //!   [`ListError::Utf16`]: such a file is not a list this reader can read.
 //! - A line longer than [`MAX_LINE`] bytes (ending excluded) is [`ListError::TooLong`]; it is
-//!   skipped without being held in memory, only its length is counted.
+//!   skipped without being held in memory, only its length is counted. A line that goes on
+//!   past [`MAX_SKIPPED_LINE`] is [`ListError::NoLineEnd`], and the reading stops there: a
+//!   source that never ends a line (`/dev/zero`, a stream of binary) would otherwise be
+//!   skipped for ever.
 //! - A line holding a NUL byte is [`ListError::Nul`], one that is not UTF-8
 //!   [`ListError::NotUtf8`]; both name the line and the byte.
 //! - `#` starts a comment (whole line or trailing); what is left is trimmed, and a line left
 //!   empty is skipped. What remains is the resource text, given to the caller unvalidated.
 //!
-//! Errors of one line do not stop the reading (the caller lists them all); an I/O error or a
-//! UTF-16 file ends it.
+//! Errors of one line do not stop the reading (the caller lists them all); an I/O error, a
+//! UTF-16 file or a line without an end in sight ends it.
 //!
 //! ```
 //! use vt_cli::list::{ListError, ListReader};
@@ -38,6 +41,12 @@ pub const MAX_LINE: usize = 4096;
 
 /// The UTF-8 byte order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// How far an over-long line is skipped, counting its length, before the source is given up
+/// as one that never ends a line. Above the 1 GiB line of the tests (whose length is
+/// reported, and the reading goes on), and small enough that `/dev/zero` is given up at once
+/// (0.15 s, debug build).
+pub const MAX_SKIPPED_LINE: u64 = 2 << 30;
+
 /// How much of an over-long line is read at a time while it is skipped.
 const SKIP_CHUNK: u64 = 64 * 1024;
 
@@ -73,6 +82,16 @@ pub enum ListError {
         line: u64,
         /// 1-based position of the first byte that is not UTF-8, in bytes.
         byte: usize,
+    },
+    /// A line went on past [`MAX_SKIPPED_LINE`] bytes without an end; nothing more is read
+    /// (`/dev/zero`, a binary stream, a list without line ends).
+    NoLineEnd {
+        /// The list's name.
+        source: String,
+        /// 1-based line number.
+        line: u64,
+        /// The bytes of the line read before giving up.
+        skipped: u64,
     },
     /// The list starts with a UTF-16 byte order mark; nothing more is read.
     Utf16 {
@@ -111,6 +130,15 @@ impl fmt::Display for ListError {
                 f,
                 "line {line} of {source}: not valid UTF-8 (byte {byte}); save the list as UTF-8 \
                  text"
+            ),
+            ListError::NoLineEnd {
+                source,
+                line,
+                skipped,
+            } => write!(
+                f,
+                "line {line} of {source} goes on past {skipped} bytes without a line end; is it \
+                 a text list? Nothing more of it is read"
             ),
             ListError::Utf16 { source } => write!(
                 f,
@@ -152,6 +180,8 @@ pub struct ListReader<R> {
     reader: R,
     source: String,
     max_line: usize,
+    /// How far an over-long line is skipped before the reading stops.
+    max_skipped_line: u64,
     /// Lines read so far.
     line: u64,
     buffer: Vec<u8>,
@@ -173,6 +203,7 @@ impl<R: BufRead> ListReader<R> {
             reader,
             source: source.into(),
             max_line: MAX_LINE,
+            max_skipped_line: MAX_SKIPPED_LINE,
             line: 0,
             buffer: Vec::new(),
             done: false,
@@ -186,9 +217,16 @@ impl<R: BufRead> ListReader<R> {
         self
     }
 
+    /// The same reader giving up on a line longer than `max` bytes (at least the line
+    /// limit), for tests that probe it without gibibytes of input.
+    pub fn with_max_skipped_line(mut self, max: u64) -> ListReader<R> {
+        self.max_skipped_line = max.max(self.max_line as u64);
+        self
+    }
+
     /// The next line that holds something, or the next error; `None` at the end. After an
-    /// error of one line, reading goes on with the next line; after [`ListError::Read`] or
-    /// [`ListError::Utf16`] it is over.
+    /// error of one line, reading goes on with the next line; after [`ListError::Read`],
+    /// [`ListError::NoLineEnd`] or [`ListError::Utf16`] it is over.
     pub fn next_entry(&mut self) -> Option<Result<Entry<'_>, ListError>> {
         let (start, end) = loop {
             if self.done {
@@ -301,6 +339,15 @@ impl<R: BufRead> ListReader<R> {
             if ended {
                 break;
             }
+            if length > self.max_skipped_line {
+                self.done = true;
+                self.buffer = Vec::new();
+                return Err(ListError::NoLineEnd {
+                    source: self.source.clone(),
+                    line: self.line,
+                    skipped: length,
+                });
+            }
         }
         if last == Some(b'\r') {
             length -= 1;
@@ -411,6 +458,37 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(reader.buffer.capacity() <= SKIP_CHUNK as usize + MAX_LINE + 8);
+        assert_eq!(reader.next_entry().unwrap().unwrap().text, "ok");
+    }
+
+    #[test]
+    fn a_line_past_the_skipping_bound_ends_the_list() {
+        // Endless: a reader that never ends a line, like /dev/zero.
+        let zeros = io::BufReader::new(io::repeat(0));
+        let mut reader = ListReader::new(zeros, "/dev/zero").with_max_skipped_line(1 << 20);
+        let error = reader.next_entry().unwrap().unwrap_err();
+        assert!(
+            matches!(error, ListError::NoLineEnd { line: 1, skipped, .. } if skipped > 1 << 20 && skipped <= (1 << 20) + 2 * SKIP_CHUNK),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("line 1 of /dev/zero goes on past ")
+                && error
+                    .to_string()
+                    .contains("without a line end; is it a text list?"),
+            "{error}"
+        );
+        assert!(reader.next_entry().is_none());
+        // A line up to the bound is still measured, and the reading goes on.
+        let mut list = vec![b'x'; 1 << 20];
+        list.extend_from_slice(b"\nok\n");
+        let mut reader = ListReader::new(&list[..], "l").with_max_skipped_line(1 << 20);
+        assert!(matches!(
+            reader.next_entry(),
+            Some(Err(ListError::TooLong { length, .. })) if length == 1 << 20
+        ));
         assert_eq!(reader.next_entry().unwrap().unwrap().text, "ok");
     }
 

@@ -92,13 +92,18 @@ impl Session {
             Format::Jsonl
         });
         let tier = args.tier.or(config.tier).unwrap_or(TierArg::Public);
-        let base_url = match &args.base_url {
-            Some(url) => url.clone(),
-            None => std::env::var("VT_BASE_URL")
+        let (base_url, base_url_source) = match &args.base_url {
+            Some(url) => (url.clone(), "--base-url"),
+            None => match std::env::var("VT_BASE_URL")
                 .ok()
                 .filter(|u| !u.trim().is_empty())
-                .unwrap_or_else(|| vt_api::DEFAULT_BASE_URL.to_owned()),
+            {
+                Some(url) => (url, "VT_BASE_URL"),
+                None => (vt_api::DEFAULT_BASE_URL.to_owned(), "the default"),
+            },
         };
+        // Before anything is sent: a URL vt cannot speak to would fail every record alike.
+        config::check_base_url(&base_url, base_url_source).map_err(UsageError::new)?;
         let key = match key {
             Some((key, source)) => {
                 tracing::debug!("API key from {source}");

@@ -291,8 +291,9 @@ impl HyperTransportBuilder {
 
     /// Also trusts the CA certificates in this PEM file, for instance a corporate
     /// TLS-inspection CA. May be called several times. [`build`](Self::build) fails with
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if the file cannot be read or holds no
-    /// certificate.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if the file cannot be read, is not a
+    /// regular file or a pipe (a device such as `/dev/zero` is refused unread), holds more
+    /// than 1 MiB, or holds no certificate.
     pub fn extra_ca_pem_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.extra_ca_pem_files.push(path.into());
         self
@@ -383,8 +384,8 @@ impl HyperTransportBuilder {
             let unreadable = |e: &dyn fmt::Display| {
                 Error::config(format!("cannot read {}: {e}", path.display()))
             };
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| unreadable(&e))?
+            let pem = read_ca_file(path)?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| unreadable(&e))?;
             if certs.is_empty() {
@@ -407,5 +408,80 @@ impl HyperTransportBuilder {
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(config)
+    }
+}
+
+/// The most a CA file may hold: a bundle of every public root is about 250 KiB.
+const MAX_CA_FILE: u64 = 1024 * 1024;
+
+/// Reads a CA file in bounded time and memory: a regular file or a pipe (a certificate
+/// handed over by `<(...)`), at most [`MAX_CA_FILE`] bytes. A device, a socket or a folder is
+/// refused before a byte is read (`/dev/zero` used to grow the process without bound).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let unreadable =
+        |e: std::io::Error| Error::config(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let metadata = file.metadata().map_err(unreadable)?;
+    #[cfg(unix)]
+    let is_pipe = std::os::unix::fs::FileTypeExt::is_fifo(&metadata.file_type());
+    #[cfg(not(unix))]
+    let is_pipe = false;
+    if !metadata.is_file() && !is_pipe {
+        return Err(Error::config(format!(
+            "{} is not a regular file (a folder, a device or a socket), so not a PEM file of CA \
+             certificates",
+            path.display()
+        )));
+    }
+    let too_big = || {
+        Error::config(format!(
+            "{} holds more than {MAX_CA_FILE} bytes: not a PEM file of CA certificates",
+            path.display()
+        ))
+    };
+    if metadata.len() > MAX_CA_FILE {
+        return Err(too_big());
+    }
+    // One byte more than allowed tells a pipe that goes on from one that ends in time.
+    let mut pem = Vec::new();
+    file.take(MAX_CA_FILE + 1)
+        .read_to_end(&mut pem)
+        .map_err(unreadable)?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return Err(too_big());
+    }
+    Ok(pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error `build` gives with `path` as an extra CA file.
+    fn ca_file_error(path: &std::path::Path) -> String {
+        match HyperTransport::builder().extra_ca_pem_file(path).build() {
+            Ok(_) => panic!("{} was accepted as a CA file", path.display()),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_ca_file_that_is_a_device_is_refused_unread() {
+        let error = ca_file_error(std::path::Path::new("/dev/zero"));
+        assert!(error.contains("/dev/zero is not a regular file"), "{error}");
+    }
+
+    #[test]
+    fn a_ca_file_over_a_mebibyte_is_refused() {
+        let path = std::env::temp_dir().join(format!(
+            "vt-transport-oversized-ca-{}.pem",
+            std::process::id()
+        ));
+        std::fs::write(&path, vec![b'A'; MAX_CA_FILE as usize + 1]).unwrap();
+        let error = ca_file_error(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert!(error.contains("holds more than 1048576 bytes"), "{error}");
     }
 }
