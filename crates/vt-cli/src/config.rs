@@ -331,11 +331,11 @@ pub(crate) fn init(tier: TierArg, quiet: bool) -> Result<()> {
     );
     write_private_file(&path, contents.as_bytes())?;
     if !quiet {
-        eprintln!(
+        crate::ui::eprint_line(&format!(
             "vt: saved the key ({} tier) to {}",
             tier.as_str(),
             path.display()
-        );
+        ));
     }
     Ok(())
 }
