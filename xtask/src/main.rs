@@ -150,6 +150,7 @@ fn ci() -> Result<()> {
     // Every crate builds from its packaged copy (docs/design.md, "What is published"); xtask
     // includes a file of vt-emulator by path and is never packaged. --allow-dirty: a local run
     // checks the working tree as it is (CI's checkout is clean anyway).
+    forget_unpacked_workspace_crates()?;
     cargo(
         &[
             "package",
@@ -161,6 +162,65 @@ fn ci() -> Result<()> {
         ],
         &[],
     )
+}
+
+/// The workspace's crates, by the names they are packaged under.
+const WORKSPACE_CRATES: [&str; 6] = [
+    "vt-model",
+    "vt-transport",
+    "vt-api",
+    "vt-emulator",
+    "vt-cli",
+    "vt-tests",
+];
+
+/// Removes the copies of the workspace's own crates that an earlier `cargo package` unpacked
+/// from its temporary registry. Cargo keys those copies by the registry's path and the crate's
+/// version, not its content: a later run from a checkout at the same path, with the same
+/// version, would verify against the old sources (seen: vt-api verified against a vt-model of
+/// three commits before). Only local registries' folders (named `-HASH`) are touched, and in
+/// them only these crates at this version.
+fn forget_unpacked_workspace_crates() -> Result<()> {
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    let Ok(registries) = std::fs::read_dir(cargo_home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let version = workspace_version()?;
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for name in WORKSPACE_CRATES {
+            let unpacked = registry.path().join(format!("{name}-{version}"));
+            if unpacked.is_dir() {
+                std::fs::remove_dir_all(&unpacked)
+                    .with_context(|| format!("cannot remove {}", unpacked.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The version of `[workspace.package]`, which every packaged crate has.
+fn workspace_version() -> Result<String> {
+    let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml"))
+        .context("cannot read the workspace's Cargo.toml")?;
+    manifest
+        .lines()
+        .skip_while(|line| line.trim() != "[workspace.package]")
+        .skip(1)
+        .take_while(|line| !line.trim_start().starts_with('['))
+        .find_map(|line| {
+            let (name, value) = line.split_once('=')?;
+            (name.trim() == "version").then(|| value.trim().trim_matches('"').to_owned())
+        })
+        .context("no version in [workspace.package]")
 }
 
 /// Users who bring their own backend build vt-api without default features: then no hyper,
