@@ -21,14 +21,11 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         )
         .into());
     }
-    // Files are hashed after the client is built: any `--hash` may repeat an input.
-    let repeats = resources.repeats || !args.hash.is_empty();
     let session = Session::start(
         &args.client,
         global,
         credentials,
         args.allinfo.then_some("--allinfo"),
-        repeats,
     )?;
 
     let hashed = if args.hash.is_empty() {

@@ -5,9 +5,7 @@
 //! value and where it was. Valid inputs are kept in memory up to a bound, then spooled to an
 //! anonymous temporary file, so a run over millions of hashes uses flat memory.
 
-use std::collections::HashSet;
 use std::fs::File;
-use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -61,12 +59,6 @@ pub(crate) struct Inputs<Q> {
     len: usize,
     /// The widest resource, for the table.
     pub(crate) max_width: usize,
-    /// A keyed hash of each distinct match key seen, to know whether any input repeats (8
-    /// bytes an input: 16 MB at a million).
-    seen: HashSet<u64>,
-    /// Whether some query occurs more than once.
-    pub(crate) repeats: bool,
-    hasher: RandomState,
 }
 
 /// Where an input came from, for messages.
@@ -140,20 +132,11 @@ impl<Q: Input> Inputs<Q> {
             spool: None,
             len: 0,
             max_width: 0,
-            seen: HashSet::new(),
-            repeats: false,
-            hasher: RandomState::new(),
         }
     }
 
     fn push(&mut self, query: Q) -> Result<()> {
         self.len += 1;
-        if !self.repeats && !self.seen.insert(self.hasher.hash_one(query.match_key())) {
-            // Two distinct keys with one 64-bit hash only make this say "repeats" wrongly,
-            // which costs a throw-away cache, never a lookup.
-            self.repeats = true;
-            self.seen = HashSet::new();
-        }
         self.max_width = self.max_width.max(query.wire_text().chars().count());
         if self.spool.is_none() && self.memory.len() < IN_MEMORY {
             self.memory.push(query);

@@ -42,13 +42,7 @@ pub(crate) async fn run<Q: Input, T: AnswerKind>(
         ))
         .into());
     }
-    let session = Session::start(
-        command.client,
-        global,
-        credentials,
-        command.private_feature,
-        queries.repeats,
-    )?;
+    let session = Session::start(command.client, global, credentials, command.private_feature)?;
     let per_request = match command.endpoint.spec().batching {
         Batching::Single => 1,
         _ => session.limits.batch_size,

@@ -49,28 +49,6 @@ pub(crate) struct Session {
     pub(crate) stdout_terminal: bool,
     pub(crate) limits: Limits,
     pub(crate) offline: bool,
-    /// The cache of this run alone (`--no-cache` with repeated inputs), removed when dropped.
-    _run_cache: Option<RunCache>,
-}
-
-/// A cache for one run: a SQLite file in a temporary folder of its own, removed with it.
-struct RunCache {
-    cache: Arc<Cache>,
-    _folder: tempfile::TempDir,
-}
-
-impl RunCache {
-    fn open() -> Result<RunCache> {
-        let folder = tempfile::Builder::new()
-            .prefix("vt-run-")
-            .tempdir()
-            .context("cannot create a temporary folder")?;
-        let cache = Cache::open(folder.path().join("run.sqlite3"))?;
-        Ok(RunCache {
-            cache: Arc::new(cache),
-            _folder: folder,
-        })
-    }
 }
 
 impl Session {
@@ -81,9 +59,7 @@ impl Session {
         global: &Global,
         credentials: Credentials,
         private_feature: Option<&str>,
-        repeats: bool,
     ) -> Result<Session> {
-        let mut run_cache_holder = None;
         let Credentials { config, key } = credentials;
         let stdout_terminal = io::stdout().is_terminal();
         let format = args.format.unwrap_or(if stdout_terminal {
@@ -212,20 +188,6 @@ impl Session {
                 );
             }
         }
-        // Without the cache, a query repeated far apart in the input would be asked again once
-        // its first answer has been written: a cache of this run alone (a temporary file,
-        // removed at exit) keeps it, so that repeats are asked once whatever their distance.
-        if args.no_cache && repeats {
-            match RunCache::open() {
-                Ok(run_cache) => {
-                    builder = builder.cache(run_cache.cache.clone(), None);
-                    run_cache_holder = Some(run_cache);
-                }
-                Err(error) => {
-                    tracing::warn!("repeated inputs far apart may be asked again: {error:#}")
-                }
-            }
-        }
         let client = builder
             .build()
             .map_err(|e| UsageError::new(e.to_string()))?;
@@ -245,7 +207,6 @@ impl Session {
             stdout_terminal,
             limits,
             offline: args.offline,
-            _run_cache: run_cache_holder,
         })
     }
 
