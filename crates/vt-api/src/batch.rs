@@ -94,6 +94,9 @@ pub struct Lookups<S, Q, T> {
     /// Cache probes in flight.
     probes: usize,
     wait_queued: Option<WaitQueued>,
+    /// Build the typed view of every answer in the chunk tasks (on every worker), for a caller
+    /// that reads them all.
+    decode_all: bool,
     /// Queued queries to ask again, with when (in time order: all wait one interval).
     requeued: VecDeque<(Instant, Q)>,
     /// When each query waiting to be asked again was first answered "queued".
@@ -172,6 +175,7 @@ impl Client {
             asking: 0,
             probes: 0,
             wait_queued: None,
+            decode_all: false,
             requeued: VecDeque::new(),
             queued_since: HashMap::new(),
             ticking: false,
@@ -217,6 +221,15 @@ where
     T: Report,
     S: Stream<Item = Q> + Unpin,
 {
+    /// Builds the typed view of every answer as it arrives, in the tasks that read the
+    /// answers (on every worker thread of a tokio runtime), rather than when the caller first
+    /// asks for it: for callers that read every report (a table, CSV). Callers that pass the
+    /// bytes on need not.
+    pub fn decode_all(mut self) -> Self {
+        self.decode_all = true;
+        self
+    }
+
     /// Asks queued queries again, every `interval`, in batches with the other queries, until
     /// they are no longer queued or `timeout` has passed since their first queued answer
     /// (then their outcome is the last queued answer).
@@ -388,9 +401,16 @@ where
         let chunk: Arc<[Q]> = self.forming.drain(..take).collect();
         let inner = Arc::clone(&self.inner);
         let (endpoint, params, scope) = (self.endpoint, self.params.clone(), self.scope.clone());
+        let decode_all = self.decode_all;
         let for_stream = Arc::clone(&chunk);
         let ask = async move {
             let results = inner.ask_batch(&endpoint, &params, &chunk).await;
+            if decode_all {
+                // Decoded here, on this task's worker, once (the answer keeps the view).
+                for answer in results.iter().flatten().flatten() {
+                    let _ = answer.answer();
+                }
+            }
             // Stored before they are handed on: a run killed after an outcome was yielded
             // finds it in the cache.
             if let (Some(scope), Ok(results)) = (&scope, &results) {

@@ -86,6 +86,10 @@ where
     let mut outcomes = session
         .client
         .lookups(endpoint, stream::iter(queries), params);
+    if matches!(format, Format::Table | Format::Csv) {
+        // Every report is shown: decode them where they arrive, on every worker.
+        outcomes = outcomes.decode_all();
+    }
     if let Some(timeout) = wait_queued {
         // Each round is a request: a tenth of the time, between 1 s and 1 min.
         let interval = (timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));

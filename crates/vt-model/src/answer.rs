@@ -473,7 +473,12 @@ pub fn decode_answer(body: &[u8]) -> Result<FileReportAnswer, Error> {
 /// The fast path is plain `serde_json`; only when it fails is the body decoded once more with
 /// path tracking, so success pays nothing for the error's JSON path.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|fast_error| Error::Decode(locate::<T>(body, fast_error)))
+    // UTF-8 checked once for the whole body (a fast pass) rather than string by string.
+    let decoded = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    decoded.map_err(|fast_error| Error::Decode(locate::<T>(body, fast_error)))
 }
 
 /// Longest JSON path an error shows whole.
