@@ -119,20 +119,40 @@ pub trait Report:
     fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Partial>, A::Error>;
 }
 
-impl Report for FileReport {
-    fn response_code(&self) -> i64 {
-        self.response_code
-    }
-    fn resource(&self) -> Option<&str> {
-        self.resource.as_deref()
-    }
-    fn verbose_msg(&self) -> Option<&str> {
-        self.verbose_msg.as_deref()
-    }
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Partial>, A::Error> {
-        FileReport::from_map(map)
-    }
+/// `impl Report` for a `wire_object!` report type with `response_code` and `verbose_msg`
+/// fields, and a `resource` field when the endpoint echoes the query (`echoes`), none when it
+/// does not (`silent`: domain and IP answers).
+macro_rules! report_impl {
+    ($name:ident, $echo:ident) => {
+        impl $crate::Report for $name {
+            fn response_code(&self) -> i64 {
+                self.response_code
+            }
+            fn resource(&self) -> Option<&str> {
+                $crate::answer::report_impl!(@resource $echo, self)
+            }
+            fn verbose_msg(&self) -> Option<&str> {
+                self.verbose_msg.as_deref()
+            }
+            fn from_map<'de, A: serde::de::MapAccess<'de>>(
+                map: A,
+            ) -> Result<Result<Self, $crate::wire::Partial>, A::Error> {
+                $name::from_map(map)
+            }
+        }
+    };
+    (@resource echoes, $report:expr) => {
+        $report.resource.as_deref()
+    };
+    (@resource silent, $report:expr) => {{
+        let _ = $report;
+        None
+    }};
 }
+
+pub(crate) use report_impl;
+
+report_impl!(FileReport, echoes);
 
 wire_object! {
     /// The short answer given when there is no report (not found, queued, invalid, or a code

@@ -2,15 +2,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
-use serde::de::MapAccess;
-
-use crate::answer::Report;
 use crate::query::{Identifiers, Query};
 use crate::relations::{self, DetectedUrl, Resolution, Sample, SampleRelation};
-use crate::wire::{wire_object, Partial};
+use crate::wire::wire_object;
 use crate::{Error, UnixTime};
 
 wire_object! {
@@ -120,21 +115,7 @@ impl DomainReport {
     }
 }
 
-impl Report for DomainReport {
-    fn response_code(&self) -> i64 {
-        self.response_code
-    }
-    /// Always `None`: domain answers do not echo the domain.
-    fn resource(&self) -> Option<&str> {
-        None
-    }
-    fn verbose_msg(&self) -> Option<&str> {
-        self.verbose_msg.as_deref()
-    }
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Partial>, A::Error> {
-        DomainReport::from_map(map)
-    }
-}
+crate::answer::report_impl!(DomainReport, silent);
 
 /// The longest domain name, in bytes (RFC 1035).
 const MAX_DOMAIN_BYTES: usize = 253;
@@ -280,31 +261,7 @@ impl Query for Domain {
     }
 }
 
-impl FromStr for Domain {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Domain::parse(s)
-    }
-}
-
-impl fmt::Display for Domain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for Domain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Domain({:?})", &*self.text)
-    }
-}
-
-impl AsRef<str> for Domain {
-    fn as_ref(&self) -> &str {
-        &self.text
-    }
-}
+crate::query::text_query_impls!(Domain);
 
 #[cfg(test)]
 mod tests {

@@ -3,14 +3,10 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
-use serde::de::MapAccess;
-
-use crate::answer::Report;
 use crate::query::{Identifiers, Query};
 use crate::relations::{self, DetectedUrl, Resolution, Sample, SampleRelation};
-use crate::wire::{wire_object, Partial};
+use crate::wire::wire_object;
 use crate::{Error, UnixTime};
 
 wire_object! {
@@ -168,21 +164,7 @@ impl IpReport {
     }
 }
 
-impl Report for IpReport {
-    fn response_code(&self) -> i64 {
-        self.response_code
-    }
-    /// Always `None`: IP address answers do not echo the address.
-    fn resource(&self) -> Option<&str> {
-        None
-    }
-    fn verbose_msg(&self) -> Option<&str> {
-        self.verbose_msg.as_deref()
-    }
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Partial>, A::Error> {
-        IpReport::from_map(map)
-    }
-}
+crate::answer::report_impl!(IpReport, silent);
 
 /// An IPv4 address a user asks `ip-address/report` about.
 ///
@@ -268,31 +250,7 @@ impl Query for IpAddress {
     }
 }
 
-impl FromStr for IpAddress {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        IpAddress::parse(s)
-    }
-}
-
-impl fmt::Display for IpAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for IpAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IpAddress({})", self.text)
-    }
-}
-
-impl AsRef<str> for IpAddress {
-    fn as_ref(&self) -> &str {
-        &self.text
-    }
-}
+crate::query::text_query_impls!(IpAddress);
 
 #[cfg(test)]
 mod tests {

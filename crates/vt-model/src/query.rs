@@ -65,6 +65,41 @@ impl Identifiers {
     }
 }
 
+/// The impls every query type of user text shares: `FromStr` through its `parse`, `Display`
+/// and `AsRef<str>` as the text, and a `Debug` naming the type. The type has a `text: Box<str>`
+/// field and a `parse(&str) -> Result<Self, Error>`.
+macro_rules! text_query_impls {
+    ($name:ident) => {
+        impl std::str::FromStr for $name {
+            type Err = $crate::Error;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::parse(s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.text)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({:?})"), &*self.text)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.text
+            }
+        }
+    };
+}
+
+pub(crate) use text_query_impls;
+
 /// Hashes compare whatever their case; server text is trimmed only.
 fn same_hash(server: Option<&str>, asked: &str) -> Option<bool> {
     server.map(|s| s.trim().eq_ignore_ascii_case(asked))

@@ -2,15 +2,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use serde::de::MapAccess;
-
-use crate::answer::Report;
 use crate::query::{Identifiers, Query};
 use crate::report::DetectionRatio;
-use crate::wire::{wire_object, Partial};
+use crate::wire::wire_object;
 use crate::{Error, UtcTimestamp};
 
 wire_object! {
@@ -132,20 +127,7 @@ impl UrlReport {
     }
 }
 
-impl Report for UrlReport {
-    fn response_code(&self) -> i64 {
-        self.response_code
-    }
-    fn resource(&self) -> Option<&str> {
-        self.resource.as_deref()
-    }
-    fn verbose_msg(&self) -> Option<&str> {
-        self.verbose_msg.as_deref()
-    }
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Partial>, A::Error> {
-        UrlReport::from_map(map)
-    }
-}
+crate::answer::report_impl!(UrlReport, echoes);
 
 wire_object! {
     /// The answer of `url/scan` (`response_code` 1, "Scan request successfully queued, come
@@ -168,20 +150,7 @@ wire_object! {
     }
 }
 
-impl Report for UrlScan {
-    fn response_code(&self) -> i64 {
-        self.response_code
-    }
-    fn resource(&self) -> Option<&str> {
-        self.resource.as_deref()
-    }
-    fn verbose_msg(&self) -> Option<&str> {
-        self.verbose_msg.as_deref()
-    }
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Result<Self, Partial>, A::Error> {
-        UrlScan::from_map(map)
-    }
-}
+crate::answer::report_impl!(UrlScan, echoes);
 
 /// The longest URL accepted, in bytes: what browsers and most servers accept, and far above
 /// any URL worth asking about.
@@ -310,31 +279,7 @@ impl Query for Url {
     }
 }
 
-impl FromStr for Url {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Url::parse(s)
-    }
-}
-
-impl fmt::Display for Url {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for Url {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Url({:?})", &*self.text)
-    }
-}
-
-impl AsRef<str> for Url {
-    fn as_ref(&self) -> &str {
-        &self.text
-    }
-}
+crate::query::text_query_impls!(Url);
 
 #[cfg(test)]
 mod tests {
