@@ -387,10 +387,9 @@ where
         let chunk: Vec<Q> = self.probing.drain(..take).collect();
         let inner = Arc::clone(&self.inner);
         let scope = self.scope.clone();
-        let endpoint = self.endpoint;
         self.probes += 1;
         self.tasks.push(Box::pin(async move {
-            Done::Probed(inner.probe(endpoint.spec(), scope.as_deref(), chunk).await)
+            Done::Probed(inner.probe(scope.as_deref(), chunk).await)
         }));
     }
 

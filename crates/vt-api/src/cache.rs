@@ -160,6 +160,15 @@ enum Row {
     Alias,
 }
 
+/// An answer received for its key replaces what was stored under it.
+const INSERT_ASKED: &str = "INSERT OR REPLACE INTO answer \
+    (service, endpoint, params, query_key, response_code, fetched_at, body, alias) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/// A copy under another hash of the file never replaces an answer stored under that hash.
+const INSERT_ALIAS: &str = "INSERT OR IGNORE INTO answer \
+    (service, endpoint, params, query_key, response_code, fetched_at, body, alias) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
 /// The version of the file's layout this build reads and writes.
 const SCHEMA_VERSION: i64 = 2;
 
@@ -333,16 +342,12 @@ impl Cache {
             .map_err(|e| cache_error("cannot write", e))?;
         let mut stored = 0;
         for (key, response_code, raw, row) in rows {
-            let verb = match row {
-                Row::Asked => "INSERT OR REPLACE",
-                Row::Alias => "INSERT OR IGNORE",
+            let statement = match row {
+                Row::Asked => INSERT_ASKED,
+                Row::Alias => INSERT_ALIAS,
             };
             transaction
-                .prepare_cached(&format!(
-                    "{verb} INTO answer \
-                     (service, endpoint, params, query_key, response_code, fetched_at, body, \
-                     alias) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                ))
+                .prepare_cached(statement)
                 .and_then(|mut statement| {
                     statement.execute(params![
                         scope.service,

@@ -187,7 +187,7 @@ impl Client {
         let scope = self.inner.scope(endpoint.spec(), params);
         if let Some(probed) = self
             .inner
-            .probe::<Q, T>(endpoint.spec(), scope.as_ref(), vec![query.clone()])
+            .probe::<Q, T>(scope.as_ref(), vec![query.clone()])
             .await
             .pop()
             .and_then(|(_, hit)| hit)
@@ -801,7 +801,6 @@ impl Inner {
     /// [`Error::NotCached`].
     pub(crate) async fn probe<Q: Query, T: Report>(
         &self,
-        spec: &EndpointSpec,
         scope: Option<&CacheScopeOf>,
         queries: Vec<Q>,
     ) -> Vec<Probed<Q, T>> {
@@ -855,7 +854,7 @@ impl Inner {
                 })
                 .collect();
         }
-        let _ = (spec, scope);
+        let _ = scope;
         queries.into_iter().map(|q| (q, None)).collect()
     }
 

@@ -12,14 +12,37 @@ use crate::output::{paint, ratio_color, shown, AnswerKind};
 /// How many detection names the table shows.
 const TOP_NAMES: usize = 3;
 
+/// The columns file and URL reports share: `RATIO`, `SCAN DATE`, `DETECTIONS`.
+fn ratio_header() -> String {
+    format!("{:>7}  {:<19}  DETECTIONS", "RATIO", "SCAN DATE")
+}
+
+/// Those columns of a report: the ratio painted by how bad it is, the date, the detections
+/// (already escaped).
+fn ratio_cells(
+    ratio: vt_api::vt_model::DetectionRatio,
+    scan_date: impl std::fmt::Display,
+    detections: &str,
+    color: bool,
+) -> String {
+    let text = format!("{:>7}", ratio.to_string());
+    format!(
+        "{}  {scan_date}  {detections}",
+        paint(&text, ratio_color(ratio.positives), color)
+    )
+}
+
+/// Those columns of an answer that is no report.
+fn ratio_empty() -> String {
+    format!("{:>7}  {:<19}  ", "-", "-")
+}
+
 impl AnswerKind for FileReport {
     fn table_header() -> String {
-        format!("{:>7}  {:<19}  DETECTIONS", "RATIO", "SCAN DATE")
+        ratio_header()
     }
 
     fn table_found(&self, color: bool) -> String {
-        let ratio = self.detection_ratio();
-        let text = format!("{:>7}", ratio.to_string());
         let names: Vec<String> = self
             .top_detection_names(TOP_NAMES)
             .into_iter()
@@ -31,16 +54,16 @@ impl AnswerKind for FileReport {
                 }
             })
             .collect();
-        format!(
-            "{}  {}  {}",
-            paint(&text, ratio_color(ratio.positives), color),
+        ratio_cells(
+            self.detection_ratio(),
             self.scan_date,
-            names.join(", ")
+            &names.join(", "),
+            color,
         )
     }
 
     fn table_empty() -> String {
-        format!("{:>7}  {:<19}  ", "-", "-")
+        ratio_empty()
     }
 
     const CSV_HEADER: &'static [&'static str] = &[
@@ -104,7 +127,7 @@ impl AnswerKind for UrlReport {
     }
 
     fn table_header() -> String {
-        format!("{:>7}  {:<19}  DETECTIONS", "RATIO", "SCAN DATE")
+        ratio_header()
     }
 
     fn table_found(&self, color: bool) -> String {
@@ -112,7 +135,6 @@ impl AnswerKind for UrlReport {
             // The `--scan` answer for a URL the service did not know.
             return format!("{:>7}  {}  {}", "-", self.scan_date, shown(&self.url));
         };
-        let text = format!("{:>7}", ratio.to_string());
         let detections = listed(self.detections().map(|(engine, verdict)| {
             if verdict.is_empty() {
                 shown(engine).into_owned()
@@ -120,15 +142,11 @@ impl AnswerKind for UrlReport {
                 format!("{} ({})", shown(engine), shown(verdict))
             }
         }));
-        format!(
-            "{}  {}  {detections}",
-            paint(&text, ratio_color(ratio.positives), color),
-            self.scan_date
-        )
+        ratio_cells(ratio, self.scan_date, &detections, color)
     }
 
     fn table_empty() -> String {
-        format!("{:>7}  {:<19}  ", "-", "-")
+        ratio_empty()
     }
 
     const CSV_HEADER: &'static [&'static str] = &[

@@ -61,32 +61,23 @@ impl Endpoint for FileReport {
         let resolved: Vec<Resolved<'_>> = keys.iter().map(|key| resolve(state, key)).collect();
         let small = items.iter().map(|item| item.len() + 120).sum::<usize>() + 2;
         let mut out = Assembler::with_capacity(small, 2 * items.len() + 1);
-        if items.len() > 1 {
-            out.push(b'[');
-        }
-        for (i, (item, resolved)) in items.iter().zip(resolved).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            match resolved {
+        wire::write_batch(
+            &mut out,
+            items.iter().zip(resolved),
+            |out, (item, resolved)| match resolved {
                 Resolved::Found(ready) => wire::write_found(
-                    &mut out,
+                    out,
                     item,
                     state.store.slabs(),
                     state.store.members(ready, allinfo),
                 ),
                 Resolved::Queued(sha256) => {
-                    wire::write_status(&mut out, -2, item, Some(sha256), wire::QUEUED_MSG)
+                    wire::write_status(out, -2, item, Some(sha256), wire::QUEUED_MSG)
                 }
-                Resolved::NotFound => {
-                    wire::write_status(&mut out, 0, item, None, wire::NOT_FOUND_MSG)
-                }
-                Resolved::Invalid => wire::write_status(&mut out, 0, item, None, wire::INVALID_MSG),
-            }
-        }
-        if items.len() > 1 {
-            out.push(b']');
-        }
+                Resolved::NotFound => wire::write_status(out, 0, item, None, wire::NOT_FOUND_MSG),
+                Resolved::Invalid => wire::write_status(out, 0, item, None, wire::INVALID_MSG),
+            },
+        );
         Answer::json(out.finish())
     }
 }

@@ -56,22 +56,12 @@ impl Endpoint for UrlReport {
 
     fn answer(state: &State, args: UrlReportArgs<'_>, _tier: Tier) -> Answer {
         let mut out = Assembler::default();
-        let many = args.items.len() > 1;
         if args.items.is_empty() {
             urls::write_invalid(&mut out);
         }
-        if many {
-            out.push(b'[');
-        }
-        for (i, item) in args.items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_item(state, &mut out, item, &args);
-        }
-        if many {
-            out.push(b']');
-        }
+        wire::write_batch(&mut out, args.items.iter(), |out, item| {
+            write_item(state, out, item, &args)
+        });
         Answer::json(out.finish())
     }
 }

@@ -54,26 +54,18 @@ impl Endpoint for UrlScan {
 
     fn answer(state: &State, args: UrlScanArgs<'_>, _tier: Tier) -> Answer {
         let mut out = Assembler::default();
-        let many = args.items.len() > 1;
         if args.items.is_empty() {
             urls::write_invalid(&mut out);
         }
-        if many {
-            out.push(b'[');
-        }
         let mut submissions = state.submissions();
-        for (i, item) in args.items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            match urls::normalise(item) {
-                Some(url) => state.submit(&mut submissions, &url).write_queued(&mut out),
-                None => urls::write_invalid(&mut out),
-            }
-        }
-        if many {
-            out.push(b']');
-        }
+        wire::write_batch(
+            &mut out,
+            args.items.iter(),
+            |out, item| match urls::normalise(item) {
+                Some(url) => state.submit(&mut submissions, &url).write_queued(out),
+                None => urls::write_invalid(out),
+            },
+        );
         Answer::json(out.finish())
     }
 }

@@ -266,6 +266,28 @@ pub(crate) fn write_found(out: &mut Assembler, echo: &str, slabs: &Slabs, member
 }
 
 /// `response_code` 0 or -2 with its message (and, when queued, the bare SHA-256 as scan_id).
+/// The answers of a request as the service shapes them: one item's answer alone, several in
+/// an array, in request order.
+pub(crate) fn write_batch<I>(
+    out: &mut Assembler,
+    items: impl ExactSizeIterator<Item = I>,
+    mut write_one: impl FnMut(&mut Assembler, I),
+) {
+    let many = items.len() > 1;
+    if many {
+        out.push(b'[');
+    }
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_one(out, item);
+    }
+    if many {
+        out.push(b']');
+    }
+}
+
 pub(crate) fn write_status(
     out: &mut Assembler,
     code: i8,

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{exchange, get, post, Reply};
+use common::{assert_empty, exchange, get, post, temp_dir, Reply};
 use serde_json::{json, Value};
 use vt_emulator::{
     Dataset, Emulator, EmulatorBuilder, KeySpec, ManualClock, RunningEmulator, Tier,
@@ -87,17 +86,6 @@ fn ok_json(reply: &Reply) -> Value {
     );
     assert_eq!(reply.header("content-type"), Some("application/json"));
     reply.json()
-}
-
-#[track_caller]
-fn assert_empty(reply: &Reply, status: u16) {
-    assert_eq!(
-        reply.status,
-        status,
-        "{:?}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert!(reply.body.is_empty(), "empty body, got {:?}", reply.body);
 }
 
 fn not_found(resource: &str) -> Value {
@@ -638,14 +626,6 @@ async fn stats_count_each_endpoint() {
         })
     );
     assert_eq!(emu.stats().endpoint("url/scan"), 1);
-}
-
-/// A fresh folder under the system's temporary folder.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vt-emulator-urls-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn url_report_json(url: &str, unix: u64, positives: u32) -> Value {

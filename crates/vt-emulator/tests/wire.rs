@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{get, post, report, Reply};
+use common::{assert_empty, get, post, report, temp_dir};
 use serde_json::{json, Value};
 use vt_emulator::{
     Dataset, Emulator, EmulatorBuilder, Fault, FaultKind, KeySpec, ManualClock, RunningEmulator,
@@ -65,25 +65,6 @@ fn public_part(value: &Value) -> Value {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )
-}
-
-#[track_caller]
-fn assert_empty(reply: &Reply, status: u16) {
-    assert_eq!(
-        reply.status,
-        status,
-        "{:?}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert!(reply.body.is_empty(), "empty body, got {:?}", reply.body);
-}
-
-/// A fresh folder under the system's temporary folder.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vt-emulator-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn report_json(sha256: &str, md5: &str, scan_date: &str, unix: u64) -> String {

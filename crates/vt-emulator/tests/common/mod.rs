@@ -1,8 +1,10 @@
 //! A small raw HTTP/1.1 client over loopback: it shows exactly what went over the wire,
-//! including a connection closed without an answer or a body cut short.
+//! including a connection closed without an answer or a body cut short; and what the wire
+//! tests share.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -96,4 +98,24 @@ pub async fn report(addr: SocketAddr, query: &str) -> Reply {
     get(addr, &format!("/vtapi/v2/file/report?{query}"))
         .await
         .expect("an answer")
+}
+
+/// The reply has `status` and no body.
+#[track_caller]
+pub fn assert_empty(reply: &Reply, status: u16) {
+    assert_eq!(
+        reply.status,
+        status,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(reply.body.is_empty(), "empty body, got {:?}", reply.body);
+}
+
+/// A fresh folder under the system's temporary folder, for this test binary.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vt-emulator-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
