@@ -491,16 +491,17 @@ impl Cache {
     }
 
     /// In one write transaction: forgets requests older than `keep`, hands `decide` the age of
-    /// the N-th newest request of `key_fingerprint` for each N of `nths` (when there are N)
-    /// and the time left of a 204's hold, and records a request sent at `now` when `decide`
-    /// says no wait (`Ok`, with the row to stamp again when it is answered); else `Err` with
-    /// the wait.
+    /// the N-th newest unit of `key_fingerprint` for each N of `nths` (when there are N)
+    /// and the time left of a 204's hold, and records a request of `units` sent at `now` when
+    /// `decide` says no wait (`Ok`, with the first of its `units` rows, consecutive, to stamp
+    /// again when it is answered); else `Err` with the wait.
     pub(crate) fn quota_take<W>(
         &self,
         key_fingerprint: &str,
         now: SystemTime,
         keep: Duration,
         nths: &[usize],
+        units: usize,
         decide: impl FnOnce(Vec<(usize, Duration)>, Option<Duration>) -> Option<W>,
     ) -> Result<Result<i64, W>, Error> {
         let now_ms = unix_ms(now);
@@ -557,13 +558,18 @@ impl Cache {
         let taken = match decide(ages, hold) {
             Some(wait) => Err(wait),
             None => {
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO quota_sent (key_fingerprint, sent_at_ms) VALUES (?1, ?2)",
-                    )
-                    .and_then(|mut s| s.execute(params![key_fingerprint, now_ms]))
-                    .map_err(|e| cache_error("cannot count the quota", e))?;
-                Ok(transaction.last_insert_rowid())
+                let mut first = None;
+                for _ in 0..units.max(1) {
+                    transaction
+                        .prepare_cached(
+                            "INSERT INTO quota_sent (key_fingerprint, sent_at_ms) VALUES (?1, ?2)",
+                        )
+                        .and_then(|mut s| s.execute(params![key_fingerprint, now_ms]))
+                        .map_err(|e| cache_error("cannot count the quota", e))?;
+                    // Rows inserted in one write transaction are consecutive.
+                    first.get_or_insert(transaction.last_insert_rowid());
+                }
+                Ok(first.unwrap_or_default())
             }
         };
         transaction
@@ -574,22 +580,28 @@ impl Cache {
 
     /// A request counted by [`Cache::quota_take`] has been answered at `at`: it counts from
     /// then (never earlier than it was sent).
-    pub(crate) fn quota_restamp(&self, row: i64, at: SystemTime) -> Result<(), Error> {
+    pub(crate) fn quota_restamp(
+        &self,
+        row: i64,
+        units: usize,
+        at: SystemTime,
+    ) -> Result<(), Error> {
         self.lock()
             .prepare_cached(
-                "UPDATE quota_sent SET sent_at_ms = max(sent_at_ms, ?2) WHERE rowid = ?1",
+                "UPDATE quota_sent SET sent_at_ms = max(sent_at_ms, ?3) \
+                 WHERE rowid >= ?1 AND rowid < ?1 + ?2",
             )
-            .and_then(|mut s| s.execute(params![row, unix_ms(at)]))
+            .and_then(|mut s| s.execute(params![row, units.max(1) as i64, unix_ms(at)]))
             .map(drop)
             .map_err(|e| cache_error("cannot count the quota", e))
     }
 
     /// A request counted by [`Cache::quota_take`] never reached the service: it leaves the
     /// count.
-    pub(crate) fn quota_refund(&self, row: i64) -> Result<(), Error> {
+    pub(crate) fn quota_refund(&self, row: i64, units: usize) -> Result<(), Error> {
         self.lock()
-            .prepare_cached("DELETE FROM quota_sent WHERE rowid = ?1")
-            .and_then(|mut s| s.execute(params![row]))
+            .prepare_cached("DELETE FROM quota_sent WHERE rowid >= ?1 AND rowid < ?1 + ?2")
+            .and_then(|mut s| s.execute(params![row, units.max(1) as i64]))
             .map(drop)
             .map_err(|e| cache_error("cannot count the quota", e))
     }

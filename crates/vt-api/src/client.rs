@@ -548,7 +548,7 @@ impl Inner {
             if let Some(error) = self.stopped(feature.as_deref()) {
                 return Err(error);
             }
-            let ticket = self.pacer.acquire(&self.clock).await;
+            let ticket = self.pacer.acquire(&self.clock, call.count).await;
             // Stopped while this request waited for the quota: it does not go.
             if let Some(error) = self.stopped(feature.as_deref()) {
                 self.pacer.refund_async(&self.clock, ticket).await;
@@ -589,7 +589,7 @@ impl Inner {
                     // (in every process sharing the ledger), not only this one.
                     // The pacer says so (`Event::HeldBy204`) when the next request waits for it.
                     self.pacer
-                        .hold_async(&self.clock, self.retry.rate_limit_wait)
+                        .refused_async(&self.clock, self.retry.rate_limit_wait, ticket)
                         .await;
                     continue;
                 }

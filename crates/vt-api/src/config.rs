@@ -22,12 +22,14 @@ impl Tier {
                 per_minute: Some(4),
                 per_day: Some(500),
                 concurrency: 1,
+                quota_unit: QuotaUnit::Request,
             },
             Tier::Private => Limits {
                 batch_size: 25,
                 per_minute: None,
                 per_day: None,
                 concurrency: 4,
+                quota_unit: QuotaUnit::Request,
             },
         }
     }
@@ -45,6 +47,21 @@ pub struct Limits {
     pub per_day: Option<u32>,
     /// Requests in flight at once, at least 1.
     pub concurrency: usize,
+    /// What `per_minute` and `per_day` count: requests, or the resources they carry.
+    pub quota_unit: QuotaUnit,
+}
+
+/// What the service counts against the quota. Whether a batch of N resources costs one
+/// request or N is not documented (docs/wire-assumptions.md): long-lived v2 clients pace by
+/// request, and the client slows down by itself when 204s show that the service counts more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum QuotaUnit {
+    /// One request, whatever it carries.
+    #[default]
+    Request,
+    /// Each resource of a request (a batch of 4 costs 4).
+    Resource,
 }
 
 impl Limits {
@@ -76,6 +93,12 @@ impl Limits {
     /// Sets the per-day request limit.
     pub fn with_per_day(mut self, per_day: Option<u32>) -> Limits {
         self.per_day = per_day;
+        self
+    }
+
+    /// Sets what the per-minute and per-day limits count.
+    pub fn with_quota_unit(mut self, unit: QuotaUnit) -> Limits {
+        self.quota_unit = unit;
         self
     }
 

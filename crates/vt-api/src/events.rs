@@ -69,6 +69,17 @@ pub enum Event {
         /// When the next request may go.
         next_at: SystemTime,
     },
+    /// 204s keep coming although the count had room for them (the service counts more than
+    /// this client: resources rather than requests, or another program spends the key): the
+    /// per-minute limit is lowered to what the service let through (said once).
+    QuotaSlowedDown {
+        /// The limit before.
+        per_minute: u32,
+        /// The limit from now on.
+        now_per_minute: u32,
+        /// What the limits count.
+        unit: crate::QuotaUnit,
+    },
     /// The run was stopped: every query not yet answered gets this error without being sent
     /// (a 403 for the key, or a service that cannot be reached at all).
     Stopped {

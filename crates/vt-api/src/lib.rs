@@ -50,7 +50,7 @@ pub use batch::{FileReportOutcome, FileReports, Lookups, Outcome};
 pub use cache::{Cache, CacheScope, CacheStats, CachedAnswer};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, Instant, TokioClock};
-pub use config::{Limits, RequestMethod, RetryPolicy, Tier};
+pub use config::{Limits, QuotaUnit, RequestMethod, RetryPolicy, Tier};
 pub use endpoint::{
     Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params, DOMAIN_REPORT,
     FILE_REPORT, IP_REPORT, URL_REPORT, URL_SCAN,

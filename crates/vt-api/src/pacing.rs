@@ -5,13 +5,13 @@
 //! one count. A 204 holds every request of the key for a while, not only the one that met it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, Instant};
 use crate::events::{Event, Events};
-use crate::Limits;
+use crate::{Limits, QuotaUnit};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -22,6 +22,8 @@ const EDGE_MARGIN: Duration = Duration::from_millis(250);
 const LOW_SHARE: u32 = 10;
 /// The longest a 204 holds the key.
 const LONGEST_HOLD: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// Two 204s the count cannot explain this close together make a steady run slow down.
+const STEADY_204S: Duration = Duration::from_secs(10 * 60);
 
 /// A sliding-window log of the requests sent: with a limit of N a window, request N+1 waits
 /// until the oldest of the last N leaves the window. A steady run therefore sends exactly N
@@ -29,11 +31,16 @@ const LONGEST_HOLD: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 ///
 /// A request is logged when it leaves and stamped again when its answer is in: the service
 /// counted it somewhere between the two, and only the later time is sure not to free the
-/// window early, however long the request took.
+/// window early, however long the request took. A request answered 204 leaves the log: the
+/// service refused it.
 #[derive(Debug)]
 pub(crate) struct Pacer {
     per_minute: Option<u32>,
     per_day: Option<u32>,
+    unit: QuotaUnit,
+    /// The per-minute limit the service showed it allows, when lower than `per_minute`
+    /// (0: not slowed down).
+    slowed_to: AtomicU32,
     local: Mutex<Local>,
     #[cfg(feature = "cache")]
     ledger: Option<Ledger>,
@@ -56,6 +63,8 @@ struct Local {
     next_ticket: u64,
     /// After a 204: nothing goes before this.
     held_until: Option<Instant>,
+    /// When the count last failed to explain a 204.
+    unexplained_204_at: Option<Instant>,
 }
 
 impl Local {
@@ -68,6 +77,14 @@ impl Local {
         {
             self.sent.pop_front();
         }
+    }
+
+    /// How many units were counted in the last `span`.
+    fn count_within(&self, now: Instant, span: Duration) -> usize {
+        self.sent.len()
+            - self
+                .sent
+                .partition_point(|&(_, t)| now.saturating_duration_since(t) >= span)
     }
 
     /// The age of the `n`-th newest request (1 is the newest), if `n` were sent.
@@ -103,12 +120,14 @@ pub struct QuotaStatus {
 }
 
 /// A request counted by [`Pacer::acquire`], to be stamped with [`Pacer::answered`]: its
-/// entry in the in-memory count (none without limits) and its row in the ledger, if any.
+/// entries in the in-memory count (none without limits) and its first row in the ledger, if
+/// any; `units` of each (one, or one a resource with [`QuotaUnit::Resource`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     local: Option<u64>,
     #[cfg(feature = "cache")]
     ledger: Option<i64>,
+    units: usize,
 }
 
 impl QuotaStatus {
@@ -151,6 +170,8 @@ impl Pacer {
         Pacer {
             per_minute: limits.per_minute.filter(|&n| n > 0),
             per_day: limits.per_day.filter(|&n| n > 0),
+            unit: limits.quota_unit,
+            slowed_to: AtomicU32::new(0),
             local: Mutex::new(Local::default()),
             #[cfg(feature = "cache")]
             ledger: None,
@@ -195,43 +216,74 @@ impl Pacer {
         self.per_minute.is_none() && self.per_day.is_none()
     }
 
-    /// The limits in force, as request counts: the N of each "N-th newest request decides".
-    fn limits(&self) -> Vec<usize> {
-        [self.per_minute, self.per_day]
+    /// The per-minute limit in force: the configured one, or lower where the service showed
+    /// that it allows less.
+    fn per_minute(&self) -> Option<u32> {
+        match self.slowed_to.load(Ordering::Relaxed) {
+            0 => self.per_minute,
+            slowed => self.per_minute.map(|n| n.min(slowed)),
+        }
+    }
+
+    /// The units a request of `queries` resources costs, never more than a window holds (a
+    /// batch larger than the minute's quota then waits for a whole window).
+    fn units(&self, queries: usize) -> usize {
+        let units = match self.unit {
+            QuotaUnit::Request => 1,
+            QuotaUnit::Resource => queries.max(1),
+        };
+        [self.per_minute(), self.per_day]
             .into_iter()
             .flatten()
-            .map(|n| n as usize)
+            .fold(units, |units, limit| units.min(limit as usize))
+    }
+
+    /// The windows in force with their limits, in units.
+    fn windows(&self) -> impl Iterator<Item = (usize, Duration)> {
+        [(self.per_minute(), MINUTE), (self.per_day, DAY)]
+            .into_iter()
+            .filter_map(|(limit, span)| Some((limit? as usize, span)))
+    }
+
+    /// Which entries decide whether `units` more fit: for each limit N, the (N - units + 1)-th
+    /// newest (with one unit, the N-th).
+    fn deciding(&self, units: usize) -> Vec<usize> {
+        self.windows()
+            .map(|(limit, _)| limit + 1 - units.clamp(1, limit))
             .collect()
     }
 
-    /// How long until one more request fits in every window (`None`: it fits now), and what
-    /// holds it.
-    fn wait_for_room(&self, window: &Window) -> Option<(Duration, Holder)> {
-        let by_limits = [(self.per_minute, MINUTE), (self.per_day, DAY)]
-            .into_iter()
-            .filter_map(|(limit, span)| Some((limit? as usize, span)))
-            .filter_map(|(limit, span)| {
-                // The limit-th most recent request decides when one more fits.
-                let age = window.age_of_nth_newest(limit)?;
-                let wait = (span + EDGE_MARGIN).checked_sub(age)?;
-                let holder = if span == DAY {
-                    Holder::Day
-                } else {
-                    Holder::Minute
-                };
-                (!wait.is_zero()).then_some((wait, holder))
-            });
+    /// How long until `units` more fit in every window (`None`: they fit now), and what
+    /// holds them.
+    fn wait_for_room(&self, window: &Window, units: usize) -> Option<(Duration, Holder)> {
+        let by_limits = self.windows().filter_map(|(limit, span)| {
+            // The (limit - units + 1)-th most recent entry decides when `units` more fit.
+            let age = window.age_of_nth_newest(limit + 1 - units.clamp(1, limit))?;
+            let wait = (span + EDGE_MARGIN).checked_sub(age)?;
+            let holder = if span == DAY {
+                Holder::Day
+            } else {
+                Holder::Minute
+            };
+            (!wait.is_zero()).then_some((wait, holder))
+        });
         by_limits
             .chain(window.hold.map(|hold| (hold, Holder::Hold204)))
             .max_by_key(|&(wait, _)| wait)
     }
 
-    /// Waits until one more request fits in every window, then counts it as sent.
-    pub(crate) async fn acquire(self: &Arc<Self>, clock: &Arc<dyn Clock>) -> Ticket {
+    /// Waits until one more request, of `queries` resources, fits in every window, then
+    /// counts it as sent.
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        clock: &Arc<dyn Clock>,
+        queries: usize,
+    ) -> Ticket {
+        let units = self.units(queries);
         loop {
             let taken = self
-                .off_runtime(clock, |pacer, clock| {
-                    let taken = pacer.try_take(clock);
+                .off_runtime(clock, move |pacer, clock| {
+                    let taken = pacer.try_take(clock, units);
                     if taken.is_ok() {
                         pacer.warn_if_low(clock);
                     }
@@ -270,10 +322,21 @@ impl Pacer {
             .await
     }
 
-    /// Async [`Pacer::hold`].
-    pub(crate) async fn hold_async(self: &Arc<Self>, clock: &Arc<dyn Clock>, wait: Duration) {
-        self.off_runtime(clock, move |pacer, clock| pacer.hold(clock, wait))
-            .await
+    /// After the request of `ticket` was answered 204: it leaves the count (the service
+    /// refused it), the pace slows down when such 204s keep coming although the count had
+    /// room for them, and [`Pacer::hold`] holds every request for `wait`.
+    pub(crate) async fn refused_async(
+        self: &Arc<Self>,
+        clock: &Arc<dyn Clock>,
+        wait: Duration,
+        ticket: Ticket,
+    ) {
+        self.off_runtime(clock, move |pacer, clock| {
+            pacer.refund(ticket);
+            pacer.slow_down_if_steady(clock);
+            pacer.hold(clock, wait)
+        })
+        .await
     }
 
     /// Async [`Pacer::status`].
@@ -287,21 +350,23 @@ impl Pacer {
     pub(crate) fn refund(&self, ticket: Ticket) {
         if let Some(number) = ticket.local {
             let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(at) = local.sent.iter().rposition(|&(n, _)| n == number) {
-                local.sent.remove(at);
+            for _ in 0..ticket.units {
+                if let Some(at) = local.sent.iter().rposition(|&(n, _)| n == number) {
+                    local.sent.remove(at);
+                }
             }
         }
         #[cfg(feature = "cache")]
         if let (Some(row), Some(ledger)) = (ticket.ledger, &self.ledger) {
-            if let Err(error) = ledger.cache.quota_refund(row) {
+            if let Err(error) = ledger.cache.quota_refund(row, ticket.units) {
                 tracing::warn!(%error, "quota ledger unusable");
             }
         }
     }
 
-    /// Counts one request if it fits now, in memory and in the ledger; else how long to
-    /// wait, and whether the daily window is what holds it.
-    fn try_take(&self, clock: &dyn Clock) -> Result<Ticket, (Duration, Holder)> {
+    /// Counts one request of `units` if it fits now, in memory and in the ledger; else how
+    /// long to wait, and whether the daily window is what holds it.
+    fn try_take(&self, clock: &dyn Clock, units: usize) -> Result<Ticket, (Duration, Holder)> {
         let now = clock.now();
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(hold) = local.held_until.filter(|&t| t > now) {
@@ -312,36 +377,79 @@ impl Pacer {
         local.forget_older_than(now, DAY + EDGE_MARGIN);
         if !self.is_unlimited() {
             let nth_newest_ages = self
-                .limits()
+                .deciding(units)
                 .into_iter()
                 .filter_map(|n| Some((n, local.age_of_nth_newest(now, n)?)))
                 .collect();
-            if let Some(wait) = self.wait_for_room(&Window {
-                nth_newest_ages,
-                hold: None,
-            }) {
+            if let Some(wait) = self.wait_for_room(
+                &Window {
+                    nth_newest_ages,
+                    hold: None,
+                },
+                units,
+            ) {
                 return Err(wait);
             }
         }
         #[cfg(feature = "cache")]
-        let ledger = self.take_from_ledger(clock)?;
+        let ledger = self.take_from_ledger(clock, units)?;
         let entry = (!self.is_unlimited()).then(|| {
             let ticket = local.next_ticket;
             local.next_ticket += 1;
-            local.sent.push_back((ticket, now));
+            local.sent.extend(std::iter::repeat_n((ticket, now), units));
             ticket
         });
         Ok(Ticket {
             local: entry,
             #[cfg(feature = "cache")]
             ledger,
+            units,
         })
+    }
+
+    /// After a 204 (its request already out of the count): when the count had room for it
+    /// (the service counts more than this client does: resources rather than requests, or
+    /// another program on the key), twice within a few minutes, the per-minute limit comes
+    /// down to what the service let through in the last minute (said once, by an event).
+    fn slow_down_if_steady(&self, clock: &dyn Clock) {
+        let Some(per_minute) = self.per_minute() else {
+            return;
+        };
+        let now = clock.now();
+        let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let allowed = local.count_within(now, MINUTE);
+        if allowed >= per_minute as usize {
+            return;
+        }
+        let steady = local
+            .unexplained_204_at
+            .replace(now)
+            .is_some_and(|before| now.saturating_duration_since(before) < STEADY_204S);
+        drop(local);
+        if !steady {
+            return;
+        }
+        let slowed = u32::try_from(allowed.max(1)).unwrap_or(u32::MAX);
+        let was = self.slowed_to.swap(slowed, Ordering::Relaxed);
+        if was == 0 {
+            self.events.emit(Event::QuotaSlowedDown {
+                per_minute,
+                now_per_minute: slowed,
+                unit: self.unit,
+            });
+        } else {
+            tracing::info!(per_minute = slowed, "quota pace lowered again after 204s");
+        }
     }
 
     /// The ledger's say: `Ok(Some(row))` counted there, `Ok(None)` no ledger (or one that
     /// failed: the in-memory count decided alone), `Err` the wait it asks for.
     #[cfg(feature = "cache")]
-    fn take_from_ledger(&self, clock: &dyn Clock) -> Result<Option<i64>, (Duration, Holder)> {
+    fn take_from_ledger(
+        &self,
+        clock: &dyn Clock,
+        units: usize,
+    ) -> Result<Option<i64>, (Duration, Holder)> {
         let Some(ledger) = &self.ledger else {
             return Ok(None);
         };
@@ -350,14 +458,18 @@ impl Pacer {
             &ledger.key_fingerprint,
             clock.system_time(),
             DAY + EDGE_MARGIN,
-            &self.limits(),
+            &self.deciding(units),
+            units,
             |nth_newest_ages, hold| {
                 // Without limits only a 204's hold can stop a request.
                 let nth_newest_ages = if limited { nth_newest_ages } else { Vec::new() };
-                self.wait_for_room(&Window {
-                    nth_newest_ages,
-                    hold,
-                })
+                self.wait_for_room(
+                    &Window {
+                        nth_newest_ages,
+                        hold,
+                    },
+                    units,
+                )
             },
         );
         match taken {
@@ -381,15 +493,28 @@ impl Pacer {
             let now = clock.now();
             let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
             // In flight, it is among the newest: found from the back.
-            if let Some(at) = local.sent.iter().rposition(|&(n, _)| n == number) {
+            let mut restamped = 0;
+            while let Some(at) = local
+                .sent
+                .iter()
+                .rev()
+                .skip(restamped)
+                .position(|&(n, _)| n == number)
+                .filter(|_| restamped < ticket.units)
+            {
+                let at = local.sent.len() - 1 - restamped - at;
                 if let Some((n, t)) = local.sent.remove(at) {
                     local.sent.push_back((n, t.max(now)));
                 }
+                restamped += 1;
             }
         }
         #[cfg(feature = "cache")]
         if let (Some(row), Some(ledger)) = (ticket.ledger, &self.ledger) {
-            if let Err(error) = ledger.cache.quota_restamp(row, clock.system_time()) {
+            if let Err(error) = ledger
+                .cache
+                .quota_restamp(row, ticket.units, clock.system_time())
+            {
                 tracing::warn!(%error, "quota ledger unusable");
             }
         }
@@ -501,7 +626,7 @@ mod tests {
     /// The window of requests `ages_s` seconds old (newest first), as `pacer` reads it.
     fn window(pacer: &Pacer, ages_s: &[u64], hold: Option<Duration>) -> Window {
         let nth_newest_ages = pacer
-            .limits()
+            .deciding(1)
             .into_iter()
             .filter_map(|n| Some((n, Duration::from_secs(*ages_s.get(n - 1)?))))
             .collect();
@@ -517,23 +642,23 @@ mod tests {
         let three = window(&pacer, &[10, 20, 30], None);
         // The 2nd newest is 20 s old: one more fits 40 s (and the margin) later.
         assert_eq!(
-            pacer.wait_for_room(&three),
+            pacer.wait_for_room(&three, 1),
             Some((Duration::from_secs(40) + EDGE_MARGIN, Holder::Minute))
         );
         let one = window(&pacer, &[10], None);
-        assert_eq!(pacer.wait_for_room(&one), None);
+        assert_eq!(pacer.wait_for_room(&one, 1), None);
     }
 
     #[test]
     fn the_daily_window_and_a_hold_are_told_apart() {
         let pacer = pacer(Some(4), Some(2));
         let daily = window(&pacer, &[3600, 7200], None);
-        let (wait, holder) = pacer.wait_for_room(&daily).unwrap();
+        let (wait, holder) = pacer.wait_for_room(&daily, 1).unwrap();
         assert_eq!(holder, Holder::Day);
         assert_eq!(wait, DAY - Duration::from_secs(7200) + EDGE_MARGIN);
         let held = window(&pacer, &[], Some(Duration::from_secs(60)));
         assert_eq!(
-            pacer.wait_for_room(&held),
+            pacer.wait_for_room(&held, 1),
             Some((Duration::from_secs(60), Holder::Hold204))
         );
     }
@@ -557,6 +682,7 @@ mod tests {
             t.0 += by;
             t.1 += by;
         }
+        #[cfg(feature = "cache")]
         fn set_wall_back(&self, by: Duration) {
             self.0.lock().unwrap().1 -= by;
         }
@@ -584,17 +710,17 @@ mod tests {
     #[test]
     fn a_slow_answer_counts_from_when_it_arrived() {
         let (pacer, clock) = (pacer(Some(1), None), HandClock::new());
-        let ticket = pacer.try_take(&clock).unwrap();
+        let ticket = pacer.try_take(&clock, 1).unwrap();
         clock.advance(Duration::from_secs(10));
         pacer.answered(&clock, ticket);
         clock.advance(Duration::from_secs(51));
         // Sent 61 s ago, but answered 51 s ago: the minute frees 9 s (and the margin) on.
         assert_eq!(
-            wait_of(pacer.try_take(&clock)),
+            wait_of(pacer.try_take(&clock, 1)),
             Some(Duration::from_secs(9) + EDGE_MARGIN)
         );
         clock.advance(Duration::from_secs(10));
-        assert!(pacer.try_take(&clock).is_ok());
+        assert!(pacer.try_take(&clock, 1).is_ok());
     }
 
     #[test]
@@ -602,11 +728,11 @@ mod tests {
         let (pacer, clock) = (pacer(None, None), HandClock::new());
         pacer.hold(&clock, Duration::from_secs(60));
         assert_eq!(
-            wait_of(pacer.try_take(&clock)),
+            wait_of(pacer.try_take(&clock, 1)),
             Some(Duration::from_secs(60))
         );
         pacer.hold(&clock, Duration::MAX);
-        assert_eq!(wait_of(pacer.try_take(&clock)), Some(LONGEST_HOLD));
+        assert_eq!(wait_of(pacer.try_take(&clock, 1)), Some(LONGEST_HOLD));
     }
 
     #[test]
@@ -617,7 +743,7 @@ mod tests {
         let start = clock.now();
         for _ in 0..20_000 {
             let ticket = loop {
-                match pacer.try_take(&clock) {
+                match pacer.try_take(&clock, 1) {
                     Ok(ticket) => break ticket,
                     Err((wait, _)) => clock.advance(wait),
                 }
@@ -668,13 +794,16 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let clock = HandClock::new();
             let [a, b] = <[Pacer; 2]>::try_from(sharing(2, 2, &dir)).unwrap();
-            assert!(a.try_take(&clock).is_ok());
-            assert!(b.try_take(&clock).is_ok());
+            assert!(a.try_take(&clock, 1).is_ok());
+            assert!(b.try_take(&clock, 1).is_ok());
             // Each sent one: alone, each could send another.
-            assert_eq!(wait_of(a.try_take(&clock)), Some(MINUTE + EDGE_MARGIN));
+            assert_eq!(wait_of(a.try_take(&clock, 1)), Some(MINUTE + EDGE_MARGIN));
             clock.advance(MINUTE + EDGE_MARGIN);
             a.hold(&clock, Duration::from_secs(30));
-            assert_eq!(wait_of(b.try_take(&clock)), Some(Duration::from_secs(30)));
+            assert_eq!(
+                wait_of(b.try_take(&clock, 1)),
+                Some(Duration::from_secs(30))
+            );
         }
 
         #[test]
@@ -687,7 +816,9 @@ mod tests {
                     .map(|pacer| {
                         let clock = Arc::clone(&clock);
                         scope.spawn(move || {
-                            (0..10).filter(|_| pacer.try_take(&*clock).is_ok()).count()
+                            (0..10)
+                                .filter(|_| pacer.try_take(&*clock, 1).is_ok())
+                                .count()
                         })
                     })
                     .collect();
@@ -698,13 +829,49 @@ mod tests {
         }
 
         #[test]
+        fn counted_by_resource_a_batch_takes_its_size_and_a_refund_gives_it_back() {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = HandClock::new();
+            let cache = crate::Cache::open(dir.path().join("cache.sqlite3")).unwrap();
+            let limits = crate::Tier::Public
+                .limits()
+                .with_per_minute(Some(8))
+                .with_quota_unit(QuotaUnit::Resource);
+            let pacer = Pacer::new(&limits).with_ledger(Ledger {
+                cache: Arc::new(cache),
+                key_fingerprint: "fingerprint".to_owned(),
+            });
+            let first = pacer.try_take(&clock, pacer.units(4)).unwrap();
+            let second = pacer.try_take(&clock, pacer.units(3)).unwrap();
+            assert_eq!(sql(&dir, "SELECT COUNT(*) FROM quota_sent"), 7);
+            assert_eq!(
+                wait_of(pacer.try_take(&clock, pacer.units(2))),
+                Some(MINUTE + EDGE_MARGIN),
+                "9 of 8"
+            );
+            clock.advance(Duration::from_secs(5));
+            pacer.answered(&clock, first);
+            pacer.refund(second);
+            assert_eq!(sql(&dir, "SELECT COUNT(*) FROM quota_sent"), 4);
+            assert_eq!(pacer.status(&clock).used_today, 4);
+            // Four left in the minute: a batch of 4 fits, one more unit waits for the first
+            // batch, counted from when it was answered.
+            pacer.try_take(&clock, pacer.units(4)).unwrap();
+            assert_eq!(
+                wait_of(pacer.try_take(&clock, 1)),
+                Some(MINUTE + EDGE_MARGIN)
+            );
+            assert_eq!(pacer.units(100), 8, "never more than a window holds");
+        }
+
+        #[test]
         fn requests_older_than_a_day_leave_the_file() {
             let dir = tempfile::tempdir().unwrap();
             let clock = HandClock::new();
             let pacer = sharing(1, 5, &dir).pop().unwrap();
-            pacer.try_take(&clock).unwrap();
+            pacer.try_take(&clock, 1).unwrap();
             clock.advance(DAY + EDGE_MARGIN + Duration::from_secs(1));
-            pacer.try_take(&clock).unwrap();
+            pacer.try_take(&clock, 1).unwrap();
             assert_eq!(sql(&dir, "SELECT COUNT(*) FROM quota_sent"), 1);
         }
 
@@ -713,11 +880,14 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let clock = HandClock::new();
             let pacer = sharing(1, 2, &dir).pop().unwrap();
-            pacer.try_take(&clock).unwrap();
-            pacer.try_take(&clock).unwrap();
+            pacer.try_take(&clock, 1).unwrap();
+            pacer.try_take(&clock, 1).unwrap();
             sql(&dir, "DROP TABLE quota_sent");
             // The ledger fails now; what this run sent itself still holds it.
-            assert_eq!(wait_of(pacer.try_take(&clock)), Some(MINUTE + EDGE_MARGIN));
+            assert_eq!(
+                wait_of(pacer.try_take(&clock, 1)),
+                Some(MINUTE + EDGE_MARGIN)
+            );
         }
 
         #[test]
@@ -725,18 +895,21 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let clock = HandClock::new();
             let [a, b] = <[Pacer; 2]>::try_from(sharing(2, 2, &dir)).unwrap();
-            a.try_take(&clock).unwrap();
-            a.try_take(&clock).unwrap();
+            a.try_take(&clock, 1).unwrap();
+            a.try_take(&clock, 1).unwrap();
             clock.advance(MINUTE + EDGE_MARGIN);
             // An NTP step of an hour back: the requests count from now, not from an hour on.
             clock.set_wall_back(Duration::from_secs(3600));
-            assert_eq!(wait_of(b.try_take(&clock)), Some(MINUTE + EDGE_MARGIN));
+            assert_eq!(wait_of(b.try_take(&clock, 1)), Some(MINUTE + EDGE_MARGIN));
             // And a hold set before a step lasts its length, not an hour more.
             let dir = tempfile::tempdir().unwrap();
             let [a, b] = <[Pacer; 2]>::try_from(sharing(2, 2, &dir)).unwrap();
             a.hold(&clock, Duration::from_secs(30));
             clock.set_wall_back(Duration::from_secs(3600));
-            assert_eq!(wait_of(b.try_take(&clock)), Some(Duration::from_secs(30)));
+            assert_eq!(
+                wait_of(b.try_take(&clock, 1)),
+                Some(Duration::from_secs(30))
+            );
         }
     }
 }

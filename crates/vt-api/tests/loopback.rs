@@ -362,21 +362,44 @@ impl vt_api::Clock for FastClock {
     }
 }
 
-/// An emulator that allows a public key 2 requests a minute, on `clock`.
-async fn two_a_minute(clock: FastClock) -> RunningEmulator {
+/// An emulator that allows a public key `per_minute` a minute, counted in `unit`, on `clock`.
+async fn public_quota(
+    clock: FastClock,
+    per_minute: u32,
+    unit: vt_emulator::QuotaUnit,
+) -> RunningEmulator {
     emulator()
-        .public_per_minute(2)
+        .public_per_minute(per_minute)
+        .quota_unit(unit)
         .clock(clock)
         .start()
         .await
         .unwrap()
 }
 
+/// An emulator that allows a public key 2 requests a minute, on `clock`.
+async fn two_a_minute(clock: FastClock) -> RunningEmulator {
+    public_quota(clock, 2, vt_emulator::QuotaUnit::Request).await
+}
+
 /// A client of the public key paced to 2 requests a minute, on the emulator's `clock`.
 fn paced_client(emulator: &RunningEmulator, clock: FastClock) -> vt_api::ClientBuilder {
+    public_client(
+        emulator,
+        clock,
+        Tier::Public.limits().with_per_minute(Some(2)),
+    )
+}
+
+/// A client of the public key with `limits`, on the emulator's `clock`.
+fn public_client(
+    emulator: &RunningEmulator,
+    clock: FastClock,
+    limits: vt_api::Limits,
+) -> vt_api::ClientBuilder {
     Client::builder(ApiKey::new(PUBLIC_KEY))
         .base_url(emulator.url())
-        .limits(Tier::Public.limits().with_per_minute(Some(2)))
+        .limits(limits)
         .retry_policy(quick_retries().with_request_timeout(Duration::from_secs(300)))
         .clock(Arc::new(clock))
         .transport(Arc::new(HyperTransport::new().unwrap()))
@@ -401,6 +424,64 @@ async fn pacing_spends_a_public_quota_to_the_last_request_and_no_further() {
         elapsed < Duration::from_secs(150),
         "{elapsed:?}: quota left unused"
     );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn counted_by_resource_batches_are_paced_by_their_size_without_a_204() {
+    // The service counts resources, 8 a minute; so does the client: 20 resources in batches
+    // of 4 are two requests a minute, five in all, into the third minute, and no 204.
+    let clock = FastClock::new();
+    let emulator = public_quota(clock, 8, vt_emulator::QuotaUnit::Resource).await;
+    let limits = Tier::Public
+        .limits()
+        .with_per_minute(Some(8))
+        .with_quota_unit(vt_api::QuotaUnit::Resource);
+    let client = public_client(&emulator, clock, limits).build().unwrap();
+    let inputs: Vec<Resource> = (0..20).map(|i| resource(&format!("{i:032x}"))).collect();
+    assert_eq!(all_answered(&client, inputs).await, 20);
+    let stats = emulator.stats();
+    assert_eq!((stats.requests, stats.status(204)), (5, 0));
+    let elapsed = vt_emulator::Clock::now(&clock);
+    assert!(elapsed >= Duration::from_secs(120), "{elapsed:?}");
+    assert_eq!(client.quota_status().await.used_today, 20);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_counting_requests_slows_down_to_a_service_counting_resources() {
+    // The service counts resources (4 a minute: one batch of 4); the client counts requests
+    // (4 a minute). Its second batch meets 204s its count cannot explain: after two it says
+    // so once and slows down to the one request a minute the service let through, and the
+    // rest of the run meets no 204 at all.
+    let clock = FastClock::new();
+    let emulator = public_quota(clock, 4, vt_emulator::QuotaUnit::Resource).await;
+    let slowed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&slowed);
+    let client = public_client(&emulator, clock, Tier::Public.limits())
+        .retry_policy(
+            quick_retries()
+                .with_rate_limit_waits(10, Duration::from_secs(20))
+                .with_request_timeout(Duration::from_secs(300)),
+        )
+        .observer(move |event: &vt_api::Event| {
+            if let vt_api::Event::QuotaSlowedDown {
+                per_minute,
+                now_per_minute,
+                ..
+            } = event
+            {
+                seen.lock().unwrap().push((*per_minute, *now_per_minute));
+            }
+        })
+        .build()
+        .unwrap();
+    let inputs: Vec<Resource> = (0..24).map(|i| resource(&format!("{i:032x}"))).collect();
+    assert_eq!(all_answered(&client, inputs).await, 24);
+    assert_eq!(*slowed.lock().unwrap(), [(4, 1)], "said once");
+    let stats = emulator.stats();
+    assert_eq!(stats.status(200), 6, "six batches of 4");
+    assert_eq!(stats.status(204), 2, "the two that showed it, then none");
     emulator.shutdown().await;
 }
 

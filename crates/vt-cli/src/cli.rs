@@ -243,6 +243,10 @@ pub(crate) struct ClientArgs {
     /// Requests a day the key may make, instead of the tier's (500 public, none private)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) daily_quota: Option<u32>,
+    /// What the quota counts: each request (as long-lived v2 clients assume), or each
+    /// resource of a batch [default: request; vt slows down by itself if 204s show more]
+    #[arg(long, value_enum, value_name = "UNIT")]
+    pub(crate) quota_unit: Option<QuotaUnitArg>,
     /// Resources a request instead of the tier's (4 public, 25 private)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub(crate) batch_size: Option<u16>,
@@ -292,6 +296,21 @@ pub(crate) enum Format {
     Json,
     Jsonl,
     Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum QuotaUnitArg {
+    Request,
+    Resource,
+}
+
+impl QuotaUnitArg {
+    pub(crate) fn unit(self) -> vt_api::QuotaUnit {
+        match self {
+            QuotaUnitArg::Request => vt_api::QuotaUnit::Request,
+            QuotaUnitArg::Resource => vt_api::QuotaUnit::Resource,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -110,6 +110,9 @@ impl Session {
         if let Some(n) = args.daily_quota {
             limits = limits.with_per_day(Some(n));
         }
+        if let Some(unit) = args.quota_unit {
+            limits = limits.with_quota_unit(unit.unit());
+        }
         if let Some(n) = args.batch_size {
             limits = limits.with_batch_size(usize::from(n));
         }

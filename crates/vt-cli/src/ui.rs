@@ -192,6 +192,23 @@ pub(crate) fn observer(quiet: bool, verbose: u8) -> impl Fn(&Event) + Send + Syn
                  (answers received so far are kept: a run stopped now resumes where it was)",
                 vt_api::format_utc(*next_at)
             )),
+            Event::QuotaSlowedDown {
+                per_minute,
+                now_per_minute,
+                unit,
+            } => {
+                let unit = match unit {
+                    vt_api::QuotaUnit::Resource => "resource",
+                    _ => "request",
+                };
+                say(format!(
+                    "204s keep coming although fewer than {per_minute} {unit}s went in the last \
+                     minute: the service counts more than vt does (each resource of a batch, or \
+                     another program on the key); slowing down to {now_per_minute} {unit}{} a \
+                     minute (--quota-unit resource or a lower --rate sets this from the start)",
+                    plural(*now_per_minute as usize)
+                ))
+            }
             Event::Stopped { reason } => say(format!(
                 "stopped: {reason}; nothing more is sent, and every lookup left fails with it"
             )),

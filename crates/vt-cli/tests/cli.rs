@@ -335,6 +335,52 @@ fn public_pacing_spends_the_quota_without_a_single_204() {
 }
 
 #[test]
+fn a_service_counting_resources_is_met_by_slowing_down_or_by_quota_unit_resource() {
+    const SCALE: u32 = 30; // a minute is 2 s
+    let env = Env::with(|b| {
+        b.public_per_minute(4)
+            .quota_unit(vt_emulator::QuotaUnit::Resource)
+            .clock(Scaled {
+                origin: std::time::Instant::now(),
+                scale: SCALE,
+            })
+    });
+    let vt = |hashes: &[String], extra: &[&str]| {
+        run(env
+            .bare()
+            .env("VT_API_KEY", PUBLIC_KEY)
+            .env("VT_TESTING_TIME_SCALE", SCALE.to_string())
+            .args(["file", "report", "--no-cache", "--tier", "public"])
+            .args(extra)
+            .args(hashes))
+    };
+    // Counting requests (the default), vt meets 204s it cannot explain: after the second it
+    // says so once and slows down to one batch a minute, and meets no more.
+    let first: Vec<String> = (0..12).map(|i| format!("{i:064x}")).collect();
+    let out = vt(&first, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(lines_as_json(&out.stdout).len(), 12);
+    assert_eq!(
+        out.stderr
+            .matches("slowing down to 1 request a minute")
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let stats = env.stats();
+    assert_eq!((stats.status(200), stats.status(204)), (3, 2), "{stats:?}");
+    // Told that the service counts resources, vt meets none.
+    let second: Vec<String> = (100..112).map(|i| format!("{i:064x}")).collect();
+    let out = vt(&second, &["--quota-unit", "resource"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(lines_as_json(&out.stdout).len(), 12);
+    let stats = env.stats();
+    assert_eq!((stats.status(200), stats.status(204)), (6, 2), "{stats:?}");
+    assert!(!out.stderr.contains("slowing down"), "{}", out.stderr);
+}
+
+#[test]
 fn the_key_appears_in_no_output_or_log_line() {
     let env = Env::new();
     let key_file = env.write_key_file("key.txt", format!("{KEY}\n"));

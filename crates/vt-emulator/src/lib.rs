@@ -65,6 +65,7 @@ pub use dataset::Dataset;
 pub use error::{BoxError, Error};
 pub use faults::{Fault, FaultKind};
 pub use keys::{KeySpec, Tier};
+pub use quota::QuotaUnit;
 pub use server::{Emulator, EmulatorBuilder, RunningEmulator, STATS_PATH};
 pub use stats::Stats;
 pub use synthetic::{Synthetic, SOAK_FAULTS};

@@ -54,6 +54,10 @@ struct Args {
     /// Seed of the fault draws, to replay a run (default: from the time of day).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// What the quotas count: each request, or each resource of a request (a batch of 4
+    /// costs 4).
+    #[arg(long, value_name = "UNIT", default_value = "request")]
+    quota_unit: vt_emulator::QuotaUnit,
     /// Seconds until a submitted URL's report is finished (0: at once).
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
     analysis_delay: Duration,
@@ -105,6 +109,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .batch_limit_public(args.batch_limit_public)
         .batch_limit_private(args.batch_limit_private)
         .analysis_delay(args.analysis_delay)
+        .quota_unit(args.quota_unit)
         .seed(seed);
     for path in args.data {
         builder = builder.data_path(path);

@@ -14,6 +14,31 @@ const DAY: Duration = Duration::from_secs(86_400);
 pub(crate) struct Limits {
     pub(crate) per_minute: Option<u32>,
     pub(crate) per_day: Option<u32>,
+    pub(crate) unit: QuotaUnit,
+}
+
+/// What the limits count. Whether the service counts a batch of N resources as one request
+/// or N is not documented; the emulator does either, so that clients can be tried on both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QuotaUnit {
+    /// One a request, whatever it carries (the default).
+    #[default]
+    Request,
+    /// One a resource of the request (a batch of 4 costs 4).
+    Resource,
+}
+
+impl std::str::FromStr for QuotaUnit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<QuotaUnit, String> {
+        match text {
+            "request" => Ok(QuotaUnit::Request),
+            "resource" => Ok(QuotaUnit::Resource),
+            _ => Err(format!("{text:?}: request or resource")),
+        }
+    }
 }
 
 impl Limits {
@@ -43,8 +68,9 @@ impl Quotas {
         }
     }
 
-    /// Counts one request of `key` if both windows have room; false means 204.
-    pub(crate) fn try_acquire(&self, key: &str, limits: Limits) -> bool {
+    /// Counts a request of `key` naming `resources` if both windows have room for it (one
+    /// unit, or one a resource); false means 204, and nothing is counted.
+    pub(crate) fn try_acquire(&self, key: &str, limits: Limits, resources: usize) -> bool {
         if limits.is_unlimited() {
             return true;
         }
@@ -54,6 +80,10 @@ impl Quotas {
             Some(w) => w,
             None => all.entry(key.into()).or_default(),
         };
+        let units = match limits.unit {
+            QuotaUnit::Request => 1,
+            QuotaUnit::Resource => resources.max(1),
+        };
         let full = |window: &mut VecDeque<Duration>, span: Duration, limit: Option<u32>| {
             while window
                 .front()
@@ -61,7 +91,7 @@ impl Quotas {
             {
                 window.pop_front();
             }
-            limit.is_some_and(|limit| window.len() >= limit as usize)
+            limit.is_some_and(|limit| window.len() + units > limit as usize)
         };
         let minute_full = full(&mut windows.minute, MINUTE, limits.per_minute);
         let day_full = full(&mut windows.day, DAY, limits.per_day);
@@ -69,10 +99,10 @@ impl Quotas {
             return false;
         }
         if limits.per_minute.is_some() {
-            windows.minute.push_back(now);
+            windows.minute.extend(std::iter::repeat_n(now, units));
         }
         if limits.per_day.is_some() {
-            windows.day.push_back(now);
+            windows.day.extend(std::iter::repeat_n(now, units));
         }
         true
     }
@@ -90,25 +120,46 @@ mod tests {
         let limits = Limits {
             per_minute: Some(2),
             per_day: Some(3),
+            unit: QuotaUnit::Request,
         };
-        assert!(quotas.try_acquire("k", limits));
-        assert!(quotas.try_acquire("k", limits));
-        assert!(!quotas.try_acquire("k", limits), "third in a minute");
-        assert!(quotas.try_acquire("other", limits), "keys are apart");
+        assert!(quotas.try_acquire("k", limits, 1));
+        assert!(quotas.try_acquire("k", limits, 1));
+        assert!(!quotas.try_acquire("k", limits, 1), "third in a minute");
+        assert!(quotas.try_acquire("other", limits, 1), "keys are apart");
         clock.advance(Duration::from_secs(59));
         assert!(
-            !quotas.try_acquire("k", limits),
+            !quotas.try_acquire("k", limits, 1),
             "the minute has not rolled"
         );
         clock.advance(Duration::from_secs(1));
-        assert!(quotas.try_acquire("k", limits));
-        assert!(!quotas.try_acquire("k", limits), "the day is full");
+        assert!(quotas.try_acquire("k", limits, 1));
+        assert!(!quotas.try_acquire("k", limits, 1), "the day is full");
         clock.advance(Duration::from_secs(86_400 - 60 - 1));
-        assert!(!quotas.try_acquire("k", limits), "still the same day");
+        assert!(!quotas.try_acquire("k", limits, 1), "still the same day");
         clock.advance(Duration::from_secs(1));
         assert!(
-            quotas.try_acquire("k", limits),
+            quotas.try_acquire("k", limits, 1),
             "the first two left the day"
         );
+    }
+
+    #[test]
+    fn counted_by_resource_a_batch_costs_its_size_and_never_half_fits() {
+        let clock = ManualClock::new();
+        let quotas = Quotas::new(Arc::new(clock.clone()));
+        let limits = Limits {
+            per_minute: Some(4),
+            per_day: None,
+            unit: QuotaUnit::Resource,
+        };
+        assert!(quotas.try_acquire("k", limits, 3));
+        assert!(!quotas.try_acquire("k", limits, 2), "5 of 4: refused whole");
+        assert!(quotas.try_acquire("k", limits, 1), "the last one fits");
+        assert!(
+            !quotas.try_acquire("k", limits, 0),
+            "a request naming none costs one"
+        );
+        clock.advance(Duration::from_secs(60));
+        assert!(quotas.try_acquire("k", limits, 4));
     }
 }

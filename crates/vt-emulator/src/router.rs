@@ -238,7 +238,10 @@ fn admit<E: Endpoint>(
         return Err(StatusCode::FORBIDDEN);
     }
     E::validate(state, args, tier)?;
-    if !state.quotas.try_acquire(key, state.limits(tier)) {
+    if !state
+        .quotas
+        .try_acquire(key, state.limits(tier), E::resources_asked(args))
+    {
         return Err(StatusCode::NO_CONTENT);
     }
     Ok(tier)

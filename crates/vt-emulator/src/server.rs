@@ -25,7 +25,7 @@ use crate::dataset::Store;
 use crate::faults::FaultPlan;
 use crate::index::{FxBuild, Key};
 use crate::keys::Keys;
-use crate::quota::{Limits, Quotas};
+use crate::quota::{Limits, QuotaUnit, Quotas};
 use crate::router::{Answer, Outcome, Route, Router, JSON, ROUTES};
 use crate::sites::Sites;
 use crate::stats::{endpoint_of, Counters};
@@ -72,6 +72,7 @@ impl Default for EmulatorBuilder {
             public: Limits {
                 per_minute: Some(4),
                 per_day: Some(500),
+                unit: QuotaUnit::Request,
             },
             private: Limits::default(),
             batch_limit_public: 4,
@@ -129,6 +130,13 @@ impl EmulatorBuilder {
     /// Requests per rolling minute of a private key (default: no limit).
     pub fn private_per_minute(mut self, n: u32) -> Self {
         self.private.per_minute = Some(n);
+        self
+    }
+
+    /// What the quotas count: each request (the default), or each resource of a request.
+    pub fn quota_unit(mut self, unit: QuotaUnit) -> Self {
+        self.public.unit = unit;
+        self.private.unit = unit;
         self
     }
 
