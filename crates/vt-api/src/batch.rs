@@ -21,6 +21,94 @@ use crate::Error;
 
 /// How many queries one cache probe reads at once.
 const PROBE_CHUNK: usize = 256;
+/// The most answer bytes [`Lookups::keep_repeats`] holds for later copies; beyond, a copy
+/// is asked again.
+const KEPT_BYTES: usize = 32 << 20;
+
+/// Counts the queries of a run before it starts, so that [`Lookups::keep_repeats`] keeps the
+/// answers a later copy will need, and only those: 8 bytes a query while counting.
+///
+/// ```
+/// # use vt_api::{RepeatCounter, Resource};
+/// let mut counter = RepeatCounter::default();
+/// for text in ["44d88612fea8a8f36de82e1278abb02f", "44D88612FEA8A8F36DE82E1278ABB02F"] {
+///     counter.add(&Resource::parse(text).unwrap());
+/// }
+/// assert_eq!(counter.finish().len(), 1, "one query comes twice");
+/// ```
+#[derive(Debug, Default)]
+pub struct RepeatCounter {
+    hashes: Vec<u64>,
+}
+
+impl RepeatCounter {
+    /// Counts one query, by its match key.
+    pub fn add<Q: Query>(&mut self, query: &Q) {
+        self.hashes.push(key_hash(query.match_key()));
+    }
+
+    /// The queries that come more than once, with how many times.
+    pub fn finish(mut self) -> Repeats {
+        self.hashes.sort_unstable();
+        let mut copies = HashMap::new();
+        for run in self.hashes.chunk_by(|a, b| a == b) {
+            if let [hash, _, ..] = run {
+                copies.insert(*hash, u32::try_from(run.len()).unwrap_or(u32::MAX));
+            }
+        }
+        Repeats { copies }
+    }
+}
+
+/// The queries of a run that come more than once (from [`RepeatCounter`]), by a hash of their
+/// match key, with how many copies are still to be read. A hash shared by two keys only
+/// keeps an answer longer than needed: answers are kept and given by the whole key.
+#[derive(Debug, Default)]
+pub struct Repeats {
+    copies: HashMap<u64, u32>,
+}
+
+impl Repeats {
+    /// How many distinct queries come more than once.
+    pub fn len(&self) -> usize {
+        self.copies.len()
+    }
+
+    /// Whether no query comes more than once.
+    pub fn is_empty(&self) -> bool {
+        self.copies.is_empty()
+    }
+
+    /// Counts one copy of `key` as read: whether copies of it are still to come.
+    fn read_one(&mut self, key: &str) -> bool {
+        let hash = key_hash(key);
+        match self.copies.get_mut(&hash) {
+            Some(left) if *left > 1 => {
+                *left -= 1;
+                true
+            }
+            Some(_) => {
+                self.copies.remove(&hash);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether copies of `key` are still to be read.
+    fn more_to_come(&self, key: &str) -> bool {
+        self.copies.contains_key(&key_hash(key))
+    }
+}
+
+/// A fixed hash of a match key (the same in every run and process).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)] // SipHash with fixed keys: stable, and good enough against collisions.
+    let mut hasher = std::hash::SipHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
 
 /// What happened to one input query.
 #[derive(Debug, Clone)]
@@ -88,6 +176,11 @@ pub struct Lookups<S, Q, T> {
     waiting: HashMap<Box<str>, Waiters>,
     /// Keys answered whose entry is still queued, with its number: a repeat shares it.
     answered: HashMap<Box<str>, u64>,
+    /// The queries that come again later in the input (see [`Lookups::keep_repeats`]).
+    repeats: Repeats,
+    /// Answers yielded whose key comes again beyond the window, for those copies.
+    kept: HashMap<Box<str>, Answered<T>>,
+    kept_bytes: usize,
     tasks: FuturesUnordered<Task<Q, T>>,
     /// Requests in flight.
     asking: usize,
@@ -171,6 +264,9 @@ impl Client {
             forming: Vec::new(),
             waiting: HashMap::new(),
             answered: HashMap::new(),
+            repeats: Repeats::default(),
+            kept: HashMap::new(),
+            kept_bytes: 0,
             tasks: FuturesUnordered::new(),
             asking: 0,
             probes: 0,
@@ -235,6 +331,15 @@ where
     /// (then their outcome is the last queued answer).
     pub fn wait_queued(mut self, interval: Duration, timeout: Duration) -> Self {
         self.wait_queued = Some(WaitQueued { interval, timeout });
+        self
+    }
+
+    /// Keeps the answers of the queries that `repeats` says come again, until their last
+    /// copy is read, so that a copy beyond the window is answered without asking again
+    /// (without a cache, the only other way). Up to 32 MiB of answers are kept; beyond, a
+    /// copy is asked again. Errors are not kept: a later copy is asked again.
+    pub fn keep_repeats(mut self, repeats: Repeats) -> Self {
+        self.repeats = repeats;
         self
     }
 
@@ -319,6 +424,22 @@ where
     fn accept(&mut self, query: Q) {
         let number = self.yielded + self.queue.len() as u64;
         let key = query.match_key();
+        if !self.repeats.is_empty() {
+            let kept = match self.repeats.read_one(key) {
+                true => self.kept.get(key).cloned(),
+                // The last copy: what was kept for it is given now, and kept no longer.
+                false => self.kept.remove(key).inspect(|result| {
+                    self.kept_bytes -= kept_size(result);
+                }),
+            };
+            if let Some(result) = kept {
+                self.queue.push_back(Entry {
+                    query,
+                    result: Some(result),
+                });
+                return;
+            }
+        }
         if let Some(numbers) = self.waiting.get_mut(key) {
             numbers.add(number);
             self.queue.push_back(Entry {
@@ -371,6 +492,9 @@ where
         if self.answered.get(query.match_key()) == Some(&number) {
             self.answered.remove(query.match_key());
         }
+        if let Some(answered @ Ok(_)) = &result {
+            self.keep_if_needed(query.match_key(), answered);
+        }
         let (result, cached_at) = match result? {
             Ok((answer, cached_at)) => (Ok(answer), cached_at),
             Err(error) => (Err(error), None),
@@ -380,6 +504,20 @@ where
             result,
             cached_at,
         })
+    }
+
+    /// Keeps `answered` for later copies of `key`, if any are still to be read and it fits.
+    fn keep_if_needed(&mut self, key: &str, answered: &Answered<T>) {
+        if self.repeats.is_empty() || !self.repeats.more_to_come(key) || self.kept.contains_key(key)
+        {
+            return;
+        }
+        let size = kept_size(answered);
+        if self.kept_bytes + size > KEPT_BYTES {
+            return;
+        }
+        self.kept_bytes += size;
+        self.kept.insert(key.into(), answered.clone());
     }
 
     fn send_probe(&mut self) {
@@ -545,6 +683,14 @@ where
             self.answered.insert(key, last);
         }
     }
+}
+
+/// The bytes an answer kept for later copies holds (its own, and a little for the entry).
+fn kept_size<T>(answered: &Answered<T>) -> usize {
+    answered
+        .as_ref()
+        .map_or(0, |(answer, _)| answer.bytes().len())
+        + 64
 }
 
 /// A spawned chunk, aborted if the stream is dropped before it ends (a caller that stops

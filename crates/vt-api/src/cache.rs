@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::Error;
 
@@ -210,6 +210,59 @@ impl Cache {
         let connection = Connection::open(path)
             .map_err(|e| cache_error(&format!("cannot open {}", path.display()), e))?;
         Cache::setup(connection, Some(path.to_owned()))
+    }
+
+    /// Opens the cache file at `path` for reading only (`vt --offline`, `vt cache stats`):
+    /// nothing is created, switched to WAL or migrated, so a file this user may not write (a
+    /// copy shared read-only, a folder of another account) can still be read. A WAL file
+    /// whose folder cannot be written either (SQLite then cannot make its shared-memory
+    /// file) is read as immutable: nothing must write it meanwhile. Writing through this
+    /// cache fails with [`Error::Cache`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Cache, Error> {
+        let path = path.as_ref();
+        let cannot = |e| cache_error(&format!("cannot read {}", path.display()), e);
+        let open = |options: &str| -> rusqlite::Result<Connection> {
+            let connection = Connection::open_with_flags(
+                format!("file:{}?{options}", uri_path(path)),
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            connection.busy_timeout(BUSY_TIMEOUT)?;
+            // The first read is where a WAL file without its shared memory fails.
+            connection.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))?;
+            Ok(connection)
+        };
+        let connection = match open("mode=ro") {
+            Ok(connection) => connection,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+                ) =>
+            {
+                open("mode=ro&immutable=1").map_err(cannot)?
+            }
+            Err(e) => return Err(cannot(e)),
+        };
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(cannot)?;
+        if version != SCHEMA_VERSION {
+            return Err(Error::Cache(format!(
+                "{} has layout {version}, and this vt reads {SCHEMA_VERSION}: {}",
+                path.display(),
+                if version > SCHEMA_VERSION {
+                    "upgrade vt, or remove the file"
+                } else {
+                    "open it once for writing (a run without --offline) to bring it up to date"
+                }
+            )));
+        }
+        Ok(Cache {
+            connection: Mutex::new(connection),
+            path: Some(path.to_owned()),
+        })
     }
 
     /// A cache that lives in memory only, for tests and one-off runs.
@@ -706,6 +759,23 @@ fn migrate(connection: &Connection) -> Result<(), Migration> {
     Ok(migrated?)
 }
 
+/// `path` as the path of an SQLite URI: every byte but unreserved ones and `/` escaped.
+fn uri_path(path: &Path) -> String {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = path.to_string_lossy().replace('\\', "/").into_bytes();
+    bytes
+        .iter()
+        .map(|&b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Creates the file, if it does not exist, readable and writable by its owner only (SQLite
 /// gives its journal files the same mode).
 fn create_private(path: &Path) -> std::io::Result<()> {
@@ -782,6 +852,49 @@ mod tests {
             .unwrap()
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn a_file_opened_read_only_is_read_and_never_written_or_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd name?#%.sqlite3");
+        {
+            let cache = Cache::open(&path).unwrap();
+            cache
+                .quota_take(
+                    "fp",
+                    SystemTime::now(),
+                    Duration::from_secs(60),
+                    &[],
+                    1,
+                    |_, _| None::<()>,
+                )
+                .unwrap()
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let cache = Cache::open_read_only(&path).unwrap();
+        assert_eq!(cache.len().unwrap(), 0);
+        assert!(cache
+            .quota_used("fp", SystemTime::now(), Duration::from_secs(60))
+            .is_ok());
+        assert!(matches!(cache.clear(), Err(Error::Cache(_))), "writes fail");
+        drop(cache);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // An older layout is not migrated by a reader: it says what to do.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 1")
+            .unwrap();
+        let older = Cache::open_read_only(&path).unwrap_err().to_string();
+        assert!(older.contains("layout 1"), "{older}");
+        assert_eq!(user_version(&path), 1);
+        let missing = Cache::open_read_only(dir.path().join("none.sqlite3"));
+        assert!(matches!(missing, Err(Error::Cache(_))));
+        assert!(
+            !dir.path().join("none.sqlite3").exists(),
+            "nothing is created"
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ mod key;
 mod matching;
 mod pacing;
 
-pub use batch::{FileReportOutcome, FileReports, Lookups, Outcome};
+pub use batch::{FileReportOutcome, FileReports, Lookups, Outcome, RepeatCounter, Repeats};
 #[cfg(feature = "cache")]
 pub use cache::{Cache, CacheScope, CacheStats, CachedAnswer};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};

@@ -50,6 +50,11 @@ pub(crate) fn match_answers<Q: Query, T: Report>(
                         })
                     });
                 match index {
+                    // Echoing the question does not make an item about another file or URL
+                    // its answer.
+                    Some(index) if queries[index].contradicted_by(&item.ids) => {
+                        matched.mismatch(index, &item)
+                    }
                     Some(index) => matched.give(index, body, item),
                     None => matched.stranger(body, item),
                 }
@@ -64,9 +69,7 @@ pub(crate) fn match_answers<Q: Query, T: Report>(
         if !positional {
             matched.stranger(body, item);
         } else if queries[position].contradicted_by(&item.ids) {
-            matched.slots[position] = Some(Err(Error::MismatchedAnswer {
-                detail: describe(&item),
-            }));
+            matched.mismatch(position, &item);
         } else {
             matched.give(position, body, item);
         }
@@ -120,6 +123,13 @@ impl<T: Report> Matched<T> {
 
     /// `item` answers no question: counted, or kept as the reason of the unanswered ones when
     /// it is no answer at all.
+    /// `item` names the question at `index` but says it is about something else.
+    fn mismatch(&mut self, index: usize, item: &ItemScan) {
+        self.slots[index] = Some(Err(Error::MismatchedAnswer {
+            detail: describe(item),
+        }));
+    }
+
     fn stranger(&mut self, body: &Bytes, item: ItemScan) {
         if item.response_code.is_none() && self.unreadable.is_none() {
             self.unreadable = RawAnswer::<T>::from_scan(body.slice(item.span.clone()), item)

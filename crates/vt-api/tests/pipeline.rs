@@ -253,6 +253,72 @@ async fn an_answer_without_resource_that_names_another_file_is_given_to_no_one()
 }
 
 #[tokio::test(start_paused = true)]
+async fn kept_repeats_are_answered_again_without_asking_but_errors_are_asked_again() {
+    // No cache. Two hashes at the start, 600 others, then both again: far beyond the window.
+    // The first is found and kept for its copy; the second first gets an answer about
+    // another file (an error), which is not kept: its copy is asked again, and answered.
+    let head = md5s(2);
+    let filler: Vec<vt_api::Resource> = (1_000..1_600)
+        .map(|i| format!("{i:032x}").parse().unwrap())
+        .collect();
+    let inputs: Vec<vt_api::Resource> = head
+        .iter()
+        .chain(&filler)
+        .chain(head.iter().rev())
+        .cloned()
+        .collect();
+    let mut counter = vt_api::RepeatCounter::default();
+    inputs.iter().for_each(|query| counter.add(query));
+    let repeats = counter.finish();
+    assert_eq!(repeats.len(), 2);
+    let asked_for = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked_for);
+    let failing = head[1].as_str().to_owned();
+    let mut transport = MockTransport::new();
+    transport.expect_send().returning(move |request| {
+        let asked = asked(&request);
+        let first_time = !log.lock().unwrap().contains(&failing);
+        log.lock().unwrap().extend(asked.iter().cloned());
+        let answers = asked
+            .iter()
+            .map(|r| match first_time && *r == failing {
+                // An answer about another file: an error for this question only.
+                true => {
+                    let mut other = found(r, 1);
+                    other["md5"] = "f".repeat(32).into();
+                    other
+                }
+                false => found(r, 1),
+            })
+            .collect();
+        Ok(response(200, body_of(answers)))
+    });
+    let client = client(Arc::new(transport), Tier::Private);
+    let mut outcomes = client
+        .file_reports(inputs.clone(), false)
+        .keep_repeats(repeats);
+    let mut got = Vec::new();
+    while let Some(outcome) = outcomes.next().await {
+        got.push((outcome.query.as_str().to_owned(), kind_of(&outcome)));
+    }
+    assert_eq!(got.len(), inputs.len());
+    for ((query, _), asked) in got.iter().zip(&inputs) {
+        assert_eq!(
+            query,
+            asked.as_str(),
+            "each input its own outcome, in order"
+        );
+    }
+    let n = got.len();
+    assert_eq!(got[1].1, "mismatched_answer");
+    assert_eq!((got[n - 2].1, got[n - 1].1), ("found", "found"));
+    let asked = asked_for.lock().unwrap();
+    let times = |r: &vt_api::Resource| asked.iter().filter(|a| *a == r.as_str()).count();
+    assert_eq!(times(&head[0]), 1, "the kept answer served its copy");
+    assert_eq!(times(&head[1]), 2, "the error was not kept");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_question_answered_twice_trusts_neither_answer() {
     let asked = md5s(2);
     let (a, b) = (asked[0].as_str().to_owned(), asked[1].as_str().to_owned());

@@ -17,7 +17,12 @@ pub(crate) fn run(command: &CacheCommand) -> Result<u8> {
         writeln!(out, "no cache yet ({})", path.display())?;
         return Ok(EXIT_OK);
     }
-    let cache = Cache::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    // Stats only read: a file this user cannot write is still described.
+    let cache = match command {
+        CacheCommand::Stats => Cache::open_read_only(&path),
+        _ => Cache::open(&path),
+    }
+    .with_context(|| format!("cannot open {}", path.display()))?;
     match command {
         CacheCommand::Stats => {
             let stats = cache.stats()?;

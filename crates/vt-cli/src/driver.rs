@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures_util::stream;
-use vt_api::{Endpoint, Params, Query, RawAnswer};
+use vt_api::{Endpoint, Params, Query, RawAnswer, Repeats};
 
 use crate::cli::{Format, Global};
 use crate::output::{AnswerKind, Output, Record, TableLayout};
@@ -34,6 +34,9 @@ pub(crate) struct Lookups<'a, Q, T, I, R> {
     pub(crate) params: Params,
     /// Ask queued queries again, together, until they finish or this time has passed.
     pub(crate) wait_queued: Option<Duration>,
+    /// The queries that come more than once, when no cache answers repeats: their answers
+    /// are kept for the later copies.
+    pub(crate) repeats: Option<Repeats>,
     /// The queries, in the order of the `Ask` rows.
     pub(crate) queries: I,
     /// Every output line, in input order.
@@ -58,6 +61,7 @@ where
         endpoint,
         params,
         wait_queued,
+        repeats,
         queries,
         rows,
         total,
@@ -89,6 +93,9 @@ where
     if matches!(format, Format::Table | Format::Csv) {
         // Every report is shown: decode them where they arrive, on every worker.
         outcomes = outcomes.decode_all();
+    }
+    if let Some(repeats) = repeats.filter(|r| !r.is_empty()) {
+        outcomes = outcomes.keep_repeats(repeats);
     }
     if let Some(timeout) = wait_queued {
         // Each round is a request: a tenth of the time, between 1 s and 1 min.

@@ -14,7 +14,12 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
     // Everything the user typed is checked before anything is sent (the key first, so that an
     // input holding it is refused without being quoted).
     let credentials = Credentials::load(&args.client)?;
-    let resources = input::read(&args.resources, &args.inputs, credentials.key())?;
+    let mut resources = input::read(
+        &args.resources,
+        &args.inputs,
+        credentials.key(),
+        args.client.no_cache,
+    )?;
     if resources.len() == 0 && args.hash.is_empty() {
         return Err(UsageError::new(
             "nothing to look up: give resources as arguments, --input FILE (- for stdin) or --hash PATH",
@@ -72,6 +77,10 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         .filter_map(|h| h.result.as_ref().ok())
         .filter_map(|hex| Resource::parse(hex).ok())
         .collect::<Vec<_>>();
+    let repeats = resources.repeats.take().map(|mut counter| {
+        from_files.iter().for_each(|resource| counter.add(resource));
+        counter.finish()
+    });
     let queries = resources.into_iter()?.chain(from_files);
     let rows = std::iter::repeat_with(|| Row::Ask { path: None })
         .take(plain)
@@ -92,6 +101,7 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
             endpoint: &FILE_REPORT,
             params: Params::allinfo(args.allinfo),
             wait_queued: args.client.wait_queued,
+            repeats,
             queries,
             rows,
             total,

@@ -10,7 +10,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use vt_api::{ApiKey, Query, Resource};
+use vt_api::{ApiKey, Query, RepeatCounter, Resource};
 use vt_cli::list::ListReader;
 
 use crate::UsageError;
@@ -59,6 +59,8 @@ pub(crate) struct Inputs<Q> {
     len: usize,
     /// The widest resource, for the table.
     pub(crate) max_width: usize,
+    /// Counts the inputs, when repeats are to be answered without a cache.
+    pub(crate) repeats: Option<RepeatCounter>,
 }
 
 /// Where an input came from, for messages.
@@ -132,12 +134,16 @@ impl<Q: Input> Inputs<Q> {
             spool: None,
             len: 0,
             max_width: 0,
+            repeats: None,
         }
     }
 
     fn push(&mut self, query: Q) -> Result<()> {
         self.len += 1;
         self.max_width = self.max_width.max(query.wire_text().chars().count());
+        if let Some(counter) = &mut self.repeats {
+            counter.add(&query);
+        }
         if self.spool.is_none() && self.memory.len() < IN_MEMORY {
             self.memory.push(query);
             return Ok(());
@@ -178,13 +184,19 @@ impl<Q: Input> Inputs<Q> {
 
 /// Reads the positional inputs, then each `--input` file (`-` is stdin), validating
 /// everything; any bad input is a [`UsageError`] listing the first few. The API `key`, if
-/// known, is refused as an input and never quoted.
+/// known, is refused as an input and never quoted. With `count_repeats` (a run without the
+/// cache), the inputs are counted as they are read, so that an input that comes again far
+/// down the list is answered without asking again.
 pub(crate) fn read<Q: Input>(
     arguments: &[String],
     inputs: &[PathBuf],
     key: Option<&ApiKey>,
+    count_repeats: bool,
 ) -> Result<Inputs<Q>> {
     let mut validator = Validator::new(key);
+    if count_repeats {
+        validator.resources.repeats = Some(RepeatCounter::default());
+    }
     for (i, text) in arguments.iter().enumerate() {
         validator.take(text, Origin::Argument(i + 1))?;
     }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use vt_api::{Batching, Endpoint, Params};
+use vt_api::{Batching, Endpoint, Params, RepeatCounter};
 
 use crate::cli::{ClientArgs, Format, Global};
 use crate::driver::{self, Row};
@@ -34,7 +34,12 @@ pub(crate) async fn run<Q: Input, T: AnswerKind>(
     // Everything the user typed is checked before anything is sent (the key first, so that an
     // input holding it is refused without being quoted).
     let credentials = Credentials::load(command.client)?;
-    let queries = input::read::<Q>(command.arguments, command.inputs, credentials.key())?;
+    let mut queries = input::read::<Q>(
+        command.arguments,
+        command.inputs,
+        credentials.key(),
+        command.client.no_cache,
+    )?;
     if queries.len() == 0 {
         return Err(UsageError::new(format!(
             "nothing to look up: give {} as arguments, or --input FILE (- for stdin)",
@@ -64,6 +69,7 @@ pub(crate) async fn run<Q: Input, T: AnswerKind>(
             endpoint: command.endpoint,
             params: command.params,
             wait_queued: command.client.wait_queued,
+            repeats: queries.repeats.take().map(RepeatCounter::finish),
             queries: queries.into_iter()?,
             rows: std::iter::repeat_with(|| Row::Ask { path: None }).take(total),
             total,

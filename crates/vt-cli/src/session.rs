@@ -159,7 +159,13 @@ impl Session {
         // The cache file is also the quota ledger: every vt on this machine using the key
         // paces against one count, with or without `--no-cache` (which only keeps answers out
         // of it). With neither answers to keep nor a quota to count, the file is not opened.
-        match (!args.no_cache || limits.is_paced()).then(open_cache) {
+        // Offline sends nothing and writes nothing: the file is only read (it may be one this
+        // user cannot write), and no quota is counted.
+        let open = || match args.offline {
+            true => open_cache_read_only(),
+            false => open_cache(),
+        };
+        match (!args.no_cache || limits.is_paced()).then(open) {
             None => {}
             Some(Ok(cache)) => {
                 let cache = Arc::new(cache);
@@ -174,7 +180,9 @@ impl Session {
                         .cache_max_age_not_found(max_age_not_found)
                         .offline(args.offline);
                 }
-                builder = builder.quota_ledger(cache);
+                if !args.offline {
+                    builder = builder.quota_ledger(cache);
+                }
             }
             Some(Err(error)) if args.offline => {
                 return Err(error.context("--offline needs the cache"))
@@ -246,6 +254,16 @@ impl Session {
 }
 
 /// The cache file, in a folder only its owner can enter.
+/// The cache file for reading only; none yet is an empty cache (every lookup a miss), not
+/// a file created.
+fn open_cache_read_only() -> Result<Cache> {
+    let path = config::cache_dir()?.join(CACHE_FILE);
+    if !path.exists() {
+        return Ok(Cache::in_memory()?);
+    }
+    Ok(Cache::open_read_only(path)?)
+}
+
 fn open_cache() -> Result<Cache> {
     let dir = config::cache_dir()?;
     let mut folder = std::fs::DirBuilder::new();

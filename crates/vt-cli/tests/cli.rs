@@ -757,6 +757,105 @@ fn repeats_far_apart_are_asked_once_through_the_cache() {
 }
 
 #[test]
+fn repeats_far_apart_are_asked_once_without_the_cache_too() {
+    // The same list with --no-cache, read from stdin and given as arguments: the inputs are
+    // counted as they are validated, and the answers of the 100 that come again are kept
+    // for their second copies, which are not asked again.
+    let distinct: Vec<String> = (0..1_000u32).map(|i| format!("{i:032x}")).collect();
+    let mut lines = distinct.clone();
+    lines.extend(distinct[..100].iter().rev().cloned());
+    let env = Env::new();
+    let out = run_with_stdin(
+        env.vt().args([
+            "file",
+            "report",
+            "--no-cache",
+            "--tier",
+            "private",
+            "--format",
+            "jsonl",
+            "-i",
+            "-",
+        ]),
+        &(lines.join("\n") + "\n"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records.len(), 1_100, "one record per input");
+    for (record, asked) in records.iter().zip(&lines) {
+        assert_eq!(
+            record["resource"],
+            asked.as_str(),
+            "each input its own answer"
+        );
+    }
+    assert_eq!(
+        env.stats().resources_asked,
+        1_000,
+        "each distinct hash asked once"
+    );
+    let cache_dir = env.path("cache");
+    assert!(
+        !cache_dir.join("file-report.sqlite3").exists(),
+        "and nothing was written to a cache"
+    );
+}
+
+/// Sets the mode of `path`.
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn offline_reads_a_cache_file_it_cannot_write() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let filled = report(&env, &["--tier", "private", SAMPLE_MD5, ABSENT_MD5]);
+    assert_eq!(filled.code, 0, "{}", filled.stderr);
+    // The file and its folder made read-only, as a copy shared with an analyst would be.
+    // Root writes whatever the modes say: then vt runs as `nobody`, for whom the folders on
+    // the way are opened (read and search only).
+    let cache_dir = env.path("cache");
+    let file = cache_dir.join("file-report.sqlite3");
+    let before = std::fs::read(&file).unwrap();
+    chmod(&file, 0o444);
+    chmod(&cache_dir, 0o555);
+    let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    let vt = |args: &[&str]| {
+        let mut command = env.bare();
+        command.args(args);
+        if as_root {
+            chmod(env.path("").as_path(), 0o755);
+            command.uid(65534).gid(65534);
+        }
+        run(&mut command)
+    };
+    let offline = vt(&["file", "report", "--offline", SAMPLE_MD5, ABSENT_MD5]);
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    let records = lines_as_json(&offline.stdout);
+    assert_eq!(
+        (
+            records[0]["response_code"].as_i64(),
+            records[1]["response_code"].as_i64()
+        ),
+        (Some(1), Some(0)),
+        "{}",
+        offline.stdout
+    );
+    let stats = vt(&["cache", "stats"]);
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    assert!(stats.stdout.contains("answers   2 ("), "{}", stats.stdout);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the file is unchanged"
+    );
+    chmod(&cache_dir, 0o700);
+}
+
+#[test]
 fn the_cache_is_described_pruned_and_cleared() {
     let env = Env::new();
     let none = run(env.vt().args(["cache", "stats"]));

@@ -128,11 +128,20 @@ pub fn found(resource: &str, positives: u32) -> serde_json::Value {
         "verbose_msg": "Scan finished, information embedded",
         "resource": resource,
         "scan_id": format!("{sha256}-1795000000"),
-        "md5": "0".repeat(32), "sha1": "0".repeat(40), "sha256": sha256,
+        "md5": hash_or_zeros(resource, 32), "sha1": hash_or_zeros(resource, 40), "sha256": sha256,
         "scan_date": "2026-11-18 08:53:20",
         "permalink": format!("https://www.virustotal.com/file/{sha256}/analysis/1795000000/"),
         "positives": positives, "total": 3, "scans": scans,
     })
+}
+
+/// `resource` (lower case) when it is a hash of `len` digits, else zeros: a report's hashes
+/// never contradict the question it answers.
+fn hash_or_zeros(resource: &str, len: usize) -> String {
+    match resource.len() == len {
+        true => resource.to_ascii_lowercase(),
+        false => "0".repeat(len),
+    }
 }
 
 /// The body the service sends for these answers: an object for one, an array for several.
