@@ -128,7 +128,7 @@ impl Slabs {
         }
     }
 
-    fn get(&self, span: Span) -> &[u8] {
+    pub(crate) fn get(&self, span: Span) -> &[u8] {
         let start = span.start as usize;
         let bytes = self
             .slabs

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use vt_model::{DecodeCategory, FileReport, FileReportAnswer, UtcTimestamp};
 
 use crate::chunks::{Slabs, Span};
+use crate::hashes::FileHashes;
 use crate::index::{Index, Key, Value};
 use crate::sites::Sites;
 use crate::Error;
@@ -412,6 +413,16 @@ impl Dataset {
             .map(|e| &*e.sha256)
     }
 
+    /// The SHA-256 (lower case) and the keys (MD5, SHA-1, SHA-256, scan_id) of the report that
+    /// answers this resource, if any.
+    pub(crate) fn keys_of(&self, resource: &str) -> Option<(&str, Vec<Key>)> {
+        let key = Key::parse(resource)?;
+        self.entries
+            .iter()
+            .find(|e| e.keys.contains(&Some(key)))
+            .map(|e| (&*e.sha256, e.keys.iter().flatten().copied().collect()))
+    }
+
     /// Copies a report's bytes (both views) into one slab.
     fn place(&mut self, compiled: Compiled) -> Entry {
         let needed = compiled.full.len() + compiled.public.as_ref().map_or_else(Vec::len, |_| 0);
@@ -525,6 +536,28 @@ impl Store {
             start,
             len,
         }
+    }
+
+    /// The MD5, SHA-1 and SHA-256 a stored report gives (read back from its bytes: a rare
+    /// question, asked by `file/rescan` and comments).
+    pub(crate) fn hashes(&self, ready: Ready) -> Option<FileHashes> {
+        #[derive(serde::Deserialize)]
+        struct Hashes {
+            md5: String,
+            sha1: String,
+            sha256: String,
+        }
+        let members = self.slabs.get(self.members(ready, false));
+        let mut object = Vec::with_capacity(members.len() + 2);
+        object.push(b'{');
+        object.extend_from_slice(members);
+        object.push(b'}');
+        let hashes: Hashes = serde_json::from_slice(&object).ok()?;
+        Some(FileHashes {
+            md5: hashes.md5.to_ascii_lowercase().into(),
+            sha1: hashes.sha1.to_ascii_lowercase().into(),
+            sha256: hashes.sha256.to_ascii_lowercase().into(),
+        })
     }
 
     /// The bytes of the reports.

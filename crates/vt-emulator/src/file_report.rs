@@ -4,6 +4,8 @@ use hyper::StatusCode;
 
 use crate::chunks::Assembler;
 use crate::dataset::Ready;
+use crate::files::{self, Files};
+use crate::hashes::FileHashes;
 use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
@@ -58,7 +60,12 @@ impl Endpoint for FileReport {
         // other, so their cache misses overlap.
         let keys: Vec<Option<Key>> = items.iter().map(|item| Key::parse(item)).collect();
         state.store.warm(keys.iter().flatten());
-        let resolved: Vec<Resolved<'_>> = keys.iter().map(|key| resolve(state, key)).collect();
+        let files = state.files_if_any();
+        let resolved: Vec<Resolved> = keys
+            .iter()
+            .map(|key| resolve(state, files.as_deref(), key))
+            .collect();
+        drop(files);
         let small = items.iter().map(|item| item.len() + 120).sum::<usize>() + 2;
         let mut out = Assembler::with_capacity(small, 2 * items.len() + 1);
         wire::write_batch(
@@ -71,8 +78,9 @@ impl Endpoint for FileReport {
                     state.store.slabs(),
                     state.store.members(ready, allinfo),
                 ),
-                Resolved::Queued(sha256) => {
-                    wire::write_status(out, -2, item, Some(sha256), wire::QUEUED_MSG)
+                Resolved::Made(made) => made.write(out, item),
+                Resolved::Queued(scan_id) => {
+                    wire::write_status(out, -2, item, Some(&scan_id), wire::QUEUED_MSG)
                 }
                 Resolved::NotFound => wire::write_status(out, 0, item, None, wire::NOT_FOUND_MSG),
                 Resolved::Invalid => wire::write_status(out, 0, item, None, wire::INVALID_MSG),
@@ -83,25 +91,121 @@ impl Endpoint for FileReport {
 }
 
 /// What a resource names.
-enum Resolved<'a> {
+enum Resolved {
     Found(Ready),
-    /// Queued, with the SHA-256 to give as scan_id.
-    Queued(&'a str),
+    /// A report the emulator makes of a file it holds the bytes of.
+    Made(MadeReport),
+    /// Queued, with the scan_id to give.
+    Queued(Box<str>),
     NotFound,
     Invalid,
 }
 
-fn resolve<'s>(state: &'s State, key: &Option<Key>) -> Resolved<'s> {
+/// A file's pending scan answers -2 by every hash of the file and by the scan's id; once
+/// over, the stored report, else a report made of the file's bytes (a file with neither stays
+/// queued); then, the stored reports.
+fn resolve(state: &State, files: Option<&Files>, key: &Option<Key>) -> Resolved {
     let Some(key) = key else {
         return Resolved::Invalid;
     };
-    if !state.queued.is_empty() {
-        if let Some(sha256) = state.queued.get(key) {
-            return Resolved::Queued(sha256);
+    if let Some((files, sha256)) = files.and_then(|f| Some((f, f.sha256_of(key)?))) {
+        let scan = files.scan(sha256);
+        let pending = scan.filter(|scan| !state.is_over(scan.at));
+        if let Some(scan) = pending {
+            return Resolved::Queued(scan.scan_id.clone());
+        }
+        if let Some(ready) = Key::parse(sha256).and_then(|k| state.store.find(&k)) {
+            return Resolved::Found(ready);
+        }
+        if let Some(sample) = files.sample(sha256) {
+            return Resolved::Made(MadeReport {
+                hashes: sample.hashes.clone(),
+                eicar: sample.eicar,
+                unix: scan.map_or(state.start_unix(), |scan| scan.unix),
+            });
+        }
+        if let Some(scan) = scan {
+            return Resolved::Queued(scan.scan_id.clone());
         }
     }
     match state.store.find(key) {
         Some(ready) => Resolved::Found(ready),
         None => Resolved::NotFound,
+    }
+}
+
+/// The engines of a report the emulator makes, with their version; each calls the EICAR test
+/// file by its own name.
+const ENGINES: [(&str, &str, &str); 10] = [
+    ("Avast", "23.9.8494.0", "EICAR Test-NOT virus!!!"),
+    ("Avira", "8.3.3.16", "Eicar-Test-Signature"),
+    ("BitDefender", "7.2", "EICAR-Test-File (not a virus)"),
+    ("ClamAV", "1.2.0.0", "Win.Test.EICAR_HDB-1"),
+    ("ESET-NOD32", "28120", "Eicar test file"),
+    ("Kaspersky", "22.0.1.28", "EICAR-Test-File"),
+    ("McAfee", "6.0.6.653", "EICAR test file"),
+    ("Microsoft", "1.1.23090.2007", "Virus:DOS/EICAR_Test_File"),
+    ("Sophos", "2.3.1.0", "EICAR-AV-Test"),
+    ("Symantec", "1.20.0.0", "EICAR Test String"),
+];
+
+/// A file report made from a file's bytes: the EICAR test file is detected by every engine,
+/// anything else by none.
+struct MadeReport {
+    hashes: FileHashes,
+    eicar: bool,
+    /// When the analysis was made (unix seconds).
+    unix: i64,
+}
+
+impl MadeReport {
+    /// In the order of the stored reports (the model's), `resource` first.
+    fn write(&self, out: &mut Assembler, echo: &str) {
+        let sha256 = &*self.hashes.sha256;
+        let date = files::scan_date(self.unix);
+        let update: String = date.chars().take(10).filter(|c| *c != '-').collect();
+        out.extend(b"{\"resource\":");
+        wire::write_json_str(out, echo);
+        out.extend(b",\"response_code\":1,\"verbose_msg\":\"Scan finished, information embedded\"");
+        for (key, value) in [
+            ("scan_id", format!("{sha256}-{}", self.unix)),
+            ("md5", self.hashes.md5.to_string()),
+            ("sha1", self.hashes.sha1.to_string()),
+            ("sha256", sha256.to_owned()),
+            ("scan_date", date.clone()),
+            ("permalink", files::permalink(sha256, self.unix)),
+        ] {
+            out.push(b',');
+            wire::write_json_str(out, key);
+            out.push(b':');
+            wire::write_json_str(out, &value);
+        }
+        let positives = if self.eicar { ENGINES.len() } else { 0 };
+        out.extend(
+            format!(
+                ",\"positives\":{positives},\"total\":{},\"scans\":{{",
+                ENGINES.len()
+            )
+            .as_bytes(),
+        );
+        for (i, (engine, version, name)) in ENGINES.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            wire::write_json_str(out, engine);
+            out.extend(
+                format!(
+                    ":{{\"detected\":{},\"version\":\"{version}\",\"result\":",
+                    self.eicar
+                )
+                .as_bytes(),
+            );
+            match self.eicar {
+                true => wire::write_json_str(out, name),
+                false => out.extend(b"null"),
+            }
+            out.extend(format!(",\"update\":\"{update}\"}}").as_bytes());
+        }
+        out.extend(b"}}");
     }
 }

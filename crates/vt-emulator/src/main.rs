@@ -58,9 +58,22 @@ struct Args {
     /// costs 4).
     #[arg(long, value_name = "UNIT", default_value = "request")]
     quota_unit: vt_emulator::QuotaUnit,
-    /// Seconds until a submitted URL's report is finished (0: at once).
-    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
+    /// Seconds until a submitted URL's or file's report is finished, and a --queued one's
+    /// (0: at once; "never": they stay queued).
+    #[arg(long, value_name = "SECONDS|never", default_value = "2", value_parser = parse_delay)]
     analysis_delay: Duration,
+    /// A folder of files served by file/download (named anything: they are hashed);
+    /// `<name>.pcap` beside a file is its network traffic (repeatable).
+    #[arg(long, value_name = "DIR")]
+    samples: Vec<PathBuf>,
+}
+
+/// `never` (no analysis ever finishes), or [`parse_seconds`].
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "never" => Ok(Duration::MAX),
+        _ => parse_seconds(text),
+    }
 }
 
 /// A non-negative number of seconds, fractions allowed (`0`, `2`, `0.5`).
@@ -113,6 +126,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .seed(seed);
     for path in args.data {
         builder = builder.data_path(path);
+    }
+    for folder in args.samples {
+        builder = builder.samples_path(folder);
     }
     for key in args.key {
         builder = builder.key(key);

@@ -19,11 +19,16 @@
 //! Steps 1 to 8 are the chain's, written once; a route only says what differs (its row in
 //! [`ROUTES`]) and how it reads, checks and answers (its [`Endpoint`]).
 
+use std::path::PathBuf;
+
 use hyper::{Method, StatusCode};
 
 use crate::chunks::Assembled;
 use crate::domain_report::DomainReport;
+use crate::file_bytes::{FileDownload, FileNetworkTraffic};
 use crate::file_report::FileReport;
+use crate::file_rescan::{FileRescan, FileRescanDelete};
+use crate::file_scan::{FileScanEndpoint, UploadUrl};
 use crate::ip_report::IpReport;
 use crate::server::State;
 use crate::stats::{ENDPOINTS, OTHER_ENDPOINT};
@@ -36,6 +41,7 @@ use crate::{Error, FaultKind, Tier};
 pub(crate) const MAX_BODY: usize = 1 << 20;
 pub(crate) const JSON: &str = "application/json";
 const HTML: &str = "text/html; charset=utf-8";
+const OCTET_STREAM: &str = "application/octet-stream";
 
 /// The served endpoints, one row each.
 ///
@@ -54,47 +60,34 @@ const HTML: &str = "text/html; charset=utf-8";
 /// is a field of [`State`] filled by the builder (as `store` holds the file reports), read by
 /// the endpoint's `answer`: nothing in the chain changes.
 pub(crate) const ROUTES: &[Route] = &[
-    Route {
-        path: "file/report",
-        methods: Methods::GetOrPost,
-        max_body: MAX_BODY,
-        private_only: false,
-        private_params: &[ALLINFO],
-        serve: serve::<FileReport>,
-    },
-    Route {
-        path: "url/report",
-        methods: Methods::GetOrPost,
-        max_body: MAX_BODY,
-        private_only: false,
-        private_params: &[ALLINFO],
-        serve: serve::<UrlReport>,
-    },
-    Route {
-        path: "url/scan",
-        methods: Methods::Post,
-        max_body: MAX_BODY,
-        private_only: false,
-        private_params: &[],
-        serve: serve::<UrlScan>,
-    },
-    Route {
-        path: "domain/report",
-        methods: Methods::Get,
-        max_body: MAX_BODY,
-        private_only: false,
-        private_params: &[],
-        serve: serve::<DomainReport>,
-    },
-    Route {
-        path: "ip-address/report",
-        methods: Methods::Get,
-        max_body: MAX_BODY,
-        private_only: false,
-        private_params: &[],
-        serve: serve::<IpReport>,
-    },
+    Route::new("file/report", Methods::GetOrPost, serve::<FileReport>).private_params(&[ALLINFO]),
+    Route::new("file/scan", Methods::Post, serve::<FileScanEndpoint>)
+        .max_body(FILE_SCAN_MAX_BODY)
+        .takes_file(),
+    Route::new("file/scan/upload_url", Methods::Get, serve::<UploadUrl>).private_only(),
+    Route::new("file/rescan", Methods::Post, serve::<FileRescan>).private_only(),
+    Route::new(
+        "file/rescan/delete",
+        Methods::Post,
+        serve::<FileRescanDelete>,
+    )
+    .private_only(),
+    Route::new("file/download", Methods::Get, serve::<FileDownload>).private_only(),
+    Route::new(
+        "file/network-traffic",
+        Methods::Get,
+        serve::<FileNetworkTraffic>,
+    )
+    .private_only(),
+    Route::new("url/report", Methods::GetOrPost, serve::<UrlReport>).private_params(&[ALLINFO]),
+    Route::new("url/scan", Methods::Post, serve::<UrlScan>),
+    Route::new("domain/report", Methods::Get, serve::<DomainReport>),
+    Route::new("ip-address/report", Methods::Get, serve::<IpReport>),
 ];
+
+/// The largest `file/scan` request (the file and the form around it), as the service
+/// documents; a larger one is 413.
+pub(crate) const FILE_SCAN_MAX_BODY: usize = 32 << 20;
 
 /// `allinfo=1` (or `true`): the whole stored report, private keys only.
 const ALLINFO: PrivateParam = PrivateParam {
@@ -115,8 +108,59 @@ pub(crate) struct Route {
     pub(crate) private_only: bool,
     /// Parameters only private keys may use: a public key using one is 403.
     pub(crate) private_params: &'static [PrivateParam],
+    /// A multipart part named `file` is written to the emulator's folder (hashed on the
+    /// way) rather than read as text: [`Params::upload`].
+    pub(crate) takes_file: bool,
     /// The chain run with the route's [`Endpoint`]: `serve::<E>`.
     pub(crate) serve: fn(&State, &Route, &Params<'_>) -> Outcome,
+}
+
+impl Route {
+    /// A route open to every key, with the default body cap and no private parameter.
+    pub(crate) const fn new(
+        path: &'static str,
+        methods: Methods,
+        serve: fn(&State, &Route, &Params<'_>) -> Outcome,
+    ) -> Route {
+        Route {
+            path,
+            methods,
+            max_body: MAX_BODY,
+            private_only: false,
+            private_params: &[],
+            takes_file: false,
+            serve,
+        }
+    }
+
+    /// Only private keys may call it.
+    pub(crate) const fn private_only(self) -> Route {
+        Route {
+            private_only: true,
+            ..self
+        }
+    }
+
+    /// Parameters only private keys may use.
+    pub(crate) const fn private_params(self, params: &'static [PrivateParam]) -> Route {
+        Route {
+            private_params: params,
+            ..self
+        }
+    }
+
+    /// Another body cap.
+    pub(crate) const fn max_body(self, max_body: usize) -> Route {
+        Route { max_body, ..self }
+    }
+
+    /// Takes an uploaded file.
+    pub(crate) const fn takes_file(self) -> Route {
+        Route {
+            takes_file: true,
+            ..self
+        }
+    }
 }
 
 /// The methods a route answers.
@@ -300,7 +344,18 @@ impl Router {
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) content_type: Option<&'static str>,
-    pub(crate) body: Assembled,
+    pub(crate) body: Payload,
+    /// The `Location` of a redirect.
+    pub(crate) location: Option<String>,
+}
+
+/// The body of an answer.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    /// Bytes assembled in memory and from the slabs.
+    Bytes(Assembled),
+    /// A file of the emulator's, streamed (a download).
+    File(PathBuf),
 }
 
 impl Answer {
@@ -313,7 +368,8 @@ impl Answer {
         Answer {
             status,
             content_type,
-            body: Assembled::default(),
+            body: Payload::Bytes(Assembled::default()),
+            location: None,
         }
     }
 
@@ -322,7 +378,26 @@ impl Answer {
         Answer {
             status: StatusCode::OK,
             content_type: Some(JSON),
-            body,
+            body: Payload::Bytes(body),
+            location: None,
+        }
+    }
+
+    /// A 200 with the bytes of a file, `application/octet-stream`.
+    pub(crate) fn file(path: PathBuf) -> Answer {
+        Answer {
+            status: StatusCode::OK,
+            content_type: Some(OCTET_STREAM),
+            body: Payload::File(path),
+            location: None,
+        }
+    }
+
+    /// `302 Found` to `location`, empty body.
+    pub(crate) fn redirect(location: String) -> Answer {
+        Answer {
+            location: Some(location),
+            ..Answer::empty(StatusCode::FOUND)
         }
     }
 }
@@ -365,30 +440,19 @@ mod tests {
     }
 
     /// Private keys only, like the real `file/search`; GET only.
-    const PRIVATE_ONLY: Route = Route {
-        path: "file/search",
-        methods: Methods::Get,
-        max_body: MAX_BODY,
-        private_only: true,
-        private_params: &[],
-        serve: serve::<Echo>,
-    };
+    const PRIVATE_ONLY: Route =
+        Route::new("file/search", Methods::Get, serve::<Echo>).private_only();
 
     /// The body cap of [`POST_ONLY`].
     const SMALL_BODY: usize = 256;
 
     /// POST only, small bodies, open to public keys except for `notify_url`.
-    const POST_ONLY: Route = Route {
-        path: "file/rescan",
-        methods: Methods::Post,
-        max_body: SMALL_BODY,
-        private_only: false,
-        private_params: &[PrivateParam {
+    const POST_ONLY: Route = Route::new("file/rescan", Methods::Post, serve::<Echo>)
+        .max_body(SMALL_BODY)
+        .private_params(&[PrivateParam {
             name: "notify_url",
             is_used: |value| !value.is_empty(),
-        }],
-        serve: serve::<Echo>,
-    };
+        }]);
 
     /// Public key `pub`, private key `priv`, and the two test routes.
     fn builder() -> EmulatorBuilder {

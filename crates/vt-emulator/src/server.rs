@@ -1,17 +1,17 @@
 //! The builder, the running server, and the handling of one request.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -23,18 +23,28 @@ use vt_model::{Resource, ResourceKind};
 use crate::chunks::{Chunks, Holder, Slabs};
 use crate::dataset::Store;
 use crate::faults::FaultPlan;
-use crate::index::{FxBuild, Key};
+use crate::file_scan;
+use crate::files::{FileScan, Files, Sample, ScanKind};
+use crate::index::Key;
 use crate::keys::Keys;
+use crate::multipart::{Multipart, Refusal};
 use crate::quota::{Limits, QuotaUnit, Quotas};
-use crate::router::{Answer, Outcome, Route, Router, JSON, ROUTES};
+use crate::router::{Answer, Outcome, Payload, Route, Router, JSON, MAX_BODY, ROUTES};
 use crate::sites::Sites;
-use crate::stats::{endpoint_of, Counters};
+use crate::stats::{endpoint_of, Counters, OTHER_ENDPOINT};
+use crate::uploads::{Form, Spool};
 use crate::urls::{Scan, Submissions};
 use crate::wire::{self, Params};
 use crate::{Clock, Dataset, Error, Fault, FaultKind, KeySpec, Stats, SystemClock, Tier};
 
 /// The path of the counters, outside the API.
 pub const STATS_PATH: &str = "/_emulator/stats";
+/// The one-time upload URLs handed out by `file/scan/upload_url`: `/upload/<token>`.
+pub(crate) const UPLOAD_PATH: &str = "/upload/";
+/// The one-time paths `file/download` redirects to: `/download/<token>`.
+pub(crate) const DOWNLOAD_PATH: &str = "/download/";
+/// The largest upload to an upload URL, as the service documents; a larger one is 413.
+pub(crate) const UPLOAD_URL_MAX_BODY: usize = 200 << 20;
 /// How long a shutdown waits for requests in flight.
 const GRACE: Duration = Duration::from_secs(10);
 
@@ -54,6 +64,7 @@ pub struct EmulatorBuilder {
     batch_limit_public: usize,
     batch_limit_private: usize,
     queued: Vec<String>,
+    samples: Vec<PathBuf>,
     faults: Vec<Fault>,
     seed: u64,
     slow_delay: Duration,
@@ -78,6 +89,7 @@ impl Default for EmulatorBuilder {
             batch_limit_public: 4,
             batch_limit_private: 25,
             queued: Vec::new(),
+            samples: Vec::new(),
             faults: Vec::new(),
             seed: 0,
             slow_delay: Duration::from_secs(5),
@@ -158,10 +170,20 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Answers this resource (and its SHA-256) as queued, `response_code` -2 (repeatable).
-    /// An MD5 or SHA-1 must be of a loaded report, whose SHA-256 becomes the `scan_id`.
+    /// Answers this resource (and every hash of its file) as queued, `response_code` -2,
+    /// until the analysis delay has passed (repeatable). An MD5 or SHA-1 must be of a loaded
+    /// report or sample, whose SHA-256 becomes the `scan_id`. A file the emulator has neither
+    /// a report nor the bytes of stays queued.
     pub fn queued(mut self, resource: impl Into<String>) -> Self {
         self.queued.push(resource.into());
+        self
+    }
+
+    /// A folder of files whose bytes `file/download` serves (and whose reports the emulator
+    /// makes, unless the data has one), each named anything: they are hashed when loaded. A
+    /// file `<name>.pcap` beside a file `<name>` is its network traffic (repeatable).
+    pub fn samples_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.samples.push(path.into());
         self
     }
 
@@ -184,9 +206,10 @@ impl EmulatorBuilder {
         self
     }
 
-    /// How long after a URL is submitted (`url/scan`, or `url/report` with `scan=1`) its
-    /// report is finished (default 2 s, on the [`EmulatorBuilder::clock`]); until then
-    /// `url/report` answers it as queued. 0 finishes it at once.
+    /// How long after a URL or a file is submitted (`url/scan`, `url/report` with `scan=1`,
+    /// `file/scan`, `file/rescan`, and `--queued` from the start) its report is finished
+    /// (default 2 s, on the [`EmulatorBuilder::clock`]); until then it is answered as queued.
+    /// 0 finishes it at once; `Duration::MAX` never.
     pub fn analysis_delay(mut self, delay: Duration) -> Self {
         self.analysis_delay = delay;
         self
@@ -199,9 +222,11 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Serves one more route (the tests' routes: the served ones are [`ROUTES`]).
+    /// Serves one more route, or another one at a served path (the tests' routes: the served
+    /// ones are [`ROUTES`]).
     #[cfg(test)]
     pub(crate) fn route(mut self, route: Route) -> Self {
+        self.routes.retain(|served| served.path != route.path);
         self.routes.push(route);
         self
     }
@@ -219,49 +244,73 @@ impl EmulatorBuilder {
         if self.batch_limit_public == 0 || self.batch_limit_private == 0 {
             return Err(Error::config("a batch limit must be at least 1"));
         }
-        let mut queued = HashMap::default();
-        for text in &self.queued {
-            let resource = Resource::parse(text)
-                .map_err(|e| Error::config(format!("queued resource: {e}")))?;
-            let sha256 = match resource.kind() {
-                ResourceKind::Sha256 => resource.key().to_owned(),
-                ResourceKind::ScanId => resource
-                    .scan_id_parts()
-                    .map(|(sha256, _)| sha256.to_owned())
-                    .unwrap_or_else(|| resource.key().to_owned()),
-                _ => dataset
-                    .sha256_of(resource.key())
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        Error::config(format!(
-                            "queued resource {text:?}: an MD5 or SHA-1 must be of a loaded report \
-                         (a queued answer carries the SHA-256 as scan_id); give the SHA-256"
-                        ))
-                    })?,
-            };
-            let sha256: Box<str> = sha256.into();
-            if let Some(key) = Key::of(&resource) {
-                queued.insert(key, sha256.clone());
-            }
-            if let Some(key) = Key::parse(&sha256) {
-                queued.insert(key, sha256);
-            }
-        }
-        let (store, sites) = dataset.into_store();
-        // Unix seconds of the clock's origin: submitted URLs are dated by the clock, so that
-        // a manual clock moves their dates too.
+        // Unix seconds of the clock's origin: submissions are dated by the clock, so that a
+        // manual clock moves their dates too.
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .saturating_sub(self.clock.now());
+        let clock_origin_unix = i64::try_from(wall.as_secs()).unwrap_or(0);
+        let spool = Spool::new().map_err(|e| {
+            Error::config(format!(
+                "cannot create the emulator's temporary folder: {e}"
+            ))
+        })?;
+        let mut files = Files::default();
+        for folder in &self.samples {
+            load_samples(&mut files, folder)?;
+        }
+        for text in &self.queued {
+            let resource = Resource::parse(text)
+                .map_err(|e| Error::config(format!("queued resource: {e}")))?;
+            let given = Key::of(&resource);
+            let (sha256, keys) = match dataset.keys_of(text) {
+                Some((sha256, keys)) => (sha256.to_owned(), keys),
+                None => {
+                    let sha256 = match resource.kind() {
+                        ResourceKind::Sha256 => Some(resource.key().to_owned()),
+                        ResourceKind::ScanId => resource
+                            .scan_id_parts()
+                            .map(|(sha256, _)| sha256.to_ascii_lowercase()),
+                        _ => given
+                            .and_then(|key| files.sha256_of(&key))
+                            .map(str::to_owned),
+                    };
+                    let sha256 = sha256.ok_or_else(|| {
+                        Error::config(format!(
+                            "queued resource {text:?}: an MD5 or SHA-1 must be of a loaded report \
+                             or sample (a queued answer carries the SHA-256 as scan_id); give \
+                             the SHA-256"
+                        ))
+                    })?;
+                    (sha256, Vec::new())
+                }
+            };
+            for key in keys.into_iter().chain(given) {
+                files.alias_key(key, &sha256);
+            }
+            let scan = FileScan {
+                scan_id: sha256.as_str().into(),
+                unix: clock_origin_unix,
+                at: self.clock.now(),
+                kind: ScanKind::Queued,
+            };
+            files.start_scan(&sha256, scan);
+        }
+        let (store, sites) = dataset.into_store();
         let state = State {
             router: Router::new(&self.routes)?,
             store,
-            queued,
+            has_files: AtomicBool::new(!files.is_empty()),
+            files: Mutex::new(files),
+            spool,
+            addr: OnceLock::new(),
+            token_seed: wall.as_nanos() as u64,
+            next_token: AtomicU64::new(0),
             sites,
             submissions: Mutex::default(),
             analysis_delay: self.analysis_delay,
-            clock_origin_unix: i64::try_from(wall.as_secs()).unwrap_or(0),
+            clock_origin_unix,
             clock: Arc::clone(&self.clock),
             keys: Keys::new(self.keys),
             public: self.public,
@@ -332,6 +381,8 @@ impl Emulator {
         };
         let listener = TcpListener::bind(self.listen).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
+        // An emulator is started once: `start` takes it by value.
+        let _ = self.state.addr.set(addr);
         let (shutdown, signal) = watch::channel(false);
         let task = tokio::spawn(serve(listener, Arc::clone(&self.state), signal));
         Ok(RunningEmulator {
@@ -458,8 +509,17 @@ pub(crate) struct State {
     pub(crate) router: Router,
     /// The file reports, by MD5, SHA-1, SHA-256 and scan_id.
     pub(crate) store: Store,
-    /// Resources answered as queued, with the SHA-256 to give as scan_id.
-    pub(crate) queued: HashMap<Key, Box<str>, FxBuild>,
+    /// Uploads, samples, file scans (`--queued` among them) and one-time tokens.
+    files: Mutex<Files>,
+    /// Whether `files` may hold anything: `file/report` skips its lock otherwise.
+    has_files: AtomicBool,
+    /// The emulator's temporary folder (uploads).
+    pub(crate) spool: Spool,
+    /// The address listened on, once started (for the one-time URLs).
+    addr: OnceLock<SocketAddr>,
+    /// What makes the one-time tokens of this run differ from another run's.
+    token_seed: u64,
+    next_token: AtomicU64,
     /// URL reports, domains and IP addresses (their bytes are in the store's slabs).
     pub(crate) sites: Sites,
     /// The URLs submitted since start.
@@ -522,7 +582,60 @@ impl State {
 
     /// Whether a scan's analysis is over.
     pub(crate) fn is_finished(&self, scan: &Scan) -> bool {
-        self.clock.now().saturating_sub(scan.at) >= self.analysis_delay
+        self.is_over(scan.at)
+    }
+
+    /// Whether an analysis started at `at` (on the clock) is over.
+    pub(crate) fn is_over(&self, at: Duration) -> bool {
+        self.clock.now().saturating_sub(at) >= self.analysis_delay
+    }
+
+    /// Now, in unix seconds and on the clock.
+    pub(crate) fn now(&self) -> (i64, Duration) {
+        let at = self.clock.now();
+        let unix = self
+            .clock_origin_unix
+            .saturating_add(i64::try_from(at.as_secs()).unwrap_or(i64::MAX));
+        (unix, at)
+    }
+
+    /// The unix seconds the emulator started at (the date of reports made of samples never
+    /// scanned).
+    pub(crate) fn start_unix(&self) -> i64 {
+        self.clock_origin_unix
+    }
+
+    /// The files, locked (a poisoned lock is taken over: it holds plain data); `None` when
+    /// none was ever added (no lock taken).
+    pub(crate) fn files_if_any(&self) -> Option<MutexGuard<'_, Files>> {
+        self.has_files.load(Ordering::Acquire).then(|| self.files())
+    }
+
+    /// The files, locked, for a change: `file/report` takes the lock from now on.
+    pub(crate) fn files(&self) -> MutexGuard<'_, Files> {
+        self.has_files.store(true, Ordering::Release);
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new one-time token: 32 hex digits, different for every call and every run.
+    pub(crate) fn token(&self) -> String {
+        let n = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let mix = |mut z: u64| {
+            // SplitMix64's finaliser: consecutive counters give unrelated tokens.
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            z ^ (z >> 31)
+        };
+        let high = mix(self.token_seed ^ n.wrapping_mul(0x9e3779b97f4a7c15));
+        format!("{high:016x}{:016x}", mix(high ^ n))
+    }
+
+    /// `http://ADDR` of the running emulator.
+    pub(crate) fn origin(&self) -> String {
+        match self.addr.get() {
+            Some(addr) => format!("http://{addr}"),
+            None => "http://127.0.0.1".to_owned(),
+        }
     }
 
     /// Routes a request and runs the rule chain (see [`crate::router`]).
@@ -536,48 +649,53 @@ impl State {
         }
         let endpoint = endpoint_of(path);
         self.counters.request(endpoint);
+        if endpoint == OTHER_ENDPOINT {
+            if let Some(token) = path.strip_prefix(UPLOAD_PATH) {
+                let token = token.to_owned();
+                return self.upload(&token, request).await;
+            }
+            if let Some(token) = path.strip_prefix(DOWNLOAD_PATH) {
+                let answer = self.download(token, request.method());
+                return Ok(answer);
+            }
+        }
         // A copy (a few words), so that `self` can be handed on while the route is in use.
         let Some(route) = self.router.route(endpoint).copied() else {
             return Ok(self.send(Answer::empty(StatusCode::NOT_FOUND), None));
         };
         let Some(post) = route.methods.reads_body(request.method()) else {
-            let mut reply = self.send(Answer::empty(StatusCode::METHOD_NOT_ALLOWED), None);
-            reply
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static(route.methods.allow()));
-            return Ok(reply);
+            return Ok(self.method_not_allowed(route.methods.allow()));
         };
         let (parts, body) = request.into_parts();
+        let content_type = content_type(&parts.headers);
         let body = if post {
-            match read_body(body, route.max_body).await {
-                Ok(Some(body)) => body,
-                Ok(None) => {
-                    return Ok(self.send(Answer::empty(StatusCode::PAYLOAD_TOO_LARGE), None))
+            let spool = route.takes_file.then_some(&self.spool);
+            match read_request(body, content_type, route.max_body, spool).await {
+                Ok(body) => body,
+                Err(BodyError::Refused(refusal)) => {
+                    return Ok(self.send(Answer::empty(refusal.status()), None))
                 }
                 // The client went away while sending.
-                Err(()) => return Err(ResetFault),
+                Err(BodyError::Gone) => return Err(ResetFault),
             }
         } else {
-            Bytes::new()
+            RequestBody::None
         };
         let mut params = Params::default();
         if let Some(query) = parts.uri.query() {
             params.add_urlencoded(query.as_bytes());
         }
         if post {
-            let content_type = parts
-                .headers
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
             params.set_content_type(content_type);
-            match wire::multipart_boundary(content_type) {
-                Some(boundary) => params.add_multipart(&body, boundary),
-                None => params.add_urlencoded(&body),
-            }
+        }
+        match &body {
+            RequestBody::None => {}
+            RequestBody::Bytes(bytes) => params.add_urlencoded(bytes),
+            RequestBody::Form(form) => params.add_form(form),
         }
         let outcome = (route.serve)(&self, &route, &params);
         drop(params);
+        drop(body);
         match outcome {
             Outcome::Reset => Err(ResetFault),
             Outcome::Send(answer, fault) => {
@@ -589,10 +707,74 @@ impl State {
         }
     }
 
+    /// `POST /upload/<token>`: one multipart upload (up to 200 MB) to a URL handed out by
+    /// `file/scan/upload_url`, answered as `file/scan`; the token is spent by the first
+    /// upload accepted. No key, tier, quota or fault: the token is the permission.
+    async fn upload(
+        self: Arc<Self>,
+        token: &str,
+        request: Request<Incoming>,
+    ) -> Result<Response<ReplyBody>, ResetFault> {
+        if request.method() != Method::POST {
+            return Ok(self.method_not_allowed("POST"));
+        }
+        if !self.files().has_upload_token(token) {
+            return Ok(self.send(Answer::empty(StatusCode::NOT_FOUND), None));
+        }
+        let (parts, body) = request.into_parts();
+        let content_type = content_type(&parts.headers);
+        let body =
+            match read_request(body, content_type, UPLOAD_URL_MAX_BODY, Some(&self.spool)).await {
+                Ok(body) => body,
+                Err(BodyError::Refused(refusal)) => {
+                    return Ok(self.send(Answer::empty(refusal.status()), None))
+                }
+                Err(BodyError::Gone) => return Err(ResetFault),
+            };
+        let upload = match &body {
+            RequestBody::Form(form) => form.file.as_ref(),
+            _ => None,
+        };
+        let answer = match upload {
+            None => Answer::empty(StatusCode::BAD_REQUEST),
+            Some(_) if !self.files().spend_upload_token(token) => {
+                Answer::empty(StatusCode::NOT_FOUND)
+            }
+            Some(upload) => file_scan::accept(&self, upload),
+        };
+        drop(body);
+        Ok(self.send(answer, None))
+    }
+
+    /// 405 with `Allow`.
+    fn method_not_allowed(self: Arc<Self>, allow: &'static str) -> Response<ReplyBody> {
+        let mut reply = self.send(Answer::empty(StatusCode::METHOD_NOT_ALLOWED), None);
+        reply
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+        reply
+    }
+
+    /// `GET /download/<token>`: the bytes `file/download` redirected to, once.
+    fn download(self: Arc<Self>, token: &str, method: &Method) -> Response<ReplyBody> {
+        if method != Method::GET {
+            return self.method_not_allowed("GET");
+        }
+        let path = self.files().spend_download_token(token);
+        match path {
+            Some(path) => self.send(Answer::file(path), None),
+            None => self.send(Answer::empty(StatusCode::NOT_FOUND), None),
+        }
+    }
+
     /// Turns an answer into a response, shaped by a `truncate` fault, and counts its status.
     fn send(self: Arc<Self>, answer: Answer, fault: Option<FaultKind>) -> Response<ReplyBody> {
         self.counters.status(answer.status.as_u16());
-        let chunks = answer.body.hold(self);
+        let location = answer.location;
+        let chunks = match answer.body {
+            Payload::Bytes(body) => body.hold(self),
+            Payload::File(path) => return file_response(&path, fault),
+        };
         let full_len = chunks.remaining();
         let body = if fault == Some(FaultKind::Truncate) && full_len > 0 {
             ReplyBody::Truncated {
@@ -610,6 +792,9 @@ impl State {
         }
         if fault == Some(FaultKind::Truncate) && full_len > 0 {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(full_len));
+        }
+        if let Some(location) = location.and_then(|l| HeaderValue::try_from(l).ok()) {
+            headers.insert(LOCATION, location);
         }
         response
     }
@@ -632,26 +817,142 @@ impl State {
     }
 }
 
-/// Reads a request body up to `limit` bytes: `Ok(None)` when larger, `Err` when the client
-/// stopped sending.
-async fn read_body(mut body: Incoming, limit: usize) -> Result<Option<Bytes>, ()> {
+/// The `Content-Type` of a request (`""` when absent or not text).
+fn content_type(headers: &hyper::HeaderMap) -> &str {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A request body, read.
+#[derive(Debug)]
+enum RequestBody<'s> {
+    /// A GET.
+    None,
+    /// A url-encoded form (whatever its Content-Type, when not multipart).
+    Bytes(Bytes),
+    /// A multipart form.
+    Form(Box<Form<'s>>),
+}
+
+/// Why a request body was not read.
+#[derive(Debug)]
+enum BodyError {
+    Refused(Refusal),
+    /// The client stopped sending.
+    Gone,
+}
+
+impl Refusal {
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Malformed => StatusCode::BAD_REQUEST,
+            Refusal::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Reads a request body of at most `limit` bytes: a multipart one part by part as it arrives
+/// (its `file` part into `spool`, when given), any other whole.
+async fn read_request<'s>(
+    body: Incoming,
+    content_type: &str,
+    limit: usize,
+    spool: Option<&'s Spool>,
+) -> Result<RequestBody<'s>, BodyError> {
+    match wire::multipart_boundary(content_type) {
+        Some(boundary) => {
+            let mut reader =
+                Multipart::new(boundary).ok_or(BodyError::Refused(Refusal::Malformed))?;
+            let mut form = Form::new(spool, MAX_BODY.min(limit));
+            each_piece(body, limit, |piece| reader.feed(piece, &mut form)).await?;
+            reader.finish(&mut form).map_err(BodyError::Refused)?;
+            Ok(RequestBody::Form(Box::new(form)))
+        }
+        None => {
+            let mut collected = Vec::new();
+            each_piece(body, limit, |piece| {
+                collected.extend_from_slice(piece);
+                Ok(())
+            })
+            .await?;
+            Ok(RequestBody::Bytes(Bytes::from(collected)))
+        }
+    }
+}
+
+/// Hands each piece of a body on as it arrives; more than `limit` bytes in all is 413.
+async fn each_piece(
+    mut body: Incoming,
+    limit: usize,
+    mut each: impl FnMut(&[u8]) -> Result<(), Refusal>,
+) -> Result<(), BodyError> {
     use hyper::body::Body as _;
-    let mut collected = Vec::new();
+    let mut read = 0usize;
     loop {
         let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
         match frame {
-            None => return Ok(Some(Bytes::from(collected))),
-            Some(Err(_)) => return Err(()),
+            None => return Ok(()),
+            Some(Err(_)) => return Err(BodyError::Gone),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    if collected.len() + data.len() > limit {
-                        return Ok(None);
+                    read += data.len();
+                    if read > limit {
+                        return Err(BodyError::Refused(Refusal::TooLarge));
                     }
-                    collected.extend_from_slice(&data);
+                    each(&data).map_err(BodyError::Refused)?;
                 }
             }
         }
     }
+}
+
+/// Hashes the files of a `--samples` folder (not of its sub-folders; a `*.pcap` file is the
+/// traffic of the file named like it without `.pcap`, not a sample).
+fn load_samples(files: &mut Files, folder: &std::path::Path) -> Result<(), Error> {
+    let read_error = |path: &std::path::Path, e: std::io::Error| Error::Read {
+        path: path.to_owned(),
+        source: Box::new(e),
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(|e| read_error(folder, e))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| read_error(folder, e))?;
+    paths.retain(|p| p.is_file() && p.extension().is_none_or(|x| x != "pcap"));
+    paths.sort();
+    for path in paths {
+        let sample = Sample::load(&path).map_err(|e| read_error(&path, e))?;
+        files.add_sample(sample);
+    }
+    Ok(())
+}
+
+/// A file's bytes as a 200 `application/octet-stream` (404 when it cannot be opened),
+/// half of them for the `truncate` fault.
+fn file_response(path: &std::path::Path, fault: Option<FaultKind>) -> Response<ReplyBody> {
+    let opened = std::fs::File::open(path).and_then(|file| Ok((file.metadata()?.len(), file)));
+    let Ok((len, file)) = opened else {
+        let mut response = Response::new(ReplyBody::Full(None));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    };
+    let truncate = fault == Some(FaultKind::Truncate) && len > 0;
+    let mut response = Response::new(ReplyBody::File {
+        file,
+        left: if truncate { len / 2 } else { len },
+        cut: truncate,
+        pause: None,
+    });
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    response
 }
 
 /// The body of an answer: whole, or cut in the middle by the `truncate` fault.
@@ -665,6 +966,31 @@ pub(crate) enum ReplyBody {
         half: Option<Chunks>,
         pause: Option<Pin<Box<tokio::time::Sleep>>>,
     },
+    /// A file, read in pieces as it is sent; `cut` ends it like `Truncated` once `left` bytes
+    /// are sent.
+    File {
+        file: std::fs::File,
+        left: u64,
+        cut: bool,
+        pause: Option<Pin<Box<tokio::time::Sleep>>>,
+    },
+}
+
+/// How much of a file one frame carries.
+const FILE_PIECE: u64 = 64 * 1024;
+
+/// The end of a truncated body: a pause (so that what was sent is flushed), then an error
+/// that makes hyper close the connection.
+fn cut_short(
+    pause: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Chunks>, TruncatedBody>>> {
+    let sleep =
+        pause.get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
+    if sleep.as_mut().poll(cx).is_pending() {
+        return Poll::Pending;
+    }
+    Poll::Ready(Some(Err(TruncatedBody)))
 }
 
 /// Ends a truncated body; hyper then closes the connection.
@@ -697,12 +1023,32 @@ impl hyper::body::Body for ReplyBody {
                 if let Some(half) = half.take() {
                     return Poll::Ready(Some(Ok(Frame::data(half))));
                 }
-                let sleep = pause
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
+                cut_short(pause, cx)
+            }
+            ReplyBody::File {
+                file,
+                left,
+                cut,
+                pause,
+            } => {
+                use std::io::Read as _;
+                if *left == 0 {
+                    return match cut {
+                        true => cut_short(pause, cx),
+                        false => Poll::Ready(None),
+                    };
                 }
-                Poll::Ready(Some(Err(TruncatedBody)))
+                // A plain read: the file is the emulator's own, in the page cache.
+                let mut piece = vec![0; usize::try_from((*left).min(FILE_PIECE)).unwrap_or(0)];
+                match file.read(&mut piece) {
+                    Ok(n) if n > 0 => {
+                        piece.truncate(n);
+                        *left -= n as u64;
+                        Poll::Ready(Some(Ok(Frame::data(Chunks::from_vec(piece)))))
+                    }
+                    // The file shrank or failed: the promised length cannot be kept.
+                    _ => Poll::Ready(Some(Err(TruncatedBody))),
+                }
             }
         }
     }
@@ -711,6 +1057,7 @@ impl hyper::body::Body for ReplyBody {
         match self {
             ReplyBody::Full(body) => body.as_ref().is_none_or(|b| !b.has_remaining()),
             ReplyBody::Truncated { .. } => false,
+            ReplyBody::File { left, cut, .. } => *left == 0 && !cut,
         }
     }
 
@@ -718,7 +1065,7 @@ impl hyper::body::Body for ReplyBody {
         match self {
             ReplyBody::Full(Some(body)) => SizeHint::with_exact(body.remaining() as u64),
             ReplyBody::Full(None) => SizeHint::with_exact(0),
-            ReplyBody::Truncated { .. } => SizeHint::default(),
+            ReplyBody::Truncated { .. } | ReplyBody::File { .. } => SizeHint::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use vt_model::UtcTimestamp;
 
 use crate::chunks::Assembler;
-use crate::sha256;
+use crate::hashes;
 use crate::wire::write_json_str;
 
 /// `url/report`, a URL the data does not hold.
@@ -171,7 +171,7 @@ impl Scan {
     pub(crate) fn new(url: &str, unix: i64, at: Duration) -> Scan {
         Scan {
             url: url.into(),
-            digest: sha256::hex_digest(url.as_bytes()).into(),
+            digest: hashes::sha256_hex(url.as_bytes()).into(),
             unix,
             at,
         }

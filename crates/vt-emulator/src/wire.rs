@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use crate::chunks::{Assembler, Slabs, Span};
+use crate::uploads::{Form, Upload};
 
 pub(crate) const NOT_FOUND_MSG: &str =
     "The requested resource is not among the finished, queued or pending scans";
@@ -30,6 +31,7 @@ pub(crate) struct Params<'a> {
     spilled: Vec<Param<'a>>,
     /// The `Content-Type` of a POST body (`""` when absent); `None` for a GET.
     content_type: Option<&'a str>,
+    upload: Option<&'a Upload>,
 }
 
 impl Default for Params<'_> {
@@ -39,6 +41,7 @@ impl Default for Params<'_> {
             inline_len: 0,
             spilled: Vec::new(),
             content_type: None,
+            upload: None,
         }
     }
 }
@@ -107,47 +110,18 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// Reads the text fields of a `multipart/form-data` body.
-    pub(crate) fn add_multipart(&mut self, body: &'a [u8], boundary: &str) {
-        let delimiter = format!("--{boundary}");
-        let delimiter = delimiter.as_bytes();
-        let mut rest = body;
-        while let Some(start) = find(rest, delimiter) {
-            rest = &rest[start + delimiter.len()..];
-            if rest.starts_with(b"--") {
-                break;
-            }
-            let end = find(rest, delimiter).unwrap_or(rest.len());
-            let part = &rest[..end];
-            let part = part.strip_prefix(b"\r\n").unwrap_or(part);
-            let Some(split) = find(part, b"\r\n\r\n") else {
-                continue;
-            };
-            let (headers, value) = (&part[..split], &part[split + 4..]);
-            let value = value.strip_suffix(b"\r\n").unwrap_or(value);
-            let headers = String::from_utf8_lossy(headers);
-            let name = headers.lines().find_map(|line| {
-                let (header, rest) = line.split_once(':')?;
-                if !header.trim().eq_ignore_ascii_case("content-disposition") {
-                    return None;
-                }
-                rest.split(';').find_map(|attr| {
-                    let (key, value) = attr.trim().split_once('=')?;
-                    (key.trim() == "name").then(|| value.trim().trim_matches('"').to_owned())
-                })
-            });
-            if let Some(name) = name {
-                self.push(Cow::Owned(name), String::from_utf8_lossy(value));
-            }
+    /// Adds the fields of a multipart form, and its uploaded file.
+    pub(crate) fn add_form(&mut self, form: &'a Form<'_>) {
+        for (name, value) in &form.fields {
+            self.push(Cow::Borrowed(name), Cow::Borrowed(value));
         }
+        self.upload = form.file.as_ref();
     }
-}
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
+    /// The file uploaded in a multipart part named `file` (routes that take files only).
+    pub(crate) fn upload(&self) -> Option<&'a Upload> {
+        self.upload
     }
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Whether a content type is `application/x-www-form-urlencoded` (any case, parameters such
@@ -254,6 +228,46 @@ pub(crate) fn write_json_str(out: &mut Assembler, s: &str) {
     }
 }
 
+/// A JSON object written member by member with the separators of the service's recorded
+/// answers (`", "` and `": "`, Python's defaults), in the order the members are written.
+pub(crate) struct Object<'o> {
+    out: &'o mut Assembler,
+    empty: bool,
+}
+
+impl<'o> Object<'o> {
+    pub(crate) fn open(out: &'o mut Assembler) -> Object<'o> {
+        out.push(b'{');
+        Object { out, empty: true }
+    }
+
+    /// A member whose value the caller writes next (raw JSON).
+    pub(crate) fn key(&mut self, key: &str) -> &mut Assembler {
+        if !self.empty {
+            self.out.extend(b", ");
+        }
+        self.empty = false;
+        write_json_str(self.out, key);
+        self.out.extend(b": ");
+        self.out
+    }
+
+    pub(crate) fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        let out = self.key(key);
+        write_json_str(out, value);
+        self
+    }
+
+    pub(crate) fn int(&mut self, key: &str, value: i64) -> &mut Self {
+        self.key(key).extend(value.to_string().as_bytes());
+        self
+    }
+
+    pub(crate) fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
 /// A found report: the echoed resource first, then the ready members. The echo is a hash or
 /// scan_id (it was found), so it needs no escaping.
 pub(crate) fn write_found(out: &mut Assembler, echo: &str, slabs: &Slabs, members: Span) {
@@ -326,11 +340,13 @@ mod tests {
         assert_eq!(percent_decode(b"%41%62"), "Ab");
 
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"apikey\"\r\n\r\nkey\r\n--XyZ\r\nContent-Disposition: form-data; name=\"resource\"\r\n\r\nabc, def\r\n--XyZ--\r\n";
+        let boundary = multipart_boundary("multipart/form-data; boundary=XyZ").unwrap();
+        let mut reader = crate::multipart::Multipart::new(boundary).unwrap();
+        let mut form = Form::new(None, 1024);
+        reader.feed(body, &mut form).unwrap();
+        reader.finish(&mut form).unwrap();
         let mut p = Params::default();
-        p.add_multipart(
-            body,
-            multipart_boundary("multipart/form-data; boundary=XyZ").unwrap(),
-        );
+        p.add_form(&form);
         assert_eq!(p.first("apikey"), Some("key"));
         assert_eq!(p.first("resource"), Some("abc, def"));
         assert_eq!(

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 
+const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+const EICAR_MD5: &str = "44d88612fea8a8f36de82e1278abb02f";
 const SAMPLE_MD5: &str = "99017f6eebbac24f351415dd410d522d";
 const SAMPLE_SHA256: &str = "52d3df0ed60c46f336c131bf2ca454f73bafdc4b04dfa2aea80746f5ba9e6d1c";
 
@@ -107,7 +109,9 @@ fn every_flag_is_applied() {
         "--batch-limit-private",
         "3",
         "--queued",
-        SAMPLE_SHA256,
+        EICAR_SHA256,
+        "--analysis-delay",
+        "never",
         "--fault",
         "500:0",
         "--seed",
@@ -123,8 +127,11 @@ fn every_flag_is_applied() {
     let (status, body) = ask("r", SAMPLE_MD5);
     assert_eq!(status, 200);
     assert!(body.contains("\"response_code\":1"), "{body}");
-    let (_, body) = ask("q", SAMPLE_SHA256);
-    assert!(body.contains("\"response_code\":-2"), "{body}");
+    // Queued by every hash of the file, for ever.
+    for hash in [EICAR_SHA256, EICAR_MD5] {
+        let (_, body) = ask("q", hash);
+        assert!(body.contains("\"response_code\":-2"), "{body}");
+    }
     assert_eq!(
         ask("q", &[SAMPLE_MD5; 4].join(",")).0,
         400,

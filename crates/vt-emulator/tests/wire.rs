@@ -527,7 +527,7 @@ async fn other_paths_are_not_found_and_other_methods_not_allowed() {
         "/",
         "/vtapi/v2/",
         "/vtapi/v2/file/report/extra",
-        "/vtapi/v2/file/scan",
+        "/download/not-a-token",
         "/api/v3/files/x",
         "/_emulator/other",
     ] {

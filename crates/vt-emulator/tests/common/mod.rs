@@ -85,11 +85,46 @@ pub async fn get(addr: SocketAddr, target: &str) -> Option<Reply> {
 }
 
 pub async fn post(addr: SocketAddr, target: &str, content_type: &str, body: &str) -> Option<Reply> {
-    let request = format!(
-        "POST {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+    post_bytes(addr, target, content_type, body.as_bytes()).await
+}
+
+pub async fn post_bytes(
+    addr: SocketAddr,
+    target: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Option<Reply> {
+    let mut request = format!(
+        "POST {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
-    );
-    exchange(addr, request.as_bytes()).await
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    exchange(addr, &request).await
+}
+
+/// A `multipart/form-data` body with the boundary `BOUNDARY`: text fields, then a `file` part
+/// when given; and its content type.
+pub fn multipart(fields: &[(&str, &str)], file: Option<&[u8]>) -> (String, Vec<u8>) {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--BOUNDARY\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some(file) = file {
+        body.extend_from_slice(
+            b"--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"sample.bin\"\r\n\
+              Content-Type: application/octet-stream\r\n\r\n",
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--BOUNDARY--\r\n");
+    ("multipart/form-data; boundary=BOUNDARY".to_owned(), body)
 }
 
 /// `GET /vtapi/v2/file/report?{query}` (spaces sent as `%20`), which must be answered.
