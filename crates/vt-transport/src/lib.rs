@@ -8,6 +8,15 @@
 //! [`Error::is_connect`], [`Error::is_transient`], ...) are what a caller's retry policy
 //! decides on.
 //!
+//! # Large bodies
+//!
+//! [`Transport::send`] holds whole bodies in memory, under a cap (32 MiB by default for
+//! `HyperTransport`): right for JSON answers. Uploads and downloads of files go through
+//! [`Transport::send_streaming`] instead: the request [`Body`] is bytes or a stream of known
+//! length (`Body::from_file`, [`Multipart`] for `multipart/form-data`), the response comes
+//! back as a [`BodyStream`] read chunk by chunk, and [`RequestOptions`] set this request's
+//! cap, deadline and idle timeout. A transport never follows a redirect, on either call.
+//!
 //! # Picking a backend
 //!
 //! - **`HyperTransport`** (cargo feature `hyper`, on by default): hyper 1 and hyper-util's
@@ -34,7 +43,9 @@
 //! # Writing a backend
 //!
 //! Any HTTP client can be a backend: implement [`Transport`] for it. Return `Ok` for every
-//! status, read the whole body (up to your cap), and map failures onto an [`ErrorKind`].
+//! status (do not follow redirects), read the whole body (up to your cap), and map failures
+//! onto an [`ErrorKind`]. [`Transport::send_streaming`] has a default implementation over
+//! `send`; override it if your client can stream.
 //!
 //! ```
 //! use bytes::Bytes;
