@@ -45,7 +45,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::{Error, ErrorKind, Transport};
+use crate::{Body, BodyStream, Error, ErrorKind, RequestOptions, Transport};
 
 /// How a check wants its transport configured. Backends map each field onto their own
 /// settings; a backend without a body cap ignores `max_body_size` and runs the suite
@@ -109,6 +109,22 @@ pub enum Check {
     /// announced by `Content-Length` or streamed without end; a body of exactly the cap is
     /// accepted.
     BodyCap,
+    /// [`Transport::send_streaming`]: a 3 MiB [`Body::from_stream`] in uneven chunks
+    /// arrives intact with `Content-Length: 3145728`, and a 6 MiB answer comes back intact,
+    /// chunk by chunk.
+    Streaming,
+    /// [`Transport::send_streaming`] with a 64 KiB cap in its [`RequestOptions`] (under the
+    /// transport's own): a body of exactly the cap is read, one byte more (announced) and an
+    /// endless chunked body are [`Error::is_body_too_large`].
+    StreamingBodyCap,
+    /// [`Transport::send_streaming`] with a request body that fails mid-stream, and one
+    /// shorter than its announced length: [`ErrorKind::RequestBody`], not transient.
+    StreamingRequestBodyFailure,
+    /// [`Transport::send_streaming`]'s timers: a body that stalls after its first bytes ends
+    /// in [`Error::is_timeout`] past the idle timeout (200 ms), one that trickles a byte every
+    /// 20 ms past the deadline (500 ms). Only for backends that stream (the default
+    /// implementation has no timer): run it with [`Suite::with_streaming_timeouts`].
+    StreamingTimeouts,
 }
 
 impl Check {
@@ -125,6 +141,10 @@ impl Check {
         Check::ClosedMidBody,
         Check::KeepAlive,
         Check::BodyCap,
+        Check::Streaming,
+        Check::StreamingBodyCap,
+        Check::StreamingRequestBodyFailure,
+        Check::StreamingTimeouts,
     ];
 }
 
@@ -175,12 +195,14 @@ type MakeTransport = dyn Fn(&Options) -> Arc<dyn Transport> + Send + Sync;
 pub struct Suite {
     make: Box<MakeTransport>,
     body_cap: bool,
+    streaming_timeouts: bool,
 }
 
 impl fmt::Debug for Suite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Suite")
             .field("body_cap", &self.body_cap)
+            .field("streaming_timeouts", &self.streaming_timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -201,7 +223,17 @@ impl Suite {
         Suite {
             make: Box::new(make),
             body_cap: true,
+            streaming_timeouts: false,
         }
+    }
+
+    /// Runs [`Check::StreamingTimeouts`] too, for a backend that overrides
+    /// [`Transport::send_streaming`] with real streaming (the default implementation cannot
+    /// enforce an idle timeout or a deadline: it has no timer).
+    #[must_use]
+    pub fn with_streaming_timeouts(mut self) -> Suite {
+        self.streaming_timeouts = true;
+        self
     }
 
     /// Skips [`Check::BodyCap`], for a backend that has no cap on the body size.
@@ -211,11 +243,16 @@ impl Suite {
         self
     }
 
-    /// Runs every check (in the order of [`Check::ALL`]) and returns all failures.
+    /// Runs every check (in the order of [`Check::ALL`]) and returns all failures; not
+    /// [`Check::BodyCap`] after [`without_body_cap`](Self::without_body_cap), and
+    /// [`Check::StreamingTimeouts`] only after
+    /// [`with_streaming_timeouts`](Self::with_streaming_timeouts).
     pub async fn run_all(&self) -> Result<(), Failures> {
         let mut failures = Vec::new();
         for &check in Check::ALL {
-            if check == Check::BodyCap && !self.body_cap {
+            if (check == Check::BodyCap && !self.body_cap)
+                || (check == Check::StreamingTimeouts && !self.streaming_timeouts)
+            {
                 continue;
             }
             if let Err(failure) = self.run(check).await {
@@ -243,6 +280,10 @@ impl Suite {
             Check::ClosedMidBody => self.closed_mid_body().await,
             Check::KeepAlive => self.keep_alive().await,
             Check::BodyCap => self.body_cap().await,
+            Check::Streaming => self.streaming().await,
+            Check::StreamingBodyCap => self.streaming_body_cap().await,
+            Check::StreamingRequestBodyFailure => self.streaming_request_body_failure().await,
+            Check::StreamingTimeouts => self.streaming_timeouts().await,
         };
         result.map_err(|message| Failure { check, message })
     }
@@ -566,24 +607,275 @@ impl Suite {
         )?;
 
         // No length announced and no end: only a transport that counts as it reads stops.
-        let endless = RawServer::start(|mut stream| async move {
-            read_head(&mut stream).await;
-            if stream
-                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let mut chunk = b"4000\r\n".to_vec();
-            chunk.extend_from_slice(&[b'y'; 0x4000]);
-            chunk.extend_from_slice(b"\r\n");
-            while stream.write_all(&chunk).await.is_ok() {}
-        })
-        .await?;
+        let endless = endless_server().await?;
         let result = transport.send(get(&endless.url("/endless"))?).await;
         expect_error(result, "an endless chunked body", Error::is_body_too_large)
     }
+    async fn streaming(&self) -> CheckResult {
+        const UP: usize = 3 * 1024 * 1024;
+        let down: Bytes = (0..6 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
+        let up: Bytes = (0..UP).map(|i| (i % 241) as u8).collect();
+        let answer = down.clone();
+        let server = HyperServer::start(move |_: &Seen| reply(200, answer.clone())).await?;
+        let transport = self.transport(&Options::default());
+        let request = http::Request::post(server.url("/upload"))
+            .header("content-type", "application/octet-stream")
+            .body(Body::from_stream(UP as u64, uneven_chunks(up.clone())))
+            .map_err(|e| e.to_string())?;
+        let response = transport
+            .send_streaming(request, &RequestOptions::new())
+            .await
+            .map_err(|e| format!("streamed POST of 3 MiB: {}", describe(&e)))?;
+        ensure!(response.status() == 200, "status {}", response.status());
+        let (received, chunks) = read_stream(response.into_body())
+            .await
+            .map_err(|e| format!("reading the 6 MiB answer: {}", describe(&e)))?;
+        ensure!(
+            received == down,
+            "6 MiB streamed answer differs ({} bytes received in {chunks} chunks)",
+            received.len()
+        );
+        let seen = server.only_request()?;
+        let length = seen.headers.get("content-length");
+        ensure!(
+            length.is_some_and(|v| v.as_bytes() == UP.to_string().as_bytes()),
+            "server saw content-length {length:?}, expected {UP}"
+        );
+        ensure!(
+            seen.body == up,
+            "streamed request body differs ({} bytes received by the server)",
+            seen.body.len()
+        );
+        Ok(())
+    }
+
+    async fn streaming_body_cap(&self) -> CheckResult {
+        const CAP: u64 = 64 * 1024;
+        let options = RequestOptions::new().with_max_body_size(Some(CAP));
+        let transport = self.transport(&Options::default());
+        let server = HyperServer::start(|seen: &Seen| {
+            let size = if seen.path == "/at-cap" { CAP } else { CAP + 1 };
+            reply(200, vec![b'x'; size as usize])
+        })
+        .await?;
+        let response = transport
+            .send_streaming(get_body(&server.url("/at-cap"))?, &options)
+            .await
+            .map_err(|e| format!("a streamed body of exactly the cap: {}", describe(&e)))?;
+        let (body, _) = read_stream(response.into_body())
+            .await
+            .map_err(|e| format!("a streamed body of exactly the cap: {}", describe(&e)))?;
+        ensure!(
+            body.len() as u64 == CAP,
+            "a streamed body of exactly the cap arrived with {} bytes",
+            body.len()
+        );
+        expect_streaming_error(
+            &*transport,
+            get_body(&server.url("/over-cap"))?,
+            &options,
+            "a streamed body one byte over the cap",
+            Error::is_body_too_large,
+        )
+        .await?;
+        let endless = endless_server().await?;
+        expect_streaming_error(
+            &*transport,
+            get_body(&endless.url("/endless"))?,
+            &options,
+            "an endless chunked body, streamed",
+            Error::is_body_too_large,
+        )
+        .await
+    }
+
+    async fn streaming_request_body_failure(&self) -> CheckResult {
+        let server = HyperServer::start(|_: &Seen| reply(200, "{}")).await?;
+        let transport = self.transport(&Options::default());
+        let failing = FailingChunks { left: 8 };
+        let request = http::Request::post(server.url("/upload"))
+            .body(Body::from_stream(1024 * 1024, failing))
+            .map_err(|e| e.to_string())?;
+        expect_streaming_error(
+            &*transport,
+            request,
+            &RequestOptions::new(),
+            "a request body stream that fails",
+            |e| e.kind() == ErrorKind::RequestBody && !e.is_transient(),
+        )
+        .await?;
+        let short = uneven_chunks(Bytes::from_static(b"only 24 bytes, not 1000"));
+        let request = http::Request::post(server.url("/upload"))
+            .body(Body::from_stream(1000, short))
+            .map_err(|e| e.to_string())?;
+        expect_streaming_error(
+            &*transport,
+            request,
+            &RequestOptions::new(),
+            "a request body stream shorter than its length",
+            |e| e.kind() == ErrorKind::RequestBody,
+        )
+        .await
+    }
+
+    async fn streaming_timeouts(&self) -> CheckResult {
+        let stalls = RawServer::start(|mut stream| async move {
+            read_head(&mut stream).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\nfirst bytes")
+                .await;
+            hold(stream).await;
+        })
+        .await?;
+        let transport = self.transport(&Options::default());
+        let options = RequestOptions::new()
+            .with_idle_timeout(Duration::from_millis(200))
+            .with_deadline(Duration::from_secs(8));
+        expect_streaming_error(
+            &*transport,
+            get_body(&stalls.url("/stalls"))?,
+            &options,
+            "a body that stalls (idle timeout)",
+            Error::is_timeout,
+        )
+        .await?;
+
+        let trickles = RawServer::start(|mut stream| async move {
+            if !chunked_head(&mut stream).await {
+                return;
+            }
+            // A byte every 20 ms, for 10 s at most: never idle, never done.
+            for _ in 0..500 {
+                if stream.write_all(b"1\r\nz\r\n").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await?;
+        let options = RequestOptions::new()
+            .with_idle_timeout(Duration::from_secs(5))
+            .with_deadline(Duration::from_millis(500));
+        expect_streaming_error(
+            &*transport,
+            get_body(&trickles.url("/trickles"))?,
+            &options,
+            "a body that trickles past the deadline",
+            Error::is_timeout,
+        )
+        .await
+    }
+}
+
+/// A GET with an empty [`Body`].
+fn get_body(url: &str) -> Result<http::Request<Body>, String> {
+    http::Request::get(url)
+        .body(Body::empty())
+        .map_err(|e| format!("building GET {url}: {e}"))
+}
+
+/// The body's chunks, gathered, and how many there were.
+async fn read_stream(mut body: BodyStream) -> Result<(Bytes, usize), Error> {
+    let mut all = Vec::new();
+    let mut chunks = 0;
+    while let Some(chunk) = body.next_chunk().await {
+        all.extend_from_slice(&chunk?);
+        chunks += 1;
+    }
+    Ok((Bytes::from(all), chunks))
+}
+
+/// A streaming call's response with its body read to the end, as `send` would return it.
+async fn read_all(
+    result: Result<http::Response<BodyStream>, Error>,
+) -> Result<http::Response<Bytes>, Error> {
+    let (parts, body) = result?.into_parts();
+    let (body, _) = read_stream(body).await?;
+    Ok(http::Response::from_parts(parts, body))
+}
+
+/// `bytes` in chunks of 1, 7, 4096, 65536 and 1 MiB bytes, over and over.
+fn uneven_chunks(bytes: Bytes) -> impl futures_core::Stream<Item = std::io::Result<Bytes>> {
+    let mut rest = bytes;
+    let mut sizes = [1, 7, 4096, 65_536, 1 << 20].into_iter().cycle();
+    let chunks = std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = sizes.next().unwrap_or(1).min(rest.len());
+        Some(Ok(rest.split_to(size)))
+    });
+    Iter(chunks)
+}
+
+/// An iterator as a stream that is always ready.
+struct Iter<I>(I);
+
+impl<I: Iterator + Unpin> futures_core::Stream for Iter<I> {
+    type Item = I::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<I::Item>> {
+        std::task::Poll::Ready(self.0.next())
+    }
+}
+
+/// A request body stream that yields `left` chunks of 1 KiB, then an I/O error.
+struct FailingChunks {
+    left: usize,
+}
+
+impl futures_core::Stream for FailingChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other("the disk is on fire"))));
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(Bytes::from(vec![b'u'; 1024]))))
+    }
+}
+
+/// Checks that a streaming call fails, at once or while its body is read, as `predicate` wants.
+async fn expect_streaming_error(
+    transport: &dyn Transport,
+    request: http::Request<Body>,
+    options: &RequestOptions,
+    case: &str,
+    predicate: impl Fn(&Error) -> bool,
+) -> CheckResult {
+    let result = read_all(transport.send_streaming(request, options).await).await;
+    expect_error(result, case, predicate)
+}
+
+/// Reads the request head and answers the head of a 200 with a chunked body; `false` if the
+/// client has gone.
+async fn chunked_head(stream: &mut TcpStream) -> bool {
+    read_head(stream).await;
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        .await
+        .is_ok()
+}
+
+/// A server that answers every request with an endless chunked body.
+async fn endless_server() -> Result<RawServer, String> {
+    RawServer::start(|mut stream| async move {
+        if !chunked_head(&mut stream).await {
+            return;
+        }
+        let mut chunk = b"4000\r\n".to_vec();
+        chunk.extend_from_slice(&[b'y'; 0x4000]);
+        chunk.extend_from_slice(b"\r\n");
+        while stream.write_all(&chunk).await.is_ok() {}
+    })
+    .await
 }
 
 fn get(url: &str) -> Result<http::Request<Bytes>, String> {

@@ -11,7 +11,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum ErrorKind {
     /// No connection could be made (DNS, refused, unreachable, proxy tunnel refused).
     Connect,
-    /// The connect or the whole request took longer than allowed.
+    /// The connect or the whole request took longer than allowed, or a response body stalled
+    /// longer than the idle timeout of a streaming call.
     Timeout,
     /// The TLS handshake failed (unknown CA, wrong host name, expired certificate).
     Tls,
@@ -24,6 +25,10 @@ pub enum ErrorKind {
     /// The transport could not be built or used as configured (an unreadable CA file, no
     /// trusted root certificate, an unsupported proxy scheme).
     Config,
+    /// The request body could not be read while it was sent: a file read error, a stream
+    /// that yielded more or fewer bytes than its announced length. Not transient: the same
+    /// body would fail again.
+    RequestBody,
     /// Anything else the backend reported.
     Other,
 }
@@ -38,6 +43,7 @@ impl ErrorKind {
             ErrorKind::Io => "connection failed before the whole response arrived",
             ErrorKind::InvalidRequest => "invalid request",
             ErrorKind::Config => "invalid transport configuration",
+            ErrorKind::RequestBody => "the request body could not be read",
             ErrorKind::Other => "transport error",
         }
     }
@@ -114,10 +120,21 @@ impl Error {
 
     /// An [`ErrorKind::BodyTooLarge`] error for a cap of `limit` bytes.
     pub fn body_too_large(limit: usize) -> Error {
+        Error::over_cap(limit as u64)
+    }
+
+    /// An [`ErrorKind::BodyTooLarge`] error for a per-request cap of `limit` bytes.
+    pub(crate) fn over_cap(limit: u64) -> Error {
         Error::with_detail(
             ErrorKind::BodyTooLarge,
             format!("larger than the cap of {limit} bytes"),
         )
+    }
+
+    /// The explanation given where the error was made, if any.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
     }
 
     /// What kind of failure this is.
@@ -125,7 +142,7 @@ impl Error {
         self.kind
     }
 
-    /// The connect or the whole request took too long.
+    /// The connect, the whole request, its deadline or its idle timeout was passed.
     pub fn is_timeout(&self) -> bool {
         self.kind == ErrorKind::Timeout
     }
@@ -145,8 +162,13 @@ impl Error {
         self.kind == ErrorKind::BodyTooLarge
     }
 
+    /// The request body could not be read while it was sent ([`ErrorKind::RequestBody`]).
+    pub fn is_request_body(&self) -> bool {
+        self.kind == ErrorKind::RequestBody
+    }
+
     /// A failure that may well not happen again: a timeout, a refused or reset connection.
-    /// TLS failures, oversized bodies and invalid requests are not.
+    /// TLS failures, oversized bodies, unreadable request bodies and invalid requests are not.
     pub fn is_transient(&self) -> bool {
         matches!(
             self.kind,

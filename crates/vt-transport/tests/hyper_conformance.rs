@@ -21,7 +21,11 @@ fn hyper_backend(options: &Options) -> Arc<dyn Transport> {
 
 #[tokio::test]
 async fn hyper_transport_passes_every_conformance_check() {
-    Suite::new(hyper_backend).run_all().await.unwrap();
+    Suite::new(hyper_backend)
+        .with_streaming_timeouts()
+        .run_all()
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,7 +42,9 @@ async fn hyper_transport_passes_on_a_multi_threaded_runtime() {
 }
 
 /// A backend that breaks the contract on purpose: it turns every status into 200 and every
-/// error into `ErrorKind::Other`. The suite must notice, check by check.
+/// error into `ErrorKind::Other`. The suite must notice, check by check. It implements `send`
+/// alone, so its streaming calls go through the trait's default implementation (over the
+/// broken `send`).
 #[derive(Debug)]
 struct Broken(HyperTransport);
 
@@ -77,6 +83,7 @@ async fn the_suite_catches_a_backend_that_breaks_the_contract() {
             Check::TruncatedBody,
             Check::ClosedMidBody,
             Check::BodyCap,
+            Check::StreamingBodyCap,
         ],
         "{failures}"
     );

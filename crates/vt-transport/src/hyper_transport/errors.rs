@@ -21,6 +21,14 @@ pub(crate) fn map<E>(error: E, stage: Stage) -> Error
 where
     E: StdError + Send + Sync + 'static,
 {
+    // An error of ours inside hyper's (a request body that failed while it was sent) was
+    // classified where it was made: its kind and words are kept.
+    let ours = chain(&error)
+        .find_map(|e| e.downcast_ref::<Error>())
+        .map(|ours| (ours.kind(), ours.detail().unwrap_or_default().to_owned()));
+    if let Some((kind, detail)) = ours {
+        return Error::from_parts(kind, detail, Box::new(error));
+    }
     let kind = classify(&error, stage);
     // Our own connect failures say what failed ("proxy tunnel failed: ..."); otherwise the
     // innermost cause is the telling one ("Connection refused", "UnknownIssuer").

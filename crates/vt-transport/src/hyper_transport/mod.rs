@@ -3,6 +3,7 @@
 mod connect;
 mod errors;
 mod proxy;
+mod streaming;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,7 +21,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use self::connect::{ProxyConnector, TimeoutConnector};
-use crate::{async_trait, Error, Transport};
+use self::streaming::{deadline_error, Download, OutBody};
+use crate::{async_trait, Body, BodyStream, Error, RequestOptions, Transport};
 
 /// The default bound on establishing a connection (TCP, proxy tunnel and TLS handshake).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,7 +72,7 @@ type Connector = TimeoutConnector<HttpsConnector<ProxyConnector>>;
 /// [`proxy_from_env`]: HyperTransportBuilder::proxy_from_env
 #[derive(Clone)]
 pub struct HyperTransport {
-    client: Client<Connector, Full<Bytes>>,
+    client: Client<Connector, OutBody>,
     proxies: Option<Arc<Matcher>>,
     request_timeout: Duration,
     max_body_size: usize,
@@ -113,16 +115,12 @@ impl HyperTransport {
     ) -> Result<http::Response<Bytes>, Error> {
         let response = self
             .client
-            .request(request.map(Full::new))
+            .request(request.map(|body| OutBody::Full(Full::new(body))))
             .await
             .map_err(|e| errors::map(e, errors::Stage::Request))?;
         let (parts, mut body) = response.into_parts();
         let cap = self.max_body_size;
-        let announced = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let announced = announced_length(&parts.headers);
         if announced.is_some_and(|len| len > cap as u64) {
             return Err(Error::body_too_large(cap));
         }
@@ -143,6 +141,26 @@ impl HyperTransport {
     }
 }
 
+/// The response's `Content-Length`, if it has a valid one.
+fn announced_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Refuses a URI that is not absolute `http://` or `https://` (without quoting it: its query
+/// may hold a key).
+fn check_uri(uri: &http::Uri) -> Result<(), Error> {
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some() => Ok(()),
+        _ => Err(Error::with_detail(
+            crate::ErrorKind::InvalidRequest,
+            "the URI must be absolute, http:// or https://",
+        )),
+    }
+}
+
 impl fmt::Debug for HyperTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HyperTransport")
@@ -156,22 +174,66 @@ impl fmt::Debug for HyperTransport {
 #[async_trait]
 impl Transport for HyperTransport {
     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, Error> {
-        match request.uri().scheme_str() {
-            Some("http" | "https") if request.uri().host().is_some() => {}
-            _ => {
-                return Err(Error::with_detail(
-                    crate::ErrorKind::InvalidRequest,
-                    "the URI must be absolute, http:// or https://",
-                ))
-            }
-        }
+        check_uri(request.uri())?;
         let timeout = self.request_timeout;
         match tokio::time::timeout(timeout, self.send_inner(request)).await {
             Ok(result) => result,
-            Err(_) => Err(Error::timeout(format!(
-                "no complete response within {timeout:?}"
-            ))),
+            Err(_) => Err(deadline_error(timeout)),
         }
+    }
+
+    /// Streams both bodies: the request's chunks are read as hyper writes them, the
+    /// response's frames are handed on as they arrive, counted against the options' cap,
+    /// with the idle timer reset at each and the deadline (the options' own, or the
+    /// transport's request timeout) over the whole exchange. Memory holds a few chunks,
+    /// whatever the bodies' sizes.
+    async fn send_streaming(
+        &self,
+        request: http::Request<Body>,
+        options: &RequestOptions,
+    ) -> Result<http::Response<BodyStream>, Error> {
+        check_uri(request.uri())?;
+        let total = options.deadline().unwrap_or(self.request_timeout);
+        // A deadline too far to be represented is none.
+        let deadline = tokio::time::Instant::now().checked_add(total);
+        let (mut parts, body) = request.into_parts();
+        let body = match body.try_into_bytes() {
+            Ok(bytes) => OutBody::Full(Full::new(bytes)),
+            Err(body) => {
+                // The body's length, whatever header the caller set: hyper would otherwise
+                // fail a mismatch only once the body is sent.
+                parts.headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(body.length()),
+                );
+                OutBody::Stream(body.into_chunks())
+            }
+        };
+        let sending = self.client.request(http::Request::from_parts(parts, body));
+        let response = match deadline {
+            Some(at) => tokio::time::timeout_at(at, sending)
+                .await
+                .map_err(|_| deadline_error(total))?,
+            None => sending.await,
+        }
+        .map_err(|e| errors::map(e, errors::Stage::Request))?;
+        let (parts, incoming) = response.into_parts();
+        let cap = options.max_body_size();
+        if let (Some(cap), Some(announced)) = (cap, announced_length(&parts.headers)) {
+            if announced > cap {
+                return Err(Error::over_cap(cap));
+            }
+        }
+        let download = Download::new(
+            incoming,
+            cap,
+            options.idle_timeout(),
+            deadline.map(|at| (at, total)),
+        );
+        Ok(http::Response::from_parts(
+            parts,
+            BodyStream::from_stream(download),
+        ))
     }
 }
 
