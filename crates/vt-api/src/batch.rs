@@ -23,7 +23,7 @@ use crate::Error;
 const PROBE_CHUNK: usize = 256;
 /// The most answer bytes [`Lookups::keep_repeats`] holds for later copies; beyond, a copy
 /// is asked again.
-const KEPT_BYTES: usize = 32 << 20;
+const KEPT_BYTES: usize = 16 << 20;
 
 /// Counts the queries of a run before it starts, so that [`Lookups::keep_repeats`] keeps the
 /// answers a later copy will need, and only those: 8 bytes a query while counting.
@@ -336,7 +336,7 @@ where
 
     /// Keeps the answers of the queries that `repeats` says come again, until their last
     /// copy is read, so that a copy beyond the window is answered without asking again
-    /// (without a cache, the only other way). Up to 32 MiB of answers are kept; beyond, a
+    /// (without a cache, the only other way). Up to 16 MiB of answers are kept; beyond, a
     /// copy is asked again. Errors are not kept: a later copy is asked again.
     pub fn keep_repeats(mut self, repeats: Repeats) -> Self {
         self.repeats = repeats;

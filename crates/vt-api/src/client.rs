@@ -22,7 +22,7 @@ use crate::{ApiKey, Error, Limits, RequestMethod, RetryPolicy, Tier};
 /// The default base URL of the v2 API.
 pub const DEFAULT_BASE_URL: &str = "https://www.virustotal.com/vtapi/v2/";
 
-const USER_AGENT: &str = concat!("vt/", env!("CARGO_PKG_VERSION"), " (vt-api)");
+pub(crate) const USER_AGENT: &str = concat!("vt/", env!("CARGO_PKG_VERSION"), " (vt-api)");
 const EXCERPT_BYTES: usize = 200;
 /// From this length on, a key found in an answer was echoed by the service, not met by
 /// chance (VirusTotal keys are 64 hex digits), and is cut out of the answer.
@@ -457,7 +457,7 @@ impl CacheUse {
 pub(crate) type Probed<Q, T> = (Q, Option<Result<(RawAnswer<T>, SystemTime), Error>>);
 
 /// What one attempt came to.
-enum Attempt<V> {
+pub(crate) enum Attempt<V> {
     Answered(V),
     /// Worth trying again after a backoff.
     Transient(Error),
@@ -478,9 +478,43 @@ pub(crate) struct Call<'a> {
     pub(crate) queries: &'a str,
     /// How many queries `queries` holds (for events and messages).
     pub(crate) count: usize,
+    /// A file sent as the multipart part `file`, streamed from disk (`file/scan`).
+    pub(crate) upload: Option<&'a crate::transfer::Upload>,
+    /// Where to send instead of the endpoint's path under the base URL (an upload URL the
+    /// service handed out): the key is not added.
+    pub(crate) url: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    /// A call of `spec` with `queries` (`count` of them) and `params`.
+    pub(crate) fn new(
+        spec: &'a EndpointSpec,
+        params: &'a Params,
+        queries: &'a str,
+        count: usize,
+    ) -> Call<'a> {
+        Call {
+            spec,
+            params,
+            queries,
+            count,
+            upload: None,
+            url: None,
+        }
+    }
 }
 
 impl Inner {
+    /// When and how often requests are tried again.
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The transport requests go through.
+    pub(crate) fn transport(&self) -> &dyn Transport {
+        &*self.transport
+    }
+
     /// The name under which a 403 stops requests: `None` for the key itself; the endpoint or
     /// the private parameters for a private-key feature.
     fn feature_of(spec: &EndpointSpec, params: &Params) -> Option<String> {
@@ -536,6 +570,17 @@ impl Inner {
         call: Call<'_>,
         parse: impl Fn(&Bytes) -> Result<V, vt_model::Error>,
     ) -> Result<V, Error> {
+        let (call, parse) = (&call, &parse);
+        self.run(call, move || self.attempt(call, parse)).await
+    }
+
+    /// The retry loop of [`Inner::call`], for any kind of `attempt` (a JSON answer, a file
+    /// streamed to disk): stops, pacing, refunds, 204 holds, backoff.
+    pub(crate) async fn run<V, A: std::future::Future<Output = Attempt<V>>>(
+        &self,
+        call: &Call<'_>,
+        attempt: impl Fn() -> A,
+    ) -> Result<V, Error> {
         let feature = Inner::feature_of(call.spec, call.params);
         if call.spec.private_only && self.tier == Tier::Public {
             return Err(Error::PrivateOnly {
@@ -560,7 +605,7 @@ impl Inner {
                 queries: call.count,
                 attempt: attempts,
             });
-            let attempt = self.attempt(&call, &parse).await;
+            let attempt = attempt().await;
             if let Attempt::Unreached(..) = attempt {
                 self.pacer.refund_async(&self.clock, ticket).await;
             } else {
@@ -632,28 +677,19 @@ impl Inner {
         call: &Call<'_>,
         parse: &impl Fn(&Bytes) -> Result<V, vt_model::Error>,
     ) -> Attempt<V> {
-        let request = match self.request(call) {
-            Ok(request) => request,
-            Err(error) => return Attempt::Failed(error),
-        };
-        let timeout = self.retry.request_timeout;
-        let sent = self.transport.send(request);
-        let response = match select(sent, self.clock.sleep(timeout)).await {
-            Either::Left((response, _)) => response,
-            Either::Right(_) => return Attempt::Transient(Error::Timeout(timeout)),
+        let response = match call.upload {
+            Some(upload) => self.send_upload(call, upload).await,
+            None => match self.request(call) {
+                Ok(request) => {
+                    let timeout = self.retry.request_timeout;
+                    self.within(timeout, self.transport.send(request)).await
+                }
+                Err(error) => return Attempt::Failed(error),
+            },
         };
         let response = match response {
             Ok(response) => response,
-            Err(error) => {
-                let transient = error.is_transient();
-                let unreached = error.is_connect() || error.is_tls();
-                let error = Error::Transport(TransportError::new(self.scrub(error)));
-                return match (unreached, transient) {
-                    (true, _) => Attempt::Unreached(error, transient),
-                    (false, true) => Attempt::Transient(error),
-                    (false, false) => Attempt::Failed(error),
-                };
-            }
+            Err(failed) => return failed,
         };
         let status = response.status().as_u16();
         let body = response.into_body();
@@ -672,18 +708,54 @@ impl Inner {
                     }
                 }
             }
+            _ => self.refusal(call, status, &body),
+        }
+    }
+
+    /// What a `send` within `timeout` came to: the response, or the attempt it failed as.
+    pub(crate) async fn within<R, V>(
+        &self,
+        timeout: Duration,
+        sent: impl std::future::Future<Output = Result<R, vt_transport::Error>>,
+    ) -> Result<R, Attempt<V>> {
+        let sent = std::pin::pin!(sent);
+        match select(sent, self.clock.sleep(timeout)).await {
+            Either::Left((Ok(response), _)) => Ok(response),
+            Either::Left((Err(error), _)) => Err(self.transport_failure(error)),
+            Either::Right(_) => Err(Attempt::Transient(Error::Timeout(timeout))),
+        }
+    }
+
+    /// How a transport error classes: never reached the service (no quota spent), worth
+    /// another try, or final; its text never shows the key.
+    pub(crate) fn transport_failure<V>(&self, error: vt_transport::Error) -> Attempt<V> {
+        let transient = error.is_transient();
+        let unreached = error.is_connect() || error.is_tls();
+        let error = Error::Transport(TransportError::new(self.scrub(error)));
+        match (unreached, transient) {
+            (true, _) => Attempt::Unreached(error, transient),
+            (false, true) => Attempt::Transient(error),
+            (false, false) => Attempt::Failed(error),
+        }
+    }
+
+    /// A status other than 200, as the pipeline treats it (the same for every endpoint):
+    /// 204 waits for the quota, 403 fails (and stops the key or the feature), 400 fails,
+    /// 5xx and 429 are retried, anything else fails.
+    pub(crate) fn refusal<V>(&self, call: &Call<'_>, status: u16, body: &Bytes) -> Attempt<V> {
+        match status {
             204 => Attempt::RateLimited,
             403 => Attempt::Failed(match Inner::feature_of(call.spec, call.params) {
                 None => Error::Forbidden,
                 Some(feature) => Error::ForbiddenFeature { feature },
             }),
             400 => Attempt::Failed(Error::BadRequest {
-                excerpt: self.excerpt(&body),
+                excerpt: self.excerpt(body),
             }),
             _ => {
                 let error = Error::UnexpectedStatus {
                     status,
-                    excerpt: self.excerpt(&body),
+                    excerpt: self.excerpt(body),
                 };
                 if status >= 500 || status == 429 {
                     Attempt::Transient(error)
@@ -697,11 +769,8 @@ impl Inner {
     /// The request of `call`: the key, the queries and the parameters, in the endpoint's
     /// method and encoding.
     fn request(&self, call: &Call<'_>) -> Result<http::Request<Bytes>, Error> {
-        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(4);
-        fields.push(("apikey", self.key.expose()));
-        fields.push((call.spec.query_param, call.queries));
-        fields.extend(call.params.pairs());
-        let url = format!("{}{}", self.base_url, call.spec.path);
+        let fields = self.fields(call);
+        let url = self.url_of(call);
         let method = match (call.spec.methods, self.method) {
             (Methods::GetOrPost, RequestMethod::Get) | (Methods::Get, _) => http::Method::GET,
             _ => http::Method::POST,
@@ -743,6 +812,28 @@ impl Inner {
         request.map_err(|_| Error::InvalidConfig("could not build the request URL".to_owned()))
     }
 
+    /// The fields of a request: the key (unless it goes to a URL the service handed out),
+    /// the queries (unless the endpoint takes none) and the parameters.
+    pub(crate) fn fields<'c>(&'c self, call: &Call<'c>) -> Vec<(&'c str, &'c str)> {
+        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(4);
+        if call.url.is_none() {
+            fields.push(("apikey", self.key.expose()));
+        }
+        if !call.spec.query_param.is_empty() {
+            fields.push((call.spec.query_param, call.queries));
+        }
+        fields.extend(call.params.pairs());
+        fields
+    }
+
+    /// Where a call goes.
+    pub(crate) fn url_of(&self, call: &Call<'_>) -> String {
+        match call.url {
+            Some(url) => url.to_owned(),
+            None => format!("{}{}", self.base_url, call.spec.path),
+        }
+    }
+
     /// Asks for a chunk of distinct queries in one request; one result per query, in the
     /// order given, matched as the endpoint says.
     pub(crate) async fn ask_batch<Q: Query, T: Report>(
@@ -768,12 +859,7 @@ impl Inner {
                 .map(|q| q.wire_text().to_owned())
                 .unwrap_or_default(),
         };
-        let call = Call {
-            spec,
-            params,
-            queries: &joined,
-            count: queries.len(),
-        };
+        let call = Call::new(spec, params, &joined, queries.len());
         // Matched as the body is scanned, inside the attempt: a truncated body is retried.
         self.call(call, |body| {
             crate::matching::match_answers(spec.matching, queries, body)

@@ -9,7 +9,9 @@
 use std::marker::PhantomData;
 
 use vt_model::{
-    Domain, DomainReport, FileReport, IpAddress, IpReport, Resource, Url, UrlReport, UrlScan,
+    Acknowledgement, BehaviourReport, ClusterDate, Clusters, Comments, Domain, DomainReport,
+    FileReport, FileScan, IpAddress, IpReport, Rescan, Resource, SearchPage, SearchQuery, Subject,
+    Url, UrlReport, UrlScan,
 };
 
 /// Which HTTP method an endpoint takes.
@@ -184,6 +186,103 @@ pub const IP_REPORT: Endpoint<IpAddress, IpReport> = Endpoint::new(EndpointSpec 
     private_only: false,
     answers_other_hashes: false,
 });
+
+/// The spec of an endpoint that is asked one query at a time, matched by place (its answer
+/// need not echo the query), never cached: the shape of every action and data endpoint
+/// below.
+const fn single(
+    path: &'static str,
+    query_param: &'static str,
+    methods: Methods,
+    private_only: bool,
+) -> EndpointSpec {
+    EndpointSpec {
+        path,
+        query_param,
+        methods,
+        encoding: Encoding::Form,
+        batching: Batching::Single,
+        matching: Matching::Only,
+        cacheable: false,
+        private_only,
+        answers_other_hashes: false,
+    }
+}
+
+/// `/file/scan`: uploads one file (multipart, streamed from disk; see
+/// [`Client::scan_file`](crate::Client::scan_file)); the answer names the file's hashes and
+/// the scan_id of its analysis. The request has no query: the file is the question.
+pub const FILE_SCAN: Endpoint<Resource, FileScan> = Endpoint::new(EndpointSpec {
+    path: "file/scan",
+    query_param: "",
+    methods: Methods::Post,
+    encoding: Encoding::Multipart,
+    batching: Batching::Single,
+    matching: Matching::Only,
+    cacheable: false,
+    private_only: false,
+    answers_other_hashes: false,
+});
+
+/// `/file/scan/upload_url` (private keys): a one-time URL for a file over 32 MB.
+pub(crate) const FILE_SCAN_UPLOAD_URL: EndpointSpec =
+    single("file/scan/upload_url", "", Methods::Get, true);
+
+/// `/file/download` (private keys): a file's bytes, through one redirect (see
+/// [`Client::download`](crate::Client::download)).
+pub const FILE_DOWNLOAD: Endpoint<Resource, bytes::Bytes> =
+    Endpoint::new(single("file/download", "hash", Methods::Get, true));
+
+/// `/file/network-traffic` (private keys): the pcap of a file's sandbox run.
+pub const FILE_NETWORK_TRAFFIC: Endpoint<Resource, bytes::Bytes> =
+    Endpoint::new(single("file/network-traffic", "hash", Methods::Get, true));
+
+/// `/file/rescan` (private keys): queues a new analysis of files already in the store,
+/// batched by comma; each answer names the new scan_id. Parameters: `date`, `period`,
+/// `repeat`, `notify_url`, `notify_changes_only`. Never cached.
+pub const FILE_RESCAN: Endpoint<Resource, Rescan> = Endpoint::new(EndpointSpec {
+    path: "file/rescan",
+    query_param: "resource",
+    methods: Methods::Post,
+    encoding: Encoding::Form,
+    batching: Batching::Joined(","),
+    matching: Matching::ByEcho,
+    cacheable: false,
+    private_only: true,
+    answers_other_hashes: false,
+});
+
+/// `/file/rescan/delete` (private keys): cancels the scheduled rescans of one file.
+pub const FILE_RESCAN_DELETE: Endpoint<Resource, Acknowledgement> = Endpoint::new(single(
+    "file/rescan/delete",
+    "resource",
+    Methods::Post,
+    true,
+));
+
+/// `/comments/get` (private keys): a page of up to 25 comments on a file or URL, newest
+/// first; `before` (`YYYYmmddHHMMSS`) asks for older ones.
+pub const COMMENTS_GET: Endpoint<Subject, Comments> =
+    Endpoint::new(single("comments/get", "resource", Methods::Get, true));
+
+/// `/comments/put`: posts the comment given as the `comment` parameter on a file or URL.
+pub const COMMENTS_PUT: Endpoint<Subject, Acknowledgement> =
+    Endpoint::new(single("comments/put", "resource", Methods::Post, false));
+
+/// `/file/search` (private keys): one page of up to 300 SHA-256s matching the query;
+/// `offset` asks for the next (see [`Client::search`](crate::Client::search)).
+pub const FILE_SEARCH: Endpoint<SearchQuery, SearchPage> =
+    Endpoint::new(single("file/search", "query", Methods::GetOrPost, true));
+
+/// `/file/behaviour` (private keys): a file's sandbox report, a document without
+/// `response_code` (see [`Client::document`](crate::Client::document)).
+pub const FILE_BEHAVIOUR: Endpoint<Resource, BehaviourReport> =
+    Endpoint::new(single("file/behaviour", "hash", Methods::Get, true));
+
+/// `/file/clusters` (private keys): the clusters of similar files of one day, a document
+/// (see [`Client::document`](crate::Client::document)).
+pub const FILE_CLUSTERS: Endpoint<ClusterDate, Clusters> =
+    Endpoint::new(single("file/clusters", "date", Methods::Get, true));
 
 /// Parameters of a request beyond its queries and the key: the ones that change the answer
 /// (part of the cache's scope), some of which may need a private key (`allinfo`).

@@ -93,6 +93,32 @@ pub enum Error {
     /// The runtime shut down before the answer arrived.
     #[error("cancelled: the runtime shut down before the answer arrived")]
     Cancelled,
+    /// A file to upload that cannot be (not a regular file, unreadable, over 200 MiB):
+    /// said before anything is sent.
+    #[error("cannot upload {path}: {reason}")]
+    Upload {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A download that could not be written where it was asked to go.
+    #[error("cannot write {path}: {reason}")]
+    Download {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The service turned the request down in a 200 answer (`response_code` -1 or an
+    /// unknown code), e.g. a search query it cannot read.
+    #[error("the service refused: {message} (response_code {code})")]
+    Refused {
+        /// The `response_code`.
+        code: i64,
+        /// Its `verbose_msg`, or a description when it sent none.
+        message: String,
+    },
     /// The cache could not be read or written (feature `cache`).
     #[error("cache: {0}")]
     Cache(String),
@@ -129,6 +155,9 @@ impl Error {
             Error::Cancelled => "cancelled",
             Error::Cache(_) => "cache",
             Error::NotCached => "not_cached",
+            Error::Refused { .. } => "refused",
+            Error::Upload { .. } => "upload",
+            Error::Download { .. } => "download",
         }
     }
 

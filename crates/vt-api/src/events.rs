@@ -38,6 +38,15 @@ pub enum Event {
         /// Until when (wall clock).
         until: SystemTime,
     },
+    /// A file moving (an upload or a download): said every megabyte or so, and at the end.
+    Transfer {
+        /// The endpoint's path.
+        endpoint: &'static str,
+        /// Bytes moved so far.
+        done: u64,
+        /// The whole size, when known.
+        total: Option<u64>,
+    },
     /// An attempt failed in a way worth trying again.
     Retrying {
         /// The endpoint's path.

@@ -37,6 +37,7 @@ mod cache;
 mod client;
 mod clock;
 mod config;
+mod documents;
 mod endpoint;
 mod error;
 mod events;
@@ -44,6 +45,7 @@ mod form;
 mod key;
 mod matching;
 mod pacing;
+mod transfer;
 
 pub use batch::{FileReportOutcome, FileReports, Lookups, Outcome, RepeatCounter, Repeats};
 #[cfg(feature = "cache")]
@@ -51,20 +53,25 @@ pub use cache::{Cache, CacheScope, CacheStats, CachedAnswer};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, Instant, TokioClock};
 pub use config::{Limits, QuotaUnit, RequestMethod, RetryPolicy, Tier};
+pub use documents::{Document, Search};
 pub use endpoint::{
-    Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params, DOMAIN_REPORT,
-    FILE_REPORT, IP_REPORT, URL_REPORT, URL_SCAN,
+    Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params, COMMENTS_GET,
+    COMMENTS_PUT, DOMAIN_REPORT, FILE_BEHAVIOUR, FILE_CLUSTERS, FILE_DOWNLOAD,
+    FILE_NETWORK_TRAFFIC, FILE_REPORT, FILE_RESCAN, FILE_RESCAN_DELETE, FILE_SCAN, FILE_SEARCH,
+    IP_REPORT, URL_REPORT, URL_SCAN,
 };
 pub use error::{Error, TransportError};
 pub use events::{Event, Observer};
 pub use key::ApiKey;
 pub use pacing::{format_utc, QuotaStatus};
+pub use transfer::{Downloaded, MAX_DIRECT_UPLOAD, MAX_UPLOAD};
 /// The wire types this client decodes into, for callers who need more than the items
 /// re-exported above (the `vt` command depends on vt-api alone).
 pub use vt_model;
 pub use vt_model::{
-    Answer, Domain, DomainReport, FileReport, FileReportAnswer, IpAddress, IpReport, Query,
-    RawAnswer, Report, Resource, Status, Url, UrlReport, UrlScan,
+    Acknowledgement, Answer, BehaviourReport, ClusterDate, Clusters, CommentText, Comments, Domain,
+    DomainReport, FileReport, FileReportAnswer, FileScan, IpAddress, IpReport, Query, RawAnswer,
+    Report, Rescan, Resource, SearchPage, SearchQuery, Status, Subject, Url, UrlReport, UrlScan,
 };
 /// The transport trait and, with the `hyper` feature, `HyperTransport`, so that a caller can
 /// configure the default backend without depending on vt-transport itself.

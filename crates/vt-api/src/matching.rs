@@ -30,7 +30,7 @@ pub(crate) fn match_answers<Q: Query, T: Report>(
     let mut by_place: Vec<(usize, ItemScan)> = Vec::new();
     let mut items = 0usize;
     for (position, item) in vt_model::scan_items(body)?.enumerate() {
-        let item = item?;
+        let mut item = item?;
         items += 1;
         match (matching, item.resource.as_deref()) {
             (Matching::Only, _) if position == 0 && queries.len() == 1 => {
@@ -51,8 +51,9 @@ pub(crate) fn match_answers<Q: Query, T: Report>(
                     });
                 match index {
                     // Echoing the question does not make an item about another file or URL
-                    // its answer.
-                    Some(index) if queries[index].contradicted_by(&item.ids) => {
+                    // its answer. (Another analysis of the same file, another scan_id, may
+                    // be what the service has for an echoed scan_id.)
+                    Some(index) if about_something_else(&queries[index], &mut item) => {
                         matched.mismatch(index, &item)
                     }
                     Some(index) => matched.give(index, body, item),
@@ -89,6 +90,14 @@ pub(crate) fn match_answers<Q: Query, T: Report>(
         .into_iter()
         .map(|slot| slot.unwrap_or_else(|| Err(unreadable.clone().unwrap_or(Error::MissingAnswer))))
         .collect())
+}
+
+/// Whether an item that echoes `query` names another file or URL (its scan_id aside).
+fn about_something_else<Q: Query>(query: &Q, item: &mut ItemScan) -> bool {
+    let scan_id = item.ids.scan_id.take();
+    let contradicted = query.contradicted_by(&item.ids);
+    item.ids.scan_id = scan_id;
+    contradicted
 }
 
 /// The answers given so far, and what was not given.

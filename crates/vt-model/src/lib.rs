@@ -54,6 +54,9 @@ mod allinfo;
 mod answer;
 mod domain;
 mod error;
+mod file_actions;
+mod file_data;
+mod file_queries;
 mod ip;
 mod query;
 mod raw;
@@ -75,6 +78,14 @@ pub use answer::{
 };
 pub use domain::{DnsRecord, Domain, DomainReport};
 pub use error::{DecodeCategory, DecodeError, Error};
+pub use file_actions::{Acknowledgement, FileScan, Rescan, UploadUrl};
+pub use file_data::{
+    Behavior, BehaviourInfo, BehaviourReport, Cluster, Clusters, Comment, Comments, SandboxProcess,
+    SearchPage,
+};
+pub use file_queries::{
+    ClusterDate, CommentText, SearchQuery, Subject, MAX_COMMENT_BYTES, MAX_SEARCH_BYTES,
+};
 pub use ip::{Asn, IpAddress, IpReport};
 pub use query::{Identifiers, Query};
 pub use raw::{scan_body, scan_items, ItemScan, RawAnswer, ScanItems};

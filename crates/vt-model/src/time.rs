@@ -177,7 +177,7 @@ fn put(out: &mut [u8], mut value: u32) {
     }
 }
 
-fn valid_date(year: u32, month: u32, day: u32) -> bool {
+pub(crate) fn valid_date(year: u32, month: u32, day: u32) -> bool {
     let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let days_in_month = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,

@@ -1,0 +1,266 @@
+//! The file workflow over the real `HyperTransport` against the real `vt-emulator`: uploads
+//! streamed from disk (directly, and through an upload URL over 32 MB), the scan_id straight
+//! to the report, rescans, downloads streamed to disk through one redirect, and the checks
+//! made before anything is sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vt_api::{ApiKey, Client, Downloaded, Resource, Tier};
+use vt_emulator::{Emulator, EmulatorBuilder, KeySpec, RunningEmulator};
+use vt_transport::HyperTransport;
+
+const PRIVATE_KEY: &str = "workflow-private-key";
+const PUBLIC_KEY: &str = "workflow-public-key";
+const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+const EICAR_MD5: &str = "44d88612fea8a8f36de82e1278abb02f";
+const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+
+/// No stored reports: a finished upload's report comes from its bytes.
+fn emulator() -> EmulatorBuilder {
+    Emulator::builder()
+        .dataset(vt_emulator::Dataset::new())
+        .key(KeySpec::new(PRIVATE_KEY, vt_emulator::Tier::Private).unwrap())
+        .key(KeySpec::new(PUBLIC_KEY, vt_emulator::Tier::Public).unwrap())
+        .analysis_delay(Duration::ZERO)
+}
+
+fn client(emulator: &RunningEmulator, key: &str, tier: Tier) -> Client {
+    Client::builder(ApiKey::new(key))
+        .base_url(emulator.url())
+        .tier(tier)
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .build()
+        .unwrap()
+}
+
+fn resource(text: &str) -> Resource {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn an_uploaded_file_goes_straight_to_its_report() {
+    let emulator = emulator().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eicar.com");
+    std::fs::write(&path, EICAR).unwrap();
+    let client = client(&emulator, PUBLIC_KEY, Tier::Public);
+    let scan = client.scan_file(&path).await.unwrap();
+    let receipt = scan.as_found().expect("queued is code 1").clone();
+    assert_eq!(receipt.md5, EICAR_MD5);
+    assert_eq!(receipt.sha256, EICAR_SHA256);
+    let report = client
+        .wait_for_report(
+            &resource(&receipt.scan_id),
+            false,
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let report = report.as_found().expect("finished at once");
+    assert_eq!(report.positives, report.total, "EICAR: every engine");
+    assert_eq!(report.scan_id, receipt.scan_id, "this analysis");
+    assert_eq!(emulator.stats().endpoint("file/scan"), 1);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_file_over_32_mb_goes_through_an_upload_url_and_arrives_whole() {
+    let emulator = emulator().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    let bytes: Vec<u8> = (0..33 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let expected = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    drop(bytes);
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let client = Client::builder(ApiKey::new(PRIVATE_KEY))
+        .base_url(emulator.url())
+        .tier(Tier::Private)
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .observer(move |event: &vt_api::Event| {
+            if let vt_api::Event::Transfer { done, total, .. } = event {
+                seen.lock().unwrap().push((*done, *total));
+            }
+        })
+        .build()
+        .unwrap();
+    let scan = client.scan_file(&path).await.unwrap();
+    assert_eq!(scan.as_found().unwrap().sha256, expected);
+    let stats = emulator.stats();
+    assert_eq!(stats.endpoint("file/scan/upload_url"), 1);
+    assert_eq!(stats.endpoint("file/scan"), 0, "not the direct endpoint");
+    let events = events.lock().unwrap().clone();
+    let size = 33 * 1024 * 1024;
+    assert!(
+        events.len() >= 33,
+        "progress every megabyte: {}",
+        events.len()
+    );
+    assert_eq!(events.last(), Some(&(size, Some(size))));
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn what_cannot_be_uploaded_is_refused_before_anything_is_sent() {
+    let emulator = emulator().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.bin");
+    // Sparse: 201 MiB on paper, nothing on disk.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(201 * 1024 * 1024)
+        .unwrap();
+    let middling = dir.path().join("middling.bin");
+    std::fs::File::create(&middling)
+        .unwrap()
+        .set_len(33 * 1024 * 1024)
+        .unwrap();
+    let public = client(&emulator, PUBLIC_KEY, Tier::Public);
+    let private = client(&emulator, PRIVATE_KEY, Tier::Private);
+    for (client, path, expected) in [
+        (&private, huge.clone(), "upload"),
+        (&private, dir.path().to_owned(), "upload"),
+        (&private, dir.path().join("missing"), "upload"),
+        // Over 32 MB needs an upload URL, which needs a private key.
+        (&public, middling.clone(), "private_only"),
+    ] {
+        let error = client.scan_file(&path).await.unwrap_err();
+        assert_eq!(error.kind(), expected, "{}: {error}", path.display());
+    }
+    let error = private.scan_file(&huge).await.unwrap_err().to_string();
+    assert!(error.contains("over the service's limit"), "{error}");
+    assert_eq!(emulator.stats().requests, 0);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_download_follows_one_redirect_and_streams_the_same_bytes_to_disk() {
+    let emulator = emulator().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample.bin");
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let client = client(&emulator, PRIVATE_KEY, Tier::Private);
+    let sha256 = client
+        .scan_file(&path)
+        .await
+        .unwrap()
+        .as_found()
+        .unwrap()
+        .sha256
+        .clone();
+    let to = dir.path().join("downloaded.bin");
+    let downloaded = client
+        .download(&vt_api::FILE_DOWNLOAD, &resource(&sha256), &to)
+        .await
+        .unwrap();
+    assert_eq!(
+        downloaded,
+        Downloaded::Saved {
+            bytes: bytes.len() as u64
+        }
+    );
+    assert!(std::fs::read(&to).unwrap() == bytes, "the same bytes");
+    // Unknown: nothing written, not even the partial file.
+    let absent = dir.path().join("absent.bin");
+    let none = client
+        .download(&vt_api::FILE_DOWNLOAD, &resource(&"0".repeat(64)), &absent)
+        .await
+        .unwrap();
+    assert_eq!(none, Downloaded::NotFound);
+    assert!(!absent.exists() && !dir.path().join("absent.bin.part").exists());
+    // A public key is told before anything is sent.
+    let public = client_public(&emulator);
+    let refused = public
+        .download(&vt_api::FILE_DOWNLOAD, &resource(&sha256), &absent)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), "private_only");
+    emulator.shutdown().await;
+}
+
+fn client_public(emulator: &RunningEmulator) -> Client {
+    client(emulator, PUBLIC_KEY, Tier::Public)
+}
+
+#[tokio::test]
+async fn rescans_are_batched_and_name_new_analyses() {
+    let emulator = emulator().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eicar.com");
+    std::fs::write(&path, EICAR).unwrap();
+    let client = client(&emulator, PRIVATE_KEY, Tier::Private);
+    let first = client.scan_file(&path).await.unwrap();
+    let first_scan = first.as_found().unwrap().scan_id.clone();
+    let asked = vec![resource(EICAR_MD5), resource(&"0".repeat(64))];
+    let mut outcomes = client.lookups(
+        &vt_api::FILE_RESCAN,
+        futures_util::stream::iter(asked),
+        vt_api::Params::new(),
+    );
+    let mut statuses = Vec::new();
+    while let Some(outcome) = outcomes.next().await {
+        let answer = outcome.result.unwrap();
+        if let Some(rescan) = answer.as_found() {
+            // A new analysis of the same file (its timestamp may equal the upload's, within
+            // the same second).
+            let scan_id = rescan.scan_id.as_deref().unwrap();
+            assert!(
+                scan_id.starts_with(&format!("{EICAR_SHA256}-")),
+                "{scan_id}"
+            );
+            assert!(scan_id >= first_scan.as_str());
+        }
+        statuses.push(answer.status().as_str());
+    }
+    assert_eq!(statuses, ["found", "not_found"]);
+    assert_eq!(emulator.stats().endpoint("file/rescan"), 1, "one batch");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_never_carries_the_key() {
+    // The service's 302 points at a storage host: the file is asked there without the key,
+    // in no letter case, in neither the URL nor a header.
+    let replay = Arc::new(vt_transport::ReplayTransport::new());
+    let mut redirect = http::Response::new(bytes::Bytes::new());
+    *redirect.status_mut() = http::StatusCode::FOUND;
+    redirect.headers_mut().insert(
+        http::header::LOCATION,
+        "https://storage.test/f/0123?sig=abc".parse().unwrap(),
+    );
+    replay.push(Ok(redirect));
+    replay.push_response(200, "the file's bytes");
+    let client = Client::builder(ApiKey::new(PRIVATE_KEY))
+        .base_url("https://vt.test/vtapi/v2/")
+        .tier(Tier::Private)
+        .transport(replay.clone())
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("f.bin");
+    let saved = client
+        .download(&vt_api::FILE_DOWNLOAD, &resource(EICAR_SHA256), &to)
+        .await
+        .unwrap();
+    assert_eq!(saved, Downloaded::Saved { bytes: 16 });
+    let requests = replay.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests[0].uri.to_string().contains(PRIVATE_KEY),
+        "asked with the key"
+    );
+    let second = &requests[1];
+    assert_eq!(second.uri.host(), Some("storage.test"));
+    let shown = format!("{} {:?}", second.uri, second.headers).to_lowercase();
+    assert!(!shown.contains(&PRIVATE_KEY.to_lowercase()), "{shown}");
+}
