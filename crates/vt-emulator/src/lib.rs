@@ -40,6 +40,7 @@
 
 mod chunks;
 mod clock;
+mod comments;
 mod dataset;
 mod domain_report;
 mod error;
@@ -56,9 +57,11 @@ mod keys;
 mod multipart;
 mod quota;
 mod router;
+mod search;
 mod server;
 mod sites;
 mod stats;
+mod stored_answers;
 mod synthetic;
 mod uploads;
 mod url_report;
