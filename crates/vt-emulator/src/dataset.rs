@@ -240,8 +240,10 @@ impl Dataset {
     /// sub-folders are not read). Each file holds one file report or an array of them. A
     /// folder may also have the sub-folders `url/` (URL reports, one or an array per file),
     /// `domain/` and `ip-address/` (one answer per file, named after the domain or the IPv4
-    /// address: `domain/example.com.json`, `ip-address/192.0.2.10.json`). Returns how many
-    /// reports and answers were read.
+    /// address: `domain/example.com.json`, `ip-address/192.0.2.10.json`), `behaviour/` (one
+    /// `file/behaviour` answer per file, named after a hash of the file) and `clusters/` (one
+    /// `file/clusters` answer per file, named after the day: `clusters/2026-12-01.json`).
+    /// Returns how many reports and answers were read.
     pub fn add_path(&mut self, path: impl AsRef<Path>) -> Result<usize, Error> {
         let path = path.as_ref();
         let meta = std::fs::metadata(path).map_err(|e| read_error(path, e))?;
