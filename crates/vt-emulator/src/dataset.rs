@@ -10,6 +10,7 @@ use vt_model::{DecodeCategory, FileReport, FileReportAnswer, UtcTimestamp};
 use crate::chunks::{Slabs, Span};
 use crate::hashes::FileHashes;
 use crate::index::{Index, Key, Value};
+use crate::search::Facts;
 use crate::sites::Sites;
 use crate::Error;
 
@@ -82,12 +83,18 @@ enum Kind {
     Domain,
     /// `ip-address/`: one answer per file, named after the IPv4 address.
     Ip,
+    /// `behaviour/`: one `file/behaviour` answer per file, named after a hash of the file.
+    Behaviour,
+    /// `clusters/`: one `file/clusters` answer per file, named after the day (`YYYY-MM-DD`).
+    Clusters,
 }
 
-const SUB_FOLDERS: [(&str, Kind); 3] = [
+const SUB_FOLDERS: [(&str, Kind); 5] = [
     ("url", Kind::Url),
     ("domain", Kind::Domain),
     ("ip-address", Kind::Ip),
+    ("behaviour", Kind::Behaviour),
+    ("clusters", Kind::Clusters),
 ];
 
 /// Where one report's ready bytes are: the object's members, without braces and without
@@ -129,6 +136,8 @@ struct Entry {
     keys: [Option<Key>; 4],
     scan_date: UtcTimestamp,
     ready: Ready,
+    /// What `file/search` matches the report by.
+    facts: Facts,
 }
 
 /// A report serialised, not yet placed in a slab.
@@ -137,6 +146,7 @@ struct Compiled {
     sha256: Box<str>,
     keys: [Option<Key>; 4],
     scan_date: UtcTimestamp,
+    facts: Facts,
     full: Vec<u8>,
     /// The length of the public view when it is a prefix of `full`, else its own bytes.
     public: Result<usize, Vec<u8>>,
@@ -184,6 +194,8 @@ impl fmt::Debug for Dataset {
             .field("url_reports", &self.url_reports())
             .field("domains", &self.domains())
             .field("ip_addresses", &self.ip_addresses())
+            .field("behaviours", &self.behaviours())
+            .field("cluster_days", &self.cluster_days())
             .finish()
     }
 }
@@ -228,8 +240,10 @@ impl Dataset {
     /// sub-folders are not read). Each file holds one file report or an array of them. A
     /// folder may also have the sub-folders `url/` (URL reports, one or an array per file),
     /// `domain/` and `ip-address/` (one answer per file, named after the domain or the IPv4
-    /// address: `domain/example.com.json`, `ip-address/192.0.2.10.json`). Returns how many
-    /// reports and answers were read.
+    /// address: `domain/example.com.json`, `ip-address/192.0.2.10.json`), `behaviour/` (one
+    /// `file/behaviour` answer per file, named after a hash of the file) and `clusters/` (one
+    /// `file/clusters` answer per file, named after the day: `clusters/2026-12-01.json`).
+    /// Returns how many reports and answers were read.
     pub fn add_path(&mut self, path: impl AsRef<Path>) -> Result<usize, Error> {
         let path = path.as_ref();
         let meta = std::fs::metadata(path).map_err(|e| read_error(path, e))?;
@@ -257,6 +271,14 @@ impl Dataset {
                         .add_domain(&mut self.slabs, stem, &bytes)
                         .map(|()| 1),
                     Kind::Ip => self.sites.add_ip(&mut self.slabs, stem, &bytes).map(|()| 1),
+                    Kind::Behaviour => self
+                        .sites
+                        .add_behaviour(&mut self.slabs, stem, &bytes)
+                        .map(|()| 1),
+                    Kind::Clusters => self
+                        .sites
+                        .add_clusters(&mut self.slabs, stem, &bytes)
+                        .map(|()| 1),
                 };
                 added += result.map_err(|reason| Error::Data {
                     file: file_name,
@@ -285,10 +307,7 @@ impl Dataset {
     pub fn add_domain_json(&mut self, domain: &str, json: &[u8]) -> Result<(), Error> {
         self.sites
             .add_domain(&mut self.slabs, domain, json)
-            .map_err(|reason| Error::Data {
-                file: format!("domain/{domain}"),
-                reason,
-            })
+            .map_err(sub_folder_error("domain", domain))
     }
 
     /// Adds the `ip-address/report` answer of an IPv4 address (a JSON object with
@@ -296,10 +315,35 @@ impl Dataset {
     pub fn add_ip_json(&mut self, ip: &str, json: &[u8]) -> Result<(), Error> {
         self.sites
             .add_ip(&mut self.slabs, ip, json)
-            .map_err(|reason| Error::Data {
-                file: format!("ip-address/{ip}"),
-                reason,
-            })
+            .map_err(sub_folder_error("ip-address", ip))
+    }
+
+    /// Adds the `file/behaviour` answer of a file, named after one of its hashes (MD5, SHA-1
+    /// or SHA-256, any case; asking by any hash of a file the emulator knows finds it) or any
+    /// other name (found by that name only). It must be a JSON object; its bytes are served as
+    /// given. Replaces an earlier one of the same name.
+    pub fn add_behaviour_json(&mut self, name: &str, json: &[u8]) -> Result<(), Error> {
+        self.sites
+            .add_behaviour(&mut self.slabs, name, json)
+            .map_err(sub_folder_error("behaviour", name))
+    }
+
+    /// Adds the `file/clusters` answer of a day (`YYYY-MM-DD`). It must be a JSON object; its
+    /// bytes are served as given. Replaces an earlier one of the same day.
+    pub fn add_clusters_json(&mut self, day: &str, json: &[u8]) -> Result<(), Error> {
+        self.sites
+            .add_clusters(&mut self.slabs, day, json)
+            .map_err(sub_folder_error("clusters", day))
+    }
+
+    /// How many `file/behaviour` answers the dataset holds.
+    pub fn behaviours(&self) -> usize {
+        self.sites.extra_counts().0
+    }
+
+    /// How many days have a `file/clusters` answer.
+    pub fn cluster_days(&self) -> usize {
+        self.sites.extra_counts().1
     }
 
     /// How many URL reports the dataset holds (distinct URLs).
@@ -439,6 +483,7 @@ impl Dataset {
             sha256: compiled.sha256,
             keys: compiled.keys,
             scan_date: compiled.scan_date,
+            facts: compiled.facts,
             ready: Ready {
                 slab: full.slab,
                 full: (full.start, full.len),
@@ -480,9 +525,19 @@ impl Dataset {
         let store = Store {
             index,
             reports: self.entries.len(),
+            catalog: self.entries.into_iter().map(|e| e.facts).collect(),
             slabs: self.slabs,
         };
         (store, self.sites)
+    }
+}
+
+/// The error of an answer refused by `Sites`, naming it as it would be in a data folder
+/// (`domain/example.com`).
+fn sub_folder_error<'n>(folder: &'n str, name: &'n str) -> impl FnOnce(String) -> Error + 'n {
+    move |reason| Error::Data {
+        file: format!("{folder}/{name}"),
+        reason,
     }
 }
 
@@ -514,6 +569,8 @@ fn json_files(folder: &Path) -> Result<Vec<PathBuf>, Error> {
 pub(crate) struct Store {
     index: Index,
     reports: usize,
+    /// What `file/search` matches each report by.
+    catalog: Vec<Facts>,
     slabs: Slabs,
 }
 
@@ -568,6 +625,11 @@ impl Store {
     pub(crate) fn len(&self) -> usize {
         self.reports
     }
+
+    /// What `file/search` matches the stored reports by, one per file.
+    pub(crate) fn catalog(&self) -> &[Facts] {
+        &self.catalog
+    }
 }
 
 /// Serialises a report once into its two views, without `resource`.
@@ -587,6 +649,7 @@ fn compile(mut report: FileReport) -> Result<Compiled, serde_json::Error> {
         Err(public_members.to_vec())
     };
     Ok(Compiled {
+        facts: Facts::of_report(&report),
         sha256: report.sha256.trim().to_ascii_lowercase().into(),
         keys: [
             Key::parse(&report.md5),

@@ -149,6 +149,15 @@ const ENGINES: [(&str, &str, &str); 10] = [
     ("Symantec", "1.20.0.0", "EICAR Test String"),
 ];
 
+/// `positives` of a report the emulator makes: every engine for the EICAR test file, none
+/// otherwise.
+pub(crate) fn made_positives(eicar: bool) -> u32 {
+    match eicar {
+        true => ENGINES.len() as u32,
+        false => 0,
+    }
+}
+
 /// A file report made from a file's bytes: the EICAR test file is detected by every engine,
 /// anything else by none.
 struct MadeReport {
@@ -180,7 +189,7 @@ impl MadeReport {
             out.push(b':');
             wire::write_json_str(out, &value);
         }
-        let positives = if self.eicar { ENGINES.len() } else { 0 };
+        let positives = made_positives(self.eicar);
         out.extend(
             format!(
                 ",\"positives\":{positives},\"total\":{},\"scans\":{{",

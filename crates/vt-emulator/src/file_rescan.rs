@@ -5,6 +5,7 @@ use hyper::StatusCode;
 
 use crate::chunks::Assembler;
 use crate::files::{FileScan, Files, ScanKind};
+use crate::hashes::FileHashes;
 use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
@@ -52,15 +53,23 @@ fn validate_rescan(state: &State, args: &RescanArgs<'_>, tier: Tier) -> Result<(
     Ok(())
 }
 
-/// The SHA-256 of the file a resource names, if the emulator knows it (its other hashes are
-/// made to lead to it, so that its rescan is found by all of them).
-fn known_file(state: &State, files: &mut Files, key: &Key) -> Option<Box<str>> {
-    if let Some(sha256) = files.sha256_of(key) {
-        return Some(sha256.into());
+/// A file the emulator knows (a stored report, a held file, a scan of one) by any of its
+/// hashes or the scan_id of its latest analysis: its SHA-256, and its MD5, SHA-1 and SHA-256
+/// when known (a `--queued` SHA-256 alone has none).
+pub(crate) fn known_file(
+    state: &State,
+    files: Option<&Files>,
+    key: &Key,
+) -> Option<(Box<str>, Option<FileHashes>)> {
+    if let Some((files, sha256)) = files.and_then(|f| Some((f, f.sha256_of(key)?))) {
+        let hashes = files.sample(sha256).map(|s| s.hashes.clone()).or_else(|| {
+            let stored = state.store.find(&Key::parse(sha256)?)?;
+            state.store.hashes(stored)
+        });
+        return Some((sha256.into(), hashes));
     }
     let hashes = state.store.hashes(state.store.find(key)?)?;
-    files.name(&hashes);
-    Some(hashes.sha256)
+    Some((hashes.sha256.clone(), Some(hashes)))
 }
 
 /// `file/rescan` (`false`) and `file/rescan/delete` (`true`): the same arguments and checks.
@@ -103,9 +112,13 @@ fn rescan(state: &State, files: &mut Files, out: &mut Assembler, item: &str) {
     let Some(key) = Key::parse(item) else {
         return wire::write_status(out, 0, item, None, wire::INVALID_MSG);
     };
-    let Some(sha256) = known_file(state, files, &key) else {
+    let Some((sha256, hashes)) = known_file(state, Some(files), &key) else {
         return wire::write_status(out, 0, item, None, wire::NOT_FOUND_MSG);
     };
+    // Its other hashes lead to it, so that its rescan is found by all of them.
+    if let Some(hashes) = hashes {
+        files.name(&hashes);
+    }
     let (unix, at) = state.now();
     let scan = FileScan::new(&sha256, unix, at, ScanKind::Rescan);
     // The recorded order, without verbose_msg.

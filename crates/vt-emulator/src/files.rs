@@ -163,6 +163,11 @@ impl Files {
         self.samples.insert(sample.hashes.sha256.clone(), sample);
     }
 
+    /// Every file held, in no particular order.
+    pub(crate) fn samples(&self) -> impl Iterator<Item = &Sample> {
+        self.samples.values()
+    }
+
     pub(crate) fn sample(&self, sha256: &str) -> Option<&Sample> {
         self.samples.get(sha256)
     }

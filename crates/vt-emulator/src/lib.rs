@@ -1,7 +1,9 @@
 //! `vt-emulator`: a local server that speaks the VirusTotal API v2 wire protocol of
 //! `/file/report` (reports and their public view, batches, quotas answered 204, 400/403,
 //! queued and invalid resources, injected faults), `/url/scan` and `/url/report` (submitted
-//! URLs analysed after a delay), `/domain/report` and `/ip-address/report`, for tests,
+//! URLs analysed after a delay), `/domain/report` and `/ip-address/report`, the file workflow
+//! (`/file/scan`, `/file/rescan`, `/file/download`, ...), `/file/behaviour`, `/file/clusters`,
+//! `/file/search` (a subset of the query language) and the comments, for tests,
 //! benchmarks, demos, and users' own integration tests, with no network and no real API key.
 //!
 //! It sits beside the rest of the workspace and depends on `vt-model` only: reports are read
@@ -40,6 +42,7 @@
 
 mod chunks;
 mod clock;
+mod comments;
 mod dataset;
 mod domain_report;
 mod error;
@@ -56,9 +59,11 @@ mod keys;
 mod multipart;
 mod quota;
 mod router;
+mod search;
 mod server;
 mod sites;
 mod stats;
+mod stored_answers;
 mod synthetic;
 mod uploads;
 mod url_report;

@@ -1,5 +1,6 @@
-//! `vt-emulator`: serve the VirusTotal API v2 `/file/report`, `/url/scan`, `/url/report`,
-//! `/domain/report` and `/ip-address/report` on a local address.
+//! `vt-emulator`: serve the VirusTotal API v2 (`/file/report`, `/url/scan`, `/url/report`,
+//! `/domain/report`, `/ip-address/report`, the file workflow, `/file/search`, the comments,
+//! ...) on a local address.
 //!
 //! Prints one line, `listening on http://HOST:PORT/vtapi/v2/`, once bound, then serves until
 //! SIGINT or SIGTERM. See `docs/emulator.md`.
@@ -17,7 +18,7 @@ use clap::Parser;
 use vt_emulator::{Emulator, Fault, KeySpec};
 
 /// A local server that speaks the VirusTotal API v2 wire protocol (file/report, url/scan,
-/// url/report, domain/report, ip-address/report).
+/// url/report, domain/report, ip-address/report, the file workflow, file/search, comments).
 #[derive(Debug, Parser)]
 #[command(name = "vt-emulator", version)]
 struct Args {
@@ -25,7 +26,8 @@ struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
     /// A JSON file or a folder of them: one report or an array of reports each (repeatable).
-    /// A folder may have the sub-folders url/, domain/ and ip-address/. Without it, a small
+    /// A folder may have the sub-folders url/, domain/, ip-address/, behaviour/ and
+    /// clusters/. Without it, a small
     /// bundled dataset is served.
     #[arg(long, value_name = "PATH")]
     data: Vec<PathBuf>,

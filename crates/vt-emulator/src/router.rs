@@ -24,14 +24,17 @@ use std::path::PathBuf;
 use hyper::{Method, StatusCode};
 
 use crate::chunks::Assembled;
+use crate::comments::{CommentsGet, CommentsPut};
 use crate::domain_report::DomainReport;
 use crate::file_bytes::{FileDownload, FileNetworkTraffic};
 use crate::file_report::FileReport;
 use crate::file_rescan::{FileRescan, FileRescanDelete};
 use crate::file_scan::{FileScanEndpoint, UploadUrl};
 use crate::ip_report::IpReport;
+use crate::search::FileSearch;
 use crate::server::State;
 use crate::stats::{ENDPOINTS, OTHER_ENDPOINT};
+use crate::stored_answers::{FileBehaviour, FileClusters};
 use crate::url_report::UrlReport;
 use crate::url_scan::UrlScan;
 use crate::wire::{self, Params};
@@ -79,6 +82,11 @@ pub(crate) const ROUTES: &[Route] = &[
         serve::<FileNetworkTraffic>,
     )
     .private_only(),
+    Route::new("file/behaviour", Methods::Get, serve::<FileBehaviour>).private_only(),
+    Route::new("file/clusters", Methods::Get, serve::<FileClusters>).private_only(),
+    Route::new("file/search", Methods::GetOrPost, serve::<FileSearch>).private_only(),
+    Route::new("comments/put", Methods::Post, serve::<CommentsPut>),
+    Route::new("comments/get", Methods::Get, serve::<CommentsGet>).private_only(),
     Route::new("url/report", Methods::GetOrPost, serve::<UrlReport>).private_params(&[ALLINFO]),
     Route::new("url/scan", Methods::Post, serve::<UrlScan>),
     Route::new("domain/report", Methods::Get, serve::<DomainReport>),
@@ -626,6 +634,9 @@ mod tests {
         );
         assert!(router.route(OTHER_ENDPOINT).is_none());
         let file_search = crate::stats::endpoint_of("/vtapi/v2/file/search");
-        assert!(router.route(file_search).is_none(), "not served yet");
+        assert_eq!(
+            router.route(file_search).map(|r| r.path),
+            Some("file/search")
+        );
     }
 }

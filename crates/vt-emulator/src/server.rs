@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use vt_model::{Resource, ResourceKind};
 
 use crate::chunks::{Chunks, Holder, Slabs};
+use crate::comments::Comments;
 use crate::dataset::Store;
 use crate::faults::FaultPlan;
 use crate::file_scan;
@@ -309,6 +310,7 @@ impl EmulatorBuilder {
             next_token: AtomicU64::new(0),
             sites,
             submissions: Mutex::default(),
+            comments: Mutex::default(),
             analysis_delay: self.analysis_delay,
             clock_origin_unix,
             clock: Arc::clone(&self.clock),
@@ -524,6 +526,8 @@ pub(crate) struct State {
     pub(crate) sites: Sites,
     /// The URLs submitted since start.
     submissions: Mutex<Submissions>,
+    /// The comments posted since start.
+    comments: Mutex<Comments>,
     /// How long a submitted URL's analysis takes.
     pub(crate) analysis_delay: Duration,
     /// The clock of the quotas and of the analyses.
@@ -567,6 +571,11 @@ impl State {
     /// The submitted URLs, locked (a poisoned lock is taken over: it holds plain data).
     pub(crate) fn submissions(&self) -> MutexGuard<'_, Submissions> {
         self.submissions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The comments, locked (a poisoned lock is taken over: it holds plain data).
+    pub(crate) fn comments(&self) -> MutexGuard<'_, Comments> {
+        self.comments.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A scan of `url` (normalised) submitted now, recorded.

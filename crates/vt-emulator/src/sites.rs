@@ -1,7 +1,8 @@
 //! The data of `url/report`, `domain/report` and `ip-address/report`: stored JSON objects,
 //! checked when loaded (objects, `response_code` 1, the keys the emulator indexes by) and
 //! serialised once into the slabs the file reports are in, so that an answer references them
-//! as it does a file report.
+//! as it does a file report. Beside them, the answers of `file/behaviour` and `file/clusters`,
+//! kept as the bytes loaded (key order and spacing too).
 //!
 //! These are kept as JSON (`serde_json::Value` while loading), not as typed reports: every key
 //! given is served back, whatever it is.
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use serde_json::{Map, Value};
-use vt_model::UtcTimestamp;
+use vt_model::{UpdateDate, UtcTimestamp};
 
 use crate::chunks::{Slabs, Span};
 use crate::urls;
@@ -67,6 +68,51 @@ pub(crate) struct Sites {
     /// Lower-case domain to its whole answer (braces included).
     domains: HashMap<Box<str>, Span>,
     ips: HashMap<Ipv4Addr, Span>,
+    /// `file/behaviour` answers by the lower-case name they were given (usually a hash).
+    behaviours: HashMap<Box<str>, Span>,
+    /// `file/clusters` answers by day (`YYYY-MM-DD`).
+    clusters: HashMap<Box<str>, Span>,
+}
+
+/// A `YYYY-MM-DD` date of the calendar, as `file/clusters` and the search's `fs:` and `ls:`
+/// take it.
+pub(crate) fn parse_day(text: &str) -> Option<UpdateDate> {
+    let b = text.as_bytes();
+    let number = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u16, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u16::from(c - b'0'))
+        })
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let month = u8::try_from(number(5..7)?).ok()?;
+    let day = u8::try_from(number(8..10)?).ok()?;
+    UpdateDate::new(number(0..4)?, month, day)
+}
+
+/// Keeps the bytes of a stored answer (once, in the slabs) under `name`.
+fn keep_raw(
+    slabs: &mut Slabs,
+    answers: &mut HashMap<Box<str>, Span>,
+    name: String,
+    json: &[u8],
+) -> Result<(), String> {
+    let span = slabs.append(raw_object(json)?);
+    answers.insert(name.into_boxed_str(), span);
+    Ok(())
+}
+
+/// The bytes of a stored answer served as loaded: a JSON object, without the whitespace
+/// around it (a file's final newline is not part of the answer).
+fn raw_object(json: &[u8]) -> Result<&[u8], String> {
+    let json = json.trim_ascii();
+    serde_json::from_slice::<serde::de::IgnoredAny>(json)
+        .map_err(|e| format!("not valid JSON: {e}"))?;
+    match json.first() {
+        Some(b'{') => Ok(json),
+        _ => Err("not a JSON object".to_owned()),
+    }
 }
 
 /// The key a URL or scan_id is stored and asked by: a scan_id in lower case, a URL
@@ -259,6 +305,51 @@ impl Sites {
         let span = slabs.append(&serde_json::to_vec(&object).unwrap_or_default());
         self.ips.insert(ip, span);
         Ok(())
+    }
+
+    /// Adds the `file/behaviour` answer named `name` (a hash of the file, any case), replacing
+    /// an earlier one; kept as loaded.
+    pub(crate) fn add_behaviour(
+        &mut self,
+        slabs: &mut Slabs,
+        name: &str,
+        json: &[u8],
+    ) -> Result<(), String> {
+        let name = name.trim().to_ascii_lowercase();
+        if name.is_empty() {
+            return Err("a behaviour report needs a name (a hash of the file)".to_owned());
+        }
+        keep_raw(slabs, &mut self.behaviours, name, json)
+    }
+
+    /// Adds the `file/clusters` answer of a day (`YYYY-MM-DD`), replacing an earlier one;
+    /// kept as loaded.
+    pub(crate) fn add_clusters(
+        &mut self,
+        slabs: &mut Slabs,
+        day: &str,
+        json: &[u8],
+    ) -> Result<(), String> {
+        let day = day.trim();
+        if parse_day(day).is_none() {
+            return Err(format!("{day:?} is not a date written YYYY-MM-DD"));
+        }
+        keep_raw(slabs, &mut self.clusters, day.to_owned(), json)
+    }
+
+    /// The stored `file/behaviour` answer named so (lower case).
+    pub(crate) fn behaviour(&self, name: &str) -> Option<Span> {
+        self.behaviours.get(name).copied()
+    }
+
+    /// The stored `file/clusters` answer of a day (`YYYY-MM-DD`).
+    pub(crate) fn clusters(&self, day: &str) -> Option<Span> {
+        self.clusters.get(day).copied()
+    }
+
+    /// How many `file/behaviour` and `file/clusters` answers are held.
+    pub(crate) fn extra_counts(&self) -> (usize, usize) {
+        (self.behaviours.len(), self.clusters.len())
     }
 
     /// The stored report of a URL or scan_id, any case of a scan_id, any form of a URL that

@@ -268,6 +268,31 @@ impl<'o> Object<'o> {
     }
 }
 
+/// A JSON array written item by item with the service's separator (`", "`).
+pub(crate) fn write_list<I>(
+    out: &mut Assembler,
+    items: impl IntoIterator<Item = I>,
+    mut write_one: impl FnMut(&mut Assembler, I),
+) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.extend(b", ");
+        }
+        write_one(out, item);
+    }
+    out.push(b']');
+}
+
+/// `{"response_code": code, "verbose_msg": message}`, the service's separators.
+pub(crate) fn write_code(out: &mut Assembler, code: i64, message: &str) {
+    let mut object = Object::open(out);
+    object
+        .int("response_code", code)
+        .str("verbose_msg", message);
+    object.close();
+}
+
 /// A found report: the echoed resource first, then the ready members. The echo is a hash or
 /// scan_id (it was found), so it needs no escaping.
 pub(crate) fn write_found(out: &mut Assembler, echo: &str, slabs: &Slabs, members: Span) {

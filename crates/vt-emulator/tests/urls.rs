@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_empty, exchange, get, post, temp_dir, Reply};
+use common::{assert_empty, enc, exchange, get, post, temp_dir, Reply};
 use serde_json::{json, Value};
 use vt_emulator::{
     Dataset, Emulator, EmulatorBuilder, KeySpec, ManualClock, RunningEmulator, Tier,
@@ -40,19 +40,6 @@ fn with_keys() -> EmulatorBuilder {
 
 async fn start(builder: EmulatorBuilder) -> RunningEmulator {
     builder.start().await.expect("the emulator starts")
-}
-
-/// Percent-encodes a parameter value (every byte but unreserved ASCII).
-fn enc(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `GET /vtapi/v2/{path}?{query}`, which must be answered.

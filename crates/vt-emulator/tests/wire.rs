@@ -493,16 +493,16 @@ async fn stats_count_every_api_request_by_status_and_endpoint() {
     .await;
     report(addr, &format!("apikey=nope&resource={SAMPLE_MD5}")).await;
     report(addr, "apikey=priv").await;
-    // A v2 endpoint not served (yet): counted under its name, 404.
+    // Another v2 endpoint: counted under its name, its resource too.
     get(addr, "/vtapi/v2/comments/get?apikey=priv&resource=x")
         .await
         .unwrap();
     get(addr, "/favicon.ico").await.unwrap();
     let expected = json!({
         "requests": 6,
-        "by_status": {"200": 2, "403": 1, "400": 1, "404": 2},
+        "by_status": {"200": 3, "403": 1, "400": 1, "404": 1},
         "by_endpoint": {"file/report": 4, "comments/get": 1, "other": 1},
-        "resources_asked": 5,
+        "resources_asked": 6,
         "faults": {},
     });
     let stats = get(addr, "/_emulator/stats").await.unwrap();

@@ -135,6 +135,19 @@ pub async fn report(addr: SocketAddr, query: &str) -> Reply {
         .expect("an answer")
 }
 
+/// Percent-encodes a parameter value (every byte but unreserved ASCII).
+pub fn enc(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The reply has `status` and no body.
 #[track_caller]
 pub fn assert_empty(reply: &Reply, status: u16) {
