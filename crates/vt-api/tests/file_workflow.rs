@@ -264,3 +264,139 @@ async fn a_redirect_to_another_host_never_carries_the_key() {
     let shown = format!("{} {:?}", second.uri, second.headers).to_lowercase();
     assert!(!shown.contains(&PRIVATE_KEY.to_lowercase()), "{shown}");
 }
+
+/// A made-up report of file number `n`, with `positives` of 10.
+fn made_up_report(n: u32, positives: u32) -> serde_json::Value {
+    let sha256 = format!("{:064x}", u64::from(n) | 0xabc0_0000_0000);
+    serde_json::json!({
+        "response_code": 1, "verbose_msg": "Scan finished, information embedded",
+        "scan_id": format!("{sha256}-1700000000"),
+        "md5": format!("{n:032x}"), "sha1": format!("{n:040x}"), "sha256": sha256,
+        "scan_date": "2020-01-01 00:00:00",
+        "permalink": format!("https://www.virustotal.com/file/{sha256}/analysis/1700000000/"),
+        "positives": positives, "total": 10, "scans": {},
+    })
+}
+
+#[tokio::test]
+async fn a_search_is_read_page_after_page_and_stops_when_the_reader_does() {
+    let reports: Vec<serde_json::Value> = (0..700).map(|n| made_up_report(n, n % 2)).collect();
+    let mut data = vt_emulator::Dataset::new();
+    data.add_json("reports.json", &serde_json::to_vec(&reports).unwrap())
+        .unwrap();
+    let emulator = emulator().dataset(data).start().await.unwrap();
+    let client = client(&emulator, PRIVATE_KEY, Tier::Private);
+    let query = vt_api::SearchQuery::parse("positives:1+").unwrap();
+    let mut found = client.search(query.clone());
+    let mut all = Vec::new();
+    while let Some(hash) = found.next().await {
+        all.push(hash.unwrap());
+    }
+    assert_eq!(all.len(), 350, "every page, the offsets sent back as given");
+    assert_eq!(emulator.stats().endpoint("file/search"), 2);
+    let mut distinct = all.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 350);
+    // Reading 10 asks one page only.
+    let mut found = client.search(query);
+    for _ in 0..10 {
+        found.next().await.unwrap().unwrap();
+    }
+    drop(found);
+    assert_eq!(emulator.stats().endpoint("file/search"), 3);
+    // A query the service cannot read ends the search with its error.
+    let mut bad = client.search(vt_api::SearchQuery::parse("color:blue").unwrap());
+    assert_eq!(bad.next().await.unwrap().unwrap_err().kind(), "bad_request");
+    assert!(bad.next().await.is_none());
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn comments_are_posted_and_read_back_newest_first() {
+    let emulator = emulator()
+        .dataset({
+            let mut data = vt_emulator::Dataset::new();
+            data.add_json(
+                "r.json",
+                &serde_json::to_vec(&made_up_report(1, 3)).unwrap(),
+            )
+            .unwrap();
+            data
+        })
+        .start()
+        .await
+        .unwrap();
+    let client = client(&emulator, PRIVATE_KEY, Tier::Private);
+    let file = vt_api::Subject::parse(&format!("{:032x}", 1)).unwrap();
+    let params = |text: &str| {
+        vt_api::Params::new().with(
+            "comment",
+            vt_api::CommentText::parse(text).unwrap().to_string(),
+        )
+    };
+    let posted = client
+        .lookup(&vt_api::COMMENTS_PUT, &file, &params("first look: dropper"))
+        .await
+        .unwrap();
+    assert_eq!(posted.status().as_str(), "found");
+    let again = client
+        .lookup(&vt_api::COMMENTS_PUT, &file, &params("first look: dropper"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.answer().unwrap().verbose_msg(),
+        Some("Duplicate comment")
+    );
+    let comments = client
+        .lookup(&vt_api::COMMENTS_GET, &file, &vt_api::Params::new())
+        .await
+        .unwrap();
+    let comments = comments.as_found().unwrap().comments.clone().unwrap();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].comment, "first look: dropper");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn behaviour_and_clusters_are_documents_kept_as_sent() {
+    let behaviour = br#"{"info": {"started": "2020-01-01 10:00:00", "duration": 120}, "behavior": {"processes": [{"process_name": "a.exe", "process_id": 4}]}, "network": {"dns": []}}"#;
+    let clusters = br#"{"num_candidates": 10, "num_clusters": 1, "size_top200": 4, "clusters": [{"id": "vhash 0", "label": "Trojan", "size": 4, "avg_positives": 30.5}]}"#;
+    let mut data = vt_emulator::Dataset::new();
+    data.add_json(
+        "r.json",
+        &serde_json::to_vec(&made_up_report(1, 3)).unwrap(),
+    )
+    .unwrap();
+    let sha256 = made_up_report(1, 3)["sha256"].as_str().unwrap().to_owned();
+    data.add_behaviour_json(&sha256, behaviour).unwrap();
+    data.add_clusters_json("2026-12-01", clusters).unwrap();
+    let emulator = emulator().dataset(data).start().await.unwrap();
+    let client = client(&emulator, PRIVATE_KEY, Tier::Private);
+    let report = client
+        .document(
+            &vt_api::FILE_BEHAVIOUR,
+            &resource(&sha256),
+            &vt_api::Params::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(&report.bytes()[..], behaviour, "byte for byte");
+    assert!(report.view().is_found());
+    let none = client
+        .document(
+            &vt_api::FILE_BEHAVIOUR,
+            &resource(&"0".repeat(64)),
+            &vt_api::Params::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!none.view().is_found());
+    let day = vt_api::ClusterDate::parse("2026-12-01").unwrap();
+    let clusters = client
+        .document(&vt_api::FILE_CLUSTERS, &day, &vt_api::Params::new())
+        .await
+        .unwrap();
+    assert_eq!(clusters.view().num_clusters, Some(1));
+    emulator.shutdown().await;
+}
