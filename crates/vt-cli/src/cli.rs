@@ -100,6 +100,32 @@ pub(crate) enum FileCommand {
     /// The antivirus report of files, by MD5, SHA-1, SHA-256 or scan_id
     // Boxed: its many flags would make every `Command` as large as it.
     Report(Box<ReportArgs>),
+    /// Upload files for analysis: each is hashed and looked up first, and only the files
+    /// the service does not know are uploaded; prints their reports like `file report`
+    Scan(Box<ScanArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Files, or folders (walked recursively; links inside are not followed)
+    #[arg(value_name = "PATH", required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Wait for the analyses of the uploaded files (polled in batches) and print their
+    /// finished reports [default when given: 10m]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "10m",
+        value_parser = parse_wait_queued
+    )]
+    pub(crate) wait: Option<Duration>,
+    /// Upload every file, even those the service already knows
+    #[arg(long)]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,10 +16,16 @@ use crate::session::Session;
 use crate::{ui, EXIT_FAILED, EXIT_OK};
 
 /// One line of the output, in input order: an input to look up (the next query of the
-/// stream), or one that failed before any lookup (a file that could not be hashed).
-pub(crate) enum Row<'p> {
+/// stream), one answered already (`vt file scan` looked before it uploaded), or one that
+/// failed before any lookup (a file that could not be hashed or uploaded).
+pub(crate) enum Row<'p, Q, T> {
     Ask {
         path: Option<&'p Path>,
+    },
+    Known {
+        path: Option<&'p Path>,
+        query: Q,
+        answer: RawAnswer<T>,
     },
     Failed {
         path: &'p Path,
@@ -55,7 +61,7 @@ where
     Q: Query,
     T: AnswerKind,
     I: Iterator<Item = Q> + Unpin,
-    R: Iterator<Item = Row<'p>>,
+    R: Iterator<Item = Row<'p, Q, T>>,
 {
     let Lookups {
         endpoint,
@@ -123,6 +129,15 @@ where
                         },
                     }
                 }
+                Row::Known {
+                    path,
+                    query,
+                    answer,
+                } => Job::Answer {
+                    query,
+                    answer,
+                    path,
+                },
                 Row::Failed {
                     path,
                     kind,

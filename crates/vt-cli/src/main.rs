@@ -21,6 +21,7 @@ mod input;
 mod kinds;
 mod lookup;
 mod output;
+mod scan;
 mod session;
 mod ui;
 
@@ -65,6 +66,9 @@ fn main() -> ExitCode {
         Command::File {
             command: FileCommand::Report(args),
         } => block_on(file_report::run(args, global)),
+        Command::File {
+            command: FileCommand::Scan(args),
+        } => block_on(scan::run(args, global)),
         Command::Url {
             command: UrlCommand::Report(args),
         } => {

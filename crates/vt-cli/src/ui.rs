@@ -209,11 +209,30 @@ pub(crate) fn observer(quiet: bool, verbose: u8) -> impl Fn(&Event) + Send + Syn
                     plural(*now_per_minute as usize)
                 ))
             }
+            Event::Transfer { done, total, .. } => set_bar_message(match total {
+                Some(total) => format!("{} of {}", bytes(*done), bytes(*total)),
+                None => bytes(*done),
+            }),
             Event::Stopped { reason } => say(format!(
                 "stopped: {reason}; nothing more is sent, and every lookup left fails with it"
             )),
             _ => {}
         }
+    }
+}
+
+/// A size in bytes, KiB, MiB or GiB, for people.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{n} bytes"),
+        _ => format!("{value:.1} {}", UNITS[unit]),
     }
 }
 
