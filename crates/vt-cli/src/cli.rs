@@ -80,6 +80,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: IpCommand,
     },
+    /// Comments on files and URLs
+    Comment {
+        #[command(subcommand)]
+        command: CommentCommand,
+    },
     /// What the cache of answers holds, and bounding it
     Cache {
         #[command(subcommand)]
@@ -103,6 +108,105 @@ pub(crate) enum FileCommand {
     /// Upload files for analysis: each is hashed and looked up first, and only the files
     /// the service does not know are uploaded; prints their reports like `file report`
     Scan(Box<ScanArgs>),
+    /// Ask for new analyses of files the service has (private key); --delete cancels the
+    /// scheduled ones
+    Rescan(Box<RescanArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CommentCommand {
+    /// The comments on files or URLs, newest first, 25 at a time (private key)
+    Get(Box<CommentGetArgs>),
+    /// Post a comment on a file or URL
+    Put(Box<CommentPutArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RescanArgs {
+    /// md5 / sha1 / sha256
+    #[arg(value_name = "RESOURCE")]
+    pub(crate) resources: Vec<String>,
+    /// One resource per line; "-" is stdin; blank lines and "#" comments skipped
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// When to rescan, UTC, as YYYYmmddHHMMSS [default: now]
+    #[arg(long, value_name = "WHEN", value_parser = parse_moment)]
+    pub(crate) date: Option<String>,
+    /// Rescan again every DAYS days
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub(crate) period: Option<u32>,
+    /// How many times, with --period
+    #[arg(long, value_name = "N", requires = "period", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) repeat: Option<u32>,
+    /// The service posts each new report to this http(s) URL
+    #[arg(long, value_name = "URL", value_parser = parse_notify_url)]
+    pub(crate) notify_url: Option<String>,
+    /// With --notify-url: only when the verdict changed
+    #[arg(long, requires = "notify_url")]
+    pub(crate) notify_changes_only: bool,
+    /// Cancel the scheduled rescans of these files instead
+    #[arg(long, conflicts_with_all = ["date", "period", "repeat", "notify_url"])]
+    pub(crate) delete: bool,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CommentGetArgs {
+    /// md5 / sha1 / sha256 / scan_id of a file, or a URL
+    #[arg(value_name = "RESOURCE")]
+    pub(crate) resources: Vec<String>,
+    /// One resource per line; "-" is stdin; blank lines and "#" comments skipped
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Only comments older than this (UTC, YYYYmmddHHMMSS: the date of the last comment
+    /// shown, for the next 25)
+    #[arg(long, value_name = "WHEN", value_parser = parse_moment)]
+    pub(crate) before: Option<String>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CommentPutArgs {
+    /// md5 / sha1 / sha256 / scan_id of a file, or a URL
+    #[arg(value_name = "RESOURCE")]
+    pub(crate) resource: String,
+    /// The comment (at most 4096 bytes; "-" reads it from stdin)
+    #[arg(value_name = "TEXT")]
+    pub(crate) text: String,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// A moment as the service writes it in comments and rescans: `YYYYmmddHHMMSS`, UTC, a real
+/// date and time.
+pub(crate) fn parse_moment(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let refuse = || format!("{text:?}: expected YYYYmmddHHMMSS (UTC), e.g. 20261204153000");
+    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(refuse());
+    }
+    let day = format!("{}-{}-{}", &text[..4], &text[4..6], &text[6..8]);
+    let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(99);
+    let time_ok = number(8..10) < 24 && number(10..12) < 60 && number(12..14) < 60;
+    match vt_api::ClusterDate::parse(&day) {
+        Ok(_) if time_ok => Ok(text.to_owned()),
+        _ => Err(refuse()),
+    }
+}
+
+/// An `http://` or `https://` URL for the service to post to.
+fn parse_notify_url(text: &str) -> Result<String, String> {
+    let url = vt_api::Url::parse(text).map_err(|e| e.to_string())?;
+    let lower = url.as_ref().to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        Ok(url.as_ref().to_owned())
+    } else {
+        Err(format!(
+            "{text:?}: give the whole URL, with http:// or https://"
+        ))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,12 @@ impl Input for Resource {
     }
 }
 
+impl Input for vt_api::Subject {
+    fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error> {
+        vt_api::Subject::parse(text)
+    }
+}
+
 impl Input for vt_api::Url {
     fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error> {
         vt_api::Url::parse(text)

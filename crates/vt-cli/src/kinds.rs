@@ -5,7 +5,9 @@
 //! painted (escaping the painted line would escape vt's own colours too). Timestamps are
 //! parsed strictly by vt-model and numbers are vt's own: those need nothing.
 
-use vt_api::{DomainReport, FileReport, IpReport, UrlReport, UrlScan};
+use vt_api::{
+    Acknowledgement, Comments, DomainReport, FileReport, IpReport, Rescan, UrlReport, UrlScan,
+};
 
 use crate::output::{paint, ratio_color, shown, AnswerKind};
 
@@ -312,6 +314,102 @@ impl AnswerKind for IpReport {
                 .to_owned(),
             self.detected_urls().len().to_string(),
             self.detected_samples().count().to_string(),
+        ]
+    }
+}
+
+impl AnswerKind for Rescan {
+    fn found_status(&self) -> &'static str {
+        "submitted"
+    }
+
+    fn table_header() -> String {
+        "NEW SCAN_ID".to_owned()
+    }
+
+    fn table_found(&self, _color: bool) -> String {
+        shown(self.scan_id.as_deref().unwrap_or("-")).into_owned()
+    }
+
+    fn table_empty() -> String {
+        String::new()
+    }
+
+    const CSV_HEADER: &'static [&'static str] = &["scan_id", "sha256", "permalink"];
+
+    fn csv_found(&self) -> Vec<String> {
+        [&self.scan_id, &self.sha256, &self.permalink]
+            .into_iter()
+            .map(|value| value.clone().unwrap_or_default())
+            .collect()
+    }
+}
+
+impl AnswerKind for Acknowledgement {
+    fn found_status(&self) -> &'static str {
+        "done"
+    }
+
+    fn table_header() -> String {
+        "MESSAGE".to_owned()
+    }
+
+    fn table_found(&self, _color: bool) -> String {
+        shown(self.verbose_msg.as_deref().unwrap_or("")).into_owned()
+    }
+
+    fn table_empty() -> String {
+        String::new()
+    }
+
+    const CSV_HEADER: &'static [&'static str] = &["message"];
+
+    fn csv_found(&self) -> Vec<String> {
+        vec![self.verbose_msg.clone().unwrap_or_default()]
+    }
+}
+
+/// The longest part of a comment the table shows (the whole is in jsonl, json and CSV).
+const COMMENT_SHOWN: usize = 300;
+
+impl AnswerKind for Comments {
+    fn table_header() -> String {
+        "COMMENTS (newest first)".to_owned()
+    }
+
+    /// The count, then each comment on its own indented line, its date first.
+    fn table_found(&self, _color: bool) -> String {
+        let comments = self.comments.as_deref().unwrap_or_default();
+        let mut cells = comments.len().to_string();
+        for comment in comments {
+            let text: String = comment.comment.chars().take(COMMENT_SHOWN).collect();
+            let cut = if text.len() < comment.comment.len() {
+                " ..."
+            } else {
+                ""
+            };
+            cells.push_str(&format!(
+                "\n    {}  {}{cut}",
+                shown(&comment.date),
+                shown(&text)
+            ));
+        }
+        cells
+    }
+
+    fn table_empty() -> String {
+        String::new()
+    }
+
+    const CSV_HEADER: &'static [&'static str] = &["comments", "newest_date", "newest_comment"];
+
+    fn csv_found(&self) -> Vec<String> {
+        let comments = self.comments.as_deref().unwrap_or_default();
+        let newest = comments.first();
+        vec![
+            comments.len().to_string(),
+            newest.map(|c| c.date.clone()).unwrap_or_default(),
+            newest.map(|c| c.comment.clone()).unwrap_or_default(),
         ]
     }
 }

@@ -9,6 +9,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod actions;
 mod cache_command;
 mod cli;
 #[cfg(feature = "testing-clock")]
@@ -32,7 +33,9 @@ use clap::{CommandFactory, Parser};
 
 use vt_api::Params;
 
-use crate::cli::{Cli, ColorChoice, Command, DomainCommand, FileCommand, IpCommand, UrlCommand};
+use crate::cli::{
+    Cli, ColorChoice, Command, CommentCommand, DomainCommand, FileCommand, IpCommand, UrlCommand,
+};
 
 /// A usage or input error: reported before anything is sent, exit status 2.
 #[derive(Debug)]
@@ -69,6 +72,15 @@ fn main() -> ExitCode {
         Command::File {
             command: FileCommand::Scan(args),
         } => block_on(scan::run(args, global)),
+        Command::File {
+            command: FileCommand::Rescan(args),
+        } => block_on(actions::rescan(args, global)),
+        Command::Comment {
+            command: CommentCommand::Get(args),
+        } => block_on(actions::comment_get(args, global)),
+        Command::Comment {
+            command: CommentCommand::Put(args),
+        } => block_on(actions::comment_put(args, global)),
         Command::Url {
             command: UrlCommand::Report(args),
         } => {

@@ -104,3 +104,95 @@ fn what_cannot_be_scanned_is_one_error_record_each_and_nothing_is_uploaded_for_i
     assert_eq!(env.stats().endpoint("file/scan"), 0);
     assert_eq!(env.stats().endpoint("file/scan/upload_url"), 0);
 }
+
+#[test]
+fn rescan_submits_in_batches_and_needs_a_private_key() {
+    let env = env();
+    let out = run(env
+        .vt()
+        .args([
+            "file", "rescan", "--tier", "private", "--format", "csv", "--period", "7",
+        ])
+        .args(["--repeat", "2", EICAR_MD5, ABSENT_MD5]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "resource,status,scan_id,sha256,permalink");
+    assert!(
+        lines[1].starts_with(&format!("{EICAR_MD5},submitted,")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].starts_with(&format!("{ABSENT_MD5},not_found,")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.stats().endpoint("file/rescan"), 1, "one batch");
+    let deleted = run(env.vt().args([
+        "file", "rescan", "--delete", "--tier", "private", "--format", "jsonl", EICAR_MD5,
+    ]));
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    assert_eq!(lines_as_json(&deleted.stdout)[0]["response_code"], 1);
+    // A public key: told before anything is sent, one record each.
+    let public = run(env.bare().env("VT_API_KEY", PUBLIC_KEY).args([
+        "file", "rescan", "--tier", "public", "--format", "jsonl", EICAR_MD5,
+    ]));
+    assert_eq!(public.code, 1, "{}", public.stderr);
+    assert_eq!(
+        lines_as_json(&public.stdout)[0]["error"]["kind"],
+        "private_only"
+    );
+    assert!(
+        public.stderr.contains("needs a private key"),
+        "{}",
+        public.stderr
+    );
+    assert_eq!(env.stats().endpoint("file/rescan"), 1);
+    // A bad date is refused before anything is sent.
+    let bad = run(env
+        .vt()
+        .args(["file", "rescan", "--date", "20261332000000", EICAR_MD5]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("YYYYmmddHHMMSS"), "{}", bad.stderr);
+}
+
+#[test]
+fn comments_are_posted_checked_first_and_read_back() {
+    let env = env();
+    let posted = run(env
+        .vt()
+        .args([
+            "comment", "put", "--tier", "private", "--format", "jsonl", EICAR_MD5,
+        ])
+        .arg("seen in ticket #4711\nsecond line"));
+    assert_eq!(posted.code, 0, "{}", posted.stderr);
+    assert_eq!(lines_as_json(&posted.stdout)[0]["response_code"], 1);
+    let read = run(env.vt().args([
+        "comment", "get", "--tier", "private", "--format", "table", EICAR_MD5,
+    ]));
+    assert_eq!(read.code, 0, "{}", read.stderr);
+    assert!(
+        read.stdout.contains("seen in ticket #4711\\nsecond line"),
+        "{}",
+        read.stdout
+    );
+    let asked = env.stats().requests;
+    for text in [" ".to_owned(), "x".repeat(4097)] {
+        let refused = run(env
+            .vt()
+            .args(["comment", "put", "--tier", "private", EICAR_MD5])
+            .arg(&text));
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+    }
+    let over = run(env
+        .vt()
+        .args(["comment", "put", "--tier", "private", EICAR_MD5])
+        .arg("é".repeat(2049)));
+    assert!(
+        over.stderr
+            .contains("4098 bytes, over the service's limit of 4096"),
+        "{}",
+        over.stderr
+    );
+    assert_eq!(env.stats().requests, asked, "nothing sent");
+}
