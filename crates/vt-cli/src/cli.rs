@@ -111,6 +111,73 @@ pub(crate) enum FileCommand {
     /// Ask for new analyses of files the service has (private key); --delete cancels the
     /// scheduled ones
     Rescan(Box<RescanArgs>),
+    /// Download files by hash into a folder, each named by its hash (private key)
+    Download(Box<DownloadArgs>),
+    /// The network traffic of a file's sandbox run, as a pcap file (private key)
+    Traffic(Box<TrafficArgs>),
+    /// The sandbox report of a file: processes, files, mutexes, network (private key)
+    Behaviour(Box<BehaviourArgs>),
+    /// Search files (private key): one SHA-256 a record, page after page
+    Search(Box<SearchArgs>),
+    /// The clusters of similar files seen on a day (private key)
+    Clusters(Box<ClustersArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DownloadArgs {
+    /// md5 / sha1 / sha256
+    #[arg(value_name = "HASH")]
+    pub(crate) hashes: Vec<String>,
+    /// One hash per line; "-" is stdin; blank lines and "#" comments skipped
+    #[arg(short, long = "input", value_name = "FILE")]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// The folder to save into (it must exist); a file there with the same name is replaced
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) output: PathBuf,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrafficArgs {
+    /// md5 / sha1 / sha256
+    #[arg(value_name = "HASH")]
+    pub(crate) hash: String,
+    /// The pcap file to write (replaced if it exists)
+    #[arg(short, long, value_name = "PATH")]
+    pub(crate) output: PathBuf,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BehaviourArgs {
+    /// md5 / sha1 / sha256
+    #[arg(value_name = "HASH")]
+    pub(crate) hash: String,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// The service's search language, e.g. "type:peexe positives:10+ fs:2026-12-01+"
+    #[arg(value_name = "QUERY")]
+    pub(crate) query: String,
+    /// Stop after this many files (each page of 300 is one request)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) limit: Option<u64>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClustersArgs {
+    /// The day, YYYY-MM-DD
+    #[arg(value_name = "DATE")]
+    pub(crate) date: String,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,7 @@ mod cli;
 #[cfg(feature = "testing-clock")]
 mod clock;
 mod config;
+mod data_commands;
 mod driver;
 mod file_report;
 mod hash;
@@ -22,6 +23,7 @@ mod input;
 mod kinds;
 mod lookup;
 mod output;
+mod rows;
 mod scan;
 mod session;
 mod ui;
@@ -75,6 +77,21 @@ fn main() -> ExitCode {
         Command::File {
             command: FileCommand::Rescan(args),
         } => block_on(actions::rescan(args, global)),
+        Command::File {
+            command: FileCommand::Download(args),
+        } => block_on(data_commands::download(args, global)),
+        Command::File {
+            command: FileCommand::Traffic(args),
+        } => block_on(data_commands::traffic(args, global)),
+        Command::File {
+            command: FileCommand::Behaviour(args),
+        } => block_on(data_commands::behaviour(args, global)),
+        Command::File {
+            command: FileCommand::Search(args),
+        } => block_on(data_commands::search(args, global)),
+        Command::File {
+            command: FileCommand::Clusters(args),
+        } => block_on(data_commands::clusters(args, global)),
         Command::Comment {
             command: CommentCommand::Get(args),
         } => block_on(actions::comment_get(args, global)),

@@ -283,17 +283,7 @@ fn one_line(raw: &[u8]) -> bool {
 /// typed view: the bytes pass through.
 pub(crate) fn json_record<T>(record: &Record<'_, T>) -> Vec<u8> {
     let mut bytes = match record {
-        Record::Answer { answer, .. } => {
-            let mut bytes = answer.bytes().to_vec();
-            // Line breaks in JSON are whitespace outside strings (inside, they are escaped):
-            // a pretty-printed answer becomes one line, the same JSON value.
-            for byte in &mut bytes {
-                if matches!(*byte, b'\n' | b'\r') {
-                    *byte = b' ';
-                }
-            }
-            bytes
-        }
+        Record::Answer { answer, .. } => on_one_line(answer.bytes()),
         Record::Failed {
             resource,
             kind,
@@ -321,7 +311,19 @@ pub(crate) fn json_record<T>(record: &Record<'_, T>) -> Vec<u8> {
     bytes
 }
 
-fn json_string(s: &str) -> String {
+/// JSON bytes on one line: line breaks are whitespace outside strings (inside, they are
+/// escaped), so a pretty-printed body becomes one line, the same JSON value.
+pub(crate) fn on_one_line(json: &[u8]) -> Vec<u8> {
+    let mut bytes = json.to_vec();
+    for byte in &mut bytes {
+        if matches!(*byte, b'\n' | b'\r') {
+            *byte = b' ';
+        }
+    }
+    bytes
+}
+
+pub(crate) fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
@@ -364,7 +366,7 @@ fn must_be_escaped(c: char) -> bool {
 /// A CSV field a spreadsheet will not run as a formula (the OWASP rule): one that starts with
 /// `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` in front. Otherwise as it is:
 /// CSV is for programs too, and keeps the bytes.
-fn formula_neutralised(field: &str) -> Cow<'_, str> {
+pub(crate) fn formula_neutralised(field: &str) -> Cow<'_, str> {
     if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         Cow::Owned(format!("'{field}"))
     } else {
@@ -372,7 +374,7 @@ fn formula_neutralised(field: &str) -> Cow<'_, str> {
     }
 }
 
-fn csv_field(field: &str) -> String {
+pub(crate) fn csv_field(field: &str) -> String {
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {
@@ -401,7 +403,7 @@ pub(crate) fn paint(text: &str, color: &str, on: bool) -> String {
     }
 }
 
-fn bold(text: &str, on: bool) -> String {
+pub(crate) fn bold(text: &str, on: bool) -> String {
     paint(text, "1", on)
 }
 

@@ -196,3 +196,179 @@ fn comments_are_posted_checked_first_and_read_back() {
     );
     assert_eq!(env.stats().requests, asked, "nothing sent");
 }
+
+/// An emulator holding one made-up file report, its sandbox report, its bytes and traffic
+/// (in `samples`), and the clusters of 2026-12-01.
+fn data_env(samples: &std::path::Path) -> Env {
+    let sha256 = sha256_hex(b"sample bytes\n");
+    let report = serde_json::json!({
+        "response_code": 1, "verbose_msg": "Scan finished, information embedded",
+        "scan_id": format!("{sha256}-1700000000"),
+        "md5": "0".repeat(32), "sha1": "0".repeat(40), "sha256": sha256,
+        "scan_date": "2026-12-01 00:00:00", "permalink": "https://www.virustotal.com/",
+        "positives": 4, "total": 10, "scans": {}, "type": "Win32 EXE",
+    });
+    let mut data = vt_emulator::Dataset::new();
+    data.add_json("r.json", &serde_json::to_vec(&report).unwrap())
+        .unwrap();
+    data.add_behaviour_json(
+        &sha256,
+        br#"{"info": {"started": "2026-12-01 10:00:00", "duration": 120}, "behavior": {"processes": [{"process_name": "evil.exe\u001b[2K", "process_id": 4}], "summary": {"files": ["a", "b"], "mutexes": ["m"]}}, "network": {"dns": [{"hostname": "x.test"}], "http": []}}"#,
+    )
+    .unwrap();
+    data.add_clusters_json(
+        "2026-12-01",
+        br#"{"num_candidates": 10, "num_clusters": 2, "size_top200": 7, "clusters": [{"id": "vhash 1", "label": "=cmd|' /C calc'!A0", "size": 5, "avg_positives": 30.5}, {"id": "vhash 2", "label": "Adware", "size": 2, "avg_positives": 3.0}]}"#,
+    )
+    .unwrap();
+    let samples = samples.to_owned();
+    Env::with(move |b| {
+        b.dataset(data)
+            .samples_path(samples)
+            .analysis_delay(Duration::ZERO)
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn downloads_arrive_whole_are_named_by_hash_and_a_missing_one_fails_its_record() {
+    let samples = tempfile::tempdir().unwrap();
+    std::fs::write(samples.path().join("sample"), b"sample bytes\n").unwrap();
+    std::fs::write(samples.path().join("sample.pcap"), b"pcap bytes").unwrap();
+    let env = data_env(samples.path());
+    let sha256 = sha256_hex(b"sample bytes\n");
+    let into = env.path("downloads");
+    std::fs::create_dir(&into).unwrap();
+    let out = run(env
+        .vt()
+        .args([
+            "file", "download", "--tier", "private", "--format", "jsonl", "-o",
+        ])
+        .arg(&into)
+        .args([sha256.as_str(), ABSENT_MD5]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records[0]["status"], "saved", "{}", out.stdout);
+    assert_eq!(records[0]["bytes"], 13);
+    assert_eq!(
+        std::fs::read(into.join(&sha256)).unwrap(),
+        b"sample bytes\n"
+    );
+    assert_eq!(records[1]["status"], "not_found");
+    assert_eq!(
+        std::fs::read_dir(&into).unwrap().count(),
+        1,
+        "nothing else written"
+    );
+    // The traffic, to a file.
+    let pcap = env.path("traffic.pcap");
+    let traffic = run(env
+        .vt()
+        .args(["file", "traffic", "--tier", "private", "-o"])
+        .arg(&pcap)
+        .arg(&sha256));
+    assert_eq!(traffic.code, 0, "{}", traffic.stderr);
+    assert_eq!(std::fs::read(&pcap).unwrap(), b"pcap bytes");
+    // Where nothing can be written: said before anything is sent.
+    let asked = env.stats().requests;
+    for bad in ["/proc", env.path("traffic.pcap").to_str().unwrap()] {
+        let refused = run(env
+            .vt()
+            .args(["file", "download", "--tier", "private", "-o", bad, &sha256]));
+        assert_eq!(refused.code, 2, "{bad}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains("cannot save into"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_eq!(env.stats().requests, asked);
+}
+
+#[test]
+fn behaviour_search_and_clusters_show_their_data_and_escape_it() {
+    let samples = tempfile::tempdir().unwrap();
+    let env = data_env(samples.path());
+    let sha256 = sha256_hex(b"sample bytes\n");
+    let table = run(env.vt().args([
+        "file",
+        "behaviour",
+        "--tier",
+        "private",
+        "--format",
+        "table",
+        &sha256,
+    ]));
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table.stdout.contains(r"evil.exe\x1b[2K"),
+        "escaped: {}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("dns 1, http 0"), "{}", table.stdout);
+    let jsonl = run(env.vt().args([
+        "file",
+        "behaviour",
+        "--tier",
+        "private",
+        "--format",
+        "jsonl",
+        &sha256,
+    ]));
+    assert_eq!(lines_as_json(&jsonl.stdout)[0]["info"]["duration"], 120);
+
+    let found = run(env.vt().args([
+        "file",
+        "search",
+        "--tier",
+        "private",
+        "--format",
+        "table",
+        "positives:4+",
+    ]));
+    assert_eq!(found.code, 0, "{}", found.stderr);
+    assert_eq!(found.stdout, format!("SHA256\n{sha256}\n"));
+    let limited = run(env
+        .vt()
+        .args([
+            "file", "search", "--tier", "private", "--limit", "1", "--format", "jsonl",
+        ])
+        .arg("positives:0+"));
+    assert_eq!(
+        lines_as_json(&limited.stdout).len(),
+        1,
+        "{}",
+        limited.stdout
+    );
+
+    let csv = run(env.vt().args([
+        "file",
+        "clusters",
+        "--tier",
+        "private",
+        "--format",
+        "csv",
+        "2026-12-01",
+    ]));
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    assert!(
+        csv.stdout.starts_with("id,size,avg_positives,label\n"),
+        "{}",
+        csv.stdout
+    );
+    // The label a spreadsheet would run gets a quote in front.
+    assert!(
+        csv.stdout.contains("vhash 1,5,30.5,'=cmd|' /C calc'!A0\n"),
+        "{}",
+        csv.stdout
+    );
+    let bad_day = run(env.vt().args(["file", "clusters", "2026-02-30"]));
+    assert_eq!(bad_day.code, 2, "{}", bad_day.stderr);
+}
