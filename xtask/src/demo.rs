@@ -2,8 +2,9 @@
 //!
 //! Builds `vt` and `vt-emulator`, starts the emulator on a free loopback port with its bundled
 //! data, runs `vt file report` against it (found, not found, a batch; table and jsonl), then a
-//! URL, a domain and an IP lookup and a URL scan, and stops it with SIGTERM, also when
-//! something fails on the way.
+//! URL, a domain and an IP lookup and a URL scan, then `vt file scan` of the EICAR test
+//! string (looked up first, then uploaded and waited for through to its report), and stops
+//! it with SIGTERM, also when something fails on the way.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -15,6 +16,9 @@ use crate::emulator::Emulator;
 /// Any non-empty key is accepted by the emulator; it goes to `vt` through its config file,
 /// never through argv.
 const DEMO_KEY: &str = "demo-key";
+
+/// The EICAR test file: every antivirus engine detects it, and it harms nothing.
+const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
 /// The lookups shown: a title and the arguments of `vt`.
 const STEPS: &[(&str, &[&str])] = &[
@@ -123,7 +127,11 @@ pub(crate) fn run() -> Result<()> {
         scratch,
     } = crate::emulator::build("xtask-demo", false)?;
 
-    let mut emulator = Emulator::start(&emulator_bin, &[])?;
+    // Analyses finish in half a second, so that the scan step waits only briefly.
+    let mut emulator = Emulator::start(
+        &emulator_bin,
+        &["--analysis-delay".to_owned(), "0.5".to_owned()],
+    )?;
     eprintln!("xtask: vt-emulator listening on {}", emulator.url);
     let result = steps(&vt, &emulator.url, &scratch);
     emulator.stop();
@@ -147,11 +155,29 @@ fn steps(vt: &Path, url: &str, scratch: &Path) -> Result<()> {
     eprintln!(
         "xtask: the demo's config, as `vt init --tier private` writes it: a key and its tier"
     );
-    for (title, args) in STEPS {
+    let eicar = scratch.join("eicar.com");
+    std::fs::write(&eicar, EICAR).context("cannot write the EICAR test file")?;
+    let eicar = eicar.display().to_string();
+    let scans: [(&str, Vec<&str>); 2] = [
+        (
+            "a file scan: the file is hashed and looked up first; the service knows it, so \
+             nothing is uploaded",
+            vec!["file", "scan", "--format", "table", &eicar],
+        ),
+        (
+            "the same file uploaded anyway (--force), and its analysis waited for to the report",
+            vec!["file", "scan", "--force", "--wait=30s", "--format", "table", &eicar],
+        ),
+    ];
+    let steps = STEPS
+        .iter()
+        .map(|(title, args)| (*title, args.to_vec()))
+        .chain(scans);
+    for (title, args) in steps {
         eprintln!("\n# {title}");
         eprintln!("$ vt {}", args.join(" "));
         let status = Command::new(vt)
-            .args(*args)
+            .args(&args)
             .env("VT_BASE_URL", url)
             .env_remove("VT_API_KEY")
             .env("VT_CONFIG_DIR", &config)
