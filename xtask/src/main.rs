@@ -10,7 +10,8 @@
 //! - `demo`: `vt file report` end to end against `vt-emulator` on loopback (no key, no network).
 //! - `fuzz [TARGET]... [--seconds N]`: the cargo-fuzz targets of `fuzz/`, each for a bounded
 //!   time (nightly; docs/reliability.md).
-//! - `bench [model|emulator|api|cli]...`: the benchmarks (all by default; see docs/benchmarks.md).
+//! - `bench [model|emulator|api|cli|transfer]...`: the benchmarks (all by default; see
+//!   docs/benchmarks.md).
 //! - `soak`: `vt` against a faulty emulator, compared with a fault-free run (docs/reliability.md).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -39,8 +40,8 @@ commands:
                         folders named url-report, url-scan, domain-report or
                         ip-address-report hold those answers, any other file/report's
   bench [WHICH]...      run the benchmarks: model (decoding), emulator (throughput),
-                        api (bulk lookups), cli (vt vs the Python client, hashing);
-                        all of them by default
+                        api (bulk lookups), cli (vt vs the Python client, hashing),
+                        transfer (150 MB up and down, vs curl); all of them by default
   soak [--resources N] [--seed N] [--time-scale N]
                         vt over N resources (default 10000) against vt-emulator with the
                         faults of issue #6, compared byte for byte with a fault-free run";
@@ -83,6 +84,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("emulator", "vt-emulator", "throughput"),
     ("api", "vt-api", "batch"),
     ("cli", "vt-cli", "bulk"),
+    ("transfer", "vt-api", "transfer"),
 ];
 
 fn bench(which: &[String]) -> Result<()> {
@@ -90,7 +92,7 @@ fn bench(which: &[String]) -> Result<()> {
         .iter()
         .find(|w| !BENCHES.iter().any(|(name, ..)| name == w))
     {
-        bail!("unknown benchmark {unknown:?}: expected model, emulator, api or cli");
+        bail!("unknown benchmark {unknown:?}: expected model, emulator, api, cli or transfer");
     }
     for (name, package, target) in BENCHES {
         if which.is_empty() || which.iter().any(|w| w == name) {
