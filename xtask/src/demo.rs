@@ -166,7 +166,15 @@ fn steps(vt: &Path, url: &str, scratch: &Path) -> Result<()> {
         ),
         (
             "the same file uploaded anyway (--force), and its analysis waited for to the report",
-            vec!["file", "scan", "--force", "--wait=30s", "--format", "table", &eicar],
+            vec![
+                "file",
+                "scan",
+                "--force",
+                "--wait=30s",
+                "--format",
+                "table",
+                &eicar,
+            ],
         ),
     ];
     let steps = STEPS
