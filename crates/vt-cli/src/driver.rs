@@ -90,6 +90,7 @@ where
         quiet: global.quiet,
         on_terminal: session.stdout_terminal,
         failed: 0,
+        written: 0,
         stopped: None,
         bar: bar.clone(),
     };
@@ -108,12 +109,21 @@ where
         let interval = (timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
         outcomes = outcomes.wait_queued(interval, timeout);
     }
+    let mut interrupt = Interrupt::listen();
+    let mut interrupted = None;
     let wrote = async {
         writer.out.begin()?;
         for row in rows {
             let record = match row {
                 Row::Ask { path } => {
-                    let outcome = outcomes.next().await.context("an outcome is missing")?;
+                    let outcome =
+                        match next_outcome(&mut outcomes, &mut writer, &mut interrupt).await? {
+                            Next::Outcome(outcome) => outcome.context("an outcome is missing")?,
+                            Next::Interrupted(signal) => {
+                                interrupted = Some(signal);
+                                break;
+                            }
+                        };
                     match outcome.result {
                         Ok(answer) => Job::Answer {
                             query: outcome.query,
@@ -157,6 +167,17 @@ where
     }
     .await;
     ui::finish_progress(&bar);
+    if let Some(signal) = interrupted {
+        if !global.quiet {
+            ui::eprint_line(&format!(
+                "vt: interrupted ({}) after {} of {total} records; the same command again \
+                 finishes the rest (answers received are in the cache)",
+                signal.name(),
+                writer.written
+            ));
+        }
+        return Ok(signal.exit_status());
+    }
     if let Err(error) = wrote {
         // A closed pipe (`vt ... | head`) is not an error of ours: stop quietly.
         let broken_pipe = error
@@ -181,6 +202,94 @@ where
         return Ok(EXIT_FAILED);
     }
     Ok(EXIT_OK)
+}
+
+/// A signal that ends a run early, with what has been written kept.
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+
+    /// 128 + the signal's number, as shells report a process the signal killed.
+    fn exit_status(self) -> u8 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, caught while the lookups run so that the records received are
+/// flushed and the output closed (a CSV keeps its header, a JSON array its bracket).
+struct Interrupt {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Interrupt {
+    fn listen() -> Interrupt {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            // Without handlers (an unusual runtime), the signals keep their default action.
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                .ok();
+            Interrupt { signals }
+        }
+        #[cfg(not(unix))]
+        Interrupt {}
+    }
+
+    /// The next signal; never, when none can be caught.
+    async fn recv(&mut self) -> Signal {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.signals {
+            return tokio::select! {
+                _ = int.recv() => Signal::Interrupt,
+                _ = term.recv() => Signal::Terminate,
+            };
+        }
+        std::future::pending().await
+    }
+}
+
+enum Next<Q, T> {
+    Outcome(Option<vt_api::Outcome<Q, T>>),
+    Interrupted(Signal),
+}
+
+/// The next outcome. When it is not ready at once (a pacing wait, a request in flight), what
+/// has been written is flushed first, so that records reach the file or pipe within moments
+/// of their answer whatever comes next; a signal meanwhile ends the wait.
+async fn next_outcome<S, Q, T, W>(
+    outcomes: &mut vt_api::Lookups<S, Q, T>,
+    writer: &mut Writer<W, T>,
+    interrupt: &mut Interrupt,
+) -> io::Result<Next<Q, T>>
+where
+    S: futures_util::Stream<Item = Q> + Unpin,
+    Q: Query,
+    T: AnswerKind,
+    W: Write,
+{
+    if let Some(next) = futures_util::FutureExt::now_or_never(outcomes.next()) {
+        return Ok(Next::Outcome(next));
+    }
+    writer.out.flush()?;
+    Ok(tokio::select! {
+        next = outcomes.next() => Next::Outcome(next),
+        signal = interrupt.recv() => Next::Interrupted(signal),
+    })
 }
 
 /// What happened to one input, ready to be written.
@@ -208,6 +317,8 @@ struct Writer<W: Write, T> {
     quiet: bool,
     on_terminal: bool,
     failed: usize,
+    /// Records written.
+    written: usize,
     /// How many inputs a stopped run failed, and why.
     stopped: Option<(usize, String)>,
     bar: indicatif::ProgressBar,
@@ -291,6 +402,7 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
         } else {
             self.out.write(&record)?;
         }
+        self.written += 1;
         self.bar.inc(1);
         Ok(())
     }

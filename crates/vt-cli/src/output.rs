@@ -173,6 +173,12 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
         self.out.flush()
     }
 
+    /// Sends what has been written on, now.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.last_flush = Instant::now();
+        self.out.flush()
+    }
+
     fn flush_if_due(&mut self) -> io::Result<()> {
         if self.eager || self.last_flush.elapsed() >= FLUSH_EVERY {
             self.out.flush()?;

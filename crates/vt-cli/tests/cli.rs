@@ -893,3 +893,81 @@ fn the_cache_is_described_pruned_and_cleared() {
     report(&env, &["--tier", "private", SAMPLE_MD5]);
     assert_eq!(env.stats().resources_asked, asked + 1);
 }
+
+/// Runs `vt` with stdout into `out`, waits until `out` holds `lines` lines (the records got
+/// there during the pacing wait that follows), sends `signal`, and returns the exit status
+/// and stderr.
+fn interrupt_when_written(
+    command: &mut Command,
+    out: &std::path::Path,
+    lines: usize,
+    signal: &str,
+) -> (Option<i32>, String) {
+    let mut child = command
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + GUARD;
+    while std::fs::read_to_string(out).unwrap().lines().count() < lines {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "vt ended before writing"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the records never came"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn records_reach_the_file_before_a_pacing_wait_and_a_signal_keeps_them() {
+    // One request a minute: the first answer comes at once, the second a minute later. The
+    // first record must be in the file during that wait, and a SIGTERM then (or a Ctrl-C)
+    // ends the run with what it had, the output closed.
+    let env = Env::new();
+    let hashes = [SAMPLE_MD5, EICAR_MD5, ABSENT_MD5];
+    let paced = |format: &str| {
+        let mut command = env.bare();
+        // Each run its own quota ledger: the second must not wait for the first's minute.
+        command
+            .env("VT_API_KEY", PUBLIC_KEY)
+            .env("VT_CACHE_DIR", env.path(&format!("cache-{format}")))
+            .args(["file", "report", "--no-cache", "--tier", "public"])
+            .args(["--rate", "1/min", "--batch-size", "1", "--format", format])
+            .args(hashes);
+        command
+    };
+    let csv = env.path("out.csv");
+    let (code, stderr) = interrupt_when_written(&mut paced("csv"), &csv, 2, "-TERM");
+    assert_eq!(code, Some(143), "{stderr}");
+    let written = std::fs::read_to_string(&csv).unwrap();
+    assert!(written.starts_with("resource,status,"), "{written}");
+    assert_eq!(written.lines().count(), 2, "{written}");
+    assert!(
+        stderr.contains("interrupted (SIGTERM) after 1 of 3 records"),
+        "{stderr}"
+    );
+    let json = env.path("out.json");
+    let (code, stderr) = interrupt_when_written(&mut paced("json"), &json, 2, "-INT");
+    assert_eq!(code, Some(130), "{stderr}");
+    let array: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        array.as_array().unwrap().len(),
+        1,
+        "a closed array of what came"
+    );
+}
