@@ -651,7 +651,8 @@ impl Inner {
                         // rather than pace doomed requests.
                         let error = Error::Unreachable {
                             service: self.service(),
-                            reason: reason.clone(),
+                            // The message names the service once.
+                            reason: reason.without_service(),
                         };
                         self.stop(None, &error);
                         return Err(error);
@@ -731,7 +732,8 @@ impl Inner {
     pub(crate) fn transport_failure<V>(&self, error: vt_transport::Error) -> Attempt<V> {
         let transient = error.is_transient();
         let unreached = error.is_connect() || error.is_tls();
-        let error = Error::Transport(TransportError::new(self.scrub(error)));
+        let error =
+            Error::Transport(TransportError::new(self.scrub(error)).with_service(self.service()));
         match (unreached, transient) {
             (true, _) => Attempt::Unreached(error, transient),
             (false, true) => Attempt::Transient(error),

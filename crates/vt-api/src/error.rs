@@ -204,11 +204,27 @@ impl From<vt_model::Error> for Error {
 
 /// A transport failure, shared so that every resource of a failed batch can hold it.
 #[derive(Clone)]
-pub struct TransportError(Arc<vt_transport::Error>);
+pub struct TransportError(Arc<vt_transport::Error>, Option<Arc<str>>);
 
 impl TransportError {
     pub(crate) fn new(inner: vt_transport::Error) -> TransportError {
-        TransportError(Arc::new(inner))
+        TransportError(Arc::new(inner), None)
+    }
+
+    /// The same error, naming the service it happened with (`https://host:port`).
+    pub(crate) fn with_service(mut self, service: String) -> TransportError {
+        self.1 = Some(service.into());
+        self
+    }
+
+    /// The same error, not naming its service (for a message that names it already).
+    pub(crate) fn without_service(&self) -> TransportError {
+        TransportError(Arc::clone(&self.0), None)
+    }
+
+    /// The service the error happened with, when known.
+    pub fn service(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 
     /// The transport's error, with its kind and predicates (`is_timeout()`, `is_connect()`...).
@@ -219,6 +235,9 @@ impl TransportError {
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(service) = &self.1 {
+            write!(f, "{service}: ")?;
+        }
         fmt::Display::fmt(&*self.0, f)
     }
 }

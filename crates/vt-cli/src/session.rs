@@ -144,6 +144,13 @@ impl Session {
             if let Some(warning) = config::cleartext_warning(&base_url, proxy.as_deref()) {
                 ui::eprint_line(&format!("vt: warning: {warning}"));
             }
+            // A VT_BASE_URL left over from testing must not pass unnoticed.
+            if base_url_source != "the default" {
+                ui::eprint_line(&format!(
+                    "vt: talking to {base_url} (from {base_url_source}), not {}",
+                    vt_api::DEFAULT_BASE_URL
+                ));
+            }
         }
         let mut builder = Client::builder(key)
             .base_url(base_url)

@@ -971,3 +971,33 @@ fn records_reach_the_file_before_a_pacing_wait_and_a_signal_keeps_them() {
         "a closed array of what came"
     );
 }
+
+#[test]
+fn a_service_other_than_the_default_is_named_and_so_is_the_host_of_a_transport_error() {
+    let env = Env::with(|b| {
+        b.fault(vt_emulator::Fault::new(vt_emulator::FaultKind::Reset, 1.0).unwrap())
+    });
+    let out = report(&env, &["--tier", "private", "--retries", "0", SAMPLE_MD5]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let url = env.url();
+    assert!(
+        out.stderr.contains(&format!(
+            "vt: talking to {url} (from VT_BASE_URL), not https://www.virustotal.com/vtapi/v2/"
+        )),
+        "{}",
+        out.stderr
+    );
+    let host = url.trim_end_matches("/vtapi/v2/");
+    let record = &lines_as_json(&out.stdout)[0];
+    assert_eq!(record["error"]["kind"], "transport", "{record}");
+    assert!(
+        record["error"]["message"].as_str().unwrap().contains(host),
+        "{record}"
+    );
+    // -q says nothing of it.
+    let quiet = report(
+        &env,
+        &["--tier", "private", "--retries", "0", "-q", SAMPLE_MD5],
+    );
+    assert!(!quiet.stderr.contains("talking to"), "{}", quiet.stderr);
+}
