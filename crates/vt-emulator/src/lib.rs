@@ -55,6 +55,7 @@ mod files;
 mod hashes;
 mod index;
 mod ip_report;
+mod json_text;
 mod keys;
 mod multipart;
 mod quota;
@@ -77,6 +78,9 @@ pub use error::{BoxError, Error};
 pub use faults::{Fault, FaultKind};
 pub use keys::{KeySpec, Tier};
 pub use quota::QuotaUnit;
-pub use server::{Emulator, EmulatorBuilder, RunningEmulator, STATS_PATH};
+pub use server::{
+    Emulator, EmulatorBuilder, RunningEmulator, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT, STATS_PATH,
+};
 pub use stats::Stats;
 pub use synthetic::{Synthetic, SOAK_FAULTS};

@@ -126,11 +126,11 @@ fn every_flag_is_applied() {
     };
     let (status, body) = ask("r", SAMPLE_MD5);
     assert_eq!(status, 200);
-    assert!(body.contains("\"response_code\":1"), "{body}");
+    assert!(body.contains("\"response_code\": 1"), "{body}");
     // Queued by every hash of the file, for ever.
     for hash in [EICAR_SHA256, EICAR_MD5] {
         let (_, body) = ask("q", hash);
-        assert!(body.contains("\"response_code\":-2"), "{body}");
+        assert!(body.contains("\"response_code\": -2"), "{body}");
     }
     assert_eq!(
         ask("q", &[SAMPLE_MD5; 4].join(",")).0,
@@ -157,14 +157,14 @@ fn the_analysis_delay_is_applied() {
     let target = "/vtapi/v2/url/report?apikey=k&resource=new.example%2Fpage&scan=1";
     let (status, queued) = get(addr, target);
     assert_eq!(status, 200);
-    assert!(queued.contains("\"response_code\":1"), "{queued}");
+    assert!(queued.contains("\"response_code\": 1"), "{queued}");
     assert!(
         queued.contains("Scan request successfully queued"),
         "{queued}"
     );
     let (_, finished) = get(addr, target);
     assert!(
-        finished.contains("\"positives\":0"),
+        finished.contains("\"positives\": 0"),
         "finished at once: {finished}"
     );
     signal(&child, "TERM");
@@ -174,7 +174,7 @@ fn the_analysis_delay_is_applied() {
     let (addr, _stdout) = listening(&mut child);
     get(addr, target);
     let (_, pending) = get(addr, target);
-    assert!(pending.contains("\"response_code\":-2"), "{pending}");
+    assert!(pending.contains("\"response_code\": -2"), "{pending}");
     signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
 }
