@@ -17,8 +17,9 @@
 //!   [`url`](RunningEmulator::url), its [`stats`](RunningEmulator::stats), and
 //!   [`shutdown`](RunningEmulator::shutdown).
 //! - [`Dataset`] holds the reports (file and URL reports, domain and IP address answers), each
-//!   serialised once at load time into ready bytes; an answer is those bytes with the echoed
-//!   `resource` written first.
+//!   kept as the text loaded (its key order, its values as written) with the service's
+//!   separators (`", "`, `": "`); an answer is that text with the echoed `resource` put back
+//!   in its place.
 //! - The `vt-emulator` binary is the same server behind the command line documented in
 //!   `docs/emulator.md`.
 //!
