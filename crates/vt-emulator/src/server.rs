@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -490,8 +490,9 @@ impl RunningEmulator {
         self.state.counters.snapshot()
     }
 
-    /// Stops accepting connections, lets requests in flight finish (up to 10 s), and returns
-    /// once the server is down.
+    /// Stops accepting connections, closes those with no request in flight (idle, or a head
+    /// still arriving) at once, lets requests in flight finish (up to 10 s), and returns once
+    /// the server is down.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.task.take() {
@@ -553,13 +554,22 @@ async fn serve_connection(
     mut signal: watch::Receiver<bool>,
 ) {
     let limits = state.limits;
+    // Requests of this connection being handled or answered: at shutdown, a connection with
+    // none (idle, or a head still arriving) is closed at once rather than waited for.
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&in_flight);
     let service = service_fn(move |request| {
         let state = Arc::clone(&state);
+        let guard = InFlight::new(&counted);
         async move {
             // Over the cap, the connection is closed without an answer (as a reset is).
-            tokio::time::timeout(limits.request_timeout, state.handle(request))
+            let response = tokio::time::timeout(limits.request_timeout, state.handle(request))
                 .await
-                .unwrap_or(Err(ResetFault))
+                .unwrap_or(Err(ResetFault))?;
+            Ok::<_, ResetFault>(response.map(|body| GuardedBody {
+                body,
+                _guard: guard,
+            }))
         }
     });
     let connection = hyper::server::conn::http1::Builder::new()
@@ -567,15 +577,66 @@ async fn serve_connection(
         .header_read_timeout(limits.header_timeout)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    if *signal.borrow_and_update() {
-        connection.as_mut().graceful_shutdown();
+    if !*signal.borrow_and_update() {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = signal.changed() => {}
+        }
     }
+    connection.as_mut().graceful_shutdown();
+    let idle = async {
+        while in_flight.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
     tokio::select! {
         _ = connection.as_mut() => {}
-        _ = signal.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
+        // Dropping the connection closes it.
+        () = idle => {}
+    }
+}
+
+/// Counts a request of a connection from its head to the end of its answer's body.
+#[derive(Debug)]
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An answer's body that keeps its request counted as in flight until it is sent or dropped.
+#[derive(Debug)]
+struct GuardedBody {
+    body: ReplyBody,
+    _guard: InFlight,
+}
+
+impl hyper::body::Body for GuardedBody {
+    type Data = Chunks;
+    type Error = TruncatedBody;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Chunks>, TruncatedBody>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

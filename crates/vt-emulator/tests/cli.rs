@@ -179,6 +179,81 @@ fn the_analysis_delay_is_applied() {
     assert!(child.wait().unwrap().success());
 }
 
+/// The `resource` of each item of a batch answer, in the order answered.
+fn answered(body: &str) -> Vec<String> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(body).unwrap();
+    items
+        .iter()
+        .map(|item| item["resource"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_server_flags_are_applied() {
+    let mut child = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--shuffle-batches",
+        "--seed",
+        "3",
+        "--max-connections",
+        "4",
+        "--header-timeout",
+        "0.3",
+        "--request-timeout",
+        "30",
+    ]);
+    let (addr, _stdout) = listening(&mut child);
+    let asked: Vec<String> = (0..25).map(|i| format!("{i:032x}")).collect();
+    let (status, body) = get(
+        addr,
+        &format!(
+            "/vtapi/v2/file/report?apikey=k&resource={}",
+            asked.join(",")
+        ),
+    );
+    assert_eq!(status, 200);
+    let order = answered(&body);
+    assert_ne!(order, asked, "shuffled");
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, asked, "every item once");
+
+    // More stalled heads than the cap: each closed after the header timeout, and a new
+    // client served after them.
+    let stalled: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream
+                .write_all(b"GET /vtapi/v2/file/report HTTP/1.1\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let (status, _) = get(
+        addr,
+        &format!("/vtapi/v2/file/report?apikey=k&resource={EICAR_MD5}"),
+    );
+    assert_eq!(status, 200);
+    for mut stream in stalled {
+        // Far above the header timeout: only a server that never closes reaches it.
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let read = stream.read_to_end(&mut rest);
+        assert!(
+            !read.as_ref().is_err_and(|e| matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )),
+            "a stalled head is closed by the server: {read:?}"
+        );
+    }
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+}
+
 #[test]
 fn a_bad_data_file_stops_start_up_naming_it() {
     let dir = std::env::temp_dir().join(format!("vt-emulator-cli-{}", std::process::id()));
@@ -209,6 +284,9 @@ fn bad_flags_are_refused() {
         &["--public-per-minute", "-1"],
         &["--analysis-delay", "-1"],
         &["--analysis-delay", "soon"],
+        &["--max-connections", "0"],
+        &["--header-timeout", "0"],
+        &["--request-timeout", "never"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_vt-emulator"))
             .args(args)

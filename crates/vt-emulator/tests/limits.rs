@@ -126,3 +126,32 @@ fn limits_of_zero_are_refused() {
         assert!(err.to_string().contains("must be"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_and_half_sent_connections_at_once() {
+    // A header timeout far beyond the bound: only closing them at once passes.
+    let emu = start(with_key().header_timeout(Duration::from_secs(600))).await;
+    let mut half_sent = TcpStream::connect(emu.addr()).await.unwrap();
+    half_sent.write_all(HALF_SENT).await.unwrap();
+    let mut kept_alive = TcpStream::connect(emu.addr()).await.unwrap();
+    kept_alive
+        .write_all(
+            format!(
+                "GET /vtapi/v2/file/report?apikey=priv&resource={EICAR_MD5} HTTP/1.1\r\nHost: h\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    kept_alive.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let _fresh = TcpStream::connect(emu.addr()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), emu.shutdown())
+        .await
+        .expect("shutdown does not wait for connections without a request in flight");
+    let closed = tokio::time::timeout(GENEROUS, read_until_closed(&mut half_sent))
+        .await
+        .expect("closed");
+    assert!(closed.is_empty());
+}
