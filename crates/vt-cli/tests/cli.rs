@@ -549,7 +549,7 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
     // The reader is dropped here, as `| head -1` would.
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(first.contains("\"response_code\":0"), "{first}");
+    assert!(first.contains("\"response_code\": 0"), "{first}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -161,12 +161,12 @@ fn domain_answers_pass_through_jsonl_byte_for_byte() {
         bodies[0]
     );
     assert!(
-        bodies[0].contains("\"whois_timestamp\":1718000000.5123"),
+        bodies[0].contains("\"whois_timestamp\": 1718000000.5123"),
         "{}",
         bodies[0]
     );
     assert!(
-        bodies[1].contains("\"whois_timestamp\":1718190000"),
+        bodies[1].contains("\"whois_timestamp\": 1718190000"),
         "{}",
         bodies[1]
     );

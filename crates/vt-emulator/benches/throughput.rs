@@ -7,7 +7,9 @@
 //! `VT_BENCH_ROUNDS` alternating runs of each, default 4). Prints, for single-resource and
 //! 25-resource requests, requests/s and their ratio, the CPU time of the whole process per
 //! request (steadier when other processes share the cores), a digest of the answers (equal
-//! digests: byte-identical answers), and the RSS.
+//! digests: byte-identical answers), and the RSS. `VT_BENCH_GZIP=1` asks for gzip answers
+//! (`Accept-Encoding: gzip`): the emulator compresses each answer, the ceiling serves the
+//! compressed bytes it fetched (what caching the compressed forms would cost).
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::collections::HashMap;
@@ -129,12 +131,19 @@ async fn connect(addr: SocketAddr) -> Client {
     sender
 }
 
+/// Whether the answers are asked for gzipped (`VT_BENCH_GZIP=1`).
+fn gzip() -> bool {
+    static GZIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *GZIP.get_or_init(|| env_or("VT_BENCH_GZIP", 0u8) == 1)
+}
+
 async fn fetch(client: &mut Client, addr: SocketAddr, target: &str) -> (u16, Bytes) {
     client.ready().await.expect("ready");
-    let request = Request::get(target)
-        .header("host", addr.to_string())
-        .body(Empty::new())
-        .unwrap();
+    let mut request = Request::get(target).header("host", addr.to_string());
+    if gzip() {
+        request = request.header("accept-encoding", "gzip");
+    }
+    let request = request.body(Empty::new()).unwrap();
     let response = client.send_request(request).await.expect("answer");
     let status = response.status().as_u16();
     let body = response

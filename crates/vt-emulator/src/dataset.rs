@@ -10,8 +10,10 @@ use vt_model::{DecodeCategory, FileReport, FileReportAnswer, UtcTimestamp};
 use crate::chunks::{Slabs, Span};
 use crate::hashes::FileHashes;
 use crate::index::{Index, Key, Value};
+use crate::json_text::{self, WithoutResource};
 use crate::search::Facts;
 use crate::sites::Sites;
+use crate::wire;
 use crate::Error;
 
 /// The bundled dataset: the documented sample and the project's own fixtures.
@@ -98,8 +100,9 @@ const SUB_FOLDERS: [(&str, Kind); 5] = [
 ];
 
 /// Where one report's ready bytes are: the object's members, without braces and without
-/// `resource`, for the allinfo view and for the public view (usually a prefix of the former,
-/// since the model writes the public fields first).
+/// `resource`, for the allinfo view and for the public view (a prefix of the former when the
+/// report's public fields come first, as in the service's plain reports). The place of
+/// `resource` is kept before the members in the slab ([`wire::store_members`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ready {
     slab: u32,
@@ -147,9 +150,10 @@ struct Compiled {
     keys: [Option<Key>; 4],
     scan_date: UtcTimestamp,
     facts: Facts,
-    full: Vec<u8>,
-    /// The length of the public view when it is a prefix of `full`, else its own bytes.
-    public: Result<usize, Vec<u8>>,
+    full: WithoutResource,
+    /// The length of the public view when it is a prefix of `full` (with `resource` in the
+    /// same place), else its own members.
+    public: Result<usize, WithoutResource>,
 }
 
 /// A set of reports to serve, each stored once as ready JSON bytes (the allinfo view and the
@@ -392,6 +396,13 @@ impl Dataset {
         if answers.is_empty() {
             return Err(data_error("an empty array, not a report".to_owned()));
         }
+        // Served as loaded (key and engine order, strings and numbers as written), with the
+        // service's separators.
+        let text = json_text::respace(json.trim_ascii());
+        let texts = match text.first() {
+            Some(b'[') => json_text::items(&text),
+            _ => vec![text.as_slice()],
+        };
         let many = answers.len() > 1;
         let mut reports = Vec::with_capacity(answers.len());
         for (i, answer) in answers.into_iter().enumerate() {
@@ -411,11 +422,16 @@ impl Dataset {
                 }
             }
         }
-        let mut compiled = Vec::with_capacity(reports.len());
-        for report in reports {
-            compiled
-                .push(compile(*report).map_err(|e| data_error(format!("cannot re-encode: {e}")))?);
+        if texts.len() != reports.len() {
+            return Err(data_error(
+                "cannot cut the array into its reports".to_owned(),
+            ));
         }
+        let compiled: Vec<Compiled> = reports
+            .into_iter()
+            .zip(texts)
+            .map(|(report, text)| compile(*report, text))
+            .collect();
         let added = compiled.len();
         for report in compiled {
             self.insert(report);
@@ -424,12 +440,14 @@ impl Dataset {
     }
 
     /// Adds one report, already decoded.
+    /// Its keys are served in the model's order.
     pub fn add_report(&mut self, report: FileReport) -> Result<(), Error> {
-        let compiled = compile(report).map_err(|e| Error::Data {
+        let json = serde_json::to_vec(&report).map_err(|e| Error::Data {
             file: "report".to_owned(),
             reason: format!("cannot encode: {e}"),
         })?;
-        self.insert(compiled);
+        let text = json_text::respace(&json);
+        self.insert(compile(report, &text));
         Ok(())
     }
 
@@ -469,13 +487,17 @@ impl Dataset {
 
     /// Copies a report's bytes (both views) into one slab.
     fn place(&mut self, compiled: Compiled) -> Entry {
-        let needed = compiled.full.len() + compiled.public.as_ref().map_or_else(Vec::len, |_| 0);
+        let needed = wire::stored_len(&compiled.full)
+            + compiled
+                .public
+                .as_ref()
+                .map_or_else(wire::stored_len, |_| 0);
         self.slabs.reserve(needed);
-        let full = self.slabs.append(&compiled.full);
+        let full = wire::store_members(&mut self.slabs, &compiled.full);
         let public = match compiled.public {
             Ok(len) => (full.start, u32::try_from(len).unwrap_or(u32::MAX)),
             Err(own) => {
-                let own = self.slabs.append(&own);
+                let own = wire::store_members(&mut self.slabs, &own);
                 (own.start, own.len)
             }
         };
@@ -632,23 +654,43 @@ impl Store {
     }
 }
 
-/// Serialises a report once into its two views, without `resource`.
-fn compile(mut report: FileReport) -> Result<Compiled, serde_json::Error> {
-    report.resource = None;
-    let public = serde_json::to_vec(&report.to_public())?;
-    let mut full = serde_json::to_vec(&report)?;
-    // Both are objects (`{...}`); keep their members only.
-    let public_members = &public[1..public.len() - 1];
-    full.pop();
-    full.remove(0);
-    let prefix = full.starts_with(public_members)
-        && matches!(full.get(public_members.len()), None | Some(b','));
+/// The top-level keys of a file report's public view (without `allinfo`): the model's
+/// public fields.
+pub(crate) const PUBLIC_FIELDS: [&str; 12] = [
+    "response_code",
+    "verbose_msg",
+    "resource",
+    "scan_id",
+    "md5",
+    "sha1",
+    "sha256",
+    "scan_date",
+    "permalink",
+    "positives",
+    "total",
+    "scans",
+];
+
+/// Where `resource` goes in a file report that has none: just before `response_code`, where
+/// every recorded file report has it.
+const RESOURCE_BEFORE: [&str; 1] = ["response_code"];
+
+/// Cuts a report's text (re-spaced, as loaded) into its two views, without `resource`.
+fn compile(report: FileReport, text: &[u8]) -> Compiled {
+    let members = json_text::members(text);
+    let full = json_text::without_resource(&members, &RESOURCE_BEFORE, |_| true);
+    let public = json_text::without_resource(&members, &RESOURCE_BEFORE, |key| {
+        PUBLIC_FIELDS.contains(&key)
+    });
+    let prefix = full.text.starts_with(&public.text)
+        && matches!(full.text.get(public.text.len()), None | Some(b','))
+        && full.split == public.split;
     let public = if prefix {
-        Ok(public_members.len())
+        Ok(public.text.len())
     } else {
-        Err(public_members.to_vec())
+        Err(public)
     };
-    Ok(Compiled {
+    Compiled {
         facts: Facts::of_report(&report),
         sha256: report.sha256.trim().to_ascii_lowercase().into(),
         keys: [
@@ -660,5 +702,5 @@ fn compile(mut report: FileReport) -> Result<Compiled, serde_json::Error> {
         scan_date: report.scan_date,
         full,
         public,
-    })
+    }
 }

@@ -5,7 +5,7 @@ use hyper::StatusCode;
 use crate::chunks::Assembler;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
-use crate::wire::{write_json_str, Params};
+use crate::wire::{self, Params};
 use crate::Tier;
 
 /// A domain the data has no answer for (an assumption: no recording shows this answer).
@@ -40,11 +40,7 @@ impl Endpoint for DomainReport {
         let domain = domain.unwrap_or_default().to_lowercase();
         match state.sites.domain(&domain) {
             Some(span) => out.stored(state.store.slabs(), span),
-            None => {
-                out.extend(b"{\"response_code\":0,\"verbose_msg\":");
-                write_json_str(&mut out, NOT_FOUND_MSG);
-                out.push(b'}');
-            }
+            None => wire::write_code(&mut out, 0, NOT_FOUND_MSG),
         }
         Answer::json(out.finish())
     }

@@ -9,7 +9,7 @@ use crate::hashes::FileHashes;
 use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
-use crate::wire::{self, Params};
+use crate::wire::{self, Object, Params};
 use crate::Tier;
 
 /// The `file/report` endpoint (its row is in [`crate::router::ROUTES`]).
@@ -71,6 +71,7 @@ impl Endpoint for FileReport {
         wire::write_batch(
             &mut out,
             items.iter().zip(resolved),
+            state.batch_shuffle(),
             |out, (item, resolved)| match resolved {
                 Resolved::Found(ready) => wire::write_found(
                     out,
@@ -168,53 +169,43 @@ struct MadeReport {
 }
 
 impl MadeReport {
-    /// In the order of the stored reports (the model's), `resource` first.
+    /// In the order of the service's recorded file reports (`scans` first, `resource` before
+    /// `response_code`), with its separators.
     fn write(&self, out: &mut Assembler, echo: &str) {
         let sha256 = &*self.hashes.sha256;
         let date = files::scan_date(self.unix);
         let update: String = date.chars().take(10).filter(|c| *c != '-').collect();
-        out.extend(b"{\"resource\":");
-        wire::write_json_str(out, echo);
-        out.extend(b",\"response_code\":1,\"verbose_msg\":\"Scan finished, information embedded\"");
-        for (key, value) in [
-            ("scan_id", format!("{sha256}-{}", self.unix)),
-            ("md5", self.hashes.md5.to_string()),
-            ("sha1", self.hashes.sha1.to_string()),
-            ("sha256", sha256.to_owned()),
-            ("scan_date", date.clone()),
-            ("permalink", files::permalink(sha256, self.unix)),
-        ] {
-            out.push(b',');
-            wire::write_json_str(out, key);
-            out.push(b':');
-            wire::write_json_str(out, &value);
-        }
-        let positives = made_positives(self.eicar);
-        out.extend(
-            format!(
-                ",\"positives\":{positives},\"total\":{},\"scans\":{{",
-                ENGINES.len()
-            )
-            .as_bytes(),
-        );
-        for (i, (engine, version, name)) in ENGINES.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        let mut report = Object::open(out);
+        let scans = report.key("scans");
+        let mut engines = Object::open(scans);
+        for (engine, version, name) in ENGINES {
+            let mut verdict = Object::open(engines.key(engine));
+            verdict.key("detected").extend(match self.eicar {
+                true => b"true",
+                false => b"false" as &[u8],
+            });
+            verdict.str("version", version);
+            if self.eicar {
+                verdict.str("result", name);
+            } else {
+                verdict.key("result").extend(b"null");
             }
-            wire::write_json_str(out, engine);
-            out.extend(
-                format!(
-                    ":{{\"detected\":{},\"version\":\"{version}\",\"result\":",
-                    self.eicar
-                )
-                .as_bytes(),
-            );
-            match self.eicar {
-                true => wire::write_json_str(out, name),
-                false => out.extend(b"null"),
-            }
-            out.extend(format!(",\"update\":\"{update}\"}}").as_bytes());
+            verdict.str("update", &update);
+            verdict.close();
         }
-        out.extend(b"}}");
+        engines.close();
+        report
+            .str("scan_id", &format!("{sha256}-{}", self.unix))
+            .str("sha1", &self.hashes.sha1)
+            .str("resource", echo)
+            .int("response_code", 1)
+            .str("scan_date", &date)
+            .str("permalink", &files::permalink(sha256, self.unix))
+            .str("verbose_msg", "Scan finished, information embedded")
+            .int("total", ENGINES.len() as i64)
+            .int("positives", i64::from(made_positives(self.eicar)))
+            .str("sha256", sha256)
+            .str("md5", &self.hashes.md5);
+        report.close();
     }
 }

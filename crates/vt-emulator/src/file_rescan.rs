@@ -99,10 +99,15 @@ impl<const DELETE: bool> Endpoint for Rescan<DELETE> {
     fn answer(state: &State, args: RescanArgs<'_>, _tier: Tier) -> Answer {
         let mut out = Assembler::default();
         let mut files = state.files();
-        wire::write_batch(&mut out, args.items.iter(), |out, item| match DELETE {
-            false => rescan(state, &mut files, out, item),
-            true => delete(&mut files, out, item),
-        });
+        wire::write_batch(
+            &mut out,
+            args.items.iter(),
+            state.batch_shuffle(),
+            |out, item| match DELETE {
+                false => rescan(state, &mut files, out, item),
+                true => delete(&mut files, out, item),
+            },
+        );
         Answer::json(out.finish())
     }
 }

@@ -7,7 +7,7 @@ use hyper::StatusCode;
 use crate::chunks::Assembler;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
-use crate::wire::{write_json_str, Params};
+use crate::wire::{self, Params};
 use crate::Tier;
 
 /// An `ip` that is not an IPv4 address.
@@ -51,9 +51,7 @@ impl Endpoint for IpReport {
                 None => (0, NOT_FOUND_MSG),
             },
         };
-        out.extend(format!("{{\"response_code\":{code},\"verbose_msg\":").as_bytes());
-        write_json_str(&mut out, message);
-        out.push(b'}');
+        wire::write_code(&mut out, code, message);
         Answer::json(out.finish())
     }
 }

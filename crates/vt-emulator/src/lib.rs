@@ -17,8 +17,9 @@
 //!   [`url`](RunningEmulator::url), its [`stats`](RunningEmulator::stats), and
 //!   [`shutdown`](RunningEmulator::shutdown).
 //! - [`Dataset`] holds the reports (file and URL reports, domain and IP address answers), each
-//!   serialised once at load time into ready bytes; an answer is those bytes with the echoed
-//!   `resource` written first.
+//!   kept as the text loaded (its key order, its values as written) with the service's
+//!   separators (`", "`, `": "`); an answer is that text with the echoed `resource` put back
+//!   in its place.
 //! - The `vt-emulator` binary is the same server behind the command line documented in
 //!   `docs/emulator.md`.
 //!
@@ -55,6 +56,7 @@ mod files;
 mod hashes;
 mod index;
 mod ip_report;
+mod json_text;
 mod keys;
 mod multipart;
 mod quota;
@@ -77,6 +79,9 @@ pub use error::{BoxError, Error};
 pub use faults::{Fault, FaultKind};
 pub use keys::{KeySpec, Tier};
 pub use quota::QuotaUnit;
-pub use server::{Emulator, EmulatorBuilder, RunningEmulator, STATS_PATH};
+pub use server::{
+    Emulator, EmulatorBuilder, RunningEmulator, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT, STATS_PATH,
+};
 pub use stats::Stats;
 pub use synthetic::{Synthetic, SOAK_FAULTS};

@@ -68,6 +68,21 @@ struct Args {
     /// `<name>.pcap` beside a file is its network traffic (repeatable).
     #[arg(long, value_name = "DIR")]
     samples: Vec<PathBuf>,
+    /// Answer batches in a shuffled order (drawn from --seed) rather than the request's, so
+    /// that a client must match items by their resource.
+    #[arg(long)]
+    shuffle_batches: bool,
+    /// Most connections served at once; more wait to be accepted until one closes.
+    #[arg(long, value_name = "N", default_value_t = vt_emulator::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a request's head may take to arrive, and a kept-alive connection may stay
+    /// idle, before the connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    header_timeout: Duration,
+    /// Seconds a request may take from its head to its answer (its body included) before the
+    /// connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value = "120", value_parser = parse_seconds)]
+    request_timeout: Duration,
 }
 
 /// `never` (no analysis ever finishes), or [`parse_seconds`].
@@ -125,6 +140,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .batch_limit_private(args.batch_limit_private)
         .analysis_delay(args.analysis_delay)
         .quota_unit(args.quota_unit)
+        .shuffle_batches(args.shuffle_batches)
+        .max_connections(args.max_connections)
+        .header_timeout(args.header_timeout)
+        .request_timeout(args.request_timeout)
         .seed(seed);
     for path in args.data {
         builder = builder.data_path(path);

@@ -4,19 +4,22 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use hyper::header::{
+    HeaderValue, ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
+    CONTENT_TYPE, LOCATION, VARY,
+};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use vt_model::{Resource, ResourceKind};
 
@@ -72,7 +75,28 @@ pub struct EmulatorBuilder {
     analysis_delay: Duration,
     clock: Arc<dyn Clock>,
     routes: Vec<Route>,
+    shuffle_batches: bool,
+    limits: ConnectionLimits,
 }
+
+/// What keeps one client from holding the server: how many connections are served at once,
+/// how long a request's head may take to arrive (also how long a kept-alive connection may
+/// stay idle), and how long a request may take from its head to its answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    pub(crate) max_connections: usize,
+    pub(crate) header_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+}
+
+/// The default cap on open connections: far above what a test suite opens, far below the
+/// common `ulimit -n` of 1024, so that the emulator never runs out of descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The default time a request's head may take, and a kept-alive connection may stay idle.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a request may take from its head to its answer (a 200 MiB upload over
+/// loopback takes a second or two).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Default for EmulatorBuilder {
     fn default() -> Self {
@@ -97,6 +121,12 @@ impl Default for EmulatorBuilder {
             analysis_delay: Duration::from_secs(2),
             clock: Arc::new(SystemClock::new()),
             routes: ROUTES.to_vec(),
+            shuffle_batches: false,
+            limits: ConnectionLimits {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                header_timeout: DEFAULT_HEADER_TIMEOUT,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            },
         }
     }
 }
@@ -201,6 +231,35 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Answer batches (several resources) in a shuffled order rather than the request's
+    /// (default off), drawn from the [`EmulatorBuilder::seed`]: a client must then match the
+    /// items by `resource`, as the service's order is not documented.
+    pub fn shuffle_batches(mut self, shuffle: bool) -> Self {
+        self.shuffle_batches = shuffle;
+        self
+    }
+
+    /// The most connections served at once (default [`DEFAULT_MAX_CONNECTIONS`]); more wait
+    /// to be accepted until one closes.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n;
+        self
+    }
+
+    /// How long a request's head may take to arrive, and a kept-alive connection may stay
+    /// idle, before the connection is closed (default [`DEFAULT_HEADER_TIMEOUT`]).
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_timeout = timeout;
+        self
+    }
+
+    /// How long a request may take from its head to its answer (its body included) before
+    /// the connection is closed (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.request_timeout = timeout;
+        self
+    }
+
     /// The delay of the `slow` fault (default 5 s).
     pub fn slow_delay(mut self, delay: Duration) -> Self {
         self.slow_delay = delay;
@@ -244,6 +303,12 @@ impl EmulatorBuilder {
         }
         if self.batch_limit_public == 0 || self.batch_limit_private == 0 {
             return Err(Error::config("a batch limit must be at least 1"));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(Error::config("the connection cap must be at least 1"));
+        }
+        if self.limits.header_timeout.is_zero() || self.limits.request_timeout.is_zero() {
+            return Err(Error::config("a timeout must be longer than 0"));
         }
         // Unix seconds of the clock's origin: submissions are dated by the clock, so that a
         // manual clock moves their dates too.
@@ -323,6 +388,9 @@ impl EmulatorBuilder {
             faults: FaultPlan::new(self.faults, self.seed)?,
             slow_delay: self.slow_delay,
             counters: Counters::default(),
+            shuffle_seed: self.shuffle_batches.then_some(self.seed),
+            batches: AtomicU64::new(0),
+            limits: self.limits,
         };
         Ok(Emulator {
             listen: self.listen,
@@ -422,8 +490,9 @@ impl RunningEmulator {
         self.state.counters.snapshot()
     }
 
-    /// Stops accepting connections, lets requests in flight finish (up to 10 s), and returns
-    /// once the server is down.
+    /// Stops accepting connections, closes those with no request in flight (idle, or a head
+    /// still arriving) at once, lets requests in flight finish (up to 10 s), and returns once
+    /// the server is down.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.task.take() {
@@ -442,7 +511,18 @@ impl Drop for RunningEmulator {
 async fn serve(listener: TcpListener, state: Arc<State>, mut signal: watch::Receiver<bool>) {
     // Every connection task holds a sender; `recv` returns `None` once all are gone.
     let (alive, mut all_done) = mpsc::channel::<()>(1);
+    // One permit per open connection: at the cap, new connections wait in the listen queue
+    // until one closes (an idle or stalled one does within the header timeout).
+    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
     loop {
+        let slot = tokio::select! {
+            biased;
+            _ = signal.changed() => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             biased;
             _ = signal.changed() => break,
@@ -454,6 +534,7 @@ async fn serve(listener: TcpListener, state: Arc<State>, mut signal: watch::Rece
                     let alive = alive.clone();
                     tokio::spawn(async move {
                         serve_connection(stream, state, signal).await;
+                        drop(slot);
                         drop(alive);
                     });
                 }
@@ -472,22 +553,90 @@ async fn serve_connection(
     state: Arc<State>,
     mut signal: watch::Receiver<bool>,
 ) {
+    let limits = state.limits;
+    // Requests of this connection being handled or answered: at shutdown, a connection with
+    // none (idle, or a head still arriving) is closed at once rather than waited for.
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&in_flight);
     let service = service_fn(move |request| {
         let state = Arc::clone(&state);
-        async move { state.handle(request).await }
+        let guard = InFlight::new(&counted);
+        async move {
+            // Over the cap, the connection is closed without an answer (as a reset is).
+            let response = tokio::time::timeout(limits.request_timeout, state.handle(request))
+                .await
+                .unwrap_or(Err(ResetFault))?;
+            Ok::<_, ResetFault>(response.map(|body| GuardedBody {
+                body,
+                _guard: guard,
+            }))
+        }
     });
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    if *signal.borrow_and_update() {
-        connection.as_mut().graceful_shutdown();
+    if !*signal.borrow_and_update() {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = signal.changed() => {}
+        }
     }
+    connection.as_mut().graceful_shutdown();
+    let idle = async {
+        while in_flight.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
     tokio::select! {
         _ = connection.as_mut() => {}
-        _ = signal.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
+        // Dropping the connection closes it.
+        () = idle => {}
+    }
+}
+
+/// Counts a request of a connection from its head to the end of its answer's body.
+#[derive(Debug)]
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An answer's body that keeps its request counted as in flight until it is sent or dropped.
+#[derive(Debug)]
+struct GuardedBody {
+    body: ReplyBody,
+    _guard: InFlight,
+}
+
+impl hyper::body::Body for GuardedBody {
+    type Data = Chunks;
+    type Error = TruncatedBody;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Chunks>, TruncatedBody>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -543,6 +692,11 @@ pub(crate) struct State {
     pub(crate) faults: FaultPlan,
     slow_delay: Duration,
     pub(crate) counters: Counters,
+    /// The seed of the batch orders when batches are shuffled.
+    shuffle_seed: Option<u64>,
+    /// How many batch orders were drawn (each batch gets its own).
+    batches: AtomicU64,
+    limits: ConnectionLimits,
 }
 
 impl Holder for State {
@@ -552,6 +706,14 @@ impl Holder for State {
 }
 
 impl State {
+    /// The seed of this batch's order, when batches are shuffled: the emulator's seed and the
+    /// batch's number, so that the same seed and requests give the same orders.
+    pub(crate) fn batch_shuffle(&self) -> Option<u64> {
+        let seed = self.shuffle_seed?;
+        let n = self.batches.fetch_add(1, Ordering::Relaxed);
+        Some(crate::synthetic::SplitMix64(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).next_u64())
+    }
+
     /// The limits of a tier's quota.
     pub(crate) fn limits(&self, tier: Tier) -> Limits {
         match tier {
@@ -652,6 +814,7 @@ impl State {
         self: Arc<Self>,
         request: Request<Incoming>,
     ) -> Result<Response<ReplyBody>, ResetFault> {
+        let gzip = accepts_gzip(request.headers());
         let path = request.uri().path();
         if path == STATS_PATH {
             return Ok(self.stats_reply(request.method()));
@@ -711,7 +874,7 @@ impl State {
                 if fault == Some(FaultKind::Slow) {
                     tokio::time::sleep(self.slow_delay).await;
                 }
-                Ok(self.send(answer, fault))
+                Ok(self.send_encoded(answer, fault, gzip))
             }
         }
     }
@@ -778,12 +941,29 @@ impl State {
 
     /// Turns an answer into a response, shaped by a `truncate` fault, and counts its status.
     fn send(self: Arc<Self>, answer: Answer, fault: Option<FaultKind>) -> Response<ReplyBody> {
+        self.send_encoded(answer, fault, false)
+    }
+
+    /// [`State::send`], the body of a JSON answer gzipped when `gzip` (the client accepts
+    /// it). Headers as recorded: `Cache-Control: no-cache` on every API answer, `Vary:
+    /// Accept-Encoding` on JSON ones.
+    fn send_encoded(
+        self: Arc<Self>,
+        answer: Answer,
+        fault: Option<FaultKind>,
+        gzip: bool,
+    ) -> Response<ReplyBody> {
         self.counters.status(answer.status.as_u16());
         let location = answer.location;
-        let chunks = match answer.body {
+        let json = answer.content_type == Some(JSON);
+        let mut chunks = match answer.body {
             Payload::Bytes(body) => body.hold(self),
             Payload::File(path) => return file_response(&path, fault),
         };
+        let gzipped = gzip && json && chunks.has_remaining();
+        if gzipped {
+            chunks = gzipped_body(chunks);
+        }
         let full_len = chunks.remaining();
         let body = if fault == Some(FaultKind::Truncate) && full_len > 0 {
             ReplyBody::Truncated {
@@ -796,8 +976,15 @@ impl State {
         let mut response = Response::new(body);
         *response.status_mut() = answer.status;
         let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         if let Some(content_type) = answer.content_type {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if json {
+            headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+        if gzipped {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         if fault == Some(FaultKind::Truncate) && full_len > 0 {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(full_len));
@@ -824,6 +1011,47 @@ impl State {
             .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
         response
     }
+}
+
+/// Whether a request's `Accept-Encoding` takes gzip (`gzip`, `x-gzip` or `*`, with a `q` above
+/// 0 or none).
+fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|param| {
+                param.trim().split_once('=').is_some_and(|(key, q)| {
+                    key.trim().eq_ignore_ascii_case("q") && q.trim().parse::<f32>() == Ok(0.0)
+                })
+            });
+            !refused
+                && (name.eq_ignore_ascii_case("gzip")
+                    || name.eq_ignore_ascii_case("x-gzip")
+                    || name == "*")
+        })
+}
+
+/// A body gzipped, on the fly at the fastest level: reports are stored once, uncompressed
+/// (measured in docs/emulator-benchmarks.md).
+fn gzipped_body(mut body: Chunks) -> Chunks {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.remaining() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    while body.has_remaining() {
+        let chunk = body.chunk();
+        let n = chunk.len();
+        // Writing into a Vec cannot fail.
+        let _ = encoder.write_all(chunk);
+        body.advance(n);
+    }
+    Chunks::from_vec(encoder.finish().unwrap_or_default())
 }
 
 /// The `Content-Type` of a request (`""` when absent or not text).

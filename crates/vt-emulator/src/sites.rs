@@ -4,8 +4,9 @@
 //! as it does a file report. Beside them, the answers of `file/behaviour` and `file/clusters`,
 //! kept as the bytes loaded (key order and spacing too).
 //!
-//! These are kept as JSON (`serde_json::Value` while loading), not as typed reports: every key
-//! given is served back, whatever it is.
+//! These are checked as JSON values while loading, not decoded into typed reports, and served
+//! as the text loaded (every key, in the order given, strings and numbers as written) with the
+//! service's separators ([`crate::json_text::respace`]).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -14,7 +15,8 @@ use serde_json::{Map, Value};
 use vt_model::{UpdateDate, UtcTimestamp};
 
 use crate::chunks::{Slabs, Span};
-use crate::urls;
+use crate::json_text::{self, WithoutResource};
+use crate::{urls, wire};
 
 /// The keys of a URL report served without `allinfo`; with it, every stored key.
 const URL_PUBLIC_FIELDS: [&str; 11] = [
@@ -40,8 +42,8 @@ struct UrlEntry {
     views: UrlViews,
 }
 
-/// Where a URL report's members are (without braces and without `resource`): all of them,
-/// and the public ones.
+/// Where a URL report's members are (without braces and without `resource`, whose place is
+/// kept before them: [`crate::wire::store_members`]): all of them, and the public ones.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct UrlViews {
     full: Span,
@@ -98,19 +100,19 @@ fn keep_raw(
     name: String,
     json: &[u8],
 ) -> Result<(), String> {
-    let span = slabs.append(raw_object(json)?);
+    let span = slabs.append(&raw_object(json)?);
     answers.insert(name.into_boxed_str(), span);
     Ok(())
 }
 
-/// The bytes of a stored answer served as loaded: a JSON object, without the whitespace
-/// around it (a file's final newline is not part of the answer).
-fn raw_object(json: &[u8]) -> Result<&[u8], String> {
+/// The text of a stored answer served as loaded (keys in their order, strings and numbers as
+/// written) with the service's separators: a JSON object.
+fn raw_object(json: &[u8]) -> Result<Vec<u8>, String> {
     let json = json.trim_ascii();
     serde_json::from_slice::<serde::de::IgnoredAny>(json)
         .map_err(|e| format!("not valid JSON: {e}"))?;
     match json.first() {
-        Some(b'{') => Ok(json),
+        Some(b'{') => Ok(json_text::respace(json)),
         _ => Err("not a JSON object".to_owned()),
     }
 }
@@ -126,22 +128,17 @@ pub(crate) fn url_key(text: &str) -> Option<String> {
     }
 }
 
-/// A URL report checked and serialised, not placed yet.
+/// A URL report checked and cut into its views, not placed yet.
 struct CompiledUrl {
     keys: Vec<Box<str>>,
     scan_date: UtcTimestamp,
-    full: Vec<u8>,
-    public: Vec<u8>,
+    full: WithoutResource,
+    public: WithoutResource,
 }
 
-/// The members of an object, serialised compactly, without its braces.
-fn members(object: &Map<String, Value>) -> Vec<u8> {
-    // Serialising a map of JSON values into a Vec cannot fail.
-    let mut bytes = serde_json::to_vec(object).unwrap_or_else(|_| b"{}".to_vec());
-    bytes.pop();
-    bytes.remove(0);
-    bytes
-}
+/// Where `resource` goes in a URL report that has none: just before `url`, where every
+/// recorded URL report has it.
+const RESOURCE_BEFORE: [&str; 1] = ["url"];
 
 /// A value that must be an object with `response_code` 1.
 fn answer_object(value: Value) -> Result<Map<String, Value>, String> {
@@ -159,7 +156,8 @@ fn parse(json: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(json).map_err(|e| format!("not valid JSON: {e}"))
 }
 
-fn compile_url(value: Value) -> Result<CompiledUrl, String> {
+/// Checks a URL report (its value) and cuts its text (re-spaced, as loaded) into its views.
+fn compile_url(value: Value, loaded: &[u8]) -> Result<CompiledUrl, String> {
     let mut object = answer_object(value)?;
     let text = |key: &str| match object.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
@@ -188,9 +186,11 @@ fn compile_url(value: Value) -> Result<CompiledUrl, String> {
     }
     keys.sort();
     keys.dedup();
-    let full = members(&object);
-    object.retain(|key, _| URL_PUBLIC_FIELDS.contains(&key.as_str()));
-    let public = members(&object);
+    let members = json_text::members(loaded);
+    let full = json_text::without_resource(&members, &RESOURCE_BEFORE, |_| true);
+    let public = json_text::without_resource(&members, &RESOURCE_BEFORE, |key| {
+        URL_PUBLIC_FIELDS.contains(&key)
+    });
     Ok(CompiledUrl {
         keys,
         scan_date,
@@ -209,12 +209,18 @@ impl Sites {
             Value::Array(values) => values,
             value => vec![value],
         };
+        let text = json_text::respace(json.trim_ascii());
+        let texts = match text.first() {
+            Some(b'[') => json_text::items(&text),
+            _ => vec![text.as_slice()],
+        };
         let many = values.len() > 1;
         let compiled = values
             .into_iter()
+            .zip(texts)
             .enumerate()
-            .map(|(i, value)| {
-                compile_url(value).map_err(|e| match many {
+            .map(|(i, (value, text))| {
+                compile_url(value, text).map_err(|e| match many {
                     true => format!("item {i}: not a URL report: {e}"),
                     false => format!("not a URL report: {e}"),
                 })
@@ -239,11 +245,11 @@ impl Sites {
                 self.url_index.remove(&key);
             }
         }
-        let full = slabs.append(&url.full);
+        let full = wire::store_members(slabs, &url.full);
         let public = if url.public == url.full {
             full
         } else {
-            slabs.append(&url.public)
+            wire::store_members(slabs, &url.public)
         };
         let views = UrlViews { full, public };
         let entry = UrlEntry {
@@ -277,9 +283,8 @@ impl Sites {
         if domain.is_empty() || domain.contains(|c: char| c.is_whitespace() || c == '/') {
             return Err(format!("{domain:?} is not a domain name"));
         }
-        let object =
-            answer_object(parse(json)?).map_err(|e| format!("not a domain answer: {e}"))?;
-        let span = slabs.append(&serde_json::to_vec(&object).unwrap_or_default());
+        answer_object(parse(json)?).map_err(|e| format!("not a domain answer: {e}"))?;
+        let span = slabs.append(&json_text::respace(json.trim_ascii()));
         self.domains.insert(domain.into(), span);
         Ok(())
     }
@@ -302,7 +307,7 @@ impl Sites {
             Some(Value::Number(n)) if n.is_u64() => {}
             Some(other) => return Err(format!("asn {other}: neither a string nor an integer")),
         }
-        let span = slabs.append(&serde_json::to_vec(&object).unwrap_or_default());
+        let span = slabs.append(&json_text::respace(json.trim_ascii()));
         self.ips.insert(ip, span);
         Ok(())
     }

@@ -59,9 +59,12 @@ impl Endpoint for UrlReport {
         if args.items.is_empty() {
             urls::write_invalid(&mut out);
         }
-        wire::write_batch(&mut out, args.items.iter(), |out, item| {
-            write_item(state, out, item, &args)
-        });
+        wire::write_batch(
+            &mut out,
+            args.items.iter(),
+            state.batch_shuffle(),
+            |out, item| write_item(state, out, item, &args),
+        );
         Answer::json(out.finish())
     }
 }
@@ -104,11 +107,7 @@ fn write_submitted(state: &State, out: &mut Assembler, echo: &str, scan: &Scan, 
     }
 }
 
-/// A stored report: the echo first, then its ready members.
+/// A stored report: its ready members with the echo in the place `resource` was loaded at.
 fn write_stored(state: &State, out: &mut Assembler, echo: &str, members: crate::chunks::Span) {
-    out.extend(b"{\"resource\":");
-    wire::write_json_str(out, echo);
-    out.push(b',');
-    out.stored(state.store.slabs(), members);
-    out.push(b'}');
+    wire::write_stored(out, echo, state.store.slabs(), members);
 }

@@ -61,6 +61,7 @@ impl Endpoint for UrlScan {
         wire::write_batch(
             &mut out,
             args.items.iter(),
+            state.batch_shuffle(),
             |out, item| match urls::normalise(item) {
                 Some(url) => state.submit(&mut submissions, &url).write_queued(out),
                 None => urls::write_invalid(out),

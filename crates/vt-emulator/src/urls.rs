@@ -17,7 +17,7 @@ use vt_model::UtcTimestamp;
 
 use crate::chunks::Assembler;
 use crate::hashes;
-use crate::wire::write_json_str;
+use crate::wire::{self, Object};
 
 /// `url/report`, a URL the data does not hold.
 pub(crate) const NOT_FOUND_MSG: &str = "Resource does not exist in the dataset";
@@ -195,80 +195,67 @@ impl Scan {
             .unwrap_or_default()
     }
 
-    /// The members every answer about this scan has: permalink, url, scan_date, scan_id, then
-    /// `response_code` and `verbose_msg`.
-    fn write_common(&self, out: &mut Assembler, code: i8, message: &str) {
-        out.extend(b"\"permalink\":");
-        write_json_str(out, &self.permalink());
-        out.extend(b",\"url\":");
-        write_json_str(out, &self.url);
-        out.extend(b",\"response_code\":");
-        out.extend(code.to_string().as_bytes());
-        out.extend(b",\"scan_date\":");
-        write_json_str(out, &self.scan_date());
-        out.extend(b",\"scan_id\":");
-        write_json_str(out, &self.scan_id());
-        out.extend(b",\"verbose_msg\":");
-        write_json_str(out, message);
+    /// The members every answer about this scan has, in the recorded order: permalink,
+    /// resource, url, response_code, scan_date, scan_id, verbose_msg. The object is left open.
+    fn write_common<'o>(
+        &self,
+        out: &'o mut Assembler,
+        echo: &str,
+        code: i8,
+        message: &str,
+    ) -> Object<'o> {
+        let mut object = Object::open(out);
+        object
+            .str("permalink", &self.permalink())
+            .str("resource", echo)
+            .str("url", &self.url)
+            .int("response_code", code.into())
+            .str("scan_date", &self.scan_date())
+            .str("scan_id", &self.scan_id())
+            .str("verbose_msg", message);
+        object
     }
 
     /// The `url/scan` answer (also `url/report` with `scan=1` on an unknown URL): response
     /// code 1, `resource` the normalised URL.
     pub(crate) fn write_queued(&self, out: &mut Assembler) {
-        out.extend(b"{\"resource\":");
-        write_json_str(out, &self.url);
-        out.push(b',');
-        self.write_common(out, 1, QUEUED_MSG);
-        out.push(b'}');
+        self.write_common(out, &self.url, 1, QUEUED_MSG).close();
     }
 
     /// `url/report` of a scan not finished yet: response code -2 (an assumption: no recording
     /// shows it), `resource` echoed.
     pub(crate) fn write_pending(&self, out: &mut Assembler, echo: &str) {
-        out.extend(b"{\"resource\":");
-        write_json_str(out, echo);
-        out.push(b',');
-        self.write_common(out, -2, QUEUED_MSG);
-        out.push(b'}');
+        self.write_common(out, echo, -2, QUEUED_MSG).close();
     }
 
     /// `url/report` of a finished scan of a URL the data does not hold: the emulator's own
-    /// verdicts ([`verdicts`]).
+    /// verdicts ([`verdicts`]), in the order of the recorded URL reports.
     pub(crate) fn write_finished(&self, out: &mut Assembler, echo: &str) {
-        out.extend(b"{\"resource\":");
-        write_json_str(out, echo);
-        out.push(b',');
-        self.write_common(out, 1, FINISHED_MSG);
+        let mut object = self.write_common(out, echo, 1, FINISHED_MSG);
         let positives = verdicts(&self.url).filter(|(_, v)| v.is_some()).count();
-        out.extend(b",\"filescan_id\":null,\"positives\":");
-        out.extend(positives.to_string().as_bytes());
-        out.extend(b",\"total\":");
-        out.extend(ENGINES.len().to_string().as_bytes());
-        out.extend(b",\"scans\":{");
-        for (i, (engine, verdict)) in verdicts(&self.url).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json_str(out, engine);
-            out.extend(b":{\"detected\":");
-            out.extend(if verdict.is_some() {
+        object.key("filescan_id").extend(b"null");
+        object
+            .int("positives", positives as i64)
+            .int("total", ENGINES.len() as i64);
+        let mut scans = Object::open(object.key("scans"));
+        for (engine, verdict) in verdicts(&self.url) {
+            let mut item = Object::open(scans.key(engine));
+            item.key("detected").extend(if verdict.is_some() {
                 b"true"
             } else {
                 b"false" as &[u8]
             });
-            out.extend(b",\"result\":");
-            write_json_str(out, verdict.unwrap_or("clean site"));
-            out.push(b'}');
+            item.str("result", verdict.unwrap_or("clean site"));
+            item.close();
         }
-        out.extend(b"}}");
+        scans.close();
+        object.close();
     }
 }
 
 /// `{"response_code": -1, "verbose_msg": "Invalid URL, ..."}`: no `resource`, as recorded.
 pub(crate) fn write_invalid(out: &mut Assembler) {
-    out.extend(b"{\"response_code\":-1,\"verbose_msg\":");
-    write_json_str(out, INVALID_MSG);
-    out.push(b'}');
+    wire::write_code(out, -1, INVALID_MSG);
 }
 
 /// The URLs submitted since start, by normalised URL and by scan_id (the latest scan of each

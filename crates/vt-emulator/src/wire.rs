@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use crate::chunks::{Assembler, Slabs, Span};
+use crate::json_text::WithoutResource;
 use crate::uploads::{Form, Upload};
 
 pub(crate) const NOT_FOUND_MSG: &str =
@@ -293,32 +294,106 @@ pub(crate) fn write_code(out: &mut Assembler, code: i64, message: &str) {
     object.close();
 }
 
-/// A found report: the echoed resource first, then the ready members. The echo is a hash or
-/// scan_id (it was found), so it needs no escaping.
-pub(crate) fn write_found(out: &mut Assembler, echo: &str, slabs: &Slabs, members: Span) {
-    debug_assert!(echo.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'));
-    out.extend(b"{\"resource\":\"");
-    out.extend(echo.as_bytes());
-    out.extend(b"\",");
-    out.stored(slabs, members);
+/// The bytes a view of a stored report takes in the slabs ([`store_members`]).
+pub(crate) fn stored_len(members: &WithoutResource) -> usize {
+    SPLIT_LEN + members.text.len()
+}
+
+/// The place of `resource` is kept in the 4 bytes before a view's members.
+const SPLIT_LEN: usize = 4;
+
+/// Stores a view's members in the slabs, after the place of `resource` in them (4 bytes,
+/// little-endian); returns where the members are.
+pub(crate) fn store_members(slabs: &mut Slabs, members: &WithoutResource) -> Span {
+    slabs.reserve(stored_len(members));
+    let split = u32::try_from(members.split).unwrap_or(u32::MAX);
+    slabs.append(&split.to_le_bytes());
+    slabs.append(&members.text)
+}
+
+/// A stored view with `resource` (`echo`, a JSON string written whole) put back where it was
+/// loaded: `{` + the members before it + `resource` + the members after it + `}`.
+fn write_stored_with(
+    out: &mut Assembler,
+    slabs: &Slabs,
+    members: Span,
+    write_echo: impl Fn(&mut Assembler),
+) {
+    let split_at = Span {
+        start: members.start.saturating_sub(SPLIT_LEN as u32),
+        len: SPLIT_LEN as u32,
+        ..members
+    };
+    let split = slabs
+        .get(split_at)
+        .try_into()
+        .map_or(0, u32::from_le_bytes)
+        .min(members.len);
+    out.push(b'{');
+    if split > 0 {
+        out.stored(
+            slabs,
+            Span {
+                len: split,
+                ..members
+            },
+        );
+        out.extend(b", ");
+    }
+    out.extend(b"\"resource\": ");
+    write_echo(out);
+    if split < members.len {
+        if split == 0 {
+            out.extend(b", ");
+        }
+        out.stored(
+            slabs,
+            Span {
+                start: members.start + split,
+                len: members.len - split,
+                ..members
+            },
+        );
+    }
     out.push(b'}');
 }
 
-/// `response_code` 0 or -2 with its message (and, when queued, the bare SHA-256 as scan_id).
+/// A found file report: its stored members with the echoed resource in its place. The echo
+/// is a hash or scan_id (it was found), so it needs no escaping.
+pub(crate) fn write_found(out: &mut Assembler, echo: &str, slabs: &Slabs, members: Span) {
+    debug_assert!(echo.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'));
+    write_stored_with(out, slabs, members, |out| {
+        out.push(b'"');
+        out.extend(echo.as_bytes());
+        out.push(b'"');
+    });
+}
+
+/// A stored report (a URL report) with `echo`, any text, as its `resource`.
+pub(crate) fn write_stored(out: &mut Assembler, echo: &str, slabs: &Slabs, members: Span) {
+    write_stored_with(out, slabs, members, |out| write_json_str(out, echo));
+}
+
 /// The answers of a request as the service shapes them: one item's answer alone, several in
-/// an array, in request order.
+/// an array, in request order, or shuffled when `shuffle` gives a seed (`--shuffle-batches`:
+/// the service's order is not documented, so a client must match items by `resource`).
 pub(crate) fn write_batch<I>(
     out: &mut Assembler,
     items: impl ExactSizeIterator<Item = I>,
+    shuffle: Option<u64>,
     mut write_one: impl FnMut(&mut Assembler, I),
 ) {
     let many = items.len() > 1;
     if many {
         out.push(b'[');
     }
-    for (i, item) in items.enumerate() {
+    let mut items: Vec<I> = items.collect();
+    if let (Some(seed), true) = (shuffle, many) {
+        shuffle_in_place(&mut items, seed);
+    }
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.extend(b", ");
         }
         write_one(out, item);
     }
@@ -327,6 +402,16 @@ pub(crate) fn write_batch<I>(
     }
 }
 
+/// A Fisher-Yates shuffle driven by SplitMix64 from `seed`: the same seed, the same order.
+fn shuffle_in_place<T>(items: &mut [T], seed: u64) {
+    let mut rng = crate::synthetic::SplitMix64(seed);
+    for i in (1..items.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// `response_code` 0 or -2 with its message (and, when queued, the bare SHA-256 as scan_id).
 pub(crate) fn write_status(
     out: &mut Assembler,
     code: i8,
@@ -334,17 +419,15 @@ pub(crate) fn write_status(
     scan_id: Option<&str>,
     message: &str,
 ) {
-    out.extend(b"{\"response_code\":");
-    out.extend(code.to_string().as_bytes());
-    out.extend(b",\"resource\":");
-    write_json_str(out, echo);
+    let mut object = Object::open(out);
+    object
+        .int("response_code", code.into())
+        .str("resource", echo);
     if let Some(scan_id) = scan_id {
-        out.extend(b",\"scan_id\":");
-        write_json_str(out, scan_id);
+        object.str("scan_id", scan_id);
     }
-    out.extend(b",\"verbose_msg\":");
-    write_json_str(out, message);
-    out.push(b'}');
+    object.str("verbose_msg", message);
+    object.close();
 }
 
 #[cfg(test)]

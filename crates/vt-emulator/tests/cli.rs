@@ -126,11 +126,11 @@ fn every_flag_is_applied() {
     };
     let (status, body) = ask("r", SAMPLE_MD5);
     assert_eq!(status, 200);
-    assert!(body.contains("\"response_code\":1"), "{body}");
+    assert!(body.contains("\"response_code\": 1"), "{body}");
     // Queued by every hash of the file, for ever.
     for hash in [EICAR_SHA256, EICAR_MD5] {
         let (_, body) = ask("q", hash);
-        assert!(body.contains("\"response_code\":-2"), "{body}");
+        assert!(body.contains("\"response_code\": -2"), "{body}");
     }
     assert_eq!(
         ask("q", &[SAMPLE_MD5; 4].join(",")).0,
@@ -157,14 +157,14 @@ fn the_analysis_delay_is_applied() {
     let target = "/vtapi/v2/url/report?apikey=k&resource=new.example%2Fpage&scan=1";
     let (status, queued) = get(addr, target);
     assert_eq!(status, 200);
-    assert!(queued.contains("\"response_code\":1"), "{queued}");
+    assert!(queued.contains("\"response_code\": 1"), "{queued}");
     assert!(
         queued.contains("Scan request successfully queued"),
         "{queued}"
     );
     let (_, finished) = get(addr, target);
     assert!(
-        finished.contains("\"positives\":0"),
+        finished.contains("\"positives\": 0"),
         "finished at once: {finished}"
     );
     signal(&child, "TERM");
@@ -174,7 +174,82 @@ fn the_analysis_delay_is_applied() {
     let (addr, _stdout) = listening(&mut child);
     get(addr, target);
     let (_, pending) = get(addr, target);
-    assert!(pending.contains("\"response_code\":-2"), "{pending}");
+    assert!(pending.contains("\"response_code\": -2"), "{pending}");
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+}
+
+/// The `resource` of each item of a batch answer, in the order answered.
+fn answered(body: &str) -> Vec<String> {
+    let items: Vec<serde_json::Value> = serde_json::from_str(body).unwrap();
+    items
+        .iter()
+        .map(|item| item["resource"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_server_flags_are_applied() {
+    let mut child = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--shuffle-batches",
+        "--seed",
+        "3",
+        "--max-connections",
+        "4",
+        "--header-timeout",
+        "0.3",
+        "--request-timeout",
+        "30",
+    ]);
+    let (addr, _stdout) = listening(&mut child);
+    let asked: Vec<String> = (0..25).map(|i| format!("{i:032x}")).collect();
+    let (status, body) = get(
+        addr,
+        &format!(
+            "/vtapi/v2/file/report?apikey=k&resource={}",
+            asked.join(",")
+        ),
+    );
+    assert_eq!(status, 200);
+    let order = answered(&body);
+    assert_ne!(order, asked, "shuffled");
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, asked, "every item once");
+
+    // More stalled heads than the cap: each closed after the header timeout, and a new
+    // client served after them.
+    let stalled: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream
+                .write_all(b"GET /vtapi/v2/file/report HTTP/1.1\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let (status, _) = get(
+        addr,
+        &format!("/vtapi/v2/file/report?apikey=k&resource={EICAR_MD5}"),
+    );
+    assert_eq!(status, 200);
+    for mut stream in stalled {
+        // Far above the header timeout: only a server that never closes reaches it.
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let read = stream.read_to_end(&mut rest);
+        assert!(
+            !read.as_ref().is_err_and(|e| matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )),
+            "a stalled head is closed by the server: {read:?}"
+        );
+    }
     signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
 }
@@ -209,6 +284,9 @@ fn bad_flags_are_refused() {
         &["--public-per-minute", "-1"],
         &["--analysis-delay", "-1"],
         &["--analysis-delay", "soon"],
+        &["--max-connections", "0"],
+        &["--header-timeout", "0"],
+        &["--request-timeout", "never"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_vt-emulator"))
             .args(args)

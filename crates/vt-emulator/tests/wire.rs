@@ -948,13 +948,21 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     );
 }
 
-/// One generated report of [`reports_across_slabs_are_answered_byte_for_byte`], with its
-/// members written as the emulator writes them (compact, the model's order, no `resource`).
+/// One generated report of [`reports_across_slabs_are_answered_byte_for_byte`]: loaded
+/// compact, its members expected as the emulator writes them (the service's separators, the
+/// order loaded, no `resource`).
 struct Generated {
     /// md5, sha1, sha256, scan_id.
     resources: [String; 4],
+    /// The members as loaded (compact).
+    loaded: String,
     public: String,
     full: String,
+}
+
+/// Compact members with the service's separators (the generated values hold no `":` or `,"`).
+fn spaced(compact: &str) -> String {
+    compact.replace("\":", "\": ").replace(",\"", ", \"")
 }
 
 /// About 36 KB of allinfo members (a long `ssdeep` of the report's own digits, so that a
@@ -982,14 +990,16 @@ fn generated(i: usize) -> Generated {
     );
     Generated {
         resources: [md5, sha1, sha256, scan_id],
-        public,
-        full,
+        public: spaced(&public),
+        full: spaced(&full),
+        loaded: full,
     }
 }
 
-/// `{"resource":ECHO,` and the members: the emulator's answer for a found report.
+/// `{"resource": ECHO, ` and the members: the emulator's answer for a found report that was
+/// loaded without `resource` and starts with `response_code` (it goes just before).
 fn expected_found(echo: &str, members: &str) -> String {
-    format!("{{\"resource\":\"{echo}\",{members}}}")
+    format!("{{\"resource\": \"{echo}\", {members}}}")
 }
 
 #[tokio::test]
@@ -1002,7 +1012,7 @@ async fn reports_across_slabs_are_answered_byte_for_byte() {
     assert!(stored > 65 << 20, "{stored} bytes: three slabs");
     let mut data = Dataset::new();
     for (i, one) in reports.iter().enumerate() {
-        let json = format!("{{{}}}", one.full);
+        let json = format!("{{{}}}", one.loaded);
         data.add_json(&format!("report {i}"), json.as_bytes())
             .unwrap();
     }
@@ -1039,7 +1049,7 @@ async fn reports_across_slabs_are_answered_byte_for_byte() {
             if j == 12 {
                 let unknown = format!("{:032X}", 0xffff_0000 + batch);
                 expected.push(format!(
-                    "{{\"response_code\":0,\"resource\":\"{unknown}\",\"verbose_msg\":\"{NOT_FOUND_MSG}\"}}"
+                    "{{\"response_code\": 0, \"resource\": \"{unknown}\", \"verbose_msg\": \"{NOT_FOUND_MSG}\"}}"
                 ));
                 asked.push(unknown);
                 continue;
@@ -1062,7 +1072,7 @@ async fn reports_across_slabs_are_answered_byte_for_byte() {
             Some(reply.body.len()),
             "batch {batch}"
         );
-        let expected = format!("[{}]", expected.join(","));
+        let expected = format!("[{}]", expected.join(", "));
         assert!(
             reply.body == expected.as_bytes(),
             "batch {batch}, allinfo {allinfo}: {} bytes, expected {}",
