@@ -4,7 +4,7 @@
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use futures_util::stream;
@@ -91,6 +91,8 @@ where
         on_terminal: session.stdout_terminal,
         failed: 0,
         written: 0,
+        cached: 0,
+        oldest_cached: None,
         stopped: None,
         bar: bar.clone(),
     };
@@ -129,6 +131,7 @@ where
                             query: outcome.query,
                             answer,
                             path,
+                            cached_at: outcome.cached_at,
                         },
                         Err(error) => Job::Failed {
                             resource: Some(outcome.query.wire_text().to_owned()),
@@ -147,6 +150,7 @@ where
                     query,
                     answer,
                     path,
+                    cached_at: None,
                 },
                 Row::Failed {
                     path,
@@ -194,6 +198,14 @@ where
                 count - 1
             ));
         }
+    }
+    if let (Some(oldest), false) = (writer.oldest_cached, global.quiet) {
+        let age = SystemTime::now().duration_since(oldest).unwrap_or_default();
+        ui::eprint_line(&format!(
+            "vt: {} of {total} from the cache, the oldest fetched {} ago",
+            writer.cached,
+            ui::age(age)
+        ));
     }
     if writer.failed > 0 {
         if !global.quiet {
@@ -298,6 +310,8 @@ enum Job<'p, Q, T> {
         query: Q,
         answer: RawAnswer<T>,
         path: Option<&'p Path>,
+        /// When the cache's answer was fetched, if it came from the cache.
+        cached_at: Option<SystemTime>,
     },
     Failed {
         resource: Option<String>,
@@ -319,6 +333,9 @@ struct Writer<W: Write, T> {
     failed: usize,
     /// Records written.
     written: usize,
+    /// Records answered from the cache, and the oldest of those answers.
+    cached: usize,
+    oldest_cached: Option<SystemTime>,
     /// How many inputs a stopped run failed, and why.
     stopped: Option<(usize, String)>,
     bar: indicatif::ProgressBar,
@@ -333,11 +350,13 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                 query,
                 answer,
                 path,
+                cached_at,
             } if matches!(self.format, Format::Table | Format::Csv) => match answer.answer() {
                 Ok(_) => Job::Answer {
                     query,
                     answer,
                     path,
+                    cached_at,
                 },
                 Err(error) => {
                     let error = vt_api::Error::from(error);
@@ -357,11 +376,19 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                 query,
                 answer,
                 path,
-            } => Record::Answer {
-                resource: query.wire_text(),
-                answer,
-                path: *path,
-            },
+                cached_at,
+            } => {
+                if let Some(at) = cached_at {
+                    self.cached += 1;
+                    self.oldest_cached = Some(self.oldest_cached.map_or(*at, |o| o.min(*at)));
+                }
+                Record::Answer {
+                    resource: query.wire_text(),
+                    answer,
+                    cached_at: *cached_at,
+                    path: *path,
+                }
+            }
             Job::Failed {
                 resource,
                 stops_run,

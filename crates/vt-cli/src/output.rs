@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use vt_api::{Answer, RawAnswer, Report};
 
@@ -47,6 +47,8 @@ pub(crate) enum Record<'a, T> {
         resource: &'a str,
         answer: &'a RawAnswer<T>,
         path: Option<&'a Path>,
+        /// When the answer was fetched, if it came from the cache.
+        cached_at: Option<SystemTime>,
     },
     Failed {
         resource: Option<&'a str>,
@@ -119,7 +121,8 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                 if self.layout.path_width.is_some() {
                     self.out.write_all(b",path")?;
                 }
-                self.out.write_all(b"\n")?;
+                // After the columns scripts already read, so that they keep working.
+                self.out.write_all(b",cached_at,message,error_kind\n")?;
             }
             Format::Table => {
                 let l = self.layout;
@@ -128,9 +131,10 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                     line.push_str(&format!("{:<w$}  ", "PATH"));
                 }
                 line.push_str(&format!(
-                    "{:<rw$}  {:<9}  {}",
+                    "{:<rw$}  {:<9}  {:<5}  {}",
                     "RESOURCE",
                     "STATUS",
+                    "AGE",
                     T::table_header(),
                     rw = l.resource_width
                 ));
@@ -215,6 +219,21 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                     .unwrap_or_default(),
             );
         }
+        match record {
+            Record::Answer {
+                answer, cached_at, ..
+            } => fields.extend([
+                cached_at.map(crate_utc).unwrap_or_default(),
+                typed(answer)
+                    .and_then(Answer::verbose_msg)
+                    .unwrap_or_default()
+                    .to_owned(),
+                String::new(),
+            ]),
+            Record::Failed { kind, message, .. } => {
+                fields.extend([String::new(), (*message).to_owned(), (*kind).to_owned()])
+            }
+        }
         // Every field, not only the service's: one rule is easier to trust than a list, and
         // the numbers and statuses vt writes itself never start with a formula character.
         let line: Vec<String> = fields
@@ -244,8 +263,14 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
             rw = l.resource_width
         ));
         match record {
-            Record::Answer { answer, .. } => {
-                line.push_str(&format!("{:<9}  ", status_of(answer)));
+            Record::Answer {
+                answer, cached_at, ..
+            } => {
+                line.push_str(&format!(
+                    "{:<9}  {:<5}  ",
+                    status_of(answer),
+                    cached_at.map_or("-".to_owned(), cache_age)
+                ));
                 let typed = typed(answer);
                 match typed.and_then(Answer::as_found) {
                     Some(report) => line.push_str(&report.table_found(l.color)),
@@ -257,7 +282,12 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
             }
             Record::Failed { message, .. } => {
                 line.push_str(&paint(&format!("{:<9}", "error"), RED, l.color));
-                line.push_str(&format!("  {}{}", T::table_empty(), shown(message)));
+                line.push_str(&format!(
+                    "  {:<5}  {}{}",
+                    "-",
+                    T::table_empty(),
+                    shown(message)
+                ));
             }
         }
         writeln!(self.out, "{}", line.trim_end())
@@ -327,6 +357,16 @@ pub(crate) fn on_one_line(json: &[u8]) -> Vec<u8> {
         }
     }
     bytes
+}
+
+/// A time as the service writes it, UTC: `YYYY-MM-DD HH:MM:SS`.
+fn crate_utc(at: SystemTime) -> String {
+    vt_api::format_utc(at).trim_end_matches(" UTC").to_owned()
+}
+
+/// How long ago an answer was fetched, short: `12s`, `5m`, `3h`, `2d`.
+fn cache_age(at: SystemTime) -> String {
+    crate::ui::age(SystemTime::now().duration_since(at).unwrap_or_default())
 }
 
 pub(crate) fn json_string(s: &str) -> String {

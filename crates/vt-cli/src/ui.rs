@@ -221,6 +221,17 @@ pub(crate) fn observer(quiet: bool, verbose: u8) -> impl Fn(&Event) + Send + Syn
     }
 }
 
+/// A duration, short and rounded down: `12s`, `5m`, `3h`, `2d`.
+pub(crate) fn age(age: Duration) -> String {
+    let seconds = age.as_secs();
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86_400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86_400),
+    }
+}
+
 /// A size in bytes, KiB, MiB or GiB, for people.
 pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];

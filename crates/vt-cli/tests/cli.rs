@@ -260,13 +260,19 @@ fn hash_walks_a_tree_and_reports_unreadable_files_in_place() {
         .arg(tree.join("empty.bin")));
     assert_eq!(csv.code, 0, "{}", csv.stderr);
     let mut lines = csv.stdout.lines();
-    assert!(lines.next().unwrap().ends_with(",permalink,path"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .ends_with(",permalink,path,cached_at,message,error_kind"));
     let row = lines.next().unwrap();
     assert!(
         row.starts_with(&format!("{EMPTY_SHA256},found,0,10,")),
         "{row}"
     );
-    assert!(row.ends_with(&format!(",{}", tree.join("empty.bin").display())));
+    assert!(
+        row.contains(&format!(",{},", tree.join("empty.bin").display())),
+        "{row}"
+    );
 }
 
 #[test]
@@ -1000,4 +1006,44 @@ fn a_service_other_than_the_default_is_named_and_so_is_the_host_of_a_transport_e
         &["--tier", "private", "--retries", "0", "-q", SAMPLE_MD5],
     );
     assert!(!quiet.stderr.contains("talking to"), "{}", quiet.stderr);
+}
+
+#[test]
+fn a_record_from_the_cache_shows_its_age_and_a_summary_says_how_many() {
+    let env = Env::new();
+    let fresh = report(
+        &env,
+        &["--tier", "private", "--format", "table", SAMPLE_MD5],
+    );
+    assert!(!fresh.stderr.contains("from the cache"), "{}", fresh.stderr);
+    let table = report(
+        &env,
+        &[
+            "--tier", "private", "--format", "table", SAMPLE_MD5, ABSENT_MD5,
+        ],
+    );
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let rows: Vec<&str> = table.stdout.lines().collect();
+    assert!(rows[0].contains("STATUS     AGE"), "{}", table.stdout);
+    // The cached row's age is in seconds; the one just asked has none.
+    assert!(
+        rows[1].contains("found      0s") || rows[1].contains("found      1s"),
+        "{}",
+        rows[1]
+    );
+    assert!(rows[2].contains("not_found  -"), "{}", rows[2]);
+    assert!(
+        table
+            .stderr
+            .contains("vt: 1 of 2 from the cache, the oldest fetched"),
+        "{}",
+        table.stderr
+    );
+    let csv = report(&env, &["--tier", "private", "--format", "csv", SAMPLE_MD5]);
+    let line = csv.stdout.lines().nth(1).unwrap();
+    let today = vt_api::format_utc(std::time::SystemTime::now());
+    assert!(
+        line.contains(&format!(",{} ", &today[..10])),
+        "cached_at: {line}"
+    );
 }

@@ -137,11 +137,8 @@ fn csv_paths_starting_like_a_formula_get_a_quote_in_front() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let table = parse_csv(&out.stdout);
     assert_eq!(table.len(), 1 + 3, "{}", out.stdout);
-    assert_eq!(table[0].last().map(String::as_str), Some("path"));
-    let paths: Vec<&str> = table[1..]
-        .iter()
-        .map(|row| row.last().unwrap().as_str())
-        .collect();
+    let path = table[0].iter().position(|h| h == "path").unwrap();
+    let paths: Vec<&str> = table[1..].iter().map(|row| row[path].as_str()).collect();
     assert_eq!(paths, ["'=cmd.txt", "'+sum.txt", "'@at.txt"]);
 }
 
@@ -305,7 +302,7 @@ fn csv_cells_of_the_service_starting_like_a_formula_get_a_quote_and_the_csv_stil
     let header = &table[0];
     assert_eq!(
         header.join(","),
-        "resource,status,positives,total,scan_date,md5,sha1,sha256,permalink"
+        "resource,status,positives,total,scan_date,md5,sha1,sha256,permalink,cached_at,message,error_kind"
     );
     assert_eq!(table[1].len(), header.len(), "{:?}", table[1]);
     let permalink = &table[1][header.iter().position(|h| h == "permalink").unwrap()];

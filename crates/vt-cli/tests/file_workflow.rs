@@ -116,7 +116,10 @@ fn rescan_submits_in_batches_and_needs_a_private_key() {
         .args(["--repeat", "2", EICAR_MD5, ABSENT_MD5]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], "resource,status,scan_id,sha256,permalink");
+    assert_eq!(
+        lines[0],
+        "resource,status,scan_id,sha256,permalink,cached_at,message,error_kind"
+    );
     assert!(
         lines[1].starts_with(&format!("{EICAR_MD5},submitted,")),
         "{}",

@@ -80,7 +80,10 @@ fn url_report_table_and_csv() {
     let urls = [CLEAN_URL, DETECTED_URL, COMMAS_URL, UNKNOWN_URL];
     let table = private(&env, ["url", "report"], "table", &urls);
     insta::assert_snapshot!(table.stdout);
-    let csv = private(&env, ["url", "report"], "csv", &urls);
+    // Asked again (the cache would answer with today's date in `cached_at`).
+    let mut again = vec!["--no-cache"];
+    again.extend(urls);
+    let csv = private(&env, ["url", "report"], "csv", &again);
     insta::assert_snapshot!(csv.stdout);
 }
 
