@@ -28,6 +28,8 @@ pub(crate) struct Global {
     #[arg(
         short,
         long,
+        visible_short_alias = 's',
+        visible_alias = "silent",
         global = true,
         conflicts_with = "verbose",
         display_order = 100
@@ -129,7 +131,7 @@ pub(crate) struct DownloadArgs {
     #[arg(value_name = "HASH")]
     pub(crate) hashes: Vec<String>,
     /// One hash per line; "-" is stdin; blank lines and "#" comments skipped
-    #[arg(short, long = "input", value_name = "FILE")]
+    #[arg(short, long = "input", visible_short_alias = 'f', value_name = "FILE")]
     pub(crate) inputs: Vec<PathBuf>,
     /// The folder to save into (it must exist); a file there with the same name is replaced
     #[arg(short, long, value_name = "DIR")]
@@ -194,7 +196,7 @@ pub(crate) struct RescanArgs {
     #[arg(value_name = "RESOURCE")]
     pub(crate) resources: Vec<String>,
     /// One resource per line; "-" is stdin; blank lines and "#" comments skipped
-    #[arg(short, long = "input", value_name = "FILE")]
+    #[arg(short, long = "input", visible_short_alias = 'f', value_name = "FILE")]
     pub(crate) inputs: Vec<PathBuf>,
     /// When to rescan, UTC, as YYYYmmddHHMMSS [default: now]
     #[arg(long, value_name = "WHEN", value_parser = parse_moment)]
@@ -224,7 +226,7 @@ pub(crate) struct CommentGetArgs {
     #[arg(value_name = "RESOURCE")]
     pub(crate) resources: Vec<String>,
     /// One resource per line; "-" is stdin; blank lines and "#" comments skipped
-    #[arg(short, long = "input", value_name = "FILE")]
+    #[arg(short, long = "input", visible_short_alias = 'f', value_name = "FILE")]
     pub(crate) inputs: Vec<PathBuf>,
     /// Only comments older than this (UTC, YYYYmmddHHMMSS: the date of the last comment
     /// shown, for the next 25)
@@ -339,7 +341,7 @@ pub(crate) struct UrlReportArgs {
     #[arg(value_name = "URL")]
     pub(crate) urls: Vec<String>,
     /// One URL per line; "-" is stdin; blank lines and "#" comments skipped
-    #[arg(short, long = "input", value_name = "FILE")]
+    #[arg(short, long = "input", visible_short_alias = 'f', value_name = "FILE")]
     pub(crate) inputs: Vec<PathBuf>,
     /// Submit URLs the service does not know for scanning (their answer says "queued")
     #[arg(long)]
@@ -357,7 +359,7 @@ pub(crate) struct UrlScanArgs {
     #[arg(value_name = "URL")]
     pub(crate) urls: Vec<String>,
     /// One URL per line; "-" is stdin; blank lines and "#" comments skipped
-    #[arg(short, long = "input", value_name = "FILE")]
+    #[arg(short, long = "input", visible_short_alias = 'f', value_name = "FILE")]
     pub(crate) inputs: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
@@ -369,7 +371,7 @@ pub(crate) struct DomainArgs {
     #[arg(value_name = "DOMAIN")]
     pub(crate) domains: Vec<String>,
     /// One domain per line; "-" is stdin; blank lines and "#" comments skipped
-    #[arg(short, long = "input", value_name = "FILE")]
+    #[arg(short, long = "input", visible_short_alias = 'f', value_name = "FILE")]
     pub(crate) inputs: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
@@ -381,7 +383,7 @@ pub(crate) struct IpArgs {
     #[arg(value_name = "IP")]
     pub(crate) ips: Vec<String>,
     /// One address per line; "-" is stdin; blank lines and "#" comments skipped
-    #[arg(short, long = "input", value_name = "FILE")]
+    #[arg(short, long = "input", visible_short_alias = 'f', value_name = "FILE")]
     pub(crate) inputs: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
@@ -400,7 +402,7 @@ pub(crate) struct ReportArgs {
     #[arg(value_name = "RESOURCE")]
     pub(crate) resources: Vec<String>,
     /// One resource per line; "-" is stdin; blank lines and "#" comments skipped
-    #[arg(short, long = "input", value_name = "FILE")]
+    #[arg(short, long = "input", visible_short_alias = 'f', value_name = "FILE")]
     pub(crate) inputs: Vec<PathBuf>,
     /// Hash these files (folders recursively) and look up their SHA-256
     #[arg(long, value_name = "PATH", num_args = 1..)]
@@ -420,8 +422,18 @@ pub(crate) struct ReportArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
     /// Output format [default: table on a terminal, jsonl when piped]
-    #[arg(long, value_enum, value_name = "F")]
+    #[arg(long, value_enum, ignore_case = true, value_name = "F")]
     pub(crate) format: Option<Format>,
+    /// Refused: a key on the command line is seen by every user of the machine (`ps`,
+    /// shell history)
+    #[arg(
+        short = 'k',
+        long = "apikey",
+        alias = "api-key",
+        value_name = "KEY",
+        hide = true
+    )]
+    pub(crate) key_in_argv: Option<String>,
     #[arg(
         long,
         value_name = "URL",
@@ -448,7 +460,13 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub(crate) batch_size: Option<u16>,
     /// Requests in flight at once instead of the tier's (1 public, 4 private)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(
+        long,
+        short = 't',
+        visible_alias = "threads",
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(1..=256)
+    )]
     pub(crate) concurrency: Option<u16>,
     /// Deadline of one request, from sending it to the last byte of the answer; a request
     /// past it is cut and retried [default: 30s]
@@ -482,6 +500,10 @@ pub(crate) struct ClientArgs {
     /// Answer from the cache only: send nothing (a miss is a failed record)
     #[arg(long)]
     pub(crate) offline: bool,
+    /// Exit with status 3 when any report has at least N detections (for CI jobs that gate
+    /// on a verdict)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) fail_on_positives: Option<u32>,
     /// Also trust the CA certificates in this PEM file (e.g. a TLS-inspecting proxy's)
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_cert: Vec<PathBuf>,

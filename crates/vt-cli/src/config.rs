@@ -100,6 +100,10 @@ pub(crate) enum KeySource {
     File(PathBuf),
     Env,
     Config(PathBuf),
+    /// The official vt-cli's `VTCLI_APIKEY`, when nothing of vt's own is set.
+    VtCliEnv,
+    /// The official vt-cli's `~/.vt.toml`, when nothing of vt's own is set.
+    VtCliConfig(PathBuf),
 }
 
 impl std::fmt::Display for KeySource {
@@ -108,6 +112,10 @@ impl std::fmt::Display for KeySource {
             KeySource::File(p) => write!(f, "key file {}", p.display()),
             KeySource::Env => f.write_str("VT_API_KEY"),
             KeySource::Config(p) => write!(f, "config file {}", p.display()),
+            KeySource::VtCliEnv => f.write_str("VTCLI_APIKEY (the official vt-cli's)"),
+            KeySource::VtCliConfig(p) => {
+                write!(f, "the official vt-cli's config {}", p.display())
+            }
         }
     }
 }
@@ -119,6 +127,15 @@ pub(crate) fn find_key(
     config: &Config,
 ) -> Result<Option<(ApiKey, KeySource)>> {
     if let Some(path) = key_file {
+        if looks_like_a_key(path) && !path.exists() {
+            // `--api-key-file <the key>`: the path is the secret; never quote it.
+            return Err(UsageError::new(
+                "--api-key-file takes the path of a file holding the key, and what was given \
+                 looks like a key itself (not quoted here); put the key in a file of mode \
+                 0600, or set VT_API_KEY, or run `vt init`",
+            )
+            .into());
+        }
         let text = read_secret_file(path)?;
         let key = ApiKey::new(text);
         if key.is_empty() {
@@ -138,7 +155,47 @@ pub(crate) fn find_key(
             KeySource::Config(config_dir()?.join(CONFIG_FILE)),
         )));
     }
-    Ok(None)
+    vt_cli_key()
+}
+
+/// Whether a path given for a key file is rather a key: one word of 20 characters or more
+/// (letters, digits, `-`, `_`), no folder or extension. Only asked of a path that does not
+/// exist, so a real file of such a name still works.
+fn looks_like_a_key(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    text.len() >= 20
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The official vt-cli's key, for its users' habit: `VTCLI_APIKEY`, else `apikey` in
+/// `~/.vt.toml`. Used only when nothing of vt's own is set.
+fn vt_cli_key() -> Result<Option<(ApiKey, KeySource)>> {
+    if let Some(value) = std::env::var_os("VTCLI_APIKEY") {
+        let key = ApiKey::new(value.to_string_lossy());
+        if !key.is_empty() {
+            return Ok(Some((key, KeySource::VtCliEnv)));
+        }
+    }
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    let path = Path::new(&home).join(".vt.toml");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = read_bounded_file(&path, SECRET_FILE_MAX, "vt-cli's config file", |_| Ok(()))?;
+    let text = String::from_utf8_lossy(&text);
+    // `apikey = "..."`, a TOML basic or literal string on its own line.
+    let key = text.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        (name.trim() == "apikey").then(|| value.trim().trim_matches(['"', '\'']).to_owned())
+    });
+    Ok(key
+        .map(ApiKey::new)
+        .filter(|key| !key.is_empty())
+        .map(|key| (key, KeySource::VtCliConfig(path))))
 }
 
 /// A warning when requests to `base_url` would carry the key in clear text over a network:

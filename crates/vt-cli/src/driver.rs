@@ -90,6 +90,8 @@ where
         quiet: global.quiet,
         on_terminal: session.stdout_terminal,
         failed: 0,
+        flagged: 0,
+        fail_on_positives: session.fail_on_positives,
         written: 0,
         cached: 0,
         oldest_cached: None,
@@ -207,10 +209,20 @@ where
             ui::age(age)
         ));
     }
-    if writer.failed > 0 {
+    if writer.failed > 0 && !global.quiet {
+        ui::eprint_line(&format!("vt: {} of {total} lookups failed", writer.failed));
+    }
+    if let (Some(threshold), 1..) = (writer.fail_on_positives, writer.flagged) {
         if !global.quiet {
-            ui::eprint_line(&format!("vt: {} of {total} lookups failed", writer.failed));
+            ui::eprint_line(&format!(
+                "vt: {} report{} with {threshold} or more detections (--fail-on-positives)",
+                writer.flagged,
+                if writer.flagged == 1 { "" } else { "s" }
+            ));
         }
+        return Ok(crate::EXIT_POSITIVES);
+    }
+    if writer.failed > 0 {
         return Ok(EXIT_FAILED);
     }
     Ok(EXIT_OK)
@@ -331,6 +343,9 @@ struct Writer<W: Write, T> {
     quiet: bool,
     on_terminal: bool,
     failed: usize,
+    /// Reports at or over `--fail-on-positives`.
+    flagged: usize,
+    fail_on_positives: Option<u32>,
     /// Records written.
     written: usize,
     /// Records answered from the cache, and the oldest of those answers.
@@ -378,6 +393,17 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                 path,
                 cached_at,
             } => {
+                if let Some(threshold) = self.fail_on_positives {
+                    // Decoded only for this (jsonl passes the bytes through otherwise).
+                    let positives = answer
+                        .answer()
+                        .ok()
+                        .and_then(|a| a.as_found())
+                        .and_then(T::positives);
+                    if positives.is_some_and(|p| p >= threshold) {
+                        self.flagged += 1;
+                    }
+                }
                 if let Some(at) = cached_at {
                     self.cached += 1;
                     self.oldest_cached = Some(self.oldest_cached.map_or(*at, |o| o.min(*at)));

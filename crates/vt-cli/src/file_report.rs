@@ -8,21 +8,23 @@ use crate::cli::{Global, ReportArgs};
 use crate::driver::{self, Row};
 use crate::output::TableLayout;
 use crate::session::{Credentials, Session};
-use crate::{hash, input, ui, wants_color, UsageError};
+use crate::{hash, input, ui, wants_color};
 
 pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
     // Everything the user typed is checked before anything is sent (the key first, so that an
     // input holding it is refused without being quoted).
     let credentials = Credentials::load(&args.client)?;
+    let lists = input::lists_or_piped_stdin(&args.resources, &args.inputs, !args.hash.is_empty());
     let mut resources = input::read(
         &args.resources,
-        &args.inputs,
+        &lists,
         credentials.key(),
         args.client.no_cache,
     )?;
     if resources.len() == 0 && args.hash.is_empty() {
-        return Err(UsageError::new(
-            "nothing to look up: give resources as arguments, --input FILE (- for stdin) or --hash PATH",
+        return Err(input::nothing_to_look_up(
+            &lists,
+            "give resources as arguments, --input FILE (- for stdin) or --hash PATH",
         )
         .into());
     }

@@ -25,11 +25,42 @@ const ERRORS_SHOWN: usize = 10;
 pub(crate) trait Input: Query {
     /// Validates one input (trimmed by the caller's rules); the error names what is wrong.
     fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error>;
+
+    /// What the user may have meant by an input that is not valid (a path, a URL given
+    /// to a hash lookup...), if something fits.
+    fn did_you_mean(_text: &str) -> Option<String> {
+        None
+    }
 }
 
 impl Input for Resource {
     fn parse_input(text: &str) -> Result<Self, vt_api::vt_model::Error> {
         Resource::parse(text)
+    }
+
+    fn did_you_mean(text: &str) -> Option<String> {
+        let text = text.trim();
+        let hex = text.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex && !text.is_empty() {
+            return Some(format!(
+                "it has {} hex digits, where an MD5 has 32, a SHA-1 40 and a SHA-256 64",
+                text.len()
+            ));
+        }
+        if Path::new(text).is_dir() {
+            return Some(format!(
+                "{text} is a folder: to look its files up, use --hash {text}"
+            ));
+        }
+        if Path::new(text).exists() {
+            return Some(format!(
+                "{text} is a file: to look it up by its hash, use --hash {text}"
+            ));
+        }
+        if vt_api::Url::parse(text).is_ok() && text.contains(['.', '/']) {
+            return Some(format!("to look up a URL, use: vt url report {text}"));
+        }
+        None
     }
 }
 
@@ -113,7 +144,10 @@ impl<'k, Q: Input> Validator<'k, Q> {
         match Q::parse_input(text) {
             Ok(query) => self.resources.push(query),
             Err(error) => {
-                let message = format!("{origin}: {error}");
+                let message = match Q::did_you_mean(text) {
+                    Some(hint) => format!("{origin}: {error}\n  did you mean: {hint}"),
+                    None => format!("{origin}: {error}"),
+                };
                 let message = match self.key {
                     Some(key) => key.redact(&message).into_owned(),
                     None => message,
@@ -215,6 +249,14 @@ pub(crate) fn read<Q: Input>(
             stdin_used = true;
             read_lines(io::stdin().lock(), "stdin", &mut validator)?;
         } else {
+            if path.is_dir() {
+                return Err(UsageError::new(format!(
+                    "--input {} is a folder, not a list; to hash the files in it, use --hash {}",
+                    path.display(),
+                    path.display()
+                ))
+                .into());
+            }
             let file = File::open(path).map_err(|e| {
                 UsageError::new(format!("cannot read --input {}: {e}", path.display()))
             })?;
@@ -233,6 +275,40 @@ pub(crate) fn read<Q: Input>(
         return Err(UsageError::new(message).into());
     }
     Ok(validator.resources)
+}
+
+/// The lists to read: those given; or, when nothing at all was given (`other_input`: e.g.
+/// `--hash`) and stdin is piped, stdin (`cat list | vt file report`).
+pub(crate) fn lists_or_piped_stdin(
+    arguments: &[String],
+    inputs: &[PathBuf],
+    other_input: bool,
+) -> Vec<PathBuf> {
+    use std::io::IsTerminal;
+    let nothing = arguments.is_empty() && inputs.is_empty() && !other_input;
+    if nothing && !io::stdin().is_terminal() {
+        return vec![PathBuf::from("-")];
+    }
+    inputs.to_vec()
+}
+
+/// The error when nothing is left to look up: the lists read were empty (said by name), or
+/// nothing was given at all (`how` says what to give).
+pub(crate) fn nothing_to_look_up(lists: &[PathBuf], how: &str) -> UsageError {
+    if lists.is_empty() {
+        return UsageError::new(format!("nothing to look up: {how}"));
+    }
+    let names: Vec<String> = lists
+        .iter()
+        .map(|path| match path.to_str() {
+            Some("-") => "stdin".to_owned(),
+            _ => path.display().to_string(),
+        })
+        .collect();
+    UsageError::new(format!(
+        "nothing to look up: {} held nothing but blank lines and comments",
+        names.join(" and ")
+    ))
 }
 
 /// One resource a line, by the rules of [`vt_cli::list`] (comments, blank lines, line

@@ -40,6 +40,10 @@ fn ratio_empty() -> String {
 }
 
 impl AnswerKind for FileReport {
+    fn positives(&self) -> Option<u32> {
+        Some(self.positives)
+    }
+
     fn table_header() -> String {
         ratio_header()
     }
@@ -120,6 +124,10 @@ fn count_cell(n: usize, width: usize, color: bool) -> String {
 }
 
 impl AnswerKind for UrlReport {
+    fn positives(&self) -> Option<u32> {
+        self.detection_ratio().map(|ratio| ratio.positives)
+    }
+
     fn found_status(&self) -> &'static str {
         if self.is_queued_scan() {
             "submitted"

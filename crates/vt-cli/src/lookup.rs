@@ -12,7 +12,7 @@ use crate::driver::{self, Row};
 use crate::input::{self, Input};
 use crate::output::{AnswerKind, TableLayout};
 use crate::session::{Credentials, Session};
-use crate::{wants_color, UsageError};
+use crate::wants_color;
 
 /// What a lookup command was given.
 pub(crate) struct Command<'a, Q, T> {
@@ -34,18 +34,19 @@ pub(crate) async fn run<Q: Input, T: AnswerKind>(
     // Everything the user typed is checked before anything is sent (the key first, so that an
     // input holding it is refused without being quoted).
     let credentials = Credentials::load(command.client)?;
+    let lists = input::lists_or_piped_stdin(command.arguments, command.inputs, false);
     let mut queries = input::read::<Q>(
         command.arguments,
-        command.inputs,
+        &lists,
         credentials.key(),
         command.client.no_cache,
     )?;
     if queries.len() == 0 {
-        return Err(UsageError::new(format!(
-            "nothing to look up: give {} as arguments, or --input FILE (- for stdin)",
+        let how = format!(
+            "give {} as arguments, or --input FILE (- for stdin)",
             command.what
-        ))
-        .into());
+        );
+        return Err(input::nothing_to_look_up(&lists, &how).into());
     }
     let session = Session::start(command.client, global, credentials, command.private_feature)?;
     let per_request = match command.endpoint.spec().batching {

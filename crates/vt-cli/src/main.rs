@@ -61,9 +61,45 @@ impl std::error::Error for UsageError {}
 pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_FAILED: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
+/// `--fail-on-positives N`: a report had at least N detections.
+pub(crate) const EXIT_POSITIVES: u8 = 3;
+
+/// vt-cli's shape, `vt file HASH`, read as `vt file report HASH` (likewise `vt url URL`,
+/// `vt domain D`, `vt ip IP`): when the word after the group is neither one of its
+/// subcommands nor a flag, `report` goes before it.
+fn with_report_implied(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let command = Cli::command();
+    let mut at = 1;
+    // Global flags may come first; `--color` takes a value.
+    while let Some(arg) = args.get(at).and_then(|a| a.to_str()) {
+        match arg {
+            "--color" => at += 2,
+            _ if arg.starts_with('-') => at += 1,
+            _ => break,
+        }
+    }
+    let Some(group) = args.get(at).and_then(|a| a.to_str()) else {
+        return args;
+    };
+    if !["file", "url", "domain", "ip"].contains(&group) {
+        return args;
+    }
+    let Some(next) = args.get(at + 1).and_then(|a| a.to_str()) else {
+        return args;
+    };
+    let known = command
+        .find_subcommand(group)
+        .is_some_and(|g| g.get_subcommands().any(|c| c.get_name() == next))
+        || next == "help"
+        || next.starts_with('-');
+    if !known {
+        args.insert(at + 1, "report".into());
+    }
+    args
+}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_report_implied(std::env::args_os().collect()));
     let global = &cli.global;
     let color_stderr = wants_color(global.color, std::io::stderr().is_terminal());
     ui::init_logging(global.quiet, global.verbose, color_stderr);

@@ -34,6 +34,10 @@ pub(crate) trait AnswerKind: Report {
     fn found_status(&self) -> &'static str {
         "found"
     }
+    /// How many engines flagged it, for `--fail-on-positives` (reports with a verdict only).
+    fn positives(&self) -> Option<u32> {
+        None
+    }
     /// Those columns for a found report, one per header column.
     fn csv_found(&self) -> Vec<String>;
 }

@@ -31,6 +31,15 @@ pub(crate) struct Credentials {
 
 impl Credentials {
     pub(crate) fn load(args: &ClientArgs) -> Result<Credentials> {
+        if args.key_in_argv.is_some() {
+            return Err(UsageError::new(
+                "a key on the command line (-k/--apikey) is seen by every user of this machine \
+                 (ps, shell history), so vt refuses it (not quoted here); instead: \
+                 `vt init` (stored mode 0600), VT_API_KEY in the environment, or \
+                 --api-key-file FILE (mode 0600)",
+            )
+            .into());
+        }
         let config = config::load_config()?;
         let key = config::find_key(args.api_key_file.as_deref(), &config)?;
         Ok(Credentials { config, key })
@@ -49,6 +58,8 @@ pub(crate) struct Session {
     pub(crate) stdout_terminal: bool,
     pub(crate) limits: Limits,
     pub(crate) offline: bool,
+    /// `--fail-on-positives`.
+    pub(crate) fail_on_positives: Option<u32>,
 }
 
 impl Session {
@@ -225,6 +236,7 @@ impl Session {
             stdout_terminal,
             limits,
             offline: args.offline,
+            fail_on_positives: args.fail_on_positives,
         })
     }
 

@@ -1047,3 +1047,145 @@ fn a_record_from_the_cache_shows_its_age_and_a_summary_says_how_many() {
         "cached_at: {line}"
     );
 }
+
+#[test]
+fn habits_of_other_tools_work_and_a_key_on_the_command_line_is_refused() {
+    let env = Env::new();
+    let list = env.write("list.txt", format!("{SAMPLE_MD5}\n"));
+    // vt-cli's shape, munin's -f, -s, -t, a format in capitals.
+    let out = run(env.vt().args([
+        "-s", "file", EICAR_MD5, "--tier", "private", "-t", "2", "--format", "JSONL",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stderr, "", "-s is silent");
+    assert_eq!(lines_as_json(&out.stdout)[0]["md5"], EICAR_MD5);
+    let out = run(env.vt().args(["file", "report", "-s", "-f"]).arg(&list));
+    assert_eq!(
+        lines_as_json(&out.stdout)[0]["md5"],
+        SAMPLE_MD5,
+        "{}",
+        out.stderr
+    );
+    // The official vt-cli's key: VTCLI_APIKEY, then ~/.vt.toml, when nothing of vt's is set.
+    for (name, value) in [
+        ("VTCLI_APIKEY", KEY.to_owned()),
+        ("HOME", env.path("home").display().to_string()),
+    ] {
+        env.write("home/.vt.toml", format!("apikey = \"{KEY}\"\n"));
+        let out = run(env
+            .bare()
+            .env(name, value)
+            .args(["-v", "file", "report", "--tier", "private", SAMPLE_MD5]));
+        assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("the official vt-cli's") || out.stderr.contains("VTCLI_APIKEY"),
+            "{}",
+            out.stderr
+        );
+    }
+    // A key in argv, or given where a key file's path goes: refused, never quoted.
+    let asked = env.stats().requests;
+    for args in [
+        vec!["-k", KEY],
+        vec!["--apikey", KEY],
+        vec!["--api-key-file", KEY],
+    ] {
+        let out = run(env
+            .bare()
+            .args(["file", "report"])
+            .args(&args)
+            .arg(SAMPLE_MD5));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains(KEY), "{}", out.stderr);
+        assert!(out.stderr.contains("VT_API_KEY"), "{}", out.stderr);
+    }
+    assert_eq!(env.stats().requests, asked, "the refused ones sent nothing");
+}
+
+#[test]
+fn fail_on_positives_gates_on_detections_with_exit_3() {
+    let env = Env::new();
+    let flagged = report(
+        &env,
+        &[
+            "--tier",
+            "private",
+            "--fail-on-positives",
+            "5",
+            EICAR_MD5,
+            ABSENT_MD5,
+        ],
+    );
+    assert_eq!(flagged.code, 3, "{}", flagged.stderr);
+    assert!(
+        flagged
+            .stderr
+            .contains("1 report with 5 or more detections"),
+        "{}",
+        flagged.stderr
+    );
+    assert_eq!(
+        lines_as_json(&flagged.stdout).len(),
+        2,
+        "every record still written"
+    );
+    let clean = report(
+        &env,
+        &["--tier", "private", "--fail-on-positives", "10", EICAR_MD5],
+    );
+    assert_eq!(clean.code, 0, "9 of 11 is under 10: {}", clean.stderr);
+}
+
+#[test]
+fn mistakes_get_a_did_you_mean_and_piped_lists_are_read() {
+    let env = Env::new();
+    let file = env.write("sample.exe", "MZ");
+    let folder = env.path("folder");
+    std::fs::create_dir(&folder).unwrap();
+    let out = run(env
+        .vt()
+        .args([
+            "file",
+            "report",
+            "--tier",
+            "private",
+            "44d88612fea8a8f36de82e1278abb02",
+            "http://x.example/a",
+        ])
+        .arg(&file));
+    assert_eq!(out.code, 2);
+    for hint in [
+        "it has 31 hex digits".to_owned(),
+        "to look up a URL, use: vt url report http://x.example/a".to_owned(),
+        format!(
+            "is a file: to look it up by its hash, use --hash {}",
+            file.display()
+        ),
+    ] {
+        assert!(out.stderr.contains(&hint), "{hint}: {}", out.stderr);
+    }
+    let out = run(env.vt().args(["file", "report", "-i"]).arg(&folder));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("is a folder, not a list; to hash the files in it, use --hash"),
+        "{}",
+        out.stderr
+    );
+    // `cat list | vt file report`: stdin is the list; an empty one is said to be empty.
+    let piped = run_with_stdin(
+        env.vt().args(["file", "report", "--tier", "private"]),
+        &format!("{SAMPLE_MD5}\n"),
+    );
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert_eq!(lines_as_json(&piped.stdout).len(), 1);
+    let empty = env.write("empty.txt", "# nothing here\n\n");
+    let out = run(env.vt().args(["file", "report", "-i"]).arg(&empty));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("empty.txt held nothing but blank lines and comments"),
+        "{}",
+        out.stderr
+    );
+}
