@@ -500,6 +500,13 @@ pub(crate) struct ClientArgs {
     /// Answer from the cache only: send nothing (a miss is a failed record)
     #[arg(long)]
     pub(crate) offline: bool,
+    /// Say bad lines of the lists on stderr and go on, instead of refusing the run
+    #[arg(long)]
+    pub(crate) skip_invalid: bool,
+    /// Look up every MD5, SHA-1 and SHA-256 found anywhere in the --input text (logs,
+    /// reports, e-mails), each labelled with its line
+    #[arg(long)]
+    pub(crate) extract: bool,
     /// Exit with status 3 when any report has at least N detections (for CI jobs that gate
     /// on a verdict)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -507,6 +514,17 @@ pub(crate) struct ClientArgs {
     /// Also trust the CA certificates in this PEM file (e.g. a TLS-inspecting proxy's)
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_cert: Vec<PathBuf>,
+}
+
+impl ClientArgs {
+    /// How the lists of this command are read.
+    pub(crate) fn read_options(&self) -> crate::input::ReadOptions {
+        crate::input::ReadOptions {
+            count_repeats: self.no_cache,
+            skip_invalid: self.skip_invalid,
+            extract: self.extract,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

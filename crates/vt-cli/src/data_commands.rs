@@ -138,7 +138,11 @@ async fn download_all(
 
 pub(crate) async fn download(args: &DownloadArgs, global: &Global) -> Result<u8> {
     let credentials = Credentials::load(&args.client)?;
-    let hashes = input::read::<Resource>(&args.hashes, &args.inputs, credentials.key(), false)?;
+    let options = input::ReadOptions {
+        count_repeats: false,
+        ..args.client.read_options()
+    };
+    let hashes = input::read::<Resource>(&args.hashes, &args.inputs, credentials.key(), options)?;
     if hashes.len() == 0 {
         return Err(UsageError::new(
             "nothing to download: give hashes as arguments, or --input FILE (- for stdin)",
@@ -149,7 +153,7 @@ pub(crate) async fn download(args: &DownloadArgs, global: &Global) -> Result<u8>
     let session = Session::start(&args.client, global, credentials, Some("file download"))?;
     let targets = hashes
         .into_iter()?
-        .map(|hash| {
+        .map(|(hash, _label)| {
             let to = args.output.join(hash.as_str().to_ascii_lowercase());
             (hash, to)
         })

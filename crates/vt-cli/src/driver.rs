@@ -2,8 +2,10 @@
 //! record per input in input order as soon as it is its turn, shows progress, reports failures
 //! and decides the exit status. A command gives it its endpoint, its inputs and its rows.
 
+use std::collections::VecDeque;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
@@ -43,7 +45,7 @@ pub(crate) struct Lookups<'a, Q, T, I, R> {
     /// The queries that come more than once, when no cache answers repeats: their answers
     /// are kept for the later copies.
     pub(crate) repeats: Option<Repeats>,
-    /// The queries, in the order of the `Ask` rows.
+    /// The queries with their labels, in the order of the `Ask` rows.
     pub(crate) queries: I,
     /// Every output line, in input order.
     pub(crate) rows: R,
@@ -60,7 +62,7 @@ pub(crate) async fn run<'p, Q, T, I, R>(
 where
     Q: Query,
     T: AnswerKind,
-    I: Iterator<Item = Q> + Unpin,
+    I: Iterator<Item = (Q, Option<Box<str>>)> + Unpin,
     R: Iterator<Item = Row<'p, Q, T>>,
 {
     let Lookups {
@@ -98,6 +100,17 @@ where
         stopped: None,
         bar: bar.clone(),
     };
+    // The labels go beside the queries the stream reads ahead, and come back to the rows in
+    // the same order (outcomes are in input order): no more than the stream's window.
+    let labels = Arc::new(Mutex::new(VecDeque::new()));
+    let queued = Arc::clone(&labels);
+    let queries = queries.map(move |(query, label)| {
+        queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(label);
+        query
+    });
     let mut outcomes = session
         .client
         .lookups(endpoint, stream::iter(queries), params);
@@ -128,12 +141,18 @@ where
                                 break;
                             }
                         };
+                    let label = labels
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop_front()
+                        .flatten();
                     match outcome.result {
                         Ok(answer) => Job::Answer {
                             query: outcome.query,
                             answer,
                             path,
                             cached_at: outcome.cached_at,
+                            label,
                         },
                         Err(error) => Job::Failed {
                             resource: Some(outcome.query.wire_text().to_owned()),
@@ -141,6 +160,7 @@ where
                             kind: error.kind(),
                             message: error.to_string(),
                             path,
+                            label,
                         },
                     }
                 }
@@ -153,6 +173,7 @@ where
                     answer,
                     path,
                     cached_at: None,
+                    label: None,
                 },
                 Row::Failed {
                     path,
@@ -164,6 +185,7 @@ where
                     kind,
                     message,
                     path: Some(path),
+                    label: None,
                 },
             };
             writer.write(record)?;
@@ -324,6 +346,8 @@ enum Job<'p, Q, T> {
         path: Option<&'p Path>,
         /// When the cache's answer was fetched, if it came from the cache.
         cached_at: Option<SystemTime>,
+        /// The input's label (a file name of `sha256sum` output, a trailing comment).
+        label: Option<Box<str>>,
     },
     Failed {
         resource: Option<String>,
@@ -332,6 +356,7 @@ enum Job<'p, Q, T> {
         kind: &'static str,
         message: String,
         path: Option<&'p Path>,
+        label: Option<Box<str>>,
     },
 }
 
@@ -366,12 +391,14 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                 answer,
                 path,
                 cached_at,
+                label,
             } if matches!(self.format, Format::Table | Format::Csv) => match answer.answer() {
                 Ok(_) => Job::Answer {
                     query,
                     answer,
                     path,
                     cached_at,
+                    label,
                 },
                 Err(error) => {
                     let error = vt_api::Error::from(error);
@@ -381,6 +408,7 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                         kind: error.kind(),
                         message: error.to_string(),
                         path,
+                        label,
                     }
                 }
             },
@@ -392,6 +420,7 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                 answer,
                 path,
                 cached_at,
+                label,
             } => {
                 if let Some(threshold) = self.fail_on_positives {
                     // Decoded only for this (jsonl passes the bytes through otherwise).
@@ -413,6 +442,7 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                     answer,
                     cached_at: *cached_at,
                     path: *path,
+                    label: label.as_deref(),
                 }
             }
             Job::Failed {
@@ -421,6 +451,7 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                 kind,
                 message,
                 path,
+                label,
             } => {
                 self.failed += 1;
                 let first_of_stop = match (&mut self.stopped, stops_run) {
@@ -447,6 +478,7 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                     kind,
                     message,
                     path: *path,
+                    label: label.as_deref(),
                 }
             }
         };

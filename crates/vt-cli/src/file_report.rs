@@ -19,7 +19,7 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         &args.resources,
         &lists,
         credentials.key(),
-        args.client.no_cache,
+        args.client.read_options(),
     )?;
     if resources.len() == 0 && args.hash.is_empty() {
         return Err(input::nothing_to_look_up(
@@ -78,9 +78,12 @@ pub(crate) async fn run(args: &ReportArgs, global: &Global) -> Result<u8> {
         .iter()
         .filter_map(|h| h.result.as_ref().ok())
         .filter_map(|hex| Resource::parse(hex).ok())
+        .map(|sha256| (sha256, None))
         .collect::<Vec<_>>();
     let repeats = resources.repeats.take().map(|mut counter| {
-        from_files.iter().for_each(|resource| counter.add(resource));
+        from_files
+            .iter()
+            .for_each(|(resource, _)| counter.add(resource));
         counter.finish()
     });
     let queries = resources.into_iter()?.chain(from_files);

@@ -91,7 +91,7 @@ impl Input for vt_api::IpAddress {
 /// The validated inputs, in input order.
 #[derive(Debug)]
 pub(crate) struct Inputs<Q> {
-    memory: Vec<Q>,
+    memory: Vec<Labelled<Q>>,
     spool: Option<BufWriter<File>>,
     len: usize,
     /// The widest resource, for the table.
@@ -122,27 +122,73 @@ struct Validator<'k, Q> {
     /// The API key, which must not be sent as a resource nor quoted in an error (a key file
     /// or the config file given to `--input` by mistake).
     key: Option<&'k ApiKey>,
+    options: ReadOptions,
 }
 
+/// How lists are read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ReadOptions {
+    /// Count the inputs, so that repeats far apart are answered once without the cache.
+    pub(crate) count_repeats: bool,
+    /// Say bad lines on stderr and go on, instead of refusing the list.
+    pub(crate) skip_invalid: bool,
+    /// Take every hash found anywhere in the text (logs, reports, e-mails).
+    pub(crate) extract: bool,
+}
+
+/// An input and the label it came with (a file name of `sha256sum` output, a trailing
+/// comment), carried into its record.
+pub(crate) type Labelled<Q> = (Q, Option<Box<str>>);
+
 impl<'k, Q: Input> Validator<'k, Q> {
-    fn new(key: Option<&'k ApiKey>) -> Validator<'k, Q> {
+    fn new(key: Option<&'k ApiKey>, options: ReadOptions) -> Validator<'k, Q> {
+        let mut resources = Inputs::new();
+        if options.count_repeats {
+            resources.repeats = Some(RepeatCounter::default());
+        }
         Validator {
-            resources: Inputs::new(),
+            resources,
             errors: Vec::new(),
             bad: 0,
             key,
+            options,
         }
     }
 
-    fn take(&mut self, text: &str, origin: Origin<'_>) -> Result<()> {
+    /// One input: `text`, or `TEXT  label` (as `sha256sum` writes `HASH  name`), with the
+    /// line's `comment` as (more of) its label.
+    fn take(&mut self, text: &str, origin: Origin<'_>, comment: &str) -> Result<()> {
         if self.key.is_some_and(|key| key.matches(text)) {
             self.reject(format!(
                 "{origin}: this is the API key; it is not sent as a resource"
             ));
             return Ok(());
         }
-        match Q::parse_input(text) {
-            Ok(query) => self.resources.push(query),
+        let from_a_list = matches!(origin, Origin::Line(..));
+        let parsed = Q::parse_input(text)
+            .map(|query| (query, None))
+            .or_else(|error| {
+                // A line of a list as `HASH  name`, `HASH *name` (binary mode) or `URL  note`:
+                // the first word is the input, the rest its label. (An argument is one input.)
+                let (first, rest) = text
+                    .split_once(char::is_whitespace)
+                    .filter(|_| from_a_list)
+                    .ok_or(error.clone())?;
+                let query = Q::parse_input(first).map_err(|_| error)?;
+                let rest = rest.trim_start().trim_start_matches('*');
+                Ok::<_, vt_api::vt_model::Error>((query, Some(rest)))
+            });
+        match parsed {
+            Ok((query, name)) => {
+                let label = match (name.filter(|n| !n.is_empty()), comment) {
+                    (Some(name), "") => Some(name.to_owned()),
+                    (Some(name), comment) => Some(format!("{name}; {comment}")),
+                    (None, "") => None,
+                    (None, comment) => Some(comment.to_owned()),
+                };
+                self.resources
+                    .push(query, label.map(String::into_boxed_str))
+            }
             Err(error) => {
                 let message = match Q::did_you_mean(text) {
                     Some(hint) => format!("{origin}: {error}\n  did you mean: {hint}"),
@@ -158,8 +204,28 @@ impl<'k, Q: Input> Validator<'k, Q> {
         }
     }
 
-    /// Counts a bad input, keeping its message if it is among the first few.
+    /// `--extract`: every MD5, SHA-1 and SHA-256 in `text` (runs of exactly 32, 40 or 64
+    /// hex digits between non-alphanumeric characters), each an input labelled by its line.
+    fn extract(&mut self, text: &str, origin: Origin<'_>) -> Result<()> {
+        let label = origin.to_string();
+        for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+            if matches!(word.len(), 32 | 40 | 64) && word.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if let Ok(query) = Q::parse_input(word) {
+                    self.resources
+                        .push(query, Some(label.clone().into_boxed_str()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a bad input, keeping its message if it is among the first few; with
+    /// `--skip-invalid`, says it on stderr instead.
     fn reject(&mut self, message: String) {
+        if self.options.skip_invalid {
+            crate::ui::eprint_line(&format!("vt: skipped {message}"));
+            return;
+        }
         self.bad += 1;
         if self.errors.len() < ERRORS_SHOWN {
             self.errors.push(message);
@@ -178,14 +244,14 @@ impl<Q: Input> Inputs<Q> {
         }
     }
 
-    fn push(&mut self, query: Q) -> Result<()> {
+    fn push(&mut self, query: Q, label: Option<Box<str>>) -> Result<()> {
         self.len += 1;
         self.max_width = self.max_width.max(query.wire_text().chars().count());
         if let Some(counter) = &mut self.repeats {
             counter.add(&query);
         }
         if self.spool.is_none() && self.memory.len() < IN_MEMORY {
-            self.memory.push(query);
+            self.memory.push((query, label));
             return Ok(());
         }
         let spool = match &mut self.spool {
@@ -194,8 +260,15 @@ impl<Q: Input> Inputs<Q> {
                 tempfile::tempfile().context("cannot create a temporary file for the input")?,
             )),
         };
-        // One a line: no valid input holds a line break.
-        writeln!(spool, "{}", query.wire_text()).context("cannot spool the input")
+        // One a line, the label after a tab: no valid input holds a line break or a tab, and
+        // a label's are made spaces.
+        let label: String = label
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        writeln!(spool, "{}\t{label}", query.wire_text()).context("cannot spool the input")
     }
 
     /// How many inputs.
@@ -203,8 +276,8 @@ impl<Q: Input> Inputs<Q> {
         self.len
     }
 
-    /// The inputs, in input order; reading the spool back is lazy.
-    pub(crate) fn into_iter(self) -> Result<Box<dyn Iterator<Item = Q> + Send>> {
+    /// The inputs with their labels, in input order; reading the spool back is lazy.
+    pub(crate) fn into_iter(self) -> Result<Box<dyn Iterator<Item = Labelled<Q>> + Send>> {
         let memory = self.memory.into_iter();
         let Some(spool) = self.spool else {
             return Ok(Box::new(memory));
@@ -217,7 +290,11 @@ impl<Q: Input> Inputs<Q> {
         let lines = BufReader::new(file)
             .lines()
             .map_while(|line| line.ok())
-            .filter_map(|line| Q::parse_input(&line).ok());
+            .filter_map(|line| {
+                let (text, label) = line.split_once('\t').unwrap_or((&line, ""));
+                let label = (!label.is_empty()).then(|| label.into());
+                Some((Q::parse_input(text).ok()?, label))
+            });
         Ok(Box::new(memory.chain(lines)))
     }
 }
@@ -231,14 +308,11 @@ pub(crate) fn read<Q: Input>(
     arguments: &[String],
     inputs: &[PathBuf],
     key: Option<&ApiKey>,
-    count_repeats: bool,
+    options: ReadOptions,
 ) -> Result<Inputs<Q>> {
-    let mut validator = Validator::new(key);
-    if count_repeats {
-        validator.resources.repeats = Some(RepeatCounter::default());
-    }
+    let mut validator = Validator::new(key, options);
     for (i, text) in arguments.iter().enumerate() {
-        validator.take(text, Origin::Argument(i + 1))?;
+        validator.take(text, Origin::Argument(i + 1), "")?;
     }
     let mut stdin_used = false;
     for path in inputs {
@@ -321,7 +395,13 @@ fn read_lines<Q: Input>(
     let mut list = ListReader::new(BufReader::with_capacity(64 * 1024, reader), source);
     while let Some(entry) = list.next_entry() {
         match entry {
-            Ok(entry) => validator.take(entry.text, Origin::Line(entry.line, source))?,
+            Ok(entry) if validator.options.extract => {
+                let text = format!("{} {}", entry.text, entry.comment);
+                validator.extract(&text, Origin::Line(entry.line, source))?
+            }
+            Ok(entry) => {
+                validator.take(entry.text, Origin::Line(entry.line, source), entry.comment)?
+            }
             Err(error) => validator.reject(error.to_string()),
         }
     }
@@ -336,7 +416,7 @@ mod tests {
 
     #[test]
     fn comments_and_blank_lines_are_skipped() {
-        let mut validator = Validator::<Resource>::new(None);
+        let mut validator = Validator::<Resource>::new(None, ReadOptions::default());
         let text = format!("# a list\n\n  {MD5}  # eicar\r\n{}\n", MD5.to_uppercase());
         read_lines(text.as_bytes(), "list.txt", &mut validator).unwrap();
         assert_eq!(validator.bad, 0);
@@ -344,14 +424,14 @@ mod tests {
             .resources
             .into_iter()
             .unwrap()
-            .map(|r| r.as_str().to_owned())
+            .map(|(r, _)| r.as_str().to_owned())
             .collect();
         assert_eq!(got, [MD5.to_owned(), MD5.to_uppercase()]);
     }
 
     #[test]
     fn a_bad_line_is_named_with_its_number() {
-        let mut validator = Validator::<Resource>::new(None);
+        let mut validator = Validator::<Resource>::new(None, ReadOptions::default());
         let text = format!("{MD5}\n\nnot-a-hash\n");
         read_lines(text.as_bytes(), "list.txt", &mut validator).unwrap();
         assert_eq!(validator.bad, 1);
@@ -367,7 +447,7 @@ mod tests {
         // A key file, or the config file, given to --input by mistake.
         let key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         let api_key = ApiKey::new(key);
-        let mut validator = Validator::<Resource>::new(Some(&api_key));
+        let mut validator = Validator::<Resource>::new(Some(&api_key), ReadOptions::default());
         let text = format!("{key}\napi_key = {key}\n{MD5}\n");
         read_lines(text.as_bytes(), "config", &mut validator).unwrap();
         assert_eq!((validator.bad, validator.resources.len()), (2, 1));
@@ -386,12 +466,12 @@ mod tests {
         let n = IN_MEMORY + 10;
         for i in 0..n {
             resources
-                .push(Resource::parse(&format!("{i:032x}")).unwrap())
+                .push(Resource::parse(&format!("{i:032x}")).unwrap(), None)
                 .unwrap();
         }
         assert!(resources.spool.is_some());
         assert_eq!(resources.len(), n);
-        let back: Vec<Resource> = resources.into_iter().unwrap().collect();
+        let back: Vec<Resource> = resources.into_iter().unwrap().map(|(r, _)| r).collect();
         assert_eq!(back.len(), n);
         assert_eq!(back[n - 1].as_str(), format!("{:032x}", n - 1));
     }

@@ -171,6 +171,8 @@ pub struct Entry<'a> {
     pub line: u64,
     /// The text to parse as a resource.
     pub text: &'a str,
+    /// The line's trailing comment, trimmed (empty when none): a ticket number, a note.
+    pub comment: &'a str,
 }
 
 /// Reads a list line by line, holding at most one line of [`MAX_LINE`] bytes (plus a
@@ -276,10 +278,14 @@ impl<R: BufRead> ListReader<R> {
                 break (start, start + trimmed.len());
             }
         };
-        let text = std::str::from_utf8(&self.buffer[start..end]).ok()?;
+        let line = std::str::from_utf8(&self.buffer).ok()?;
+        let comment = line
+            .split_once('#')
+            .map_or("", |(_, comment)| comment.trim());
         Some(Ok(Entry {
             line: self.line,
-            text,
+            text: &line[start..end],
+            comment,
         }))
     }
 

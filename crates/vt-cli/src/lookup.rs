@@ -39,7 +39,7 @@ pub(crate) async fn run<Q: Input, T: AnswerKind>(
         command.arguments,
         &lists,
         credentials.key(),
-        command.client.no_cache,
+        command.client.read_options(),
     )?;
     if queries.len() == 0 {
         let how = format!(

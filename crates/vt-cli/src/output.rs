@@ -53,12 +53,15 @@ pub(crate) enum Record<'a, T> {
         path: Option<&'a Path>,
         /// When the answer was fetched, if it came from the cache.
         cached_at: Option<SystemTime>,
+        /// The input's label, if it had one.
+        label: Option<&'a str>,
     },
     Failed {
         resource: Option<&'a str>,
         kind: &'a str,
         message: &'a str,
         path: Option<&'a Path>,
+        label: Option<&'a str>,
     },
 }
 
@@ -66,6 +69,12 @@ impl<T> Record<'_, T> {
     fn path(&self) -> Option<&Path> {
         match self {
             Record::Answer { path, .. } | Record::Failed { path, .. } => *path,
+        }
+    }
+
+    fn label(&self) -> Option<&str> {
+        match self {
+            Record::Answer { label, .. } | Record::Failed { label, .. } => *label,
         }
     }
 
@@ -126,7 +135,8 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                     self.out.write_all(b",path")?;
                 }
                 // After the columns scripts already read, so that they keep working.
-                self.out.write_all(b",cached_at,message,error_kind\n")?;
+                self.out
+                    .write_all(b",cached_at,message,error_kind,label\n")?;
             }
             Format::Table => {
                 let l = self.layout;
@@ -154,7 +164,10 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                 match record {
                     // The common case: the service's bytes, as they came.
                     Record::Answer {
-                        answer, path: None, ..
+                        answer,
+                        path: None,
+                        label: None,
+                        ..
                     } if one_line(answer.bytes()) => self.out.write_all(answer.bytes())?,
                     _ => self.out.write_all(&json_record(record))?,
                 }
@@ -238,6 +251,7 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                 fields.extend([String::new(), (*message).to_owned(), (*kind).to_owned()])
             }
         }
+        fields.push(record.label().unwrap_or_default().to_owned());
         // Every field, not only the service's: one rule is easier to trust than a list, and
         // the numbers and statuses vt writes itself never start with a formula character.
         let line: Vec<String> = fields
@@ -294,6 +308,9 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                 ));
             }
         }
+        if let Some(label) = record.label() {
+            line.push_str(&format!("  # {}", shown(label)));
+        }
         writeln!(self.out, "{}", line.trim_end())
     }
 }
@@ -339,13 +356,19 @@ pub(crate) fn json_record<T>(record: &Record<'_, T>) -> Vec<u8> {
             .into_bytes()
         }
     };
-    if let Some(path) = record.path() {
-        // The object ends with `}`; `path` goes in as its last key.
-        if bytes.last() == Some(&b'}') && bytes.len() > 2 {
-            bytes.pop();
-            bytes.extend_from_slice(b",\"path\":");
-            bytes.extend_from_slice(json_string(&path.to_string_lossy()).as_bytes());
-            bytes.push(b'}');
+    let extra = [
+        ("path", record.path().map(|p| p.to_string_lossy())),
+        ("label", record.label().map(std::borrow::Cow::Borrowed)),
+    ];
+    for (key, value) in extra {
+        // The object ends with `}`; the key goes in as its last.
+        if let (Some(value), Some(b'}')) = (value, bytes.last()) {
+            if bytes.len() > 2 {
+                bytes.pop();
+                bytes.extend_from_slice(format!(",\"{key}\":").as_bytes());
+                bytes.extend_from_slice(json_string(&value).as_bytes());
+                bytes.push(b'}');
+            }
         }
     }
     bytes
@@ -536,10 +559,11 @@ mod tests {
             kind: "timeout",
             message: "no \"answer\"",
             path: Some(Path::new("/tmp/x y")),
+            label: Some("ticket 1"),
         };
         assert_eq!(
             String::from_utf8(json_record(&record)).unwrap(),
-            r#"{"resource":"abc","error":{"kind":"timeout","message":"no \"answer\""},"path":"/tmp/x y"}"#
+            r#"{"resource":"abc","error":{"kind":"timeout","message":"no \"answer\""},"path":"/tmp/x y","label":"ticket 1"}"#
         );
     }
 }

@@ -107,7 +107,7 @@ pub(crate) async fn run(args: &ScanArgs, global: &Global) -> Result<u8> {
             params: Params::new(),
             wait_queued: args.wait.or(args.client.wait_queued),
             repeats: None,
-            queries: queries.into_iter(),
+            queries: queries.into_iter().map(|scan_id| (scan_id, None)),
             rows,
             total,
             layout,

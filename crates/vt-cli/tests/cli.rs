@@ -10,6 +10,7 @@ use common::*;
 use vt_emulator::Clock;
 
 const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+const SAMPLE_SHA256: &str = "52d3df0ed60c46f336c131bf2ca454f73bafdc4b04dfa2aea80746f5ba9e6d1c";
 /// The PE dropper (found, 10/11), asked in upper case.
 const DROPPER_SHA256_UPPER: &str =
     "E478506A219D0F674EA2D03077E80CA4CA549A37792BC4FA686D3A756D3B9FCC";
@@ -263,7 +264,7 @@ fn hash_walks_a_tree_and_reports_unreadable_files_in_place() {
     assert!(lines
         .next()
         .unwrap()
-        .ends_with(",permalink,path,cached_at,message,error_kind"));
+        .ends_with(",permalink,path,cached_at,message,error_kind,label"));
     let row = lines.next().unwrap();
     assert!(
         row.starts_with(&format!("{EMPTY_SHA256},found,0,10,")),
@@ -1185,6 +1186,112 @@ fn mistakes_get_a_did_you_mean_and_piped_lists_are_read() {
     assert!(
         out.stderr
             .contains("empty.txt held nothing but blank lines and comments"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn lists_as_they_come_carry_their_labels_into_the_records() {
+    let env = Env::new();
+    // sha256sum output (`HASH  name`, `HASH *name`), a trailing comment, a plain line.
+    let list = env.write(
+        "sums.txt",
+        format!(
+            "{SAMPLE_SHA256}  dropper.exe\n{EICAR_MD5} *eicar.com # ticket 4711\n{ABSENT_MD5}\n"
+        ),
+    );
+    let out = run(env
+        .vt()
+        .args([
+            "file", "report", "--tier", "private", "--format", "jsonl", "-i",
+        ])
+        .arg(&list));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records[0]["label"], "dropper.exe");
+    assert_eq!(records[1]["label"], "eicar.com; ticket 4711");
+    assert!(records[2].get("label").is_none(), "{}", records[2]);
+    let csv = run(env
+        .vt()
+        .args([
+            "file", "report", "--tier", "private", "--format", "csv", "-i",
+        ])
+        .arg(&list));
+    assert!(
+        csv.stdout.lines().nth(1).unwrap().ends_with(",dropper.exe"),
+        "{}",
+        csv.stdout
+    );
+    let table = run(env
+        .vt()
+        .args([
+            "file", "report", "--tier", "private", "--format", "table", "-i",
+        ])
+        .arg(&list));
+    assert!(
+        table
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("  # dropper.exe"),
+        "{}",
+        table.stdout
+    );
+
+    // --extract: every hash in free text, labelled with its line.
+    let mail = env.write(
+        "mail.txt",
+        format!("Hi team,\nthe dropper ({SAMPLE_MD5}) fetched\nsha256={EICAR_SHA256}; also ABC.\n"),
+    );
+    let out = run(env
+        .vt()
+        .args([
+            "file",
+            "report",
+            "--tier",
+            "private",
+            "--format",
+            "jsonl",
+            "--extract",
+            "-i",
+        ])
+        .arg(&mail));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records.len(), 2, "{}", out.stdout);
+    assert!(
+        records[1]["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 3 of"),
+        "{}",
+        records[1]
+    );
+
+    // --skip-invalid: bad lines said on stderr, the rest looked up.
+    let mixed = env.write(
+        "mixed.txt",
+        format!("{SAMPLE_MD5}\nnot-a-hash\n{EICAR_MD5}\n"),
+    );
+    let out = run(env
+        .vt()
+        .args([
+            "file",
+            "report",
+            "--tier",
+            "private",
+            "--format",
+            "jsonl",
+            "--skip-invalid",
+            "-i",
+        ])
+        .arg(&mixed));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(lines_as_json(&out.stdout).len(), 2);
+    assert!(
+        out.stderr.contains("vt: skipped line 2 of"),
         "{}",
         out.stderr
     );
