@@ -500,6 +500,13 @@ pub(crate) struct ClientArgs {
     /// Answer from the cache only: send nothing (a miss is a failed record)
     #[arg(long)]
     pub(crate) offline: bool,
+    /// Write only these fields of the jsonl/json records: a dotted path, `*` any part of a
+    /// key (e.g. scans.*.result). Repeatable
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) include: Vec<String>,
+    /// Leave these fields out of the jsonl/json records (same patterns). Repeatable
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) exclude: Vec<String>,
     /// Say bad lines of the lists on stderr and go on, instead of refusing the run
     #[arg(long)]
     pub(crate) skip_invalid: bool,

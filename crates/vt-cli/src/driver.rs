@@ -87,7 +87,8 @@ where
             BufWriter::with_capacity(64 * 1024, stdout.lock()),
             layout,
             session.stdout_terminal,
-        ),
+        )
+        .with_fields(session.fields.clone()),
         format,
         quiet: global.quiet,
         on_terminal: session.stdout_terminal,

@@ -17,6 +17,7 @@ mod clock;
 mod config;
 mod data_commands;
 mod driver;
+mod fields;
 mod file_report;
 mod hash;
 mod input;

@@ -104,6 +104,8 @@ pub(crate) struct Output<W: Write, T> {
     /// True: flush after every record (a terminal).
     eager: bool,
     last_flush: Instant,
+    /// `--include` / `--exclude`, for jsonl and json.
+    fields: Option<crate::fields::FieldFilter>,
     kind: std::marker::PhantomData<fn(&T)>,
 }
 
@@ -116,8 +118,15 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
             written: 0,
             eager,
             last_flush: Instant::now(),
+            fields: None,
             kind: std::marker::PhantomData,
         }
+    }
+
+    /// Filters the fields of the jsonl and json records.
+    pub(crate) fn with_fields(mut self, fields: Option<crate::fields::FieldFilter>) -> Self {
+        self.fields = fields;
+        self
     }
 
     /// The header (table, csv) or the opening bracket (json).
@@ -160,6 +169,11 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
 
     pub(crate) fn write(&mut self, record: &Record<'_, T>) -> io::Result<()> {
         match self.format {
+            Format::Jsonl if self.fields.is_some() => {
+                let filtered = self.filtered(record);
+                self.out.write_all(&filtered)?;
+                self.out.write_all(b"\n")?;
+            }
             Format::Jsonl => {
                 match record {
                     // The common case: the service's bytes, as they came.
@@ -176,7 +190,8 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
             Format::Json => {
                 self.out
                     .write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
-                self.out.write_all(&json_record(record))?;
+                let json = self.filtered(record);
+                self.out.write_all(&json)?;
             }
             Format::Csv => self.csv(record)?,
             Format::Table => self.table(record)?,
@@ -192,6 +207,15 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                 .write_all(if self.written == 0 { b"]\n" } else { b"\n]\n" })?;
         }
         self.out.flush()
+    }
+
+    /// The record's JSON, through `--include` / `--exclude` when given.
+    fn filtered(&self, record: &Record<'_, T>) -> Vec<u8> {
+        let json = json_record(record);
+        match &self.fields {
+            Some(fields) => fields.apply(&json),
+            None => json,
+        }
     }
 
     /// Sends what has been written on, now.

@@ -60,6 +60,8 @@ pub(crate) struct Session {
     pub(crate) offline: bool,
     /// `--fail-on-positives`.
     pub(crate) fail_on_positives: Option<u32>,
+    /// `--include` / `--exclude`.
+    pub(crate) fields: Option<crate::fields::FieldFilter>,
 }
 
 impl Session {
@@ -237,6 +239,7 @@ impl Session {
             limits,
             offline: args.offline,
             fail_on_positives: args.fail_on_positives,
+            fields: crate::fields::FieldFilter::new(&args.include, &args.exclude),
         })
     }
 

@@ -1296,3 +1296,38 @@ fn lists_as_they_come_carry_their_labels_into_the_records() {
         out.stderr
     );
 }
+
+#[test]
+fn include_and_exclude_pick_the_fields_of_json_records() {
+    let env = Env::new();
+    let out = report(
+        &env,
+        &[
+            "--tier",
+            "private",
+            "--include",
+            "resource",
+            "--include",
+            "scans.*.result",
+            "--exclude",
+            "scans.Bkav*",
+            EICAR_MD5,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let record = &lines_as_json(&out.stdout)[0];
+    let keys: Vec<&String> = record.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["resource", "scans"], "{record}");
+    let scans = record["scans"].as_object().unwrap();
+    assert!(!scans.is_empty());
+    assert!(
+        scans.keys().all(|engine| !engine.starts_with("Bkav")),
+        "{record}"
+    );
+    assert!(
+        scans
+            .values()
+            .all(|scan| scan.as_object().unwrap().keys().eq(["result"])),
+        "{record}"
+    );
+}
