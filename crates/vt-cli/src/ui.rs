@@ -118,6 +118,7 @@ pub(crate) fn init_logging(quiet: bool, verbose: u8, color: bool) {
 /// lines on stderr for what the user should know (retries, 204s, the quota, a stopped run;
 /// requests and pacing waits under `-v`).
 pub(crate) fn observer(quiet: bool, verbose: u8) -> impl Fn(&Event) + Send + Sync + 'static {
+    let paced_once = std::sync::atomic::AtomicBool::new(false);
     move |event| {
         let say = |line: String| {
             if !quiet {
@@ -140,10 +141,18 @@ pub(crate) fn observer(quiet: bool, verbose: u8) -> impl Fn(&Event) + Send + Syn
             }
             Event::Pacing { wait, until, .. } => {
                 set_bar_message(format!("pacing: next request at {}", clock_of(*until)));
+                let first = !paced_once.swap(true, std::sync::atomic::Ordering::Relaxed);
                 if verbose > 0 {
                     say(format!(
                         "pacing: waiting {:.1} s for the quota window",
                         wait.as_secs_f64()
+                    ));
+                } else if first {
+                    // Once a run, terminal or not: a run that seems stuck is waiting.
+                    say(format!(
+                        "pacing to the key's quota: the next request goes at {} (said once; -v \
+                         says every wait)",
+                        clock_of(*until)
                     ));
                 }
             }
@@ -256,7 +265,14 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// `HH:MM:SS UTC` of a wall-clock time.
+/// `HH:MM:SS UTC` of a wall-clock time within the next day; the date too beyond.
 fn clock_of(at: SystemTime) -> String {
+    let within_a_day = at
+        .duration_since(SystemTime::now())
+        .map_or(true, |ahead| ahead < Duration::from_secs(86_400));
+    if !within_a_day {
+        return vt_api::format_utc(at);
+    }
     let at = at
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() % 86_400)
@@ -280,7 +296,7 @@ pub(crate) fn progress(total: usize, show: bool, what: &str) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(&format!(
-        "{{spinner}} {what} {{bar:20}} {{pos}}/{{len}} {{elapsed}} {{wide_msg}}"
+        "{{spinner}} {what} {{bar:20}} {{pos}}/{{len}} {{elapsed}} (left: {{eta}}) {{wide_msg}}"
     ))
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);

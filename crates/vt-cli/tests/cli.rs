@@ -377,6 +377,13 @@ fn a_service_counting_resources_is_met_by_slowing_down_or_by_quota_unit_resource
     );
     let stats = env.stats();
     assert_eq!((stats.status(200), stats.status(204)), (3, 2), "{stats:?}");
+    // Its pacing waits are said once, stderr being no terminal.
+    assert_eq!(
+        out.stderr.matches("pacing to the key's quota").count(),
+        1,
+        "{}",
+        out.stderr
+    );
     // Told that the service counts resources, vt meets none.
     let second: Vec<String> = (100..112).map(|i| format!("{i:064x}")).collect();
     let out = vt(&second, &["--quota-unit", "resource"]);
