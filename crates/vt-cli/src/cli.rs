@@ -510,6 +510,10 @@ pub(crate) struct ClientArgs {
     /// Say bad lines of the lists on stderr and go on, instead of refusing the run
     #[arg(long)]
     pub(crate) skip_invalid: bool,
+    /// The --input lists are CSV with a header: look up this column (a name, or a number
+    /// from 1); the other cells become the record's label
+    #[arg(long, value_name = "NAME|N", conflicts_with = "extract")]
+    pub(crate) column: Option<crate::input::Column>,
     /// Look up every MD5, SHA-1 and SHA-256 found anywhere in the --input text (logs,
     /// reports, e-mails), each labelled with its line
     #[arg(long)]
@@ -530,6 +534,7 @@ impl ClientArgs {
             count_repeats: self.no_cache,
             skip_invalid: self.skip_invalid,
             extract: self.extract,
+            column: self.column.clone(),
         }
     }
 }

@@ -126,7 +126,7 @@ struct Validator<'k, Q> {
 }
 
 /// How lists are read.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ReadOptions {
     /// Count the inputs, so that repeats far apart are answered once without the cache.
     pub(crate) count_repeats: bool,
@@ -134,6 +134,49 @@ pub(crate) struct ReadOptions {
     pub(crate) skip_invalid: bool,
     /// Take every hash found anywhere in the text (logs, reports, e-mails).
     pub(crate) extract: bool,
+    /// The lists are CSV with a header, the inputs in this column.
+    pub(crate) column: Option<Column>,
+}
+
+/// `--column NAME|N`: the lists are CSV with a header, and this column holds the inputs.
+#[derive(Debug, Clone)]
+pub(crate) enum Column {
+    Named(String),
+    Numbered(usize),
+}
+
+impl std::str::FromStr for Column {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Column, String> {
+        match text.trim().parse::<usize>() {
+            Ok(0) => Err("columns are numbered from 1".to_owned()),
+            Ok(n) => Ok(Column::Numbered(n)),
+            Err(_) if text.trim().is_empty() => Err("give a column name or number".to_owned()),
+            Err(_) => Ok(Column::Named(text.trim().to_owned())),
+        }
+    }
+}
+
+/// The cells of one CSV line (RFC 4180: quoted cells may hold commas and doubled quotes).
+fn csv_cells(line: &str) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(std::mem::take(&mut cell)),
+            (c, _) => cell.push(c),
+        }
+    }
+    cells.push(cell);
+    cells.into_iter().map(|c| c.trim().to_owned()).collect()
 }
 
 /// An input and the label it came with (a file name of `sha256sum` output, a trailing
@@ -385,6 +428,32 @@ pub(crate) fn nothing_to_look_up(lists: &[PathBuf], how: &str) -> UsageError {
     ))
 }
 
+/// The header's names and the index of the column `--column` names in it.
+fn column_of(
+    cells: &[String],
+    column: Option<&Column>,
+    origin: &Origin<'_>,
+) -> Result<(Vec<String>, usize)> {
+    let at = match column {
+        Some(Column::Numbered(n)) if *n <= cells.len() => Some(n - 1),
+        Some(Column::Named(name)) => cells.iter().position(|c| c.eq_ignore_ascii_case(name)),
+        _ => None,
+    };
+    match at {
+        Some(at) => Ok((cells.to_vec(), at)),
+        None => Err(UsageError::new(format!(
+            "{origin} (the CSV header: {}) has no column {}",
+            cells.join(", "),
+            match column {
+                Some(Column::Named(name)) => format!("named {name:?}"),
+                Some(Column::Numbered(n)) => format!("number {n}"),
+                None => String::new(),
+            }
+        ))
+        .into()),
+    }
+}
+
 /// One resource a line, by the rules of [`vt_cli::list`] (comments, blank lines, line
 /// endings, a BOM, bounded line length); an unreadable line counts as a bad input.
 fn read_lines<Q: Input>(
@@ -393,8 +462,39 @@ fn read_lines<Q: Input>(
     validator: &mut Validator<'_, Q>,
 ) -> Result<()> {
     let mut list = ListReader::new(BufReader::with_capacity(64 * 1024, reader), source);
+    // With `--column`: the header's names, and where the inputs are.
+    let mut header: Option<(Vec<String>, usize)> = None;
     while let Some(entry) = list.next_entry() {
         match entry {
+            Ok(entry) if validator.options.column.is_some() => {
+                // A `#` inside a cell is the cell's (the reader took it for a comment).
+                let line = match entry.comment {
+                    "" => entry.text.to_owned(),
+                    comment => format!("{}#{comment}", entry.text),
+                };
+                let cells = csv_cells(&line);
+                let origin = Origin::Line(entry.line, source);
+                let Some((names, at)) = &header else {
+                    header = Some(column_of(
+                        &cells,
+                        validator.options.column.as_ref(),
+                        &origin,
+                    )?);
+                    continue;
+                };
+                let Some(value) = cells.get(*at) else {
+                    validator.reject(format!("{origin}: has no column {}", at + 1));
+                    continue;
+                };
+                let others: Vec<String> = names
+                    .iter()
+                    .zip(&cells)
+                    .enumerate()
+                    .filter(|(i, (_, cell))| i != at && !cell.is_empty())
+                    .map(|(_, (name, cell))| format!("{name}={cell}"))
+                    .collect();
+                validator.take(value, origin, &others.join("; "))?
+            }
             Ok(entry) if validator.options.extract => {
                 let text = format!("{} {}", entry.text, entry.comment);
                 validator.extract(&text, Origin::Line(entry.line, source))?

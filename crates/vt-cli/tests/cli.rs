@@ -1338,3 +1338,38 @@ fn include_and_exclude_pick_the_fields_of_json_records() {
         "{record}"
     );
 }
+
+#[test]
+fn a_csv_list_gives_its_column_and_keeps_the_other_cells_as_the_label() {
+    let env = Env::new();
+    let csv = env.write(
+        "alerts.csv",
+        format!(
+            "host,SHA256,ticket\n\"web-01, dmz\",{EICAR_SHA256},#4711\nlaptop-7,{SAMPLE_SHA256},\n"
+        ),
+    );
+    for column in ["sha256", "2"] {
+        let out = run(env
+            .vt()
+            .args([
+                "file", "report", "--tier", "private", "--format", "jsonl", "--column", column,
+                "-i",
+            ])
+            .arg(&csv));
+        assert_eq!(out.code, 0, "{column}: {}", out.stderr);
+        let records = lines_as_json(&out.stdout);
+        assert_eq!(records.len(), 2, "{}", out.stdout);
+        assert_eq!(records[0]["label"], "host=web-01, dmz; ticket=#4711");
+        assert_eq!(records[1]["label"], "host=laptop-7");
+    }
+    let out = run(env
+        .vt()
+        .args(["file", "report", "--column", "md5", "-i"])
+        .arg(&csv));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("has no column named \"md5\""),
+        "{}",
+        out.stderr
+    );
+}
