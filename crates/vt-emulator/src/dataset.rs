@@ -189,6 +189,10 @@ pub struct Dataset {
     by_sha256: HashMap<Box<str>, u32>,
     sites: Sites,
     slabs: Slabs,
+    /// The cap on a data file's size (`None`: [`DEFAULT_MAX_DATA_FILE_SIZE`]).
+    max_file_size: Option<u64>,
+    /// What loading passed over.
+    notes: Vec<String>,
 }
 
 impl fmt::Debug for Dataset {
@@ -248,15 +252,30 @@ impl Dataset {
     /// `file/behaviour` answer per file, named after a hash of the file) and `clusters/` (one
     /// `file/clusters` answer per file, named after the day: `clusters/2026-12-01.json`).
     /// Returns how many reports and answers were read.
+    ///
+    /// A path that is neither a regular file nor a folder (`/dev/zero`, a pipe) is refused, and
+    /// so is a data file larger than [`Dataset::set_max_file_size`] (256 MiB unless set).
+    /// What is passed over in a folder (sub-folders the emulator does not read, files not
+    /// named `*.json`, in any case) is listed by [`Dataset::notes`].
     pub fn add_path(&mut self, path: impl AsRef<Path>) -> Result<usize, Error> {
         let path = path.as_ref();
         let meta = std::fs::metadata(path).map_err(|e| read_error(path, e))?;
-        if !meta.is_dir() {
-            let bytes = std::fs::read(path).map_err(|e| read_error(path, e))?;
+        if meta.is_file() {
+            let bytes = self.read_file(path)?;
             return self.add_json(&path.display().to_string(), &bytes);
         }
+        if !meta.is_dir() {
+            return Err(Error::Data {
+                file: path.display().to_string(),
+                reason: "not a regular file or a folder: --data reads a JSON file or a folder of \
+                         them"
+                    .to_owned(),
+            });
+        }
         let mut added = 0;
-        for file in json_files(path)? {
+        let listing = json_files(path)?;
+        self.note_skipped(path, &listing.skipped, true);
+        for file in listing.json {
             added += self.add_path(&file)?;
         }
         for (name, kind) in SUB_FOLDERS {
@@ -264,8 +283,10 @@ impl Dataset {
             if !folder.is_dir() {
                 continue;
             }
-            for file in json_files(&folder)? {
-                let bytes = std::fs::read(&file).map_err(|e| read_error(&file, e))?;
+            let listing = json_files(&folder)?;
+            self.note_skipped(&folder, &listing.skipped, false);
+            for file in listing.json {
+                let bytes = self.read_file(&file)?;
                 let file_name = file.display().to_string();
                 let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
                 let result = match kind {
@@ -291,6 +312,79 @@ impl Dataset {
             }
         }
         Ok(added)
+    }
+
+    /// The largest data file [`Dataset::add_path`] reads, in bytes (256 MiB by default): a
+    /// larger one is refused with an error naming it and the cap.
+    pub fn set_max_file_size(&mut self, bytes: u64) {
+        self.max_file_size = Some(bytes);
+    }
+
+    /// What [`Dataset::add_path`] passed over in the folders it read, one sentence each (the
+    /// binary prints them on stderr at start-up).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// A regular file's bytes, up to the cap (read through a bounded reader: a file that
+    /// grows while read is refused too).
+    fn read_file(&self, path: &Path) -> Result<Vec<u8>, Error> {
+        use std::io::Read as _;
+        let cap = self.max_file_size.unwrap_or(DEFAULT_MAX_DATA_FILE_SIZE);
+        let too_large = || Error::Data {
+            file: path.display().to_string(),
+            reason: format!("larger than the cap of {} on a data file", human_size(cap)),
+        };
+        let file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
+        let len = file.metadata().map_err(|e| read_error(path, e))?.len();
+        if len > cap {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(cap.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| read_error(path, e))?;
+        if bytes.len() as u64 > cap {
+            return Err(too_large());
+        }
+        Ok(bytes)
+    }
+
+    /// Notes what a folder's listing passed over.
+    fn note_skipped(&mut self, folder: &Path, skipped: &Skipped, top: bool) {
+        for name in &skipped.folders {
+            if top && SUB_FOLDERS.iter().any(|(known, _)| known == name) {
+                continue;
+            }
+            let read = SUB_FOLDERS.map(|(known, _)| format!("{known}/")).join(", ");
+            let why = if top {
+                format!("the sub-folders read are {read}")
+            } else {
+                "sub-folders of it are not read".to_owned()
+            };
+            self.notes.push(format!(
+                "{}: skipped the sub-folder {name}/ ({why})",
+                folder.display()
+            ));
+        }
+        if !skipped.files.is_empty() {
+            const SHOWN: usize = 5;
+            let mut names = skipped.files[..skipped.files.len().min(SHOWN)].join(", ");
+            if skipped.files.len() > SHOWN {
+                names.push_str(&format!(", and {} more", skipped.files.len() - SHOWN));
+            }
+            self.notes.push(format!(
+                "{}: skipped {} entr{} that {} not a *.json file: {names}",
+                folder.display(),
+                skipped.files.len(),
+                if skipped.files.len() == 1 { "y" } else { "ies" },
+                if skipped.files.len() == 1 {
+                    "is"
+                } else {
+                    "are each"
+                },
+            ));
+        }
     }
 
     /// Adds the URL reports of one JSON document (one report or an array of them: objects with
@@ -570,20 +664,65 @@ fn read_error(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
-/// The `*.json` files of a folder (not of its sub-folders), in name order.
-fn json_files(folder: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+/// The cap on a data file's size unless [`Dataset::set_max_file_size`] says otherwise.
+pub const DEFAULT_MAX_DATA_FILE_SIZE: u64 = 256 * 1024 * 1024;
+
+/// `256 MiB`, `1 KiB`, or `100 bytes`.
+fn human_size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// A folder's entries: its `*.json` files (any case) and what else is in it.
+struct Listing {
+    json: Vec<PathBuf>,
+    skipped: Skipped,
+}
+
+/// The names of a folder's entries that are not read as data files.
+#[derive(Default)]
+struct Skipped {
+    folders: Vec<String>,
+    files: Vec<String>,
+}
+
+/// The `*.json` files of a folder (not of its sub-folders; the extension in any case:
+/// `*.JSON` too), in name order, and the names of the other entries.
+fn json_files(folder: &Path) -> Result<Listing, Error> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
         .map_err(|e| read_error(folder, e))?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
         .map_err(|e| read_error(folder, e))?;
-    files.retain(|p| {
-        p.extension()
-            .is_some_and(|x| x.eq_ignore_ascii_case("json"))
-            && p.is_file()
-    });
-    files.sort();
-    Ok(files)
+    paths.sort();
+    let mut listing = Listing {
+        json: Vec::new(),
+        skipped: Skipped::default(),
+    };
+    for path in paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if path.is_dir() {
+            listing.skipped.folders.push(name);
+        } else if path.is_file()
+            && path
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+        {
+            listing.json.push(path);
+        } else if !name.starts_with('.') {
+            listing.skipped.files.push(name);
+        }
+    }
+    Ok(listing)
 }
 
 /// The served reports: ready bytes and the index from lower-case keys to them.

@@ -15,8 +15,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A data file or folder that could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    /// A data file or folder that could not be read. Its message does not repeat the
+    /// source's (the why is [`std::error::Error::source`], printed once by a chain such as
+    /// anyhow's `{:#}`).
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file or folder.
         path: PathBuf,
@@ -35,8 +37,8 @@ pub enum Error {
     /// A setting that cannot be used: a key, a fault, a queued resource or a limit.
     #[error("{0}")]
     Config(String),
-    /// The listening address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    /// The listening address could not be bound (the why is the source, as for `Read`).
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,

@@ -57,6 +57,12 @@ impl FromStr for Tier {
 /// assert_eq!((spec.key(), spec.tier()), ("abc", Tier::Public));
 /// let spec: KeySpec = "abc".parse()?;
 /// assert_eq!(spec.tier(), Tier::Private);
+/// // A tier that does not exist is refused, naming those that do.
+/// let err = "abc:gold".parse::<KeySpec>().unwrap_err();
+/// assert!(err.to_string().contains("public and private"));
+/// // A key with ':' in it is given with its tier.
+/// let spec: KeySpec = "a:b:private".parse()?;
+/// assert_eq!((spec.key(), spec.tier()), ("a:b", Tier::Private));
 /// # Ok::<(), vt_emulator::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,14 +95,19 @@ impl KeySpec {
 impl FromStr for KeySpec {
     type Err = Error;
 
+    /// `KEY`, `KEY:public` or `KEY:private`. Whatever follows the last `:` must be a tier (any
+    /// case): `K:gold` or `K:pubic` is refused rather than taken as a key named `K:gold`. A key
+    /// that itself contains `:` is given with its tier: `a:b:private` is the key `a:b`.
     fn from_str(s: &str) -> Result<Self, Error> {
         match s.rsplit_once(':') {
-            Some((key, tier))
-                if tier.eq_ignore_ascii_case("public") || tier.eq_ignore_ascii_case("private") =>
-            {
-                KeySpec::new(key, tier.parse()?)
-            }
-            _ => KeySpec::new(s, Tier::Private),
+            Some((key, tier)) => match tier.parse() {
+                Ok(tier) => KeySpec::new(key, tier),
+                Err(_) => Err(Error::config(format!(
+                    "unknown key tier {tier:?} (after the last ':'): the tiers are public and \
+                     private; a key that contains ':' is given with its tier, e.g. {s}:private"
+                ))),
+            },
+            None => KeySpec::new(s, Tier::Private),
         }
     }
 }

@@ -74,14 +74,14 @@ mod urls;
 mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dataset::Dataset;
+pub use dataset::{Dataset, DEFAULT_MAX_DATA_FILE_SIZE};
 pub use error::{BoxError, Error};
 pub use faults::{Fault, FaultKind};
 pub use keys::{KeySpec, Tier};
 pub use quota::QuotaUnit;
 pub use server::{
     Emulator, EmulatorBuilder, RunningEmulator, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_REQUEST_TIMEOUT, STATS_PATH,
+    DEFAULT_REQUEST_TIMEOUT, RESET_PATH, STATS_PATH,
 };
 pub use stats::Stats;
 pub use synthetic::{Synthetic, SOAK_FAULTS};

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use vt_emulator::{Emulator, Fault, KeySpec};
+use vt_emulator::{Dataset, Emulator, Fault, KeySpec};
 
 /// A local server that speaks the VirusTotal API v2 wire protocol (file/report, url/scan,
 /// url/report, domain/report, ip-address/report, the file workflow, file/search, comments).
@@ -83,6 +83,10 @@ struct Args {
     /// connection is closed.
     #[arg(long, value_name = "SECONDS", default_value = "120", value_parser = parse_seconds)]
     request_timeout: Duration,
+    /// Print one line per request on stderr: method, endpoint, how many resources, status
+    /// (never the key nor any other parameter's value).
+    #[arg(long)]
+    log_requests: bool,
 }
 
 /// `never` (no analysis ever finishes), or [`parse_seconds`].
@@ -145,8 +149,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .header_timeout(args.header_timeout)
         .request_timeout(args.request_timeout)
         .seed(seed);
-    for path in args.data {
-        builder = builder.data_path(path);
+    builder = builder.dataset(load(&args.data).context("cannot load the data")?);
+    if args.log_requests {
+        builder = builder.request_log(|line| eprintln!("vt-emulator: {line}"));
     }
     for folder in args.samples {
         builder = builder.samples_path(folder);
@@ -172,6 +177,51 @@ async fn run(args: Args) -> anyhow::Result<()> {
     signals.wait().await;
     running.shutdown().await;
     Ok(())
+}
+
+/// The `--data` paths (the bundled dataset without any), saying on stderr what each yielded,
+/// what was passed over, and what is served in all.
+fn load(paths: &[PathBuf]) -> Result<Dataset, vt_emulator::Error> {
+    if paths.is_empty() {
+        let data = Dataset::bundled();
+        eprintln!(
+            "vt-emulator: serving the bundled dataset: {}",
+            counts(&data)
+        );
+        return Ok(data);
+    }
+    let mut data = Dataset::new();
+    for path in paths {
+        let noted = data.notes().len();
+        let added = data.add_path(path)?;
+        for note in &data.notes()[noted..] {
+            eprintln!("vt-emulator: {note}");
+        }
+        if added == 0 {
+            eprintln!(
+                "vt-emulator: warning: --data {} yielded no report: a folder is read for its \
+                 *.json files and the sub-folders url/, domain/, ip-address/, behaviour/ and \
+                 clusters/",
+                path.display()
+            );
+        }
+    }
+    eprintln!("vt-emulator: loaded {}", counts(&data));
+    Ok(data)
+}
+
+/// `4 file reports, 3 URL reports, ...`.
+fn counts(data: &Dataset) -> String {
+    format!(
+        "{} file reports, {} URL reports, {} domains, {} IP addresses, {} behaviour answers, \
+         {} cluster days",
+        data.len(),
+        data.url_reports(),
+        data.domains(),
+        data.ip_addresses(),
+        data.behaviours(),
+        data.cluster_days()
+    )
 }
 
 /// `HOST:PORT`, where HOST may be a name such as `localhost`.

@@ -68,6 +68,15 @@ impl Quotas {
         }
     }
 
+    /// Empties every key's windows (`POST /_emulator/reset`): each key has its whole quota
+    /// again.
+    pub(crate) fn reset(&self) {
+        self.windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Counts a request of `key` naming `resources` if both windows have room for it (one
     /// unit, or one a resource); false means 204, and nothing is counted.
     pub(crate) fn try_acquire(&self, key: &str, limits: Limits, resources: usize) -> bool {

@@ -120,7 +120,8 @@ pub(crate) struct Route {
     /// way) rather than read as text: [`Params::upload`].
     pub(crate) takes_file: bool,
     /// The chain run with the route's [`Endpoint`]: `serve::<E>`.
-    pub(crate) serve: fn(&State, &Route, &Params<'_>) -> Outcome,
+    /// Also says how many resources the request names (for `--log-requests`).
+    pub(crate) serve: fn(&State, &Route, &Params<'_>) -> (Outcome, usize),
 }
 
 impl Route {
@@ -128,7 +129,7 @@ impl Route {
     pub(crate) const fn new(
         path: &'static str,
         methods: Methods,
-        serve: fn(&State, &Route, &Params<'_>) -> Outcome,
+        serve: fn(&State, &Route, &Params<'_>) -> (Outcome, usize),
     ) -> Route {
         Route {
             path,
@@ -250,13 +251,28 @@ pub(crate) enum Outcome {
 
 /// The rule chain from the fault draw on (steps 3 to 9 of the module docs) for the endpoint
 /// `E`; a route's `serve`. Generic, so that the route table holds plain function pointers and
-/// a request allocates nothing for the routing.
-pub(crate) fn serve<E: Endpoint>(state: &State, route: &Route, params: &Params<'_>) -> Outcome {
+/// a request allocates nothing for the routing. Returns the outcome and how many resources
+/// the request names.
+pub(crate) fn serve<E: Endpoint>(
+    state: &State,
+    route: &Route,
+    params: &Params<'_>,
+) -> (Outcome, usize) {
     let args = E::args(params);
     let asked = E::resources_asked(&args);
     if asked > 0 {
         state.counters.resources(asked);
     }
+    (chain::<E>(state, route, params, args), asked)
+}
+
+/// [`serve`] from the fault draw on.
+fn chain<E: Endpoint>(
+    state: &State,
+    route: &Route,
+    params: &Params<'_>,
+    args: E::Args<'_>,
+) -> Outcome {
     let fault = state.faults.draw();
     if let Some(kind) = fault {
         state.counters.fault(kind);

@@ -43,6 +43,18 @@ use crate::{Clock, Dataset, Error, Fault, FaultKind, KeySpec, Stats, SystemClock
 
 /// The path of the counters, outside the API.
 pub const STATS_PATH: &str = "/_emulator/stats";
+/// The path that zeroes the counters and empties the quota windows (`POST`), outside the API.
+pub const RESET_PATH: &str = "/_emulator/reset";
+
+/// Where `--log-requests` lines go: one call per request, with one line (no newline).
+#[derive(Clone)]
+pub(crate) struct RequestLog(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestLog")
+    }
+}
 /// The one-time upload URLs handed out by `file/scan/upload_url`: `/upload/<token>`.
 pub(crate) const UPLOAD_PATH: &str = "/upload/";
 /// The one-time paths `file/download` redirects to: `/download/<token>`.
@@ -77,6 +89,8 @@ pub struct EmulatorBuilder {
     routes: Vec<Route>,
     shuffle_batches: bool,
     limits: ConnectionLimits,
+    max_data_file_size: Option<u64>,
+    request_log: Option<RequestLog>,
 }
 
 /// What keeps one client from holding the server: how many connections are served at once,
@@ -127,6 +141,8 @@ impl Default for EmulatorBuilder {
                 header_timeout: DEFAULT_HEADER_TIMEOUT,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
             },
+            max_data_file_size: None,
+            request_log: None,
         }
     }
 }
@@ -149,6 +165,24 @@ impl EmulatorBuilder {
     /// Read by [`EmulatorBuilder::build`], which fails naming the first bad file.
     pub fn data_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.paths.push(path.into());
+        self
+    }
+
+    /// The largest data file the paths of [`EmulatorBuilder::data_path`] may hold, in bytes
+    /// (default [`crate::DEFAULT_MAX_DATA_FILE_SIZE`], 256 MiB); a larger one stops
+    /// [`EmulatorBuilder::build`] with an error naming it and the cap.
+    pub fn max_data_file_size(mut self, bytes: u64) -> Self {
+        self.max_data_file_size = Some(bytes);
+        self
+    }
+
+    /// Hands one line per request to `log` once it is answered: the method, the endpoint (or
+    /// the path outside the API; `upload` and `download` for the one-time URLs, whose tokens
+    /// are not shown), how many resources it names and the status (`reset` when the
+    /// connection was closed without an answer). Never the key nor any other parameter's value.
+    /// The binary's `--log-requests` prints them on stderr.
+    pub fn request_log(mut self, log: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.request_log = Some(RequestLog(Arc::new(log)));
         self
     }
 
@@ -298,6 +332,9 @@ impl EmulatorBuilder {
             None if self.paths.is_empty() => Dataset::bundled(),
             None => Dataset::new(),
         };
+        if let Some(bytes) = self.max_data_file_size {
+            dataset.set_max_file_size(bytes);
+        }
         for path in &self.paths {
             dataset.add_path(path)?;
         }
@@ -391,6 +428,7 @@ impl EmulatorBuilder {
             shuffle_seed: self.shuffle_batches.then_some(self.seed),
             batches: AtomicU64::new(0),
             limits: self.limits,
+            request_log: self.request_log,
         };
         Ok(Emulator {
             listen: self.listen,
@@ -697,6 +735,8 @@ pub(crate) struct State {
     /// How many batch orders were drawn (each batch gets its own).
     batches: AtomicU64,
     limits: ConnectionLimits,
+    /// Where `--log-requests` lines go, if anywhere.
+    request_log: Option<RequestLog>,
 }
 
 impl Holder for State {
@@ -809,15 +849,42 @@ impl State {
         }
     }
 
-    /// Routes a request and runs the rule chain (see [`crate::router`]).
+    /// [`State::answer`], and the request's line handed to the request log, if any.
     async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
+    ) -> Result<Response<ReplyBody>, ResetFault> {
+        let Some(log) = self.request_log.clone() else {
+            return self.answer(request, &mut 0).await;
+        };
+        let method = request.method().clone();
+        let what = logged_path(request.uri().path());
+        let mut asked = 0;
+        let result = self.answer(request, &mut asked).await;
+        let status = match &result {
+            Ok(response) => response.status().as_str().to_owned(),
+            Err(ResetFault) => "reset".to_owned(),
+        };
+        (log.0)(&format!(
+            "{method} {what} resources={asked} status={status}"
+        ));
+        result
+    }
+
+    /// Routes a request and runs the rule chain (see [`crate::router`]); `asked` is set to
+    /// how many resources it names.
+    async fn answer(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        asked: &mut usize,
     ) -> Result<Response<ReplyBody>, ResetFault> {
         let gzip = accepts_gzip(request.headers());
         let path = request.uri().path();
         if path == STATS_PATH {
             return Ok(self.stats_reply(request.method()));
+        }
+        if path == RESET_PATH {
+            return Ok(self.reset_reply(request.method()));
         }
         let endpoint = endpoint_of(path);
         self.counters.request(endpoint);
@@ -865,7 +932,8 @@ impl State {
             RequestBody::Bytes(bytes) => params.add_urlencoded(bytes),
             RequestBody::Form(form) => params.add_form(form),
         }
-        let outcome = (route.serve)(&self, &route, &params);
+        let (outcome, named) = (route.serve)(&self, &route, &params);
+        *asked = named;
         drop(params);
         drop(body);
         match outcome {
@@ -997,20 +1065,67 @@ impl State {
 
     fn stats_reply(&self, method: &Method) -> Response<ReplyBody> {
         if method != Method::GET {
-            let mut response = Response::new(ReplyBody::Full(None));
-            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET"));
-            return response;
+            return bare_method_not_allowed("GET");
         }
-        let body = serde_json::to_vec(&self.counters.snapshot()).unwrap_or_default();
-        let mut response = Response::new(ReplyBody::Full(Some(Chunks::from_vec(body))));
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
-        response
+        json_reply(&self.counters.snapshot())
     }
+
+    /// `POST /_emulator/reset`: the counters as they were, then zeroed, and every key's quota
+    /// windows emptied.
+    fn reset_reply(&self, method: &Method) -> Response<ReplyBody> {
+        if method != Method::POST {
+            return bare_method_not_allowed("POST");
+        }
+        let before = self.counters.snapshot();
+        self.counters.reset();
+        self.quotas.reset();
+        json_reply(&before)
+    }
+}
+
+/// `--log-requests`' name of a path: the endpoint under `/vtapi/v2/`, `upload` or `download`
+/// for the one-time URLs (their tokens are not shown), else the path (at most 100 characters,
+/// escaped).
+fn logged_path(path: &str) -> String {
+    if let Some(endpoint) = path.strip_prefix("/vtapi/v2/") {
+        if crate::stats::ENDPOINTS.contains(&endpoint) {
+            return endpoint.to_owned();
+        }
+    }
+    if path.starts_with(UPLOAD_PATH) {
+        return "upload".to_owned();
+    }
+    if path.starts_with(DOWNLOAD_PATH) {
+        return "download".to_owned();
+    }
+    let shown: String = path.chars().take(100).collect();
+    let escaped = format!("{shown:?}");
+    // Without the quotes, unless escaping changed something.
+    if escaped.len() == shown.len() + 2 {
+        shown
+    } else {
+        escaped
+    }
+}
+
+/// 405 with `Allow`, outside the API (no `Cache-Control`, not counted).
+fn bare_method_not_allowed(allow: &'static str) -> Response<ReplyBody> {
+    let mut response = Response::new(ReplyBody::Full(None));
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// The stats as a JSON 200.
+fn json_reply(stats: &Stats) -> Response<ReplyBody> {
+    let body = serde_json::to_vec(stats).unwrap_or_default();
+    let mut response = Response::new(ReplyBody::Full(Some(Chunks::from_vec(body))));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
 }
 
 /// Whether a request's `Accept-Encoding` takes gzip (`gzip`, `x-gzip` or `*`, with a `q` above

@@ -127,6 +127,21 @@ impl Counters {
         self.shard().faults[kind.index()].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Zeroes every counter (`POST /_emulator/reset`). A request counted while this runs may
+    /// be zeroed or kept.
+    pub(crate) fn reset(&self) {
+        for shard in &self.shards {
+            let counters = [&shard.requests, &shard.resources]
+                .into_iter()
+                .chain(&shard.statuses)
+                .chain(&shard.endpoints)
+                .chain(&shard.faults);
+            for counter in counters {
+                counter.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// One counter added up over the shards.
     fn total(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
         self.shards

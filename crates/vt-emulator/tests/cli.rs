@@ -297,3 +297,162 @@ fn bad_flags_are_refused() {
         assert!(!output.stderr.is_empty(), "{args:?} says why");
     }
 }
+
+/// Runs the binary to its end (it must stop by itself): its exit, stdout and stderr.
+fn run_to_end(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_vt-emulator"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// SIGTERM, a clean exit, and what the binary wrote on stderr.
+fn terminate(child: &mut Child) -> String {
+    signal(child, "TERM");
+    assert!(child.wait().unwrap().success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
+#[cfg(unix)]
+#[test]
+fn data_that_is_not_a_file_or_folder_is_refused_at_once() {
+    // Before, `/dev/zero` was read until memory ran out; `output()` returns only if it stops.
+    let (ok, stdout, stderr) = run_to_end(&["--listen", "127.0.0.1:0", "--data", "/dev/zero"]);
+    assert!(!ok);
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("/dev/zero: not a regular file or a folder"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_key_tiers_are_refused_naming_the_tiers() {
+    for key in ["K:gold", "K:pubic"] {
+        let (ok, stdout, stderr) = run_to_end(&["--listen", "127.0.0.1:0", "--key", key]);
+        assert!(!ok, "{key}");
+        assert_eq!(stdout, "", "{key}");
+        assert!(
+            stderr.contains("the tiers are public and private"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_error_message_does_not_repeat_itself() {
+    let missing = std::env::temp_dir().join(format!("vt-emulator-missing-{}", std::process::id()));
+    let missing = missing.to_str().unwrap();
+    let (ok, _, stderr) = run_to_end(&["--listen", "127.0.0.1:0", "--data", missing]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("cannot read {missing}: ")),
+        "{stderr}"
+    );
+    // The OS's reason, whatever its words, is said once.
+    let reason = stderr.trim_end().rsplit(": ").next().unwrap();
+    assert_eq!(stderr.matches(reason).count(), 1, "{stderr}");
+}
+
+#[test]
+fn start_up_says_what_was_loaded_and_skipped_on_stderr_only() {
+    let dir = std::env::temp_dir().join(format!("vt-emulator-cli-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("full/url")).unwrap();
+    std::fs::create_dir_all(dir.join("full/Reports")).unwrap();
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    std::fs::write(
+        dir.join("full/EICAR.JSON"),
+        include_bytes!("../data/eicar-detected.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("full/url/example.json"),
+        include_bytes!("../data/url/example-com-clean.json"),
+    )
+    .unwrap();
+    let full = dir.join("full");
+    let empty = dir.join("empty");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vt-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(&full)
+        .arg("--data")
+        .arg(&empty)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, mut stdout) = listening(&mut child);
+    let (status, _) = get(
+        addr,
+        &format!("/vtapi/v2/file/report?apikey=any&resource={EICAR_MD5}"),
+    );
+    assert_eq!(status, 200, "the upper-case EICAR.JSON is served");
+    let stderr = terminate(&mut child);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "exactly one line on stdout");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        stderr.contains("skipped the sub-folder Reports/"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("--data {} yielded no report", empty.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("loaded 1 file reports, 1 URL reports, 0 domains"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn log_requests_prints_a_line_per_request_without_the_key() {
+    let mut child = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        "KEY-OF-THE-TEST:private",
+        "--log-requests",
+    ]);
+    let (addr, _stdout) = listening(&mut child);
+    let (status, _) = get(
+        addr,
+        &format!("/vtapi/v2/file/report?apikey=KEY-OF-THE-TEST&resource={EICAR_MD5},{SAMPLE_MD5}"),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = get(
+        addr,
+        "/vtapi/v2/domain/report?apikey=nope&domain=example.com",
+    );
+    assert_eq!(status, 403);
+    let stderr = terminate(&mut child);
+    let logged: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("resources="))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            "vt-emulator: GET file/report resources=2 status=200",
+            "vt-emulator: GET domain/report resources=1 status=403",
+        ],
+        "{stderr}"
+    );
+    assert!(!stderr.contains("KEY-OF-THE-TEST") && !stderr.contains("nope"));
+}
