@@ -288,3 +288,35 @@ proptest! {
         assert_agree(&mutated);
     }
 }
+
+/// The test fixtures and the fuzz seed corpus (real answers of every endpoint): whole, cut at
+/// up to 2,000 places each, and with a byte replaced at as many.
+#[test]
+fn the_fixtures_and_the_fuzz_seeds_scan_as_before() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut folders = vec![
+        root.join("tests/fixtures"),
+        root.join("../../fuzz/corpus/decode_body"),
+    ];
+    let mut files = 0;
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            files += 1;
+            let body = std::fs::read(&path).unwrap();
+            assert_agree(&body);
+            let stride = body.len().div_ceil(2_000).max(1);
+            for at in (0..body.len()).step_by(stride) {
+                assert_agree(&body[..at]);
+                let mut mutated = body.clone();
+                mutated[at] = b"\"\\{}[],:0"[at % 9];
+                assert_agree(&mutated);
+            }
+        }
+    }
+    assert!(files > 20, "{files} files");
+}
