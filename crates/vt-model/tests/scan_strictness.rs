@@ -37,6 +37,12 @@ fn values_that_are_read_are_held_to_serde_json_strictness_and_others_to_the_gram
     assert!(scan_body(br#"{"response_code": 0, "\udc00": 1}"#).is_err());
     let skipped = scan_body(br#"{"response_code": 0, "verbose_msg": "\ud800"}"#).unwrap();
     assert_eq!(skipped[0].response_code, Some(0));
+    // The keys of an object read in place of a string are read too; deeper, they are skipped.
+    assert!(scan_body(br#"{"response_code": 0, "resource": {"\ud800": 1}}"#).is_err());
+    assert!(scan_body(br#"{"response_code": 0, "resource": [{"\ud800": 1}]}"#).is_ok());
+    assert!(scan_body(br#"{"response_code": 0, "resource": {"a": {"\ud800": 1}}}"#).is_ok());
+    assert!(scan_body(br#"["\ud800"]"#).is_err());
+    assert!(scan_body(br#"[["\ud800"]]"#).is_ok());
     // A surrogate pair is one character.
     let paired = scan_body(br#"{"response_code": 0, "resource": "\ud83d\ude00"}"#).unwrap();
     assert_eq!(paired[0].resource.as_deref(), Some("\u{1F600}"));

@@ -81,6 +81,34 @@ fn corpus() -> Vec<String> {
     ]
 }
 
+/// Where the former scan read a value and where it skipped it, on the edge: lone surrogates
+/// and numbers beyond `f64` in each kind of place.
+#[test]
+fn read_and_skipped_places_are_told_apart_as_before() {
+    for value in [
+        r#""\ud800""#,
+        r#""\udc00\ud800""#,
+        "1e400",
+        "-1e400",
+        &"9".repeat(400),
+    ] {
+        for body in [
+            format!(r#"{{"response_code": 0, "resource": {value}}}"#),
+            format!(r#"{{"response_code": 0, "resource": {{"k": {value}}}}}"#),
+            format!(r#"{{"response_code": 0, "resource": [{value}]}}"#),
+            format!(r#"{{"response_code": 0, "md5": {{{value}: 1}}}}"#),
+            format!(r#"{{"response_code": 0, "md5": {{"a": {{{value}: 1}}}}}}"#),
+            format!(r#"{{"response_code": 0, "other": {value}}}"#),
+            format!(r#"{{{value}: 0}}"#),
+            format!("[{value}]"),
+            format!("[[{value}]]"),
+            value.to_owned(),
+        ] {
+            assert_agree(body.as_bytes());
+        }
+    }
+}
+
 #[test]
 fn the_corpus_scans_as_before() {
     for body in corpus() {
