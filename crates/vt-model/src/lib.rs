@@ -58,6 +58,7 @@ mod file_actions;
 mod file_data;
 mod file_queries;
 mod ip;
+mod json_scan;
 mod query;
 mod raw;
 mod relations;

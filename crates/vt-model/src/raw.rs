@@ -13,9 +13,10 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
 use crate::answer::{locate, Answer, Report, Status, StatusReport};
+use crate::json_scan::{skip_space, Scanned, Scanner};
 use crate::query::Identifiers;
 use crate::wire::Key;
 use crate::Error;
@@ -84,14 +85,18 @@ pub fn scan_items(body: &[u8]) -> Result<ScanItems<'_>, Error> {
     } else {
         ScanState::One
     };
-    Ok(ScanItems { body, text, state })
+    Ok(ScanItems {
+        body,
+        scanner: Scanner::new(text),
+        state,
+    })
 }
 
 /// The items of a body, scanned one at a time: see [`scan_items`].
 #[derive(Debug)]
 pub struct ScanItems<'b> {
     body: &'b [u8],
-    text: &'b str,
+    scanner: Scanner<'b>,
     state: ScanState,
 }
 
@@ -123,15 +128,14 @@ impl Iterator for ScanItems<'_> {
             ScanState::Done => None,
             ScanState::One => {
                 // One answer: its bytes are the body's, less the whitespace around.
-                let Ok(scanned) = serde_json::from_str::<Scanned>(self.text) else {
+                let start = skip_space(body, 0);
+                let Ok((end, scanned)) = self.scanner.item(start) else {
                     return self.fail();
                 };
-                let start = skip_space(body, 0);
-                let end = body
-                    .iter()
-                    .rposition(|&b| !is_json_space(b))
-                    .map_or(start, |e| e + 1);
-                Some(Ok(scanned.into_item(start..end.max(start))))
+                if skip_space(body, end) != body.len() {
+                    return self.fail();
+                }
+                Some(Ok(into_item(scanned, start..end)))
             }
             ScanState::Array { at, first } => {
                 // Each item is scanned where it lies, and the scanner says where it ended.
@@ -139,13 +143,10 @@ impl Iterator for ScanItems<'_> {
                 if first && body.get(at) == Some(&b']') {
                     return self.end_of_array(at + 1);
                 }
-                let mut stream =
-                    serde_json::Deserializer::from_str(&self.text[at..]).into_iter::<Scanned>();
-                let Some(Ok(scanned)) = stream.next() else {
+                let Ok((end, scanned)) = self.scanner.item(at) else {
                     return self.fail();
                 };
-                let end = at + stream.byte_offset();
-                let item = scanned.into_item(at..end);
+                let item = into_item(scanned, at..end);
                 at = skip_space(body, end);
                 match body.get(at) {
                     Some(b',') => {
@@ -177,192 +178,23 @@ impl ScanItems<'_> {
     }
 }
 
-fn is_json_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-fn skip_space(body: &[u8], mut at: usize) -> usize {
-    while body.get(at).is_some_and(|&b| is_json_space(b)) {
-        at += 1;
+fn into_item(scanned: Scanned, span: Range<usize>) -> ItemScan {
+    ItemScan {
+        span,
+        response_code: scanned.response_code,
+        resource: scanned.resource,
+        ids: scanned.ids,
     }
-    at
 }
 
 /// The typed decoder's account of a body the scan refused: what is wrong with it as answers
 /// (an object, or an array of objects), with the path, line and column.
-fn body_error(body: &[u8]) -> crate::DecodeError {
+pub(crate) fn body_error(body: &[u8]) -> crate::DecodeError {
     let fallback = || de::Error::custom("the answers of this body cannot be delimited");
     if body.get(skip_space(body, 0)) == Some(&b'[') {
         locate::<Vec<StatusReport>>(body, fallback())
     } else {
         locate::<StatusReport>(body, fallback())
-    }
-}
-
-/// Skips the items of an array or the entries of an object (each checked, nothing built).
-fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-/// One answer as the scan reads it.
-#[derive(Default)]
-struct Scanned {
-    response_code: Option<i64>,
-    resource: Option<Box<str>>,
-    ids: Identifiers,
-}
-
-impl Scanned {
-    fn into_item(self, span: Range<usize>) -> ItemScan {
-        ItemScan {
-            span,
-            response_code: self.response_code,
-            resource: self.resource,
-            ids: self.ids,
-        }
-    }
-}
-
-/// A string value, or nothing for any other JSON type (which is skipped, not built).
-struct MaybeText(Option<Box<str>>);
-
-impl<'de> serde::Deserialize<'de> for MaybeText {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TextVisitor)
-    }
-}
-
-struct TextVisitor;
-
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = MaybeText;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_str<E>(self, v: &str) -> Result<MaybeText, E> {
-        Ok(MaybeText(Some(v.into())))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<MaybeText, E> {
-        Ok(MaybeText(None))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<MaybeText, E> {
-        Ok(MaybeText(None))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<MaybeText, E> {
-        Ok(MaybeText(None))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<MaybeText, E> {
-        Ok(MaybeText(None))
-    }
-    fn visit_unit<E>(self) -> Result<MaybeText, E> {
-        Ok(MaybeText(None))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeText, A::Error> {
-        skip_seq(seq).map(|()| MaybeText(None))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeText, A::Error> {
-        skip_map(map).map(|()| MaybeText(None))
-    }
-}
-
-/// An integer `response_code`, or nothing for anything else.
-struct MaybeCode(Option<i64>);
-
-impl<'de> serde::Deserialize<'de> for MaybeCode {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CodeVisitor;
-        impl<'de> Visitor<'de> for CodeVisitor {
-            type Value = MaybeCode;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<MaybeCode, E> {
-                Ok(MaybeCode(Some(v)))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<MaybeCode, E> {
-                Ok(MaybeCode(i64::try_from(v).ok()))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<MaybeCode, E> {
-                Ok(MaybeCode(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<MaybeCode, E> {
-                Ok(MaybeCode(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<MaybeCode, E> {
-                Ok(MaybeCode(None))
-            }
-            fn visit_unit<E>(self) -> Result<MaybeCode, E> {
-                Ok(MaybeCode(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeCode, A::Error> {
-                skip_seq(seq).map(|()| MaybeCode(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeCode, A::Error> {
-                skip_map(map).map(|()| MaybeCode(None))
-            }
-        }
-        deserializer.deserialize_any(CodeVisitor)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Scanned {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ScanVisitor;
-        impl<'de> Visitor<'de> for ScanVisitor {
-            type Value = Scanned;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an answer")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scanned, A::Error> {
-                let mut scanned = Scanned::default();
-                // As the typed decoder does, a repeated key counts by its last value.
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let text = |map: &mut A| map.next_value::<MaybeText>().map(|t| t.0);
-                    match &*key.0 {
-                        "response_code" => scanned.response_code = map.next_value::<MaybeCode>()?.0,
-                        "resource" => scanned.resource = text(&mut map)?,
-                        "md5" => scanned.ids.md5 = text(&mut map)?,
-                        "sha1" => scanned.ids.sha1 = text(&mut map)?,
-                        "sha256" => scanned.ids.sha256 = text(&mut map)?,
-                        "scan_id" => scanned.ids.scan_id = text(&mut map)?,
-                        "url" => scanned.ids.url = text(&mut map)?,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(scanned)
-            }
-            // Not an object: scanned (so the body's syntax is checked), but it has no code.
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scanned, A::Error> {
-                skip_seq(seq).map(|()| Scanned::default())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Scanned, E> {
-                Ok(Scanned::default())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Scanned, E> {
-                Ok(Scanned::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Scanned, E> {
-                Ok(Scanned::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Scanned, E> {
-                Ok(Scanned::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Scanned, E> {
-                Ok(Scanned::default())
-            }
-            fn visit_unit<E>(self) -> Result<Scanned, E> {
-                Ok(Scanned::default())
-            }
-        }
-        deserializer.deserialize_any(ScanVisitor)
     }
 }
 
