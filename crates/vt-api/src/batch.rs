@@ -101,13 +101,13 @@ impl Repeats {
     }
 }
 
-/// A fixed hash of a match key (the same in every run and process).
+/// A fixed hash of a match key: FNV-1a, 64 bits, a few times cheaper than SipHash on the
+/// millions of keys of a long run. A collision only keeps an answer longer than needed
+/// (answers are kept and given by the whole key), and the keys are the user's own inputs.
 fn key_hash(key: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    #[allow(deprecated)] // SipHash with fixed keys: stable, and good enough against collisions.
-    let mut hasher = std::hash::SipHasher::new();
-    key.hash(&mut hasher);
-    hasher.finish()
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// What happened to one input query.
