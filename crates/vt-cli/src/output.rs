@@ -103,6 +103,8 @@ pub(crate) struct Output<W: Write, T> {
     written: usize,
     /// True: flush after every record (a terminal).
     eager: bool,
+    /// The terminal's width, when the table goes to one: rows are cut to it.
+    width: Option<usize>,
     last_flush: Instant,
     /// `--include` / `--exclude`, for jsonl and json.
     fields: Option<crate::fields::FieldFilter>,
@@ -117,6 +119,11 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
             layout,
             written: 0,
             eager,
+            width: (eager && format == Format::Table)
+                .then(|| console::Term::stdout().size_checked())
+                .flatten()
+                .map(|(_, columns)| usize::from(columns))
+                .filter(|&columns| columns >= 20),
             last_flush: Instant::now(),
             fields: None,
             kind: std::marker::PhantomData,
@@ -161,6 +168,7 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                     T::table_header(),
                     rw = l.resource_width
                 ));
+                let line = fitted(&line, self.width, false);
                 writeln!(self.out, "{}", bold(&line, l.color))?;
             }
         }
@@ -335,7 +343,8 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
         if let Some(label) = record.label() {
             line.push_str(&format!("  # {}", shown(label)));
         }
-        writeln!(self.out, "{}", line.trim_end())
+        let line = fitted(line.trim_end(), self.width, l.color);
+        writeln!(self.out, "{line}")
     }
 }
 
@@ -408,6 +417,38 @@ pub(crate) fn on_one_line(json: &[u8]) -> Vec<u8> {
         }
     }
     bytes
+}
+
+/// `line` cut to `width` columns with an ellipsis at the end (the last columns, detections
+/// and messages, are the long ones); vt's own colour codes are not counted, and a cut inside
+/// a painted cell ends the colour.
+fn fitted(line: &str, width: Option<usize>, color: bool) -> Cow<'_, str> {
+    let Some(width) = width else {
+        return Cow::Borrowed(line);
+    };
+    let mut shown = 0;
+    let mut in_escape = false;
+    for (at, c) in line.char_indices() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => {
+                if shown + 1 == width
+                    && line[at..]
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .nth(1)
+                        .is_some()
+                {
+                    let reset = if color { "\x1b[0m" } else { "" };
+                    return Cow::Owned(format!("{}…{reset}", &line[..at]));
+                }
+                shown += 1;
+            }
+        }
+    }
+    Cow::Borrowed(line)
 }
 
 /// A time as the service writes it, UTC: `YYYY-MM-DD HH:MM:SS`.

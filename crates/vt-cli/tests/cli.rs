@@ -1373,3 +1373,54 @@ fn a_csv_list_gives_its_column_and_keeps_the_other_cells_as_the_label() {
         out.stderr
     );
 }
+
+#[test]
+fn on_a_terminal_the_table_fits_its_width() {
+    // A pseudo-terminal of 70 columns, through util-linux's `script`.
+    if Command::new("script").arg("--version").output().is_err() {
+        // No `script` to make a pseudo-terminal with: nothing to check here.
+        return;
+    }
+    let env = Env::new();
+    let vt = env.vt();
+    let line = format!(
+        "stty rows 40 cols 70; {} -q file report --tier private --color never {EICAR_MD5} {ABSENT_MD5}",
+        env!("CARGO_BIN_EXE_vt")
+    );
+    let mut script = Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]).env_clear();
+    for (name, value) in vt.get_envs() {
+        if let Some(value) = value {
+            script.env(name, value);
+        }
+    }
+    let out = script.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = stdout.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    for row in &rows {
+        assert_eq!(row.chars().count(), 70, "{row:?}");
+        assert!(row.ends_with('…'), "{row:?}");
+    }
+    assert!(
+        rows[1].starts_with(&format!("{EICAR_MD5}  found")),
+        "{stdout}"
+    );
+    // Not on a terminal, nothing is cut.
+    let piped = report(&env, &["--tier", "private", "--format", "table", EICAR_MD5]);
+    assert!(
+        piped
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("EICAR-AV-Test"),
+        "{}",
+        piped.stdout
+    );
+}
