@@ -44,6 +44,18 @@ impl AnswerKind for FileReport {
         Some(self.positives)
     }
 
+    fn detection_names(&self) -> String {
+        let names: Vec<String> = self
+            .top_detection_names(usize::MAX)
+            .into_iter()
+            .map(|(name, count)| match count {
+                1 => name.to_owned(),
+                _ => format!("{name} ({count})"),
+            })
+            .collect();
+        names.join("; ")
+    }
+
     fn table_header() -> String {
         ratio_header()
     }
@@ -126,6 +138,17 @@ fn count_cell(n: usize, width: usize, color: bool) -> String {
 impl AnswerKind for UrlReport {
     fn positives(&self) -> Option<u32> {
         self.detection_ratio().map(|ratio| ratio.positives)
+    }
+
+    fn detection_names(&self) -> String {
+        let names: Vec<String> = self
+            .detections()
+            .map(|(engine, verdict)| match verdict {
+                "" => engine.to_owned(),
+                verdict => format!("{engine} ({verdict})"),
+            })
+            .collect();
+        names.join("; ")
     }
 
     fn found_status(&self) -> &'static str {

@@ -38,6 +38,11 @@ pub(crate) trait AnswerKind: Report {
     fn positives(&self) -> Option<u32> {
         None
     }
+    /// What the engines called it, most common first (CSV's `detections`), if it has
+    /// detections.
+    fn detection_names(&self) -> String {
+        String::new()
+    }
     /// Those columns for a found report, one per header column.
     fn csv_found(&self) -> Vec<String>;
 }
@@ -152,7 +157,7 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
                 }
                 // After the columns scripts already read, so that they keep working.
                 self.out
-                    .write_all(b",cached_at,message,error_kind,label\n")?;
+                    .write_all(b",cached_at,detections,message,error_kind,label\n")?;
             }
             Format::Table => {
                 let l = self.layout;
@@ -274,14 +279,21 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
             } => fields.extend([
                 cached_at.map(crate_utc).unwrap_or_default(),
                 typed(answer)
+                    .and_then(Answer::as_found)
+                    .map(T::detection_names)
+                    .unwrap_or_default(),
+                typed(answer)
                     .and_then(Answer::verbose_msg)
                     .unwrap_or_default()
                     .to_owned(),
                 String::new(),
             ]),
-            Record::Failed { kind, message, .. } => {
-                fields.extend([String::new(), (*message).to_owned(), (*kind).to_owned()])
-            }
+            Record::Failed { kind, message, .. } => fields.extend([
+                String::new(),
+                String::new(),
+                (*message).to_owned(),
+                (*kind).to_owned(),
+            ]),
         }
         fields.push(record.label().unwrap_or_default().to_owned());
         // Every field, not only the service's: one rule is easier to trust than a list, and

@@ -264,7 +264,7 @@ fn hash_walks_a_tree_and_reports_unreadable_files_in_place() {
     assert!(lines
         .next()
         .unwrap()
-        .ends_with(",permalink,path,cached_at,message,error_kind,label"));
+        .ends_with(",permalink,path,cached_at,detections,message,error_kind,label"));
     let row = lines.next().unwrap();
     assert!(
         row.starts_with(&format!("{EMPTY_SHA256},found,0,10,")),

@@ -302,7 +302,7 @@ fn csv_cells_of_the_service_starting_like_a_formula_get_a_quote_and_the_csv_stil
     let header = &table[0];
     assert_eq!(
         header.join(","),
-        "resource,status,positives,total,scan_date,md5,sha1,sha256,permalink,cached_at,message,error_kind,label"
+        "resource,status,positives,total,scan_date,md5,sha1,sha256,permalink,cached_at,detections,message,error_kind,label"
     );
     assert_eq!(table[1].len(), header.len(), "{:?}", table[1]);
     let permalink = &table[1][header.iter().position(|h| h == "permalink").unwrap()];

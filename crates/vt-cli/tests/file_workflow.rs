@@ -118,7 +118,7 @@ fn rescan_submits_in_batches_and_needs_a_private_key() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "resource,status,scan_id,sha256,permalink,cached_at,message,error_kind,label"
+        "resource,status,scan_id,sha256,permalink,cached_at,detections,message,error_kind,label"
     );
     assert!(
         lines[1].starts_with(&format!("{EICAR_MD5},submitted,")),
