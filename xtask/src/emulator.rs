@@ -26,17 +26,7 @@ pub(crate) struct Binaries {
 pub(crate) fn build(scratch: &str, testing_clock: bool) -> Result<Binaries> {
     // Two builds: one naming both packages and both `--bin`s built `vt` without
     // `--features vt-cli/testing-clock` (cargo 1.95).
-    cargo(
-        &[
-            "build",
-            "--quiet",
-            "--package",
-            "vt-emulator",
-            "--bin",
-            "vt-emulator",
-        ],
-        &[],
-    )?;
+    let emulator = build_emulator()?;
     let mut vt = vec!["build", "--quiet", "--package", "vt-cli", "--bin", "vt"];
     if testing_clock {
         vt.extend(["--features", "testing-clock"]);
@@ -51,9 +41,27 @@ pub(crate) fn build(scratch: &str, testing_clock: bool) -> Result<Binaries> {
     std::fs::create_dir_all(&scratch)?;
     Ok(Binaries {
         vt: bin.join(format!("vt{}", std::env::consts::EXE_SUFFIX)),
-        emulator: bin.join(format!("vt-emulator{}", std::env::consts::EXE_SUFFIX)),
+        emulator,
         scratch,
     })
+}
+
+/// Builds `vt-emulator` alone (debug) and returns the path of the binary.
+pub(crate) fn build_emulator() -> Result<PathBuf> {
+    cargo(
+        &[
+            "build",
+            "--quiet",
+            "--package",
+            "vt-emulator",
+            "--bin",
+            "vt-emulator",
+        ],
+        &[],
+    )?;
+    Ok(target_dir()
+        .join("debug")
+        .join(format!("vt-emulator{}", std::env::consts::EXE_SUFFIX)))
 }
 
 /// The running emulator.

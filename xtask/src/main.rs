@@ -8,6 +8,8 @@
 //!   `domain-report`, `ip-address-report`; `/file/report` otherwise), re-encodes it and
 //!   compares the two as JSON values.
 //! - `demo`: `vt file report` end to end against `vt-emulator` on loopback (no key, no network).
+//! - `clients`: two third-party Python v2 clients, installed from PyPI, driven through every
+//!   endpoint of `vt-emulator` (docs/emulator.md, "Tried with third-party clients").
 //! - `fuzz [TARGET]... [--seconds N]`: the cargo-fuzz targets of `fuzz/`, each for a bounded
 //!   time (nightly; docs/reliability.md).
 //! - `bench [model|emulator|api|cli|transfer]...`: the benchmarks (all by default; see
@@ -15,6 +17,7 @@
 //! - `soak`: `vt` against a faulty emulator, compared with a fault-free run (docs/reliability.md).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod clients;
 mod conformance;
 mod demo;
 mod emulator;
@@ -30,6 +33,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   demo                  build vt and vt-emulator, look up a few hashes on the emulator
+  clients               install two third-party Python v2 clients (pinned, in a venv under
+                        the target dir) and drive each through every endpoint of vt-emulator
   ci                    fmt --check, clippy -D warnings, rustdoc -D warnings, all tests,
                         cargo package (verified)
   fuzz [TARGET]... [--seconds N] [--sanitizer S]
@@ -60,6 +65,7 @@ fn run() -> Result<()> {
     match command.as_str() {
         "ci" => ci(),
         "demo" => demo::run(),
+        "clients" => clients::run(),
         "fuzz" => fuzz::run(&rest),
         "soak" => soak::run(&rest),
         "conformance" => {

@@ -929,6 +929,7 @@ impl State {
         }
         match &body {
             RequestBody::None => {}
+            RequestBody::Bytes(bytes) if bytes.is_empty() => params.set_empty_body(),
             RequestBody::Bytes(bytes) => params.add_urlencoded(bytes),
             RequestBody::Form(form) => params.add_form(form),
         }

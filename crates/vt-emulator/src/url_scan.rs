@@ -16,7 +16,8 @@ pub(crate) struct UrlScan;
 /// The arguments of `/url/scan`.
 #[derive(Debug)]
 pub(crate) struct UrlScanArgs<'r> {
-    /// Whether the body was `application/x-www-form-urlencoded`.
+    /// Whether the body was `application/x-www-form-urlencoded`, or there was neither a body
+    /// nor a `Content-Type` (every parameter in the query).
     form: bool,
     /// Whether `url` was given at all.
     given: bool,
@@ -30,7 +31,10 @@ impl Endpoint for UrlScan {
     fn args<'r>(params: &'r Params<'_>) -> UrlScanArgs<'r> {
         let url = params.first("url");
         UrlScanArgs {
-            form: params.content_type().is_some_and(wire::is_form_urlencoded),
+            form: params.content_type().is_some_and(|content_type| {
+                wire::is_form_urlencoded(content_type)
+                    || (content_type.is_empty() && params.empty_body())
+            }),
             given: url.is_some(),
             items: url.map(urls::split_items).unwrap_or_default(),
         }
@@ -40,8 +44,11 @@ impl Endpoint for UrlScan {
         args.items.len()
     }
 
-    /// A body that is not `application/x-www-form-urlencoded` (a multipart one too): 403, as
-    /// the service answers. No `url` at all, or more items than the tier's batch limit: 400.
+    /// A body that is not `application/x-www-form-urlencoded` (a multipart one too, or one
+    /// without a `Content-Type`): 403, as the service answers. A POST with no body and no
+    /// `Content-Type`, its parameters in the query, is taken: two PyPI clients send `url/scan`
+    /// so, and one's own tests against the service expect a 200 (docs/emulator.md, "Tried with
+    /// third-party clients"). No `url` at all, or more items than the tier's batch limit: 400.
     fn validate(state: &State, args: &UrlScanArgs<'_>, tier: Tier) -> Result<(), StatusCode> {
         if !args.form {
             return Err(StatusCode::FORBIDDEN);

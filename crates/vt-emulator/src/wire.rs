@@ -32,6 +32,8 @@ pub(crate) struct Params<'a> {
     spilled: Vec<Param<'a>>,
     /// The `Content-Type` of a POST body (`""` when absent); `None` for a GET.
     content_type: Option<&'a str>,
+    /// A POST whose body was empty (its parameters, if any, all in the query).
+    empty_body: bool,
     upload: Option<&'a Upload>,
 }
 
@@ -42,6 +44,7 @@ impl Default for Params<'_> {
             inline_len: 0,
             spilled: Vec::new(),
             content_type: None,
+            empty_body: false,
             upload: None,
         }
     }
@@ -67,6 +70,16 @@ impl<'a> Params<'a> {
     /// request had no body (a GET).
     pub(crate) fn content_type(&self) -> Option<&str> {
         self.content_type
+    }
+
+    /// Records that the POST's body was empty.
+    pub(crate) fn set_empty_body(&mut self) {
+        self.empty_body = true;
+    }
+
+    /// Whether the request was a POST with an empty body.
+    pub(crate) fn empty_body(&self) -> bool {
+        self.empty_body
     }
 
     /// Every `(name, value)` pair, in the order sent.

@@ -360,6 +360,21 @@ async fn url_scan_needs_a_url_encoded_form() {
     );
     let no_type = exchange(emu.addr(), request.as_bytes()).await.unwrap();
     assert_empty(&no_type, 403);
+    // No body and no Content-Type, every parameter in the query (as virustotal-api 1.1.11 and
+    // virustotal-python 0.2.0 send it): taken. An empty body with a type other than a form: 403.
+    let in_query = "POST /vtapi/v2/url/scan?apikey=priv&url=query.example HTTP/1.1\r\n\
+                    Host: h\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    let in_query = exchange(emu.addr(), in_query.as_bytes()).await.unwrap();
+    assert_eq!(ok_json(&in_query)["url"], "http://query.example/");
+    let typed = post(
+        emu.addr(),
+        "/vtapi/v2/url/scan?apikey=priv&url=q.example",
+        "text/plain",
+        "",
+    )
+    .await
+    .unwrap();
+    assert_empty(&typed, 403);
     let with_charset = post(
         emu.addr(),
         "/vtapi/v2/url/scan",
@@ -383,7 +398,11 @@ async fn url_scan_needs_a_url_encoded_form() {
         .await
         .unwrap();
     assert_empty(&keyless, 403);
-    assert_eq!(emu.stats().status(200), 1, "only the form was scanned");
+    assert_eq!(
+        emu.stats().status(200),
+        2,
+        "only the form and the query alone were scanned"
+    );
 }
 
 #[tokio::test]
