@@ -130,7 +130,9 @@ where
     let mut interrupt = Interrupt::listen();
     let mut interrupted = None;
     let wrote = async {
-        writer.out.begin()?;
+        // Around the bar, like every record: a header written under a drawn bar would push
+        // the bar's frame up, to stay above the table.
+        writer.around_bar(|out| out.begin())?;
         for row in rows {
             let record = match row {
                 Row::Ask { path } => {
@@ -191,7 +193,7 @@ where
             };
             writer.write(record)?;
         }
-        writer.out.finish()?;
+        writer.around_bar(|out| out.finish())?;
         anyhow::Ok(())
     }
     .await;
@@ -383,6 +385,18 @@ struct Writer<W: Write, T> {
 }
 
 impl<W: Write, T: AnswerKind> Writer<W, T> {
+    /// Runs `write` on the output with the progress bar hidden when both share a terminal.
+    fn around_bar(
+        &mut self,
+        write: impl FnOnce(&mut Output<W, T>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.on_terminal {
+            ui::suspend(|| write(&mut self.out))
+        } else {
+            write(&mut self.out)
+        }
+    }
+
     fn write<Q: Query>(&mut self, job: Job<'_, Q, T>) -> io::Result<()> {
         // The table and CSV show the typed view: an answer that does not decode is an error
         // record there. jsonl and json pass the bytes through and never decode.
@@ -483,11 +497,7 @@ impl<W: Write, T: AnswerKind> Writer<W, T> {
                 }
             }
         };
-        if self.on_terminal {
-            ui::suspend(|| self.out.write(&record))?;
-        } else {
-            self.out.write(&record)?;
-        }
+        self.around_bar(|out| out.write(&record))?;
         self.written += 1;
         self.bar.inc(1);
         Ok(())

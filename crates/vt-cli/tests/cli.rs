@@ -1424,3 +1424,62 @@ fn on_a_terminal_the_table_fits_its_width() {
         piped.stdout
     );
 }
+
+#[test]
+fn the_progress_bar_leaves_no_frame_on_the_screen() {
+    // The screen as a terminal shows it, rendered by tmux: after a run long enough for the
+    // bar (more inputs than a batch), only the table is left, header first.
+    if Command::new("tmux").arg("-V").output().is_err() {
+        // No tmux to render a screen with: nothing to check here.
+        return;
+    }
+    let env = Env::new();
+    let hashes: Vec<String> = (0..9).map(|i| format!("{i:032x}")).collect();
+    let done = env.path("done");
+    let vt = env.vt();
+    let mut line = String::from("stty rows 40 cols 150; ");
+    for (name, value) in vt.get_envs() {
+        if let (Some(name), Some(Some(value))) = (name.to_str(), value.map(|v| v.to_str())) {
+            line.push_str(&format!("export {name}='{value}'; "));
+        }
+    }
+    line.push_str(&format!(
+        "{} file report --tier public --rate unlimited --color never {}; touch {}; sleep 60",
+        env!("CARGO_BIN_EXE_vt"),
+        hashes.join(" "),
+        done.display()
+    ));
+    let socket = format!("vt-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let started = tmux(&["new-session", "-d", "-x", "150", "-y", "40", &line]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let deadline = std::time::Instant::now() + GUARD;
+    while !done.exists() {
+        assert!(std::time::Instant::now() < deadline, "vt never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let screen = String::from_utf8(tmux(&["capture-pane", "-p"]).stdout).unwrap();
+    tmux(&["kill-server"]);
+    // Lines of vt's own on stderr (the base URL named) aside.
+    let shown: Vec<&str> = screen
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("vt: "))
+        .collect();
+    assert!(shown[0].starts_with("RESOURCE"), "{screen}");
+    assert_eq!(
+        shown.len(),
+        10,
+        "the header and 9 rows, nothing else: {screen}"
+    );
+    assert!(!screen.contains("looking up"), "{screen}");
+}
