@@ -310,3 +310,20 @@ pub(crate) fn finish_progress(bar: &ProgressBar) {
     bar.finish_and_clear();
     *BAR.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moment_within_a_day_is_its_time_and_beyond_it_has_its_date() {
+        let soon = SystemTime::now() + Duration::from_secs(3600);
+        let shown = clock_of(soon);
+        assert!(shown.len() == 12 && shown.ends_with(" UTC"), "{shown}");
+        let later = SystemTime::now() + Duration::from_secs(3 * 86_400);
+        let shown = clock_of(later);
+        assert_eq!(shown, vt_api::format_utc(later), "the date too");
+        assert_eq!(age(Duration::from_secs(5 * 3600 + 59)), "5h");
+        assert_eq!(bytes(33 * 1024 * 1024), "33.0 MiB");
+    }
+}

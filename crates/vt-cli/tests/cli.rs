@@ -1483,3 +1483,67 @@ fn the_progress_bar_leaves_no_frame_on_the_screen() {
     );
     assert!(!screen.contains("looking up"), "{screen}");
 }
+
+#[test]
+fn during_a_pacing_wait_the_bar_says_when_the_next_request_goes_and_the_time_left() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        // No tmux to render a screen with: nothing to check here.
+        return;
+    }
+    let env = Env::new();
+    let vt = env.vt();
+    let mut line = String::new();
+    for (name, value) in vt.get_envs() {
+        if let (Some(name), Some(Some(value))) = (name.to_str(), value.map(|v| v.to_str())) {
+            line.push_str(&format!("export {name}='{value}'; "));
+        }
+    }
+    // One request a minute, a batch of one: the second waits a minute, with the bar drawn.
+    line.push_str(&format!(
+        "{} file report --no-cache --tier public --rate 1/min --batch-size 1 --color never {} {} {}; sleep 60",
+        env!("CARGO_BIN_EXE_vt"),
+        SAMPLE_MD5,
+        EICAR_MD5,
+        ABSENT_MD5
+    ));
+    let socket = format!("vt-bar-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let started = tmux(&["new-session", "-d", "-x", "150", "-y", "40", &line]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let deadline = std::time::Instant::now() + GUARD;
+    let screen = loop {
+        let screen = String::from_utf8(tmux(&["capture-pane", "-p"]).stdout).unwrap();
+        if screen.contains("pacing: next request at") {
+            break screen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pacing message: {screen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    tmux(&["kill-server"]);
+    let bar = screen
+        .lines()
+        .find(|l| l.contains("looking up"))
+        .unwrap_or_else(|| panic!("no bar: {screen}"));
+    assert!(bar.contains("1/3") && bar.contains("(left:"), "{bar}");
+    assert!(
+        bar.contains("pacing: next request at") && bar.contains(" UTC"),
+        "{bar}"
+    );
+    assert!(
+        screen.contains(&format!("{SAMPLE_MD5}  found")),
+        "the first record shown: {screen}"
+    );
+}
