@@ -1425,88 +1425,18 @@ fn on_a_terminal_the_table_fits_its_width() {
     );
 }
 
-#[test]
-fn the_progress_bar_leaves_no_frame_on_the_screen() {
-    // The screen as a terminal shows it, rendered by tmux: after a run long enough for the
-    // bar (more inputs than a batch), only the table is left, header first.
-    if Command::new("tmux").arg("-V").output().is_err() {
-        // No tmux to render a screen with: nothing to check here.
-        return;
-    }
-    let env = Env::new();
-    let hashes: Vec<String> = (0..9).map(|i| format!("{i:032x}")).collect();
-    let done = env.path("done");
-    let vt = env.vt();
-    let mut line = String::from("stty rows 40 cols 150; ");
-    for (name, value) in vt.get_envs() {
-        if let (Some(name), Some(Some(value))) = (name.to_str(), value.map(|v| v.to_str())) {
-            line.push_str(&format!("export {name}='{value}'; "));
-        }
-    }
-    line.push_str(&format!(
-        "{} file report --tier public --rate unlimited --color never {}; touch {}; sleep 60",
-        env!("CARGO_BIN_EXE_vt"),
-        hashes.join(" "),
-        done.display()
-    ));
-    let socket = format!("vt-test-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        Command::new("tmux")
-            .args(["-L", &socket])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let started = tmux(&["new-session", "-d", "-x", "150", "-y", "40", &line]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let deadline = std::time::Instant::now() + GUARD;
-    while !done.exists() {
-        assert!(std::time::Instant::now() < deadline, "vt never ended");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let screen = String::from_utf8(tmux(&["capture-pane", "-p"]).stdout).unwrap();
-    tmux(&["kill-server"]);
-    // Lines of vt's own on stderr (the base URL named) aside.
-    let shown: Vec<&str> = screen
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("vt: "))
-        .collect();
-    assert!(shown[0].starts_with("RESOURCE"), "{screen}");
-    assert_eq!(
-        shown.len(),
-        10,
-        "the header and 9 rows, nothing else: {screen}"
-    );
-    assert!(!screen.contains("looking up"), "{screen}");
-}
-
-#[test]
-fn during_a_pacing_wait_the_bar_says_when_the_next_request_goes_and_the_time_left() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        // No tmux to render a screen with: nothing to check here.
-        return;
-    }
-    let env = Env::new();
-    let vt = env.vt();
+/// The screen of a terminal of 150 columns by 40 rows, rendered by tmux, where `vt ARGS`
+/// runs with `env`'s variables, as soon as `ready` holds for it; `None` without tmux.
+fn screen_of(env: &Env, args: &str, ready: impl Fn(&str) -> bool) -> Option<String> {
+    Command::new("tmux").arg("-V").output().ok()?;
     let mut line = String::new();
-    for (name, value) in vt.get_envs() {
+    for (name, value) in env.vt().get_envs() {
         if let (Some(name), Some(Some(value))) = (name.to_str(), value.map(|v| v.to_str())) {
             line.push_str(&format!("export {name}='{value}'; "));
         }
     }
-    // One request a minute, a batch of one: the second waits a minute, with the bar drawn.
-    line.push_str(&format!(
-        "{} file report --no-cache --tier public --rate 1/min --batch-size 1 --color never {} {} {}; sleep 60",
-        env!("CARGO_BIN_EXE_vt"),
-        SAMPLE_MD5,
-        EICAR_MD5,
-        ABSENT_MD5
-    ));
-    let socket = format!("vt-bar-{}", std::process::id());
+    line.push_str(&format!("{} {args}; sleep 60", env!("CARGO_BIN_EXE_vt")));
+    let socket = format!("vt-test-{}-{}", std::process::id(), args.len());
     let tmux = |args: &[&str]| {
         Command::new("tmux")
             .args(["-L", &socket])
@@ -1523,16 +1453,58 @@ fn during_a_pacing_wait_the_bar_says_when_the_next_request_goes_and_the_time_lef
     let deadline = std::time::Instant::now() + GUARD;
     let screen = loop {
         let screen = String::from_utf8(tmux(&["capture-pane", "-p"]).stdout).unwrap();
-        if screen.contains("pacing: next request at") {
+        if ready(&screen) {
             break screen;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no pacing message: {screen}"
+            "never ready: {screen}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     };
     tmux(&["kill-server"]);
+    Some(screen)
+}
+
+#[test]
+fn the_progress_bar_leaves_no_frame_on_the_screen() {
+    // After a run long enough for the bar (more inputs than a batch), only the table is left
+    // on the screen, header first.
+    let env = Env::new();
+    let hashes: Vec<String> = (0..9).map(|i| format!("{i:032x}")).collect();
+    let done = env.path("done");
+    let args = format!(
+        "file report --tier public --rate unlimited --color never {}; touch {}",
+        hashes.join(" "),
+        done.display()
+    );
+    let Some(screen) = screen_of(&env, &args, |_| done.exists()) else {
+        return; // No tmux to render a screen with: nothing to check here.
+    };
+    // Lines of vt's own on stderr (the base URL named) aside.
+    let shown: Vec<&str> = screen
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("vt: "))
+        .collect();
+    assert!(shown[0].starts_with("RESOURCE"), "{screen}");
+    assert_eq!(
+        shown.len(),
+        10,
+        "the header and 9 rows, nothing else: {screen}"
+    );
+    assert!(!screen.contains("looking up"), "{screen}");
+}
+
+#[test]
+fn during_a_pacing_wait_the_bar_says_when_the_next_request_goes_and_the_time_left() {
+    // One request a minute, a batch of one: the second waits a minute, with the bar drawn.
+    let env = Env::new();
+    let args = format!(
+        "file report --no-cache --tier public --rate 1/min --batch-size 1 --color never {SAMPLE_MD5} {EICAR_MD5} {ABSENT_MD5}"
+    );
+    let Some(screen) = screen_of(&env, &args, |s| s.contains("pacing: next request at")) else {
+        return; // No tmux to render a screen with: nothing to check here.
+    };
     let bar = screen
         .lines()
         .find(|l| l.contains("looking up"))
