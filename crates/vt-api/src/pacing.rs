@@ -492,21 +492,17 @@ impl Pacer {
         if let Some(number) = ticket.local {
             let now = clock.now();
             let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-            // In flight, it is among the newest: found from the back.
-            let mut restamped = 0;
-            while let Some(at) = local
-                .sent
-                .iter()
+            // In flight, its entries are among the newest: found from the back (in descending
+            // places, so that each removal leaves the others' places as they were).
+            let places: Vec<usize> = (0..local.sent.len())
                 .rev()
-                .skip(restamped)
-                .position(|&(n, _)| n == number)
-                .filter(|_| restamped < ticket.units)
-            {
-                let at = local.sent.len() - 1 - restamped - at;
+                .filter(|&i| local.sent[i].0 == number)
+                .take(ticket.units)
+                .collect();
+            for at in places {
                 if let Some((n, t)) = local.sent.remove(at) {
                     local.sent.push_back((n, t.max(now)));
                 }
-                restamped += 1;
             }
         }
         #[cfg(feature = "cache")]

@@ -69,7 +69,6 @@ pub(crate) const EXIT_POSITIVES: u8 = 3;
 /// `vt domain D`, `vt ip IP`): when the word after the group is neither one of its
 /// subcommands nor a flag, `report` goes before it.
 fn with_report_implied(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let command = Cli::command();
     let mut at = 1;
     // Global flags may come first; `--color` takes a value.
     while let Some(arg) = args.get(at).and_then(|a| a.to_str()) {
@@ -88,7 +87,8 @@ fn with_report_implied(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStr
     let Some(next) = args.get(at + 1).and_then(|a| a.to_str()) else {
         return args;
     };
-    let known = command
+    // Built only now: the clap tree is the start-up's largest cost.
+    let known = Cli::command()
         .find_subcommand(group)
         .is_some_and(|g| g.get_subcommands().any(|c| c.get_name() == next))
         || next == "help"

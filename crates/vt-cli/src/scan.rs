@@ -22,6 +22,8 @@ enum Fate {
     Unread(String),
     /// The service knows it: its report, from the look before the upload.
     Known(Resource, RawAnswer<vt_api::FileReport>),
+    /// Hashed (this SHA-256), to be uploaded unless the look finds it.
+    ToUpload(Resource),
     /// Uploaded: the scan_id of its analysis.
     Uploaded(Resource),
     /// The look or the upload failed.
@@ -47,7 +49,7 @@ pub(crate) async fn run(args: &ScanArgs, global: &Global) -> Result<u8> {
         .map(|file| match &file.result {
             Err(message) => Fate::Unread(message.clone()),
             Ok(hex) => match Resource::parse(hex) {
-                Ok(sha256) => Fate::Uploaded(sha256),
+                Ok(sha256) => Fate::ToUpload(sha256),
                 Err(error) => Fate::Unread(error.to_string()),
             },
         })
@@ -97,6 +99,11 @@ pub(crate) async fn run(args: &ScanArgs, global: &Global) -> Result<u8> {
                 answer,
             },
             Fate::Uploaded(_) => Row::Ask { path: Some(path) },
+            Fate::ToUpload(_) => Row::Failed {
+                path,
+                kind: "missing_answer",
+                message: "neither looked up nor uploaded".to_owned(),
+            },
         }
     });
     driver::run(
@@ -122,7 +129,7 @@ async fn look_before_upload(session: &Session, fates: &mut [Fate]) {
     let hashes: Vec<Resource> = fates
         .iter()
         .filter_map(|fate| match fate {
-            Fate::Uploaded(sha256) => Some(sha256.clone()),
+            Fate::ToUpload(sha256) => Some(sha256.clone()),
             _ => None,
         })
         .collect();
@@ -137,10 +144,11 @@ async fn look_before_upload(session: &Session, fates: &mut [Fate]) {
         answers.insert(outcome.query.as_str().to_owned(), outcome.result);
     }
     for fate in fates.iter_mut() {
-        let Fate::Uploaded(sha256) = fate else {
+        let Fate::ToUpload(sha256) = fate else {
             continue;
         };
-        *fate = match answers.remove(sha256.as_str()) {
+        // `get`, not `remove`: two copies of one file share its answer.
+        *fate = match answers.get(sha256.as_str()).cloned() {
             Some(Ok(answer)) if matches!(answer.status(), Status::Found | Status::Queued) => {
                 Fate::Known(sha256.clone(), answer)
             }
@@ -157,10 +165,15 @@ async fn look_before_upload(session: &Session, fates: &mut [Fate]) {
 /// Uploads the files still to upload, one after another, showing the bytes sent; says how
 /// many uploads the look spared.
 async fn upload(session: &Session, global: &Global, hashed: &[hash::Hashed], fates: &mut [Fate]) {
+    // Copies of one file are uploaded once.
     let to_upload = fates
         .iter()
-        .filter(|fate| matches!(fate, Fate::Uploaded(_)))
-        .count();
+        .filter_map(|fate| match fate {
+            Fate::ToUpload(sha256) => Some(sha256.as_str()),
+            _ => None,
+        })
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     let known: Vec<&Path> = hashed
         .iter()
         .zip(fates.iter())
@@ -187,32 +200,49 @@ async fn upload(session: &Session, global: &Global, hashed: &[hash::Hashed], fat
         return;
     }
     let bar = ui::progress(to_upload, !global.quiet, "uploading");
+    let mut sent: HashMap<String, Result<Resource, (&'static str, String)>> = HashMap::new();
     for (file, fate) in hashed.iter().zip(fates.iter_mut()) {
-        if !matches!(fate, Fate::Uploaded(_)) {
+        let Fate::ToUpload(sha256) = fate else {
             continue;
-        }
-        *fate = match session.client.scan_file(&file.path).await {
-            Ok(answer) => match answer
-                .as_found()
-                .map(|receipt| Resource::parse(&receipt.scan_id))
-            {
-                Some(Ok(scan_id)) => Fate::Uploaded(scan_id),
-                Some(Err(error)) => {
-                    Fate::Failed("decode", format!("the upload's scan_id: {error}"))
-                }
-                None => Fate::Failed(
-                    "refused",
-                    answer
-                        .answer()
-                        .ok()
-                        .and_then(|a| a.verbose_msg())
-                        .unwrap_or("the upload was not accepted")
-                        .to_owned(),
-                ),
-            },
-            Err(error) => Fate::Failed(error.kind(), error.to_string()),
         };
-        bar.inc(1);
+        let result = match sent.get(sha256.as_str()) {
+            Some(result) => result.clone(),
+            None => {
+                let result = upload_one(session, &file.path).await;
+                sent.insert(sha256.as_str().to_owned(), result.clone());
+                bar.inc(1);
+                result
+            }
+        };
+        *fate = match result {
+            Ok(scan_id) => Fate::Uploaded(scan_id),
+            Err((kind, message)) => Fate::Failed(kind, message),
+        };
     }
     ui::finish_progress(&bar);
+}
+
+/// Uploads one file: the scan_id of its analysis, or the kind and message of the failure.
+async fn upload_one(session: &Session, path: &Path) -> Result<Resource, (&'static str, String)> {
+    let answer = session
+        .client
+        .scan_file(path)
+        .await
+        .map_err(|error| (error.kind(), error.to_string()))?;
+    match answer
+        .as_found()
+        .map(|receipt| Resource::parse(&receipt.scan_id))
+    {
+        Some(Ok(scan_id)) => Ok(scan_id),
+        Some(Err(error)) => Err(("decode", format!("the upload's scan_id: {error}"))),
+        None => Err((
+            "refused",
+            answer
+                .answer()
+                .ok()
+                .and_then(|a| a.verbose_msg())
+                .unwrap_or("the upload was not accepted")
+                .to_owned(),
+        )),
+    }
 }

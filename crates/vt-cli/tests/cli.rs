@@ -1201,6 +1201,17 @@ fn mistakes_get_a_did_you_mean_and_piped_lists_are_read() {
 #[test]
 fn lists_as_they_come_carry_their_labels_into_the_records() {
     let env = Env::new();
+    // `vt file report --tier private --format FORMAT [FLAGS] -i LIST`.
+    let from_list = |format: &str, flags: &[&str], list: &std::path::Path| {
+        let out = run(env
+            .vt()
+            .args(["file", "report", "--tier", "private", "--format", format])
+            .args(flags)
+            .arg("-i")
+            .arg(list));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out
+    };
     // sha256sum output (`HASH  name`, `HASH *name`), a trailing comment, a plain line.
     let list = env.write(
         "sums.txt",
@@ -1208,34 +1219,18 @@ fn lists_as_they_come_carry_their_labels_into_the_records() {
             "{SAMPLE_SHA256}  dropper.exe\n{EICAR_MD5} *eicar.com # ticket 4711\n{ABSENT_MD5}\n"
         ),
     );
-    let out = run(env
-        .vt()
-        .args([
-            "file", "report", "--tier", "private", "--format", "jsonl", "-i",
-        ])
-        .arg(&list));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = from_list("jsonl", &[], &list);
     let records = lines_as_json(&out.stdout);
     assert_eq!(records[0]["label"], "dropper.exe");
     assert_eq!(records[1]["label"], "eicar.com; ticket 4711");
     assert!(records[2].get("label").is_none(), "{}", records[2]);
-    let csv = run(env
-        .vt()
-        .args([
-            "file", "report", "--tier", "private", "--format", "csv", "-i",
-        ])
-        .arg(&list));
+    let csv = from_list("csv", &[], &list);
     assert!(
         csv.stdout.lines().nth(1).unwrap().ends_with(",dropper.exe"),
         "{}",
         csv.stdout
     );
-    let table = run(env
-        .vt()
-        .args([
-            "file", "report", "--tier", "private", "--format", "table", "-i",
-        ])
-        .arg(&list));
+    let table = from_list("table", &[], &list);
     assert!(
         table
             .stdout
@@ -1252,20 +1247,7 @@ fn lists_as_they_come_carry_their_labels_into_the_records() {
         "mail.txt",
         format!("Hi team,\nthe dropper ({SAMPLE_MD5}) fetched\nsha256={EICAR_SHA256}; also ABC.\n"),
     );
-    let out = run(env
-        .vt()
-        .args([
-            "file",
-            "report",
-            "--tier",
-            "private",
-            "--format",
-            "jsonl",
-            "--extract",
-            "-i",
-        ])
-        .arg(&mail));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = from_list("jsonl", &["--extract"], &mail);
     let records = lines_as_json(&out.stdout);
     assert_eq!(records.len(), 2, "{}", out.stdout);
     assert!(
@@ -1282,20 +1264,7 @@ fn lists_as_they_come_carry_their_labels_into_the_records() {
         "mixed.txt",
         format!("{SAMPLE_MD5}\nnot-a-hash\n{EICAR_MD5}\n"),
     );
-    let out = run(env
-        .vt()
-        .args([
-            "file",
-            "report",
-            "--tier",
-            "private",
-            "--format",
-            "jsonl",
-            "--skip-invalid",
-            "-i",
-        ])
-        .arg(&mixed));
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = from_list("jsonl", &["--skip-invalid"], &mixed);
     assert_eq!(lines_as_json(&out.stdout).len(), 2);
     assert!(
         out.stderr.contains("vt: skipped line 2 of"),

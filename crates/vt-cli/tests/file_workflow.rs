@@ -375,3 +375,42 @@ fn behaviour_search_and_clusters_show_their_data_and_escape_it() {
     let bad_day = run(env.vt().args(["file", "clusters", "2026-02-30"]));
     assert_eq!(bad_day.code, 2, "{}", bad_day.stderr);
 }
+
+#[test]
+fn copies_of_one_file_are_looked_up_and_uploaded_once_and_each_gets_its_record() {
+    let env = env();
+    let known = [
+        env.write("a/eicar.com", EICAR),
+        env.write("b/eicar.com", EICAR),
+    ];
+    let new = [
+        env.write("a/new.bin", b"twice, never seen\n"),
+        env.write("b/new.bin", b"twice, never seen\n"),
+    ];
+    let out = run(env
+        .vt()
+        .args([
+            "file",
+            "scan",
+            "--tier",
+            "private",
+            "--wait=30s",
+            "--format",
+            "jsonl",
+        ])
+        .args(known.iter().chain(&new)));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records.len(), 4, "{}", out.stdout);
+    assert_eq!(
+        (records[0]["md5"].clone(), records[1]["md5"].clone()),
+        (EICAR_MD5.into(), EICAR_MD5.into())
+    );
+    assert_eq!(records[2]["sha256"], records[3]["sha256"]);
+    assert_eq!(records[3]["response_code"], 1, "{}", records[3]);
+    assert_eq!(
+        env.stats().endpoint("file/scan"),
+        1,
+        "the new file uploaded once"
+    );
+}
