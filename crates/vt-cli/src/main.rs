@@ -66,9 +66,10 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_POSITIVES: u8 = 3;
 
 /// vt-cli's shape, `vt file HASH`, read as `vt file report HASH` (likewise `vt url URL`,
-/// `vt domain D`, `vt ip IP`): when the word after the group is neither one of its
-/// subcommands nor a flag, `report` goes before it.
-fn with_report_implied(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+/// `vt domain D`, `vt ip IP`): the arguments with `report` after the group, when the word
+/// after it is not a flag. Tried only when the arguments as given do not parse, so that the
+/// usual run builds clap's tree once.
+fn with_report_implied(args: &[std::ffi::OsString]) -> Option<Vec<std::ffi::OsString>> {
     let mut at = 1;
     // Global flags may come first; `--color` takes a value.
     while let Some(arg) = args.get(at).and_then(|a| a.to_str()) {
@@ -78,29 +79,27 @@ fn with_report_implied(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStr
             _ => break,
         }
     }
-    let Some(group) = args.get(at).and_then(|a| a.to_str()) else {
-        return args;
-    };
-    if !["file", "url", "domain", "ip"].contains(&group) {
-        return args;
+    let group = args.get(at).and_then(|a| a.to_str())?;
+    let next = args.get(at + 1).and_then(|a| a.to_str())?;
+    if !["file", "url", "domain", "ip"].contains(&group) || next.starts_with('-') {
+        return None;
     }
-    let Some(next) = args.get(at + 1).and_then(|a| a.to_str()) else {
-        return args;
-    };
-    // Built only now: the clap tree is the start-up's largest cost.
-    let known = Cli::command()
-        .find_subcommand(group)
-        .is_some_and(|g| g.get_subcommands().any(|c| c.get_name() == next))
-        || next == "help"
-        || next.starts_with('-');
-    if !known {
-        args.insert(at + 1, "report".into());
-    }
-    args
+    let mut implied = args.to_vec();
+    implied.insert(at + 1, "report".into());
+    Some(implied)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(with_report_implied(std::env::args_os().collect()));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        // `vt file HASH`: if it parses with `report`, that is what was meant; else the
+        // error of the arguments as given.
+        Err(error) => match with_report_implied(&args).map(Cli::try_parse_from) {
+            Some(Ok(cli)) => cli,
+            _ => error.exit(),
+        },
+    };
     let global = &cli.global;
     let color_stderr = wants_color(global.color, std::io::stderr().is_terminal());
     ui::init_logging(global.quiet, global.verbose, color_stderr);
