@@ -1,8 +1,10 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
 //! - `ci`: what CI checks, in order: formatting, clippy on every target with warnings denied,
-//!   rustdoc with warnings denied, then every test (snapshots are never written here), then
-//!   `cargo package` of every crate, each built from its packaged copy.
+//!   rustdoc with warnings denied, then every test (snapshots are never written here) with a
+//!   private PostgreSQL server started for them (`postgres.rs`), then `cargo package` of every
+//!   crate, each built from its packaged copy.
+//! - `postgres`: a private PostgreSQL server for running tests by hand, until Ctrl-C.
 //! - `conformance DIR...`: decodes every `*.json` body in each DIR with `vt-model` (as the
 //!   answers of the endpoint the folder is named after: `url-report`, `url-scan`,
 //!   `domain-report`, `ip-address-report`; `/file/report` otherwise), re-encodes it and
@@ -22,6 +24,7 @@ mod conformance;
 mod demo;
 mod emulator;
 mod fuzz;
+mod postgres;
 mod soak;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +39,11 @@ commands:
   clients               install two third-party Python v2 clients (pinned, in a venv under
                         the target dir) and drive each through every endpoint of vt-emulator
   ci                    fmt --check, clippy -D warnings, rustdoc -D warnings, all tests,
-                        cargo package (verified)
+                        cargo package (verified); the tests get a private PostgreSQL
+                        server in VT_TEST_POSTGRES_URL, unless it is already set
+  postgres              start a private PostgreSQL server (127.0.0.1, a free port, a
+                        temporary folder), print `export VT_TEST_POSTGRES_URL=...`, and
+                        stop it on Ctrl-C or when stdin closes
   fuzz [TARGET]... [--seconds N] [--sanitizer S]
                         run each cargo-fuzz target (decode_body, resource_parse,
                         input_lines, emulator_data; all by default) for N seconds
@@ -66,6 +73,7 @@ fn run() -> Result<()> {
         "ci" => ci(),
         "demo" => demo::run(),
         "clients" => clients::run(),
+        "postgres" => postgres::run(),
         "fuzz" => fuzz::run(&rest),
         "soak" => soak::run(&rest),
         "conformance" => {
@@ -109,6 +117,8 @@ fn bench(which: &[String]) -> Result<()> {
 }
 
 fn ci() -> Result<()> {
+    // Before the long steps, so that a missing PostgreSQL fails at once.
+    let postgres = postgres::ForTests::settle()?;
     cargo(&["fmt", "--all", "--check"], &[])?;
     trait_alone_has_no_http_stack()?;
     // Features are additive, so --all-features checks every line once; the trait-alone build
@@ -151,10 +161,18 @@ fn ci() -> Result<()> {
         ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    cargo(
+    // The server is stopped as soon as the tests end, passed or failed.
+    let (postgres_url, server) = postgres.start()?;
+    let tested = cargo(
         &["test", "--locked", "--workspace", "--all-features"],
-        &[("INSTA_UPDATE", "no"), ("INSTA_FORCE_PASS", "0")],
-    )?;
+        &[
+            ("INSTA_UPDATE", "no"),
+            ("INSTA_FORCE_PASS", "0"),
+            (postgres::URL_VAR, &postgres_url),
+        ],
+    );
+    drop(server);
+    tested?;
     // Every crate builds from its packaged copy (docs/design.md, "What is published"); xtask
     // includes a file of vt-emulator by path and is never packaged. --allow-dirty: a local run
     // checks the working tree as it is (CI's checkout is clean anyway).
