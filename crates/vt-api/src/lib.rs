@@ -38,6 +38,7 @@ mod client;
 mod clock;
 mod config;
 mod documents;
+mod duration;
 mod endpoint;
 mod error;
 mod events;
@@ -54,6 +55,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use clock::{Clock, Instant, TokioClock};
 pub use config::{Limits, QuotaUnit, RequestMethod, RetryPolicy, Tier};
 pub use documents::{Document, Search};
+pub use duration::parse_duration;
 pub use endpoint::{
     Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params, COMMENTS_GET,
     COMMENTS_PUT, DOMAIN_REPORT, FILE_BEHAVIOUR, FILE_CLUSTERS, FILE_DOWNLOAD,
