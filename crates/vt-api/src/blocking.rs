@@ -1,5 +1,7 @@
-//! SQLite off the async runtime: the cache and the quota ledger may wait seconds for another
-//! process's lock, which must never hold up a tokio worker of a service embedding vt-api.
+//! Blocking work off the async runtime: the SQLite cache and a quota ledger may wait seconds
+//! for another process's lock (or a database), which must never hold up a tokio worker of a
+//! service embedding vt-api; and a ledger may itself block on the runtime
+//! (`Handle::block_on`), which is legal on the blocking pool only.
 
 /// Runs `work` on tokio's blocking pool when there is a runtime, else right here.
 pub(crate) async fn run<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {

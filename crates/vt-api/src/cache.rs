@@ -9,9 +9,10 @@
 //! processes share one file. The schema is versioned (`PRAGMA user_version`): a file of an
 //! older version has its answers discarded (they were not scoped), a newer one is refused.
 //!
-//! The same file can hold a quota ledger (`ClientBuilder::quota_ledger`): the times of the
-//! requests sent under each key, stored under a fingerprint of the key (never the key), so
-//! that every process using the file paces against one count.
+//! The same file can hold a quota ledger (`ClientBuilder::quota_ledger`; `Cache` implements
+//! [`QuotaLedger`]): the times of the requests sent under each key, stored under a
+//! fingerprint of the key (never the key), so that every process using the file paces
+//! against one count.
 //!
 //! Its methods are synchronous (SQLite); the client calls them on tokio's blocking pool.
 
@@ -21,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use crate::ledger::{LedgerEntry, LedgerError, QuotaDecision, QuotaLedger};
 use crate::Error;
 
 /// A persistent cache of answers. Share it as `Arc<Cache>`.
@@ -542,21 +544,22 @@ impl Cache {
     pub fn is_empty(&self) -> Result<bool, Error> {
         self.len().map(|n| n == 0)
     }
+}
 
-    /// In one write transaction: forgets requests older than `keep`, hands `decide` the age of
-    /// the N-th newest unit of `key_fingerprint` for each N of `nths` (when there are N)
-    /// and the time left of a 204's hold, and records a request of `units` sent at `now` when
-    /// `decide` says no wait (`Ok`, with the first of its `units` rows, consecutive, to stamp
-    /// again when it is answered); else `Err` with the wait.
-    pub(crate) fn quota_take<W>(
+/// The quota ledger in the cache file: one row per unit in `quota_sent` (the rows of one
+/// request consecutive, named by the first), one hold per key in `quota_hold`; each `take`
+/// in one `BEGIN IMMEDIATE` transaction, so that processes sharing the file never both see
+/// room for the last unit.
+impl QuotaLedger for Cache {
+    fn take(
         &self,
         key_fingerprint: &str,
         now: SystemTime,
         keep: Duration,
         nths: &[usize],
         units: usize,
-        decide: impl FnOnce(Vec<(usize, Duration)>, Option<Duration>) -> Option<W>,
-    ) -> Result<Result<i64, W>, Error> {
+        decide: &mut QuotaDecision<'_>,
+    ) -> Result<Result<LedgerEntry, Duration>, LedgerError> {
         let now_ms = unix_ms(now);
         let mut connection = self.lock();
         let transaction = connection
@@ -608,7 +611,7 @@ impl Cache {
         let hold = hold_until
             .filter(|&until| until > now_ms)
             .map(|until| Duration::from_millis((until - now_ms) as u64));
-        let taken = match decide(ages, hold) {
+        let taken = match decide(&ages, hold) {
             Some(wait) => Err(wait),
             None => {
                 let mut first = None;
@@ -622,7 +625,7 @@ impl Cache {
                     // Rows inserted in one write transaction are consecutive.
                     first.get_or_insert(transaction.last_insert_rowid());
                 }
-                Ok(first.unwrap_or_default())
+                Ok(LedgerEntry(first.unwrap_or_default()))
             }
         };
         transaction
@@ -631,42 +634,42 @@ impl Cache {
         Ok(taken)
     }
 
-    /// A request counted by [`Cache::quota_take`] has been answered at `at`: it counts from
-    /// then (never earlier than it was sent).
-    pub(crate) fn quota_restamp(
+    fn restamp(
         &self,
-        row: i64,
+        _key_fingerprint: &str,
+        entry: LedgerEntry,
         units: usize,
         at: SystemTime,
-    ) -> Result<(), Error> {
+    ) -> Result<(), LedgerError> {
         self.lock()
             .prepare_cached(
                 "UPDATE quota_sent SET sent_at_ms = max(sent_at_ms, ?3) \
                  WHERE rowid >= ?1 AND rowid < ?1 + ?2",
             )
-            .and_then(|mut s| s.execute(params![row, units.max(1) as i64, unix_ms(at)]))
+            .and_then(|mut s| s.execute(params![entry.0, units.max(1) as i64, unix_ms(at)]))
             .map(drop)
-            .map_err(|e| cache_error("cannot count the quota", e))
+            .map_err(|e| cache_error("cannot count the quota", e).into())
     }
 
-    /// A request counted by [`Cache::quota_take`] never reached the service: it leaves the
-    /// count.
-    pub(crate) fn quota_refund(&self, row: i64, units: usize) -> Result<(), Error> {
+    fn refund(
+        &self,
+        _key_fingerprint: &str,
+        entry: LedgerEntry,
+        units: usize,
+    ) -> Result<(), LedgerError> {
         self.lock()
             .prepare_cached("DELETE FROM quota_sent WHERE rowid >= ?1 AND rowid < ?1 + ?2")
-            .and_then(|mut s| s.execute(params![row, units.max(1) as i64]))
+            .and_then(|mut s| s.execute(params![entry.0, units.max(1) as i64]))
             .map(drop)
-            .map_err(|e| cache_error("cannot count the quota", e))
+            .map_err(|e| cache_error("cannot count the quota", e).into())
     }
 
-    /// After a 204 at `now`: no request under `key_fingerprint` goes for `wait` (or until a
-    /// hold already set ends, if later).
-    pub(crate) fn quota_hold(
+    fn hold(
         &self,
         key_fingerprint: &str,
         now: SystemTime,
         wait: Duration,
-    ) -> Result<(), Error> {
+    ) -> Result<(), LedgerError> {
         let now_ms = unix_ms(now);
         self.lock()
             .prepare_cached(
@@ -682,17 +685,15 @@ impl Cache {
                 ])
             })
             .map(drop)
-            .map_err(|e| cache_error("cannot hold the quota", e))
+            .map_err(|e| cache_error("cannot hold the quota", e).into())
     }
 
-    /// Requests sent under `key_fingerprint` in the `window` before `now`, and when the
-    /// oldest of them was sent.
-    pub(crate) fn quota_used(
+    fn used(
         &self,
         key_fingerprint: &str,
         now: SystemTime,
         window: Duration,
-    ) -> Result<(u32, Option<SystemTime>), Error> {
+    ) -> Result<(u32, Option<SystemTime>), LedgerError> {
         let since = unix_ms(now).saturating_sub(duration_ms(window));
         let (count, oldest): (i64, Option<i64>) = self
             .lock()
@@ -861,13 +862,13 @@ mod tests {
         {
             let cache = Cache::open(&path).unwrap();
             cache
-                .quota_take(
+                .take(
                     "fp",
                     SystemTime::now(),
                     Duration::from_secs(60),
                     &[],
                     1,
-                    |_, _| None::<()>,
+                    &mut |_, _| None,
                 )
                 .unwrap()
                 .unwrap();
@@ -876,7 +877,7 @@ mod tests {
         let cache = Cache::open_read_only(&path).unwrap();
         assert_eq!(cache.len().unwrap(), 0);
         assert!(cache
-            .quota_used("fp", SystemTime::now(), Duration::from_secs(60))
+            .used("fp", SystemTime::now(), Duration::from_secs(60))
             .is_ok());
         assert!(matches!(cache.clear(), Err(Error::Cache(_))), "writes fail");
         drop(cache);

@@ -16,6 +16,7 @@ use crate::clock::{Clock, TokioClock};
 use crate::endpoint::{Batching, Encoding, Endpoint, EndpointSpec, Methods, Params, FILE_REPORT};
 use crate::error::TransportError;
 use crate::events::{Event, Events, Observer};
+use crate::ledger::QuotaLedger;
 use crate::pacing::{Pacer, QuotaStatus};
 use crate::{ApiKey, Error, Limits, RequestMethod, RetryPolicy, Tier};
 
@@ -124,8 +125,7 @@ pub struct ClientBuilder {
     observer: Option<Observer>,
     #[cfg(feature = "cache")]
     cache: Option<CacheUse>,
-    #[cfg(feature = "cache")]
-    quota_ledger: Option<Arc<crate::Cache>>,
+    quota_ledger: Option<Arc<dyn QuotaLedger>>,
 }
 
 impl Client {
@@ -143,7 +143,6 @@ impl Client {
             observer: None,
             #[cfg(feature = "cache")]
             cache: None,
-            #[cfg(feature = "cache")]
             quota_ledger: None,
         }
     }
@@ -333,16 +332,25 @@ impl ClientBuilder {
         self
     }
 
-    /// Counts the requests sent in `cache`'s file rather than in memory, so that every client,
-    /// in any process, using that file with the same key paces against one count, and a 204
-    /// met by one holds them all. Only a key with a per-minute or per-day limit uses it.
+    /// Counts the requests sent in `cache`'s file too, so that every client, in any
+    /// process, using that file with the same key paces against one count, and a 204 met by
+    /// one holds them all: [`ClientBuilder::shared_quota_ledger`] with the cache.
+    #[cfg(feature = "cache")]
+    pub fn quota_ledger(self, cache: Arc<crate::Cache>) -> Self {
+        self.shared_quota_ledger(cache)
+    }
+
+    /// Counts the requests sent in `ledger` too (see [`QuotaLedger`]), so that every client
+    /// sharing it with the same key (in other processes, on other machines) paces against
+    /// one count, and a 204 met by one holds them all. Only a key with a per-minute or
+    /// per-day limit uses it ([`Limits::is_paced`]).
     ///
     /// The ledger keeps wall-clock times ([`Clock::system_time`]) under a fingerprint of the
     /// key, never the key. With a clock whose `system_time` does not move (a paused tokio
-    /// clock), keep the count in memory instead.
-    #[cfg(feature = "cache")]
-    pub fn quota_ledger(mut self, cache: Arc<crate::Cache>) -> Self {
-        self.quota_ledger = Some(cache);
+    /// clock), keep the count in memory instead. Each client also keeps its own count in
+    /// memory, by which it paces while the ledger fails.
+    pub fn shared_quota_ledger(mut self, ledger: Arc<dyn QuotaLedger>) -> Self {
+        self.quota_ledger = Some(ledger);
         self
     }
 
@@ -380,10 +388,9 @@ impl ClientBuilder {
         };
         let events = Events::new(self.observer);
         let pacer = Pacer::new(&limits).with_events(events.clone());
-        #[cfg(feature = "cache")]
         let pacer = match self.quota_ledger {
-            Some(cache) if limits.is_paced() => pacer.with_ledger(crate::pacing::Ledger {
-                cache,
+            Some(store) if limits.is_paced() => pacer.with_ledger(crate::pacing::Ledger {
+                store,
                 key_fingerprint: self.key.fingerprint(),
             }),
             _ => pacer,
@@ -483,6 +490,9 @@ pub(crate) struct Call<'a> {
     /// Where to send instead of the endpoint's path under the base URL (an upload URL the
     /// service handed out): the key is not added.
     pub(crate) url: Option<&'a str>,
+    /// A relayed request's parameters, by wire name, in place of the query and `params`
+    /// ([`Client::relay`]).
+    pub(crate) relayed: Option<&'a [(String, String)]>,
 }
 
 impl<'a> Call<'a> {
@@ -500,6 +510,7 @@ impl<'a> Call<'a> {
             count,
             upload: None,
             url: None,
+            relayed: None,
         }
     }
 }
@@ -517,11 +528,19 @@ impl Inner {
 
     /// The name under which a 403 stops requests: `None` for the key itself; the endpoint or
     /// the private parameters for a private-key feature.
-    fn feature_of(spec: &EndpointSpec, params: &Params) -> Option<String> {
-        if spec.private_only {
-            return Some(spec.path.to_owned());
+    fn feature_of(call: &Call<'_>) -> Option<String> {
+        if call.spec.private_only {
+            return Some(call.spec.path.to_owned());
         }
-        params.private_names()
+        match call.relayed {
+            // Of the parameters a caller may name, `allinfo` is the one vt-api knows to need
+            // a private key: a 403 for it must not stop the key.
+            Some(pairs) => pairs
+                .iter()
+                .any(|(name, _)| name == "allinfo")
+                .then(|| "allinfo".to_owned()),
+            None => call.params.private_names(),
+        }
     }
 
     /// The error every further request of `feature` gets, once it has stopped.
@@ -581,7 +600,7 @@ impl Inner {
         call: &Call<'_>,
         attempt: impl Fn() -> A,
     ) -> Result<V, Error> {
-        let feature = Inner::feature_of(call.spec, call.params);
+        let feature = Inner::feature_of(call);
         if call.spec.private_only && self.tier == Tier::Public {
             return Err(Error::PrivateOnly {
                 feature: call.spec.path.to_owned(),
@@ -593,7 +612,10 @@ impl Inner {
             if let Some(error) = self.stopped(feature.as_deref()) {
                 return Err(error);
             }
-            let ticket = self.pacer.acquire(&self.clock, call.count).await;
+            let ticket = self
+                .pacer
+                .acquire(&self.clock, call.count, self.retry.max_quota_wait)
+                .await?;
             // Stopped while this request waited for the quota: it does not go.
             if let Some(error) = self.stopped(feature.as_deref()) {
                 self.pacer.refund_async(&self.clock, ticket).await;
@@ -747,7 +769,7 @@ impl Inner {
     pub(crate) fn refusal<V>(&self, call: &Call<'_>, status: u16, body: &Bytes) -> Attempt<V> {
         match status {
             204 => Attempt::RateLimited,
-            403 => Attempt::Failed(match Inner::feature_of(call.spec, call.params) {
+            403 => Attempt::Failed(match Inner::feature_of(call) {
                 None => Error::Forbidden,
                 Some(feature) => Error::ForbiddenFeature { feature },
             }),
@@ -768,15 +790,20 @@ impl Inner {
         }
     }
 
-    /// The request of `call`: the key, the queries and the parameters, in the endpoint's
-    /// method and encoding.
-    fn request(&self, call: &Call<'_>) -> Result<http::Request<Bytes>, Error> {
-        let fields = self.fields(call);
-        let url = self.url_of(call);
-        let method = match (call.spec.methods, self.method) {
+    /// The HTTP method of a request of `spec`.
+    pub(crate) fn method_of(&self, spec: &EndpointSpec) -> http::Method {
+        match (spec.methods, self.method) {
             (Methods::GetOrPost, RequestMethod::Get) | (Methods::Get, _) => http::Method::GET,
             _ => http::Method::POST,
-        };
+        }
+    }
+
+    /// The request of `call`: the key, the queries and the parameters, in the endpoint's
+    /// method and encoding.
+    pub(crate) fn request(&self, call: &Call<'_>) -> Result<http::Request<Bytes>, Error> {
+        let fields = self.fields(call);
+        let url = self.url_of(call);
+        let method = self.method_of(call.spec);
         let builder = http::Request::builder()
             .header(http::header::USER_AGENT, USER_AGENT)
             .header(http::header::ACCEPT, "application/json");
@@ -815,16 +842,25 @@ impl Inner {
     }
 
     /// The fields of a request: the key (unless it goes to a URL the service handed out),
-    /// the queries (unless the endpoint takes none) and the parameters.
+    /// the queries (unless the endpoint takes none) and the parameters; or, relayed, the
+    /// caller's parameters as given.
     pub(crate) fn fields<'c>(&'c self, call: &Call<'c>) -> Vec<(&'c str, &'c str)> {
-        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(4);
+        let mut fields: Vec<(&'c str, &'c str)> = Vec::with_capacity(4);
         if call.url.is_none() {
             fields.push(("apikey", self.key.expose()));
+        }
+        if let Some(pairs) = call.relayed {
+            for (name, value) in pairs {
+                fields.push((name, value));
+            }
+            return fields;
         }
         if !call.spec.query_param.is_empty() {
             fields.push((call.spec.query_param, call.queries));
         }
-        fields.extend(call.params.pairs());
+        for (name, value) in call.params.pairs() {
+            fields.push((name, value));
+        }
         fields
     }
 
@@ -1046,6 +1082,20 @@ impl Inner {
             return body;
         }
         self.scrubbed(&body).unwrap_or(body)
+    }
+
+    /// A header of an answer passed on ([`Client::relay`]), with the key cut out if the
+    /// service echoed it, by the rule of [`Inner::without_echoed_key`].
+    pub(crate) fn header_without_echoed_key(&self, value: &http::HeaderValue) -> http::HeaderValue {
+        if self.key.expose().len() < ECHO_MIN_KEY_LEN {
+            return value.clone();
+        }
+        match self.key.redact_bytes(value.as_bytes()) {
+            None => value.clone(),
+            // Only ASCII was replaced by ASCII: still a valid value.
+            Some(redacted) => http::HeaderValue::from_bytes(&redacted)
+                .unwrap_or(http::HeaderValue::from_static("<redacted>")),
+        }
     }
 
     /// The body with every occurrence of the key replaced (in any letter case, JSON escapes

@@ -115,6 +115,10 @@ impl Limits {
 /// exponential backoff and full jitter, up to `max_attempts` in all. A 204 (quota exceeded
 /// despite pacing, e.g. another program on the same key) is waited out `rate_limit_wait` at a
 /// time, up to `max_rate_limit_waits` times. 400 and 403 are never retried.
+///
+/// A request waits for the quota as long as it takes (the next minute, the next day, a 204's
+/// hold), unless `max_quota_wait` says how long it may wait at most: a server in front of
+/// many clients answers "no room now" at once rather than holding its client for a minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RetryPolicy {
@@ -130,6 +134,14 @@ pub struct RetryPolicy {
     pub rate_limit_wait: Duration,
     /// Deadline for one attempt, from sending to the whole body.
     pub request_timeout: Duration,
+    /// The longest a request waits for the quota (for room in the per-minute or daily
+    /// window, or for the end of a 204's hold); `None` (the default): as long as it takes.
+    /// When the wait would be longer, the request fails at once with [`Error::QuotaWait`]
+    /// (nothing sent, nothing counted), whatever the call: lookups, single calls, uploads,
+    /// downloads and [`Client::relay`](crate::Client::relay).
+    ///
+    /// [`Error::QuotaWait`]: crate::Error::QuotaWait
+    pub max_quota_wait: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -145,6 +157,7 @@ impl Default for RetryPolicy {
             max_rate_limit_waits: 3,
             rate_limit_wait: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            max_quota_wait: None,
         }
     }
 }
@@ -173,6 +186,20 @@ impl RetryPolicy {
     /// Sets the deadline of one attempt.
     pub fn with_request_timeout(mut self, timeout: Duration) -> RetryPolicy {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest a request waits for the quota (`None`: as long as it takes); see
+    /// [`RetryPolicy::max_quota_wait`]. `Some(Duration::ZERO)`: a request goes now or fails.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = vt_api::RetryPolicy::default().with_max_quota_wait(Some(Duration::ZERO));
+    /// assert_eq!(policy.max_quota_wait, Some(Duration::ZERO));
+    /// assert_eq!(vt_api::RetryPolicy::default().max_quota_wait, None);
+    /// ```
+    pub fn with_max_quota_wait(mut self, max_wait: Option<Duration>) -> RetryPolicy {
+        self.max_quota_wait = max_wait;
         self
     }
 

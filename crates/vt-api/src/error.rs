@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Why a lookup failed. Not found and queued are not errors: they are
 /// [`FileReportAnswer`](vt_model::FileReportAnswer)s.
@@ -25,6 +25,21 @@ pub enum Error {
     RateLimited {
         /// How many 204 answers were received for this request.
         answers: u32,
+    },
+    /// The quota has no room for this request within [`RetryPolicy::max_quota_wait`]: it
+    /// fails at once, nothing sent and nothing counted. Trying again after `until` may
+    /// succeed.
+    ///
+    /// [`RetryPolicy::max_quota_wait`]: crate::RetryPolicy::max_quota_wait
+    #[error("{}", quota_wait_message(*wait, *until, *daily))]
+    QuotaWait {
+        /// How long the request would have waited.
+        wait: Duration,
+        /// When it would have gone, on the wall clock, as far as the count knows.
+        until: SystemTime,
+        /// Whether the daily quota is what holds it (else the per-minute one, or a 204's
+        /// hold).
+        daily: bool,
     },
     /// 403 Forbidden for a request that needs nothing but a valid key: the key is missing or
     /// invalid. It stops the run: nothing more is sent with this key.
@@ -132,7 +147,7 @@ pub enum Error {
 
 impl Error {
     /// A short, stable name for the kind of failure, for machine-readable output:
-    /// `invalid_resource`, `rate_limited`, `forbidden`, `private_only`, `unreachable`,
+    /// `invalid_resource`, `rate_limited`, `quota_wait`, `forbidden`, `private_only`, `unreachable`,
     /// `bad_request`, `unexpected_status`, `transport`, `timeout`, `decode`, `missing_answer`,
     /// `duplicate_answer`, `mismatched_answer`, `invalid_config`, `cancelled`, `cache`,
     /// `not_cached`.
@@ -140,6 +155,7 @@ impl Error {
         match self {
             Error::InvalidResource { .. } => "invalid_resource",
             Error::RateLimited { .. } => "rate_limited",
+            Error::QuotaWait { .. } => "quota_wait",
             Error::Forbidden | Error::ForbiddenFeature { .. } => "forbidden",
             Error::PrivateOnly { .. } => "private_only",
             Error::Unreachable { .. } => "unreachable",
@@ -173,13 +189,30 @@ impl Error {
     /// Whether trying the same request again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::RateLimited { .. } | Error::Timeout(_) | Error::MissingAnswer => true,
+            Error::RateLimited { .. }
+            | Error::QuotaWait { .. }
+            | Error::Timeout(_)
+            | Error::MissingAnswer => true,
             Error::UnexpectedStatus { status, .. } => *status >= 500,
             Error::Transport(e) => e.inner().is_transient(),
             Error::Decode(d) => d.category == vt_model::DecodeCategory::Truncated,
             _ => false,
         }
     }
+}
+
+/// What [`Error::QuotaWait`] says.
+fn quota_wait_message(wait: Duration, until: SystemTime, daily: bool) -> String {
+    let what = if daily {
+        "the daily quota is used up"
+    } else {
+        "no room in the quota"
+    };
+    format!(
+        "{what} until {} (a wait of {}s, longer than allowed); nothing was sent",
+        crate::format_utc(until),
+        wait.as_secs_f64().ceil()
+    )
 }
 
 impl From<vt_model::Error> for Error {

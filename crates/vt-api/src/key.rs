@@ -26,8 +26,7 @@ impl ApiKey {
     }
 
     /// A stable fingerprint of the key (a truncated SHA-256 with a purpose prefix), under
-    /// which the quota ledger counts requests: the cache file never holds the key itself.
-    #[cfg(feature = "cache")]
+    /// which a quota ledger counts requests: a ledger never holds the key itself.
     pub(crate) fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
         let digest = Sha256::new()

@@ -19,6 +19,13 @@
 //!   configurable), so a steady run never receives a 204 and still uses every request of the
 //!   quota. A 204 anyway is waited out and retried, bounded; 5xx, timeouts and broken
 //!   connections are retried with exponential backoff and jitter; 400 and 403 are not.
+//!   [`RetryPolicy::max_quota_wait`] bounds the wait for the quota: past it a request fails
+//!   at once ([`Error::QuotaWait`]), for a server that must answer now.
+//! - A [`QuotaLedger`] shares the quota count among clients (processes sharing the cache
+//!   file, or servers sharing a database), so that together they keep to the key's limits.
+//! - [`Client::relay`]: any endpoint, its parameters given at run time, through the same
+//!   pacing and retries, the answer returned as it came (status, headers, streamed body),
+//!   for a server that passes requests through.
 //! - Time comes from an injected [`Clock`] (tokio's by default), so tests run on paused time.
 //! - The key is a secret ([`ApiKey`]): sent in the POST form body, never in a URL (unless GET
 //!   is chosen), never in an error, a log line or `Debug` output.
@@ -30,7 +37,6 @@
 #![deny(missing_docs)]
 
 mod batch;
-#[cfg(feature = "cache")]
 mod blocking;
 #[cfg(feature = "cache")]
 mod cache;
@@ -44,8 +50,10 @@ mod error;
 mod events;
 mod form;
 mod key;
+mod ledger;
 mod matching;
 mod pacing;
+mod relay;
 mod transfer;
 
 pub use batch::{FileReportOutcome, FileReports, Lookups, Outcome, RepeatCounter, Repeats};
@@ -65,7 +73,9 @@ pub use endpoint::{
 pub use error::{Error, TransportError};
 pub use events::{Event, Observer};
 pub use key::ApiKey;
+pub use ledger::{LedgerEntry, LedgerError, QuotaDecision, QuotaLedger};
 pub use pacing::{format_utc, QuotaStatus};
+pub use relay::{RelayRequest, RelayResponse};
 pub use transfer::{Downloaded, MAX_DIRECT_UPLOAD, MAX_UPLOAD};
 /// The wire types this client decodes into, for callers who need more than the items
 /// re-exported above (the `vt` command depends on vt-api alone).
@@ -78,3 +88,5 @@ pub use vt_model::{
 /// The transport trait and, with the `hyper` feature, `HyperTransport`, so that a caller can
 /// configure the default backend without depending on vt-transport itself.
 pub use vt_transport;
+/// The body of a [`RelayResponse`], read chunk by chunk as it arrives.
+pub use vt_transport::BodyStream;

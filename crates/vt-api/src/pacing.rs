@@ -1,8 +1,9 @@
 //! Quota pacing: never more requests in a rolling minute or day than the tier allows.
 //!
-//! The count lives in memory (shared by clones of a client) or, with a quota ledger, in the
-//! cache's SQLite file, so that every process using that file with the same key paces against
-//! one count. A 204 holds every request of the key for a while, not only the one that met it.
+//! The count lives in memory (shared by clones of a client) or, with a quota ledger
+//! ([`QuotaLedger`]: the cache's SQLite file, or any store shared by servers), in the ledger
+//! too, so that every client using it with the same key paces against one count. A 204 holds
+//! every request of the key for a while, not only the one that met it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -11,7 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, Instant};
 use crate::events::{Event, Events};
-use crate::{Limits, QuotaUnit};
+use crate::ledger::{LedgerEntry, QuotaLedger};
+use crate::{Error, Limits, QuotaUnit};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -42,11 +44,9 @@ pub(crate) struct Pacer {
     /// (0: not slowed down).
     slowed_to: AtomicU32,
     local: Mutex<Local>,
-    #[cfg(feature = "cache")]
     ledger: Option<Ledger>,
     warned_low: AtomicBool,
     warned_exhausted: AtomicBool,
-    #[cfg(feature = "cache")]
     warned_ledger: AtomicBool,
     events: Events,
 }
@@ -96,11 +96,10 @@ impl Local {
     }
 }
 
-/// The count in a cache file, under a fingerprint of the key (never the key itself).
-#[cfg(feature = "cache")]
+/// The shared count, under a fingerprint of the key (never the key itself).
 #[derive(Debug)]
 pub(crate) struct Ledger {
-    pub(crate) cache: std::sync::Arc<crate::Cache>,
+    pub(crate) store: Arc<dyn QuotaLedger>,
     pub(crate) key_fingerprint: String,
 }
 
@@ -125,8 +124,7 @@ pub struct QuotaStatus {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     local: Option<u64>,
-    #[cfg(feature = "cache")]
-    ledger: Option<i64>,
+    ledger: Option<LedgerEntry>,
     units: usize,
 }
 
@@ -151,12 +149,12 @@ enum Holder {
 
 /// What decides a wait, as seen at one moment: for each limit N, the age of the N-th newest
 /// request (absent when fewer were sent), and the time left of a 204's hold.
-struct Window {
-    nth_newest_ages: Vec<(usize, Duration)>,
+struct Window<'a> {
+    nth_newest_ages: &'a [(usize, Duration)],
     hold: Option<Duration>,
 }
 
-impl Window {
+impl Window<'_> {
     fn age_of_nth_newest(&self, n: usize) -> Option<Duration> {
         self.nth_newest_ages
             .iter()
@@ -173,11 +171,9 @@ impl Pacer {
             unit: limits.quota_unit,
             slowed_to: AtomicU32::new(0),
             local: Mutex::new(Local::default()),
-            #[cfg(feature = "cache")]
             ledger: None,
             warned_low: AtomicBool::new(false),
             warned_exhausted: AtomicBool::new(false),
-            #[cfg(feature = "cache")]
             warned_ledger: AtomicBool::new(false),
             events: Events::default(),
         }
@@ -189,15 +185,15 @@ impl Pacer {
         self
     }
 
-    /// Runs `step` where it cannot block the async runtime: with a ledger (SQLite, which may
-    /// wait for another process's lock for seconds) on tokio's blocking pool; without one
+    /// Runs `step` where it cannot block the async runtime: with a ledger (which may wait
+    /// for another process's lock, or a database, for seconds, and may itself block on the
+    /// runtime: the [`QuotaLedger`] contract) on tokio's blocking pool, always; without one
     /// (memory only) right here.
     async fn off_runtime<R: Send + 'static>(
         self: &Arc<Self>,
         clock: &Arc<dyn Clock>,
         step: impl FnOnce(&Pacer, &dyn Clock) -> R + Send + 'static,
     ) -> R {
-        #[cfg(feature = "cache")]
         if self.ledger.is_some() {
             let (pacer, clock) = (Arc::clone(self), Arc::clone(clock));
             return crate::blocking::run(move || step(&pacer, &*clock)).await;
@@ -205,8 +201,7 @@ impl Pacer {
         step(self, &**clock)
     }
 
-    /// Keeps the count in a cache file instead of in memory.
-    #[cfg(feature = "cache")]
+    /// Keeps the count in a shared ledger too.
     pub(crate) fn with_ledger(mut self, ledger: Ledger) -> Pacer {
         self.ledger = Some(ledger);
         self
@@ -255,7 +250,7 @@ impl Pacer {
 
     /// How long until `units` more fit in every window (`None`: they fit now), and what
     /// holds them.
-    fn wait_for_room(&self, window: &Window, units: usize) -> Option<(Duration, Holder)> {
+    fn wait_for_room(&self, window: &Window<'_>, units: usize) -> Option<(Duration, Holder)> {
         let by_limits = self.windows().filter_map(|(limit, span)| {
             // The (limit - units + 1)-th most recent entry decides when `units` more fit.
             let age = window.age_of_nth_newest(limit + 1 - units.clamp(1, limit))?;
@@ -273,12 +268,14 @@ impl Pacer {
     }
 
     /// Waits until one more request, of `queries` resources, fits in every window, then
-    /// counts it as sent.
+    /// counts it as sent; or, when the wait would be longer than `max_wait`, fails at once
+    /// with [`Error::QuotaWait`], counting nothing.
     pub(crate) async fn acquire(
         self: &Arc<Self>,
         clock: &Arc<dyn Clock>,
         queries: usize,
-    ) -> Ticket {
+        max_wait: Option<Duration>,
+    ) -> Result<Ticket, Error> {
         let units = self.units(queries);
         loop {
             let taken = self
@@ -291,7 +288,7 @@ impl Pacer {
                 })
                 .await;
             let (wait, holder) = match taken {
-                Ok(ticket) => return ticket,
+                Ok(ticket) => return Ok(ticket),
                 Err(wait) => wait,
             };
             let until = clock.system_time() + wait;
@@ -301,6 +298,9 @@ impl Pacer {
                     per_day: self.per_day.unwrap_or(0),
                     next_at: clock.system_time() + wait.min(DAY + EDGE_MARGIN),
                 });
+            }
+            if max_wait.is_some_and(|max| wait > max) {
+                return Err(Error::QuotaWait { wait, until, daily });
             }
             match holder {
                 Holder::Hold204 => self.events.emit(Event::HeldBy204 { wait, until }),
@@ -356,9 +356,11 @@ impl Pacer {
                 }
             }
         }
-        #[cfg(feature = "cache")]
-        if let (Some(row), Some(ledger)) = (ticket.ledger, &self.ledger) {
-            if let Err(error) = ledger.cache.quota_refund(row, ticket.units) {
+        if let (Some(entry), Some(ledger)) = (ticket.ledger, &self.ledger) {
+            if let Err(error) = ledger
+                .store
+                .refund(&ledger.key_fingerprint, entry, ticket.units)
+            {
                 tracing::warn!(%error, "quota ledger unusable");
             }
         }
@@ -376,14 +378,14 @@ impl Pacer {
         // few are read for a decision.
         local.forget_older_than(now, DAY + EDGE_MARGIN);
         if !self.is_unlimited() {
-            let nth_newest_ages = self
+            let nth_newest_ages: Vec<_> = self
                 .deciding(units)
                 .into_iter()
                 .filter_map(|n| Some((n, local.age_of_nth_newest(now, n)?)))
                 .collect();
             if let Some(wait) = self.wait_for_room(
                 &Window {
-                    nth_newest_ages,
+                    nth_newest_ages: &nth_newest_ages,
                     hold: None,
                 },
                 units,
@@ -391,7 +393,6 @@ impl Pacer {
                 return Err(wait);
             }
         }
-        #[cfg(feature = "cache")]
         let ledger = self.take_from_ledger(clock, units)?;
         let entry = (!self.is_unlimited()).then(|| {
             let ticket = local.next_ticket;
@@ -401,7 +402,6 @@ impl Pacer {
         });
         Ok(Ticket {
             local: entry,
-            #[cfg(feature = "cache")]
             ledger,
             units,
         })
@@ -442,39 +442,42 @@ impl Pacer {
         }
     }
 
-    /// The ledger's say: `Ok(Some(row))` counted there, `Ok(None)` no ledger (or one that
+    /// The ledger's say: `Ok(Some(entry))` counted there, `Ok(None)` no ledger (or one that
     /// failed: the in-memory count decided alone), `Err` the wait it asks for.
-    #[cfg(feature = "cache")]
     fn take_from_ledger(
         &self,
         clock: &dyn Clock,
         units: usize,
-    ) -> Result<Option<i64>, (Duration, Holder)> {
+    ) -> Result<Option<LedgerEntry>, (Duration, Holder)> {
         let Some(ledger) = &self.ledger else {
             return Ok(None);
         };
         let limited = !self.is_unlimited();
-        let taken = ledger.cache.quota_take(
+        // The ledger sees only the wait; what holds the request back stays here.
+        let mut holder = Holder::Minute;
+        let taken = ledger.store.take(
             &ledger.key_fingerprint,
             clock.system_time(),
             DAY + EDGE_MARGIN,
             &self.deciding(units),
             units,
-            |nth_newest_ages, hold| {
+            &mut |nth_newest_ages, hold| {
                 // Without limits only a 204's hold can stop a request.
-                let nth_newest_ages = if limited { nth_newest_ages } else { Vec::new() };
-                self.wait_for_room(
+                let nth_newest_ages = if limited { nth_newest_ages } else { &[] };
+                let wait = self.wait_for_room(
                     &Window {
                         nth_newest_ages,
                         hold,
                     },
                     units,
-                )
+                )?;
+                holder = wait.1;
+                Some(wait.0)
             },
         );
         match taken {
-            Ok(Ok(row)) => Ok(Some(row)),
-            Ok(Err(wait)) => Err(wait),
+            Ok(Ok(entry)) => Ok(Some(entry)),
+            Ok(Err(wait)) => Err((wait, holder)),
             Err(error) => {
                 if !self.warned_ledger.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -505,12 +508,13 @@ impl Pacer {
                 }
             }
         }
-        #[cfg(feature = "cache")]
-        if let (Some(row), Some(ledger)) = (ticket.ledger, &self.ledger) {
-            if let Err(error) = ledger
-                .cache
-                .quota_restamp(row, ticket.units, clock.system_time())
-            {
+        if let (Some(entry), Some(ledger)) = (ticket.ledger, &self.ledger) {
+            if let Err(error) = ledger.store.restamp(
+                &ledger.key_fingerprint,
+                entry,
+                ticket.units,
+                clock.system_time(),
+            ) {
                 tracing::warn!(%error, "quota ledger unusable");
             }
         }
@@ -521,10 +525,9 @@ impl Pacer {
     pub(crate) fn hold(&self, clock: &dyn Clock, wait: Duration) {
         // A year at most: a wait that long is a configuration mistake, not a reason to panic.
         let wait = wait.min(LONGEST_HOLD);
-        #[cfg(feature = "cache")]
         if let Some(ledger) = &self.ledger {
             let now = clock.system_time();
-            if let Err(error) = ledger.cache.quota_hold(&ledger.key_fingerprint, now, wait) {
+            if let Err(error) = ledger.store.hold(&ledger.key_fingerprint, now, wait) {
                 tracing::warn!(%error, "quota ledger unusable: the hold is this run's only");
             }
         }
@@ -555,9 +558,8 @@ impl Pacer {
     pub(crate) fn status(&self, clock: &dyn Clock) -> QuotaStatus {
         let now = clock.now();
         let wall = clock.system_time();
-        #[cfg(feature = "cache")]
         if let Some(ledger) = &self.ledger {
-            match ledger.cache.quota_used(&ledger.key_fingerprint, wall, DAY) {
+            match ledger.store.used(&ledger.key_fingerprint, wall, DAY) {
                 Ok((used_today, oldest)) => {
                     let release = oldest.map(|t| t + DAY);
                     return QuotaStatus {
@@ -619,13 +621,16 @@ mod tests {
         )
     }
 
-    /// The window of requests `ages_s` seconds old (newest first), as `pacer` reads it.
-    fn window(pacer: &Pacer, ages_s: &[u64], hold: Option<Duration>) -> Window {
-        let nth_newest_ages = pacer
+    /// The ages `pacer` reads of requests `ages_s` seconds old (newest first).
+    fn ages(pacer: &Pacer, ages_s: &[u64]) -> Vec<(usize, Duration)> {
+        pacer
             .deciding(1)
             .into_iter()
             .filter_map(|n| Some((n, Duration::from_secs(*ages_s.get(n - 1)?))))
-            .collect();
+            .collect()
+    }
+
+    fn window(nth_newest_ages: &[(usize, Duration)], hold: Option<Duration>) -> Window<'_> {
         Window {
             nth_newest_ages,
             hold,
@@ -635,24 +640,27 @@ mod tests {
     #[test]
     fn the_limit_th_newest_request_decides() {
         let pacer = pacer(Some(2), None);
-        let three = window(&pacer, &[10, 20, 30], None);
+        let three = ages(&pacer, &[10, 20, 30]);
+        let three = window(&three, None);
         // The 2nd newest is 20 s old: one more fits 40 s (and the margin) later.
         assert_eq!(
             pacer.wait_for_room(&three, 1),
             Some((Duration::from_secs(40) + EDGE_MARGIN, Holder::Minute))
         );
-        let one = window(&pacer, &[10], None);
+        let one = ages(&pacer, &[10]);
+        let one = window(&one, None);
         assert_eq!(pacer.wait_for_room(&one, 1), None);
     }
 
     #[test]
     fn the_daily_window_and_a_hold_are_told_apart() {
         let pacer = pacer(Some(4), Some(2));
-        let daily = window(&pacer, &[3600, 7200], None);
+        let daily = ages(&pacer, &[3600, 7200]);
+        let daily = window(&daily, None);
         let (wait, holder) = pacer.wait_for_room(&daily, 1).unwrap();
         assert_eq!(holder, Holder::Day);
         assert_eq!(wait, DAY - Duration::from_secs(7200) + EDGE_MARGIN);
-        let held = window(&pacer, &[], Some(Duration::from_secs(60)));
+        let held = window(&[], Some(Duration::from_secs(60)));
         assert_eq!(
             pacer.wait_for_room(&held, 1),
             Some((Duration::from_secs(60), Holder::Hold204))
@@ -766,7 +774,7 @@ mod tests {
                 .map(|_| {
                     let cache = crate::Cache::open(dir.path().join("cache.sqlite3")).unwrap();
                     pacer(Some(per_minute), None).with_ledger(Ledger {
-                        cache: Arc::new(cache),
+                        store: Arc::new(cache),
                         key_fingerprint: "fingerprint".to_owned(),
                     })
                 })
@@ -834,7 +842,7 @@ mod tests {
                 .with_per_minute(Some(8))
                 .with_quota_unit(QuotaUnit::Resource);
             let pacer = Pacer::new(&limits).with_ledger(Ledger {
-                cache: Arc::new(cache),
+                store: Arc::new(cache),
                 key_fingerprint: "fingerprint".to_owned(),
             });
             let first = pacer.try_take(&clock, pacer.units(4)).unwrap();

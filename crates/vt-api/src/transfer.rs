@@ -24,7 +24,7 @@ pub const MAX_UPLOAD: u64 = 200 * 1024 * 1024;
 /// Room for the multipart framing around the file.
 const FRAMING: u64 = 4096;
 /// The largest download accepted: far above any file the service stores.
-const MAX_DOWNLOAD: u64 = 2 * 1024 * 1024 * 1024;
+pub(crate) const MAX_DOWNLOAD: u64 = 2 * 1024 * 1024 * 1024;
 /// A transfer says how far it is every this many bytes.
 const PROGRESS_STEP: u64 = 1024 * 1024;
 /// The slowest transfer rate a deadline allows for (bytes a second): a large file gets
@@ -53,7 +53,7 @@ pub enum Downloaded {
 
 impl Upload {
     /// Checks that `path` is a regular file of at most [`MAX_UPLOAD`] bytes.
-    async fn of(path: &Path) -> Result<Upload, Error> {
+    pub(crate) async fn of(path: &Path) -> Result<Upload, Error> {
         let unreadable = |reason: String| Error::Upload {
             path: path.display().to_string(),
             reason,
@@ -84,7 +84,7 @@ impl Upload {
 
 /// A deadline for moving `bytes`: the request timeout, plus what the slowest rate allowed
 /// needs for them.
-fn deadline_for(timeout: Duration, bytes: u64) -> Duration {
+pub(crate) fn deadline_for(timeout: Duration, bytes: u64) -> Duration {
     timeout + Duration::from_secs(bytes / SLOWEST_RATE)
 }
 
@@ -172,55 +172,8 @@ impl Inner {
         call: &Call<'_>,
         upload: &Upload,
     ) -> Result<http::Response<Bytes>, Attempt<V>> {
-        let file = Body::from_file(&upload.path)
-            .await
-            .map_err(|e| self.transport_failure(e))?;
-        let total = file.length();
-        let (events, endpoint) = (self.events.clone(), call.spec.path);
-        let mut done = 0u64;
-        let mut said = 0u64;
-        let counted = file.into_chunks().map(move |chunk| {
-            let chunk = chunk.map_err(std::io::Error::other)?;
-            done += chunk.len() as u64;
-            if done - said >= PROGRESS_STEP || done == total {
-                said = done;
-                events.emit(Event::Transfer {
-                    endpoint,
-                    done,
-                    total: Some(total),
-                });
-            }
-            Ok(chunk)
-        });
-        let filename = upload
-            .path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".to_owned());
-        let form = self
-            .fields(call)
-            .into_iter()
-            .fold(Multipart::new(), |form, (name, value)| {
-                form.text(name, value)
-            })
-            .part(
-                "file",
-                Some(&filename),
-                Some("application/octet-stream"),
-                Body::from_stream(total, counted),
-            );
-        let (content_type, body) = form.finish();
-        let length = body.length();
-        let request = http::Request::post(self.url_of(call))
-            .header(http::header::USER_AGENT, crate::client::USER_AGENT)
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::CONTENT_TYPE, content_type)
-            .body(body)
-            .map_err(|_| {
-                Attempt::Failed(Error::InvalidConfig(
-                    "could not build the upload request".to_owned(),
-                ))
-            })?;
+        let request = self.multipart_request(call, Some(upload)).await?;
+        let length = request.body().length();
         let deadline = deadline_for(self.retry().request_timeout, length);
         let options = RequestOptions::new()
             .with_deadline(deadline)
@@ -233,6 +186,68 @@ impl Inner {
             .within(self.retry().request_timeout, body.collect())
             .await?;
         Ok(http::Response::from_parts(head, body))
+    }
+
+    /// The POST of `call` as a `multipart/form-data` form: its fields as text parts, then
+    /// `upload`, if any, as the part `file`, streamed from disk (with [`Event::Transfer`]s).
+    pub(crate) async fn multipart_request<V>(
+        &self,
+        call: &Call<'_>,
+        upload: Option<&Upload>,
+    ) -> Result<http::Request<Body>, Attempt<V>> {
+        let form = self
+            .fields(call)
+            .into_iter()
+            .fold(Multipart::new(), |form, (name, value)| {
+                form.text(name, value)
+            });
+        let form = match upload {
+            None => form,
+            Some(upload) => {
+                let file = Body::from_file(&upload.path)
+                    .await
+                    .map_err(|e| self.transport_failure(e))?;
+                let total = file.length();
+                let (events, endpoint) = (self.events.clone(), call.spec.path);
+                let mut done = 0u64;
+                let mut said = 0u64;
+                let counted = file.into_chunks().map(move |chunk| {
+                    let chunk = chunk.map_err(std::io::Error::other)?;
+                    done += chunk.len() as u64;
+                    if done - said >= PROGRESS_STEP || done == total {
+                        said = done;
+                        events.emit(Event::Transfer {
+                            endpoint,
+                            done,
+                            total: Some(total),
+                        });
+                    }
+                    Ok(chunk)
+                });
+                let filename = upload
+                    .path
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "file".to_owned());
+                form.part(
+                    "file",
+                    Some(&filename),
+                    Some("application/octet-stream"),
+                    Body::from_stream(total, counted),
+                )
+            }
+        };
+        let (content_type, body) = form.finish();
+        http::Request::post(self.url_of(call))
+            .header(http::header::USER_AGENT, crate::client::USER_AGENT)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .map_err(|_| {
+                Attempt::Failed(Error::InvalidConfig(
+                    "could not build the upload request".to_owned(),
+                ))
+            })
     }
 
     /// One attempt of a download: the request with the key, one redirect followed without

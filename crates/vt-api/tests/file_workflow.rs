@@ -1,12 +1,13 @@
 //! The file workflow over the real `HyperTransport` against the real `vt-emulator`: uploads
 //! streamed from disk (directly, and through an upload URL over 32 MB), the scan_id straight
-//! to the report, rescans, downloads streamed to disk through one redirect, and the checks
-//! made before anything is sent.
+//! to the report, rescans, downloads streamed to disk through one redirect, the checks
+//! made before anything is sent, and requests relayed as they are (`Client::relay`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use vt_api::{ApiKey, Client, Downloaded, Resource, Tier};
+use bytes::Bytes;
+use vt_api::{ApiKey, Client, Downloaded, RelayRequest, RelayResponse, Resource, Tier};
 use vt_emulator::{Emulator, EmulatorBuilder, KeySpec, RunningEmulator};
 use vt_transport::HyperTransport;
 
@@ -399,4 +400,249 @@ async fn behaviour_and_clusters_are_documents_kept_as_sent() {
         .unwrap();
     assert_eq!(clusters.view().num_clusters, Some(1));
     emulator.shutdown().await;
+}
+
+/// The answer to a GET of `path` with `query` and the key, sent straight through a transport
+/// of its own: what a relay must hand back.
+async fn direct(emulator: &RunningEmulator, path: &str, query: &str) -> http::Response<Bytes> {
+    use vt_transport::Transport;
+    let url = format!("{}{path}?apikey={PRIVATE_KEY}&{query}", emulator.url());
+    let request = http::Request::get(url).body(Bytes::new()).unwrap();
+    HyperTransport::new().unwrap().send(request).await.unwrap()
+}
+
+/// A relayed answer's status, headers and whole body.
+async fn read(relayed: RelayResponse) -> (u16, http::HeaderMap, Bytes) {
+    let (status, headers, body) = relayed.into_parts();
+    (status.as_u16(), headers, body.collect().await.unwrap())
+}
+
+/// An emulator holding made-up report 1, with a sandbox report and a comment.
+async fn with_behaviour_and_a_comment(behaviour: &[u8]) -> (RunningEmulator, String) {
+    let mut data = vt_emulator::Dataset::new();
+    data.add_json(
+        "r.json",
+        &serde_json::to_vec(&made_up_report(1, 3)).unwrap(),
+    )
+    .unwrap();
+    let sha256 = made_up_report(1, 3)["sha256"].as_str().unwrap().to_owned();
+    data.add_behaviour_json(&sha256, behaviour).unwrap();
+    let emulator = emulator().dataset(data).start().await.unwrap();
+    let comment = vt_api::Params::new().with("comment", "seen in the wild");
+    let posted = client(&emulator, PRIVATE_KEY, Tier::Private)
+        .lookup(
+            &vt_api::COMMENTS_PUT,
+            &vt_api::Subject::parse(&sha256).unwrap(),
+            &comment,
+        )
+        .await
+        .unwrap();
+    assert_eq!(posted.status().as_str(), "found");
+    (emulator, sha256)
+}
+
+#[tokio::test]
+async fn a_relayed_request_comes_back_with_the_bytes_of_a_direct_one() {
+    let behaviour = br#"{"info": {"started": "2020-01-01 10:00:00"}, "network": {"dns": []}}"#;
+    let (emulator, sha256) = with_behaviour_and_a_comment(behaviour).await;
+    let client = client(&emulator, PRIVATE_KEY, Tier::Private);
+    for (spec, name) in [
+        (vt_api::FILE_BEHAVIOUR.spec(), "hash"),
+        (vt_api::COMMENTS_GET.spec(), "resource"),
+    ] {
+        let relayed = client
+            .relay(spec, RelayRequest::new([(name, sha256.as_str())]))
+            .await
+            .unwrap();
+        let (status, headers, body) = read(relayed).await;
+        let direct = direct(&emulator, spec.path, &format!("{name}={sha256}")).await;
+        assert_eq!(status, direct.status().as_u16(), "{}", spec.path);
+        assert_eq!(&body, direct.body(), "{}: byte for byte", spec.path);
+        let content_type = http::header::CONTENT_TYPE;
+        assert_eq!(
+            headers.get(&content_type),
+            direct.headers().get(&content_type)
+        );
+    }
+    let behaviour_again = client
+        .relay(
+            vt_api::FILE_BEHAVIOUR.spec(),
+            RelayRequest::new([("hash", sha256.as_str())]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(&read(behaviour_again).await.2[..], behaviour);
+    // The service's 400 (no hash) and 404 (no such file) are answers to pass on.
+    let no_hash = client
+        .relay(vt_api::FILE_BEHAVIOUR.spec(), RelayRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(no_hash.status(), 400);
+    let absent = client
+        .relay(
+            vt_api::FILE_DOWNLOAD.spec(),
+            RelayRequest::new([("hash", "0".repeat(64))]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(absent.status(), 404);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_relayed_upload_reaches_the_service() {
+    let emulator = emulator().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eicar.com");
+    std::fs::write(&path, EICAR).unwrap();
+    let client = client(&emulator, PUBLIC_KEY, Tier::Public);
+    let relayed = client
+        .relay(
+            vt_api::FILE_SCAN.spec(),
+            RelayRequest::default().with_file(&path),
+        )
+        .await
+        .unwrap();
+    let (status, _, body) = read(relayed).await;
+    assert_eq!(status, 200);
+    let receipt: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(receipt["sha256"], EICAR_SHA256);
+    assert_eq!(emulator.stats().endpoint("file/scan"), 1);
+    // The service has the file now (analysed at once).
+    let report = client
+        .file_report(&resource(EICAR_SHA256), false)
+        .await
+        .unwrap();
+    assert_eq!(report.as_found().unwrap().sha256, EICAR_SHA256);
+    // A file for an endpoint that takes none, or one that is not a file: nothing is sent.
+    let url_scan = RelayRequest::new([("url", "https://example.com/")]).with_file(&path);
+    let error = client
+        .relay(vt_api::URL_SCAN.spec(), url_scan)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "upload", "{error}");
+    let folder = RelayRequest::default().with_file(dir.path());
+    let error = client
+        .relay(vt_api::FILE_SCAN.spec(), folder)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "upload", "{error}");
+    assert_eq!(emulator.stats().requests, 2);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_relayed_download_returns_the_redirect_unfollowed() {
+    let emulator = emulator().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eicar.com");
+    std::fs::write(&path, EICAR).unwrap();
+    let client = client(&emulator, PRIVATE_KEY, Tier::Private);
+    client.scan_file(&path).await.unwrap();
+    let relayed = client
+        .relay(
+            vt_api::FILE_DOWNLOAD.spec(),
+            RelayRequest::new([("hash", EICAR_MD5)]),
+        )
+        .await
+        .unwrap();
+    let (status, headers, _) = read(relayed).await;
+    assert_eq!(status, 302);
+    let location = headers[http::header::LOCATION].to_str().unwrap().to_owned();
+    assert!(location.contains("/download/"), "{location}");
+    assert!(!location.contains(PRIVATE_KEY), "{location}");
+    assert_eq!(
+        emulator.stats().requests,
+        2,
+        "the upload, the 302: not followed"
+    );
+    // Where it points, the file is.
+    let request = http::Request::get(&location).body(Bytes::new()).unwrap();
+    let file = vt_transport::Transport::send(&HyperTransport::new().unwrap(), request)
+        .await
+        .unwrap();
+    assert_eq!(&file.body()[..], EICAR);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_relay_adds_the_key_and_never_shows_it() {
+    let (emulator, sha256) = with_behaviour_and_a_comment(b"{}").await;
+    // A caller's own key is dropped; the client's goes in its place.
+    let request = RelayRequest::new([("apikey", "the caller's"), ("resource", sha256.as_str())]);
+    assert_eq!(request.params().len(), 1);
+    let client = client(&emulator, PRIVATE_KEY, Tier::Private);
+    let relayed = client
+        .relay(vt_api::COMMENTS_GET.spec(), request.clone())
+        .await
+        .unwrap();
+    let shown = format!("{relayed:?} {client:?} {request:?}");
+    assert!(!shown.contains(PRIVATE_KEY), "{shown}");
+    assert_eq!(relayed.status(), 200);
+    // Without the key the service refuses: the client's is what it got.
+    let direct = {
+        use vt_transport::Transport;
+        let url = format!("{}comments/get?resource={sha256}", emulator.url());
+        let request = http::Request::get(url).body(Bytes::new()).unwrap();
+        HyperTransport::new().unwrap().send(request).await.unwrap()
+    };
+    assert_eq!(direct.status(), 403);
+    let stranger = vt_api::Client::builder(ApiKey::new("a stranger's key"))
+        .base_url(emulator.url())
+        .tier(Tier::Private)
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .build()
+        .unwrap();
+    let error = stranger
+        .relay(vt_api::COMMENTS_GET.spec(), request)
+        .await
+        .unwrap_err();
+    // A private-only endpoint: its own feature stops, not the key.
+    assert!(
+        matches!(&error, vt_api::Error::ForbiddenFeature { feature } if feature == "comments/get"),
+        "{error:?}"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_relayed_header_that_echoes_the_key_is_cut() {
+    // A service that writes the key into a redirect's Location: the header passed on has
+    // it cut out.
+    let replay = Arc::new(vt_transport::ReplayTransport::new());
+    let mut redirect = http::Response::new(Bytes::new());
+    *redirect.status_mut() = http::StatusCode::FOUND;
+    redirect.headers_mut().insert(
+        http::header::LOCATION,
+        format!(
+            "https://storage.test/f?apikey={}",
+            PRIVATE_KEY.to_uppercase()
+        )
+        .parse()
+        .unwrap(),
+    );
+    redirect
+        .headers_mut()
+        .insert(http::header::SET_COOKIE, "session=1".parse().unwrap());
+    replay.push(Ok(redirect));
+    let client = Client::builder(ApiKey::new(PRIVATE_KEY))
+        .base_url("https://vt.test/vtapi/v2/")
+        .tier(Tier::Private)
+        .transport(replay.clone())
+        .build()
+        .unwrap();
+    let relayed = client
+        .relay(
+            vt_api::FILE_DOWNLOAD.spec(),
+            RelayRequest::new([("hash", EICAR_SHA256)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), 302);
+    assert_eq!(
+        relayed.headers()[http::header::LOCATION],
+        "https://storage.test/f?apikey=<redacted>"
+    );
+    assert!(relayed.headers().get(http::header::SET_COOKIE).is_none());
+    assert_eq!(replay.requests().len(), 1, "not followed");
 }

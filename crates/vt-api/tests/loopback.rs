@@ -2,9 +2,12 @@
 //! real `vt-emulator` serving its bundled dataset. Every answer the service can give.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use vt_api::{ApiKey, Client, Error, FileReportAnswer, Resource, RetryPolicy, Tier};
+use vt_api::{
+    ApiKey, Client, Error, FileReportAnswer, LedgerEntry, LedgerError, QuotaDecision, QuotaLedger,
+    Resource, RetryPolicy, Tier,
+};
 use vt_emulator::{Emulator, EmulatorBuilder, Fault, FaultKind, KeySpec, RunningEmulator};
 use vt_transport::HyperTransport;
 
@@ -555,5 +558,311 @@ async fn requests_held_by_a_backoff_do_not_shrink_the_batches_behind_them() {
     let stats = emulator.stats();
     assert!(stats.status(500) > 0, "{stats:?}");
     assert_eq!(stats.resources_asked, 25 * stats.requests, "{stats:?}");
+    emulator.shutdown().await;
+}
+
+/// A quota ledger of the test's own, written from [`vt_api::QuotaLedger`]'s documentation
+/// alone: each unit a row of one list, every call under one lock (a transaction). Each call
+/// first blocks on the runtime, as one over an async database driver would: legal on the
+/// blocking pool only, where the documentation says it is called (on a runtime worker it
+/// would panic).
+#[derive(Debug, Default)]
+struct ListLedger(std::sync::Mutex<Rows>);
+
+#[derive(Debug, Default)]
+struct Rows {
+    /// Each unit: its key, its entry and its time.
+    units: Vec<(String, i64, SystemTime)>,
+    /// Each key's hold: when it was set, and until when.
+    holds: std::collections::HashMap<String, (SystemTime, SystemTime)>,
+    next_entry: i64,
+}
+
+impl ListLedger {
+    /// The keys it counts under.
+    fn keys(&self) -> Vec<String> {
+        let rows = self.0.lock().unwrap();
+        let mut keys: Vec<String> = rows.units.iter().map(|u| u.0.clone()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+}
+
+/// What an async store does in each call: blocks on the runtime for its answer.
+fn as_an_async_store_would() {
+    tokio::runtime::Handle::current().block_on(tokio::task::yield_now());
+}
+
+fn age(now: SystemTime, then: SystemTime) -> Duration {
+    now.duration_since(then).unwrap_or_default()
+}
+
+impl QuotaLedger for ListLedger {
+    fn take(
+        &self,
+        key: &str,
+        now: SystemTime,
+        keep: Duration,
+        nths: &[usize],
+        units: usize,
+        decide: &mut QuotaDecision<'_>,
+    ) -> Result<Result<LedgerEntry, Duration>, LedgerError> {
+        as_an_async_store_would();
+        let mut rows = self.0.lock().unwrap();
+        rows.units.retain(|&(_, _, at)| age(now, at) <= keep);
+        for unit in rows.units.iter_mut().filter(|u| u.0 == key && u.2 > now) {
+            unit.2 = now;
+        }
+        let mut times: Vec<SystemTime> = rows
+            .units
+            .iter()
+            .filter(|u| u.0 == key)
+            .map(|u| u.2)
+            .collect();
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        let ages: Vec<(usize, Duration)> = nths
+            .iter()
+            .filter_map(|&n| Some((n, age(now, *times.get(n - 1)?))))
+            .collect();
+        let hold = rows.holds.get(key).and_then(|&(set_at, until)| {
+            let until = match set_at > now {
+                true => now + age(until, set_at),
+                false => until,
+            };
+            Some(age(until, now)).filter(|left| !left.is_zero())
+        });
+        if let Some(wait) = decide(&ages, hold) {
+            return Ok(Err(wait));
+        }
+        let entry = rows.next_entry;
+        rows.next_entry += 1;
+        rows.units
+            .extend(std::iter::repeat_n((key.to_owned(), entry, now), units));
+        Ok(Ok(LedgerEntry(entry)))
+    }
+
+    fn restamp(
+        &self,
+        key: &str,
+        entry: LedgerEntry,
+        _units: usize,
+        at: SystemTime,
+    ) -> Result<(), LedgerError> {
+        as_an_async_store_would();
+        let mut rows = self.0.lock().unwrap();
+        for unit in rows
+            .units
+            .iter_mut()
+            .filter(|u| u.0 == key && u.1 == entry.0)
+        {
+            unit.2 = unit.2.max(at);
+        }
+        Ok(())
+    }
+
+    fn refund(&self, key: &str, entry: LedgerEntry, _units: usize) -> Result<(), LedgerError> {
+        as_an_async_store_would();
+        let mut rows = self.0.lock().unwrap();
+        rows.units.retain(|u| !(u.0 == key && u.1 == entry.0));
+        Ok(())
+    }
+
+    fn hold(&self, key: &str, now: SystemTime, wait: Duration) -> Result<(), LedgerError> {
+        as_an_async_store_would();
+        let mut rows = self.0.lock().unwrap();
+        let until = now + wait;
+        let held = rows.holds.entry(key.to_owned()).or_insert((now, until));
+        *held = (now, held.1.max(until));
+        Ok(())
+    }
+
+    fn used(
+        &self,
+        key: &str,
+        now: SystemTime,
+        window: Duration,
+    ) -> Result<(u32, Option<SystemTime>), LedgerError> {
+        as_an_async_store_would();
+        let rows = self.0.lock().unwrap();
+        let within: Vec<SystemTime> = rows
+            .units
+            .iter()
+            .filter(|u| u.0 == key && age(now, u.2) < window)
+            .map(|u| u.2)
+            .collect();
+        Ok((within.len() as u32, within.into_iter().min()))
+    }
+}
+
+/// An observer that keeps the pacing waits a client announces (`daily` for each).
+fn pacing_waits() -> (
+    Arc<std::sync::Mutex<Vec<bool>>>,
+    impl Fn(&vt_api::Event) + Send + Sync + 'static,
+) {
+    let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&waits);
+    let observer = move |event: &vt_api::Event| {
+        if let vt_api::Event::Pacing { daily, .. } = event {
+            seen.lock().unwrap().push(*daily);
+        }
+    };
+    (waits, observer)
+}
+
+#[tokio::test]
+async fn clients_sharing_a_ledger_of_their_own_kind_pace_jointly() {
+    // Two clients, each with its own pacer, on one key of 2 requests a minute, sharing a
+    // ledger that is not the cache: the first sends 2, and the second's first request waits
+    // for the minute (alone, it would have gone at once and met a 204).
+    let clock = FastClock::new();
+    let emulator = two_a_minute(clock).await;
+    let ledger = Arc::new(ListLedger::default());
+    let client = |observer| {
+        paced_client(&emulator, clock)
+            .shared_quota_ledger(ledger.clone())
+            .observer(observer)
+            .build()
+            .unwrap()
+    };
+    let (first_waits, observer) = pacing_waits();
+    let first = client(observer);
+    let (second_waits, observer) = pacing_waits();
+    let second = client(observer);
+    for n in 0..2 {
+        let absent = resource(&format!("{n:032x}"));
+        assert!(first.file_report(&absent, false).await.is_ok());
+    }
+    assert!(second
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .is_ok());
+    assert!(first_waits.lock().unwrap().is_empty());
+    assert_eq!(
+        *second_waits.lock().unwrap(),
+        [false],
+        "the minute's third waited"
+    );
+    let stats = emulator.stats();
+    assert_eq!((stats.requests, stats.status(204)), (3, 0));
+    // Either client sees what both sent, counted under a fingerprint, never the key.
+    assert_eq!(first.quota_status().await.used_today, 3);
+    let keys = ledger.keys();
+    assert_eq!(keys.len(), 1);
+    assert!(
+        keys[0].len() == 32 && !keys[0].contains(PUBLIC_KEY),
+        "{keys:?}"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_quota_wait_longer_than_the_policy_allows_fails_at_once_and_sends_nothing() {
+    // One request a minute, and a wait of a second at most (on the real clock: the minute
+    // stays full for the whole test): after the first lookup, every call through the
+    // pacer fails at once, nothing sent and nothing counted, and none of them waited.
+    let emulator = emulator().public_per_minute(1).start().await.unwrap();
+    let (waits, observer) = pacing_waits();
+    let client = Client::builder(ApiKey::new(PUBLIC_KEY))
+        .base_url(emulator.url())
+        .limits(Tier::Public.limits().with_per_minute(Some(1)))
+        .retry_policy(quick_retries().with_max_quota_wait(Some(Duration::from_secs(1))))
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .observer(observer)
+        .build()
+        .unwrap();
+    assert!(client
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .is_ok());
+    let error = client
+        .file_report(&resource(ABSENT), false)
+        .await
+        .unwrap_err();
+    match &error {
+        Error::QuotaWait { wait, daily, .. } => {
+            assert!(*wait > Duration::from_secs(1) && !daily, "{error:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error.kind(), "quota_wait");
+    assert!(error.is_transient());
+    let mut outcomes = client.file_reports(vec![resource(ABSENT)], false);
+    let outcome = outcomes.next().await.unwrap();
+    assert_eq!(outcome.result.unwrap_err().kind(), "quota_wait");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample.bin");
+    std::fs::write(&path, b"sample").unwrap();
+    let upload = client.scan_file(&path).await.unwrap_err();
+    assert_eq!(upload.kind(), "quota_wait");
+    let relayed = client
+        .relay(
+            vt_api::FILE_REPORT.spec(),
+            vt_api::RelayRequest::new([("resource", SAMPLE_MD5)]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(relayed.kind(), "quota_wait");
+    assert!(waits.lock().unwrap().is_empty(), "nothing waited");
+    assert_eq!(emulator.stats().requests, 1);
+    assert_eq!(client.quota_status().await.used_today, 1);
+    // The daily window, likewise (the private key has no limits of the emulator's).
+    let daily = Client::builder(ApiKey::new(PRIVATE_KEY))
+        .base_url(emulator.url())
+        .tier(Tier::Private)
+        .limits(Tier::Private.limits().with_per_day(Some(1)))
+        .retry_policy(quick_retries().with_max_quota_wait(Some(Duration::from_secs(3600))))
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .build()
+        .unwrap();
+    assert!(daily
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .is_ok());
+    let error = daily
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::QuotaWait { daily: true, .. }),
+        "{error:?}"
+    );
+    assert_eq!(emulator.stats().requests, 2);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_204_hold_longer_than_the_policy_allows_fails_at_once() {
+    // The client believes 10 a minute, the service allows 1. The 204 holds the key for a
+    // minute, longer than the second allowed: that request fails at once rather than wait,
+    // and the next one without being sent.
+    let emulator = emulator().public_per_minute(1).start().await.unwrap();
+    let client = Client::builder(ApiKey::new(PUBLIC_KEY))
+        .base_url(emulator.url())
+        .limits(Tier::Public.limits().with_per_minute(Some(10)))
+        .retry_policy(
+            quick_retries()
+                .with_rate_limit_waits(3, Duration::from_secs(60))
+                .with_max_quota_wait(Some(Duration::from_secs(1))),
+        )
+        .transport(Arc::new(HyperTransport::new().unwrap()))
+        .build()
+        .unwrap();
+    assert!(client
+        .file_report(&resource(SAMPLE_MD5), false)
+        .await
+        .is_ok());
+    for _ in 0..2 {
+        let error = client
+            .file_report(&resource(SAMPLE_MD5), false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::QuotaWait { daily: false, .. }),
+            "{error:?}"
+        );
+    }
+    let stats = emulator.stats();
+    assert_eq!((stats.requests, stats.status(204)), (2, 1));
     emulator.shutdown().await;
 }
