@@ -81,6 +81,8 @@ pub use quota::QuotaUnit;
 pub use server::{Emulator, EmulatorBuilder, RunningEmulator, RESET_PATH, STATS_PATH};
 pub use stats::Stats;
 pub use synthetic::{Synthetic, SOAK_FAULTS};
-
+/// A certificate and key to serve HTTPS with ([`EmulatorBuilder::tls`]), vt-server's.
+#[cfg(feature = "tls")]
+pub use vt_server::TlsConfig;
 /// The connection limits' defaults, vt-server's.
 pub use vt_server::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT};

@@ -88,6 +88,8 @@ pub struct EmulatorBuilder {
     limits: ConnectionLimits,
     max_data_file_size: Option<u64>,
     request_log: Option<RequestLog>,
+    #[cfg(feature = "tls")]
+    tls: Option<vt_server::TlsConfig>,
 }
 
 impl Default for EmulatorBuilder {
@@ -117,6 +119,8 @@ impl Default for EmulatorBuilder {
             limits: ConnectionLimits::default(),
             max_data_file_size: None,
             request_log: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -268,6 +272,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serves HTTPS with this certificate and key rather than plain HTTP (feature `tls`): the
+    /// URLs the emulator gives (its own, the one-time upload and download URLs) are then
+    /// `https://`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// The delay of the `slow` fault (default 5 s).
     pub fn slow_delay(mut self, delay: Duration) -> Self {
         self.slow_delay = delay;
@@ -402,6 +415,8 @@ impl EmulatorBuilder {
         Ok(Emulator {
             listen: self.listen,
             state: Arc::new(state),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         })
     }
 
@@ -431,6 +446,8 @@ impl EmulatorBuilder {
 pub struct Emulator {
     listen: SocketAddr,
     state: Arc<State>,
+    #[cfg(feature = "tls")]
+    tls: Option<vt_server::TlsConfig>,
 }
 
 impl Emulator {
@@ -455,6 +472,11 @@ impl Emulator {
         let listener = Listener::bind(self.listen)
             .await
             .map_err(Error::from_server)?;
+        #[cfg(feature = "tls")]
+        let listener = match self.tls {
+            Some(tls) => listener.tls(tls),
+            None => listener,
+        };
         // An emulator is started once: `start` takes it by value.
         let _ = self.state.origin.set(listener.origin());
         let state = Arc::clone(&self.state);
@@ -483,7 +505,7 @@ impl RunningEmulator {
         self.serving.local_addr()
     }
 
-    /// The base URL of the API, `http://HOST:PORT/vtapi/v2/`.
+    /// The base URL of the API, `http://HOST:PORT/vtapi/v2/` (`https://` when serving TLS).
     pub fn url(&self) -> String {
         self.serving.url().to_owned()
     }
@@ -515,7 +537,7 @@ pub(crate) struct State {
     has_files: AtomicBool,
     /// The emulator's temporary folder (uploads).
     pub(crate) spool: Spool,
-    /// `http://ADDR` listened on, once started (for the one-time URLs).
+    /// `http://ADDR` (or `https://`) listened on, once started (for the one-time URLs).
     origin: OnceLock<String>,
     /// What makes the one-time tokens of this run differ from another run's.
     token_seed: u64,
@@ -652,7 +674,7 @@ impl State {
         format!("{high:016x}{:016x}", mix(high ^ n))
     }
 
-    /// `http://ADDR` of the running emulator.
+    /// `http://ADDR` (or `https://`) of the running emulator.
     pub(crate) fn origin(&self) -> &str {
         self.origin.get().map_or("http://127.0.0.1", String::as_str)
     }
