@@ -191,10 +191,11 @@ fn ci() -> Result<()> {
 }
 
 /// The workspace's crates, by the names they are packaged under.
-const WORKSPACE_CRATES: [&str; 6] = [
+const WORKSPACE_CRATES: [&str; 7] = [
     "vt-model",
     "vt-transport",
     "vt-api",
+    "vt-server",
     "vt-emulator",
     "vt-cli",
     "vt-tests",

@@ -210,6 +210,12 @@ impl Assembler {
     }
 }
 
+impl vt_server::reply::BatchOut for Assembler {
+    fn put(&mut self, text: &'static [u8]) {
+        self.extend(text);
+    }
+}
+
 /// An answer put together but not readable yet: only [`Assembled::hold`] makes it a body,
 /// so a body with stored parts always has the slabs they are in (were they missing, its
 /// stored parts would read as nothing while `remaining` still counted them: a
@@ -235,9 +241,8 @@ impl Assembled {
     }
 }
 
-/// A body as a list of chunks, read by hyper as one [`Buf`]. Made only by
-/// [`Assembled::hold`] (with the slabs of its stored parts) or [`Chunks::from_vec`] (no stored
-/// part).
+/// A body as a list of chunks, read by hyper as one [`Buf`] (in a [`vt_server::BodyData`]).
+/// Made only by [`Assembled::hold`], with the slabs of its stored parts.
 #[derive(Debug, Default)]
 pub(crate) struct Chunks {
     holder: Option<Arc<dyn Holder>>,
@@ -262,16 +267,6 @@ impl Chunks {
         }
     }
 
-    /// A body of bytes made here (no stored part).
-    pub(crate) fn from_vec(bytes: Vec<u8>) -> Chunks {
-        let mut assembler = Assembler {
-            small: bytes,
-            ..Assembler::default()
-        };
-        assembler.end_run();
-        Chunks::new(assembler.small, assembler.parts, None)
-    }
-
     fn part(&self, span: Span) -> &[u8] {
         if span.slab == SMALL {
             let start = span.start as usize;
@@ -281,21 +276,6 @@ impl Chunks {
         self.holder
             .as_deref()
             .map_or(&[], |holder| holder.slabs().get(span))
-    }
-
-    /// The first `len` bytes (of a body not yet read).
-    pub(crate) fn cut(mut self, mut len: usize) -> Chunks {
-        let mut kept = 0;
-        for part in &mut self.parts {
-            if len == 0 {
-                break;
-            }
-            part.len = part.len.min(u32::try_from(len).unwrap_or(u32::MAX));
-            len -= part.len as usize;
-            kept += 1;
-        }
-        self.parts.truncate(kept);
-        Chunks::new(self.small, self.parts, self.holder)
     }
 
     #[cfg(test)]
@@ -381,14 +361,6 @@ mod tests {
         assert_eq!(&whole[..3], b"[{x");
         assert_eq!(&whole[whole.len() - 6..], b"}tiny]");
         assert_eq!(chunks.chunks_vectored(&mut [IoSlice::new(&[]); 8]), 3);
-        let half = Chunks::new(
-            chunks.small.clone(),
-            chunks.parts.clone(),
-            chunks.holder.clone(),
-        )
-        .cut(100);
-        assert_eq!(half.to_vec(), whole[..100]);
-        assert_eq!(half.remaining(), 100);
         chunks.advance(1);
         assert_eq!(chunks.chunk(), b"{");
         chunks.advance(301);

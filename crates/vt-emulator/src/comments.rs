@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 
-use hyper::StatusCode;
+use http::StatusCode;
 use vt_model::UtcTimestamp;
+use vt_server::Params;
 
 use crate::chunks::Assembler;
 use crate::file_rescan::known_file;
@@ -17,7 +18,7 @@ use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
 use crate::sites::url_key;
-use crate::wire::{self, Object, Params};
+use crate::wire::{self, Object};
 use crate::Tier;
 
 /// `comments/put`, posted (as recorded).

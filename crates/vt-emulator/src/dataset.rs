@@ -6,9 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use vt_model::{DecodeCategory, FileReport, FileReportAnswer, UtcTimestamp};
+use vt_server::FileHashes;
 
 use crate::chunks::{Slabs, Span};
-use crate::hashes::FileHashes;
 use crate::index::{Index, Key, Value};
 use crate::json_text::{self, WithoutResource};
 use crate::search::Facts;

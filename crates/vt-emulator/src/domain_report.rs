@@ -1,11 +1,12 @@
 //! `/domain/report`: the stored answer for one domain.
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::Params;
 
 use crate::chunks::Assembler;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
-use crate::wire::{self, Params};
+use crate::wire;
 use crate::Tier;
 
 /// A domain the data has no answer for (an assumption: no recording shows this answer).

@@ -53,6 +53,15 @@ impl Error {
         Error::Config(message.into())
     }
 
+    /// The same error of vt-server's (binding, a limit, the route table), as the emulator's:
+    /// a `Bind` keeps its source; any other says its message.
+    pub(crate) fn from_server(error: vt_server::Error) -> Error {
+        match error {
+            vt_server::Error::Bind { addr, source } => Error::Bind { addr, source },
+            other => Error::Config(other.to_string()),
+        }
+    }
+
     /// True when the error is about a data file (unreadable, not JSON, or not a report).
     pub fn is_data(&self) -> bool {
         matches!(self, Error::Read { .. } | Error::Data { .. })

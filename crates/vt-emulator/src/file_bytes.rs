@@ -1,12 +1,12 @@
 //! `/file/download` and `/file/network-traffic`: the bytes of the files the emulator holds
 //! (uploads and `--samples`), and a sample's pcap.
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::Params;
 
 use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::{State, DOWNLOAD_PATH};
-use crate::wire::Params;
 use crate::Tier;
 
 /// `file/download` (`false`) and `file/network-traffic` (`true`): a `hash`, private keys

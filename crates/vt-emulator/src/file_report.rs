@@ -1,15 +1,15 @@
 //! `/file/report`: reports by MD5, SHA-1, SHA-256 or scan_id, one or a batch.
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::{FileHashes, Params};
 
 use crate::chunks::Assembler;
 use crate::dataset::Ready;
 use crate::files::{self, Files};
-use crate::hashes::FileHashes;
 use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
-use crate::wire::{self, Object, Params};
+use crate::wire::{self, Object};
 use crate::Tier;
 
 /// The `file/report` endpoint (its row is in [`crate::router::ROUTES`]).
@@ -34,7 +34,7 @@ impl Endpoint for FileReport {
                 .first("resource")
                 .map(wire::split_resources)
                 .unwrap_or_default(),
-            allinfo: params.first("allinfo").is_some_and(wire::is_on),
+            allinfo: params.first("allinfo").is_some_and(vt_server::is_on),
         }
     }
 

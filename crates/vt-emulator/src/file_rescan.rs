@@ -1,15 +1,15 @@
 //! `/file/rescan` and `/file/rescan/delete`: new analyses of files the emulator knows (a
 //! stored report, an upload or a sample), and their cancellation.
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::{FileHashes, Params};
 
 use crate::chunks::Assembler;
 use crate::files::{FileScan, Files, ScanKind};
-use crate::hashes::FileHashes;
 use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
-use crate::wire::{self, Object, Params};
+use crate::wire::{self, Object};
 use crate::Tier;
 
 /// `file/rescan/delete`, a rescan cancelled.

@@ -1,15 +1,15 @@
 //! `/file/scan` and `/file/scan/upload_url`: files uploaded, hashed, kept in the emulator's
 //! folder and queued for analysis.
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::{Params, Upload};
 
 use crate::chunks::Assembler;
-use crate::files::{FileScan, Sample, ScanKind};
+use crate::files::{is_eicar_file, FileScan, Sample, ScanKind};
 use crate::router::{Answer, Endpoint};
 use crate::server::{State, UPLOAD_PATH};
-use crate::uploads::Upload;
 use crate::urls::QUEUED_MSG;
-use crate::wire::{Object, Params};
+use crate::wire::Object;
 use crate::Tier;
 
 /// The `file/scan` endpoint (its row is in [`crate::router::ROUTES`]).
@@ -46,22 +46,24 @@ impl Endpoint for FileScanEndpoint {
 /// Keeps an uploaded file (named by its SHA-256 in the emulator's folder), queues its
 /// analysis, and answers as the service does.
 pub(crate) fn accept(state: &State, upload: &Upload) -> Answer {
-    let sha256 = &*upload.hashes.sha256;
+    let hashes = upload.hashes();
+    let sha256 = &*hashes.sha256;
     let kept = state.spool.path().join(sha256);
     // Moved, not copied: the upload's own clean-up then finds nothing to remove.
-    if std::fs::rename(&*upload.path, &kept).is_err() {
+    if std::fs::rename(upload.path(), &kept).is_err() {
         return Answer::empty(StatusCode::INTERNAL_SERVER_ERROR);
     }
+    let eicar = is_eicar_file(&kept, upload.size());
     let (unix, at) = state.now();
     let scan = FileScan::new(sha256, unix, at, ScanKind::Upload);
     let mut files = state.files();
     // A sample of the same file keeps its traffic; its bytes are the same.
     if files.sample(sha256).is_none() {
         files.add_sample(Sample {
-            hashes: upload.hashes.clone(),
+            hashes: hashes.clone(),
             path: kept,
             pcap: None,
-            eicar: upload.eicar,
+            eicar,
         });
     }
     files.start_scan(sha256, scan.clone());
@@ -70,12 +72,12 @@ pub(crate) fn accept(state: &State, upload: &Upload) -> Answer {
     let mut object = Object::open(&mut out);
     object
         .str("scan_id", &scan.scan_id)
-        .str("sha1", &upload.hashes.sha1)
+        .str("sha1", &hashes.sha1)
         .str("resource", sha256)
         .int("response_code", 1)
         .str("sha256", sha256)
         .str("permalink", &scan.permalink(sha256))
-        .str("md5", &upload.hashes.md5)
+        .str("md5", &hashes.md5)
         .str("verbose_msg", QUEUED_MSG);
     object.close();
     Answer::json(out.finish())

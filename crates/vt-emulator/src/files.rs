@@ -11,9 +11,32 @@ use std::time::Duration;
 
 use vt_model::UtcTimestamp;
 
-use crate::hashes::{FileHashes, Hasher};
+use vt_server::{FileHasher, FileHashes};
+
 use crate::index::{FxBuild, Key};
-use crate::uploads::is_eicar;
+
+/// The EICAR test file; followed by nothing but whitespace, up to 128 bytes in all, it is the
+/// test file (the EICAR rules).
+const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+/// The longest EICAR test file.
+const EICAR_MAX: usize = 128;
+
+/// Whether a file is the EICAR test file, from its first bytes and its size.
+pub(crate) fn is_eicar(head: &[u8], size: u64) -> bool {
+    size <= EICAR_MAX as u64
+        && head.len() as u64 == size
+        && head.starts_with(EICAR)
+        && head[EICAR.len()..].iter().all(u8::is_ascii_whitespace)
+}
+
+/// Whether the file at `path`, of `size` bytes, is the EICAR test file (read only when small
+/// enough to be).
+pub(crate) fn is_eicar_file(path: &Path, size: u64) -> bool {
+    if size > EICAR_MAX as u64 {
+        return false;
+    }
+    std::fs::read(path).is_ok_and(|bytes| is_eicar(&bytes, size))
+}
 
 /// A file whose bytes are served (`file/download`) and whose report the emulator can make.
 #[derive(Debug)]
@@ -32,7 +55,7 @@ impl Sample {
     pub(crate) fn load(path: &Path) -> std::io::Result<Sample> {
         use std::io::Read as _;
         let mut file = std::fs::File::open(path)?;
-        let mut hasher = Hasher::default();
+        let mut hasher = FileHasher::default();
         let mut buffer = vec![0; 64 * 1024];
         let mut head = Vec::new();
         let mut size = 0u64;
@@ -228,5 +251,22 @@ impl Files {
     /// The file of a download token, which is spent.
     pub(crate) fn spend_download_token(&mut self, token: &str) -> Option<PathBuf> {
         self.download_tokens.remove(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eicar_file_is_recognised_with_trailing_whitespace_only() {
+        assert!(is_eicar(EICAR, EICAR.len() as u64));
+        let spaced = [EICAR, b" \r\n\t"].concat();
+        assert!(is_eicar(&spaced, spaced.len() as u64));
+        let more = [EICAR, b"x"].concat();
+        assert!(!is_eicar(&more, more.len() as u64));
+        assert!(!is_eicar(&EICAR[1..], EICAR.len() as u64 - 1));
+        // The head of a larger file.
+        assert!(!is_eicar(EICAR, 4096));
     }
 }

@@ -2,12 +2,13 @@
 
 use std::net::Ipv4Addr;
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::Params;
 
 use crate::chunks::Assembler;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
-use crate::wire::{self, Params};
+use crate::wire;
 use crate::Tier;
 
 /// An `ip` that is not an IPv4 address.

@@ -6,10 +6,11 @@
 //! `/file/search` (a subset of the query language) and the comments, for tests,
 //! benchmarks, demos, and users' own integration tests, with no network and no real API key.
 //!
-//! It sits beside the rest of the workspace and depends on `vt-model` only: reports are read
-//! and validated with [`vt_model::decode_body`], resources with [`vt_model::Resource`]. It
-//! knows nothing of `vt-api` or `vt-transport`; a client under test reaches it over HTTP
-//! like the real service.
+//! It sits beside the rest of the workspace and depends on `vt-model` and `vt-server` only:
+//! reports are read and validated with [`vt_model::decode_body`], resources with
+//! [`vt_model::Resource`]; the server side of the wire (serving, the route table's facts,
+//! parameters, the service's answer bytes) is `vt-server`'s. It knows nothing of `vt-api` or
+//! `vt-transport`; a client under test reaches it over HTTP like the real service.
 //!
 //! - [`Emulator::builder`] sets it up (keys and tiers, quotas, batch limits, queued
 //!   resources, faults, a [`Clock`] for the quota windows and the URL analyses) and [`EmulatorBuilder::start`]
@@ -58,7 +59,6 @@ mod index;
 mod ip_report;
 mod json_text;
 mod keys;
-mod multipart;
 mod quota;
 mod router;
 mod search;
@@ -67,7 +67,6 @@ mod sites;
 mod stats;
 mod stored_answers;
 mod synthetic;
-mod uploads;
 mod url_report;
 mod url_scan;
 mod urls;
@@ -79,9 +78,11 @@ pub use error::{BoxError, Error};
 pub use faults::{Fault, FaultKind};
 pub use keys::{KeySpec, Tier};
 pub use quota::QuotaUnit;
-pub use server::{
-    Emulator, EmulatorBuilder, RunningEmulator, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_REQUEST_TIMEOUT, RESET_PATH, STATS_PATH,
-};
+pub use server::{Emulator, EmulatorBuilder, RunningEmulator, RESET_PATH, STATS_PATH};
 pub use stats::Stats;
 pub use synthetic::{Synthetic, SOAK_FAULTS};
+/// A certificate and key to serve HTTPS with ([`EmulatorBuilder::tls`]), vt-server's.
+#[cfg(feature = "tls")]
+pub use vt_server::TlsConfig;
+/// The connection limits' defaults, vt-server's.
+pub use vt_server::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT};

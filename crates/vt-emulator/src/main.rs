@@ -2,8 +2,8 @@
 //! `/domain/report`, `/ip-address/report`, the file workflow, `/file/search`, the comments,
 //! ...) on a local address.
 //!
-//! Prints one line, `listening on http://HOST:PORT/vtapi/v2/`, once bound, then serves until
-//! SIGINT or SIGTERM. See `docs/emulator.md`.
+//! Prints one line, `listening on http://HOST:PORT/vtapi/v2/` (`https://` with `--tls-cert`),
+//! once bound, then serves until SIGINT or SIGTERM. See `docs/emulator.md`.
 // Printing the address line and the start-up error is this binary's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use vt_emulator::{Dataset, Emulator, Fault, KeySpec};
+use vt_emulator::{Dataset, Emulator, Fault, KeySpec, TlsConfig};
 
 /// A local server that speaks the VirusTotal API v2 wire protocol (file/report, url/scan,
 /// url/report, domain/report, ip-address/report, the file workflow, file/search, comments).
@@ -87,6 +87,13 @@ struct Args {
     /// (never the key nor any other parameter's value).
     #[arg(long)]
     log_requests: bool,
+    /// Serve HTTPS with this certificate chain (PEM: the server's certificate first); needs
+    /// --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// `never` (no analysis ever finishes), or [`parse_seconds`].
@@ -164,6 +171,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     for fault in args.fault {
         builder = builder.fault(fault);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let tls = TlsConfig::from_pem_files(cert, key)
+            .context("cannot use the TLS certificate and key")?;
+        builder = builder.tls(tls);
     }
     let emulator = builder.build().context("cannot load the data")?;
     // Watch the signals before saying we listen: a script may send one right after the line.

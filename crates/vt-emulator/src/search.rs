@@ -3,17 +3,17 @@
 //! files the emulator knows: the stored reports, and the files it holds the bytes of (uploads,
 //! samples) whose analysis is over. Answers pages of [`PAGE`] SHA-256s, newest scan first.
 
-use hyper::StatusCode;
+use http::StatusCode;
 use vt_model::FileReport;
+use vt_server::{FileHashes, Params};
 
 use crate::chunks::Assembler;
 use crate::file_report;
-use crate::hashes::FileHashes;
 use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
 use crate::sites::parse_day;
-use crate::wire::{self, Object, Params};
+use crate::wire::{self, Object};
 use crate::Tier;
 
 /// The most hashes in one answer, as the service documents.

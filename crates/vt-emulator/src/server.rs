@@ -4,26 +4,23 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{
-    HeaderValue, ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
-    CONTENT_TYPE, LOCATION, VARY,
-};
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
-use tokio::task::JoinHandle;
+use futures_core::Stream;
+use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use http::{Method, Response, StatusCode};
+use hyper::body::Body as _;
 use vt_model::{Resource, ResourceKind};
+use vt_server::routes::{self, Methods, Route, ROUTES};
+use vt_server::{reply, Abort, Body, BodyData, Listener, Received, Router, Serving, Spool};
+// Not the quotas' `Limits`: what keeps one client from holding the server.
+use vt_server::Limits as ConnectionLimits;
 
-use crate::chunks::{Chunks, Holder, Slabs};
+use crate::chunks::{Holder, Slabs};
 use crate::comments::Comments;
 use crate::dataset::Store;
 use crate::faults::FaultPlan;
@@ -31,14 +28,11 @@ use crate::file_scan;
 use crate::files::{FileScan, Files, Sample, ScanKind};
 use crate::index::Key;
 use crate::keys::Keys;
-use crate::multipart::{Multipart, Refusal};
 use crate::quota::{Limits, QuotaUnit, Quotas};
-use crate::router::{Answer, Outcome, Payload, Route, Router, JSON, MAX_BODY, ROUTES};
+use crate::router::{self, Answer, Outcome, Serve};
 use crate::sites::Sites;
 use crate::stats::{endpoint_of, Counters, OTHER_ENDPOINT};
-use crate::uploads::{Form, Spool};
 use crate::urls::{Scan, Submissions};
-use crate::wire::{self, Params};
 use crate::{Clock, Dataset, Error, Fault, FaultKind, KeySpec, Stats, SystemClock, Tier};
 
 /// The path of the counters, outside the API.
@@ -61,8 +55,11 @@ pub(crate) const UPLOAD_PATH: &str = "/upload/";
 pub(crate) const DOWNLOAD_PATH: &str = "/download/";
 /// The largest upload to an upload URL, as the service documents; a larger one is 413.
 pub(crate) const UPLOAD_URL_MAX_BODY: usize = 200 << 20;
-/// How long a shutdown waits for requests in flight.
-const GRACE: Duration = Duration::from_secs(10);
+/// The rules of an upload to a one-time URL (`/upload/<token>`, outside the API): a POST, a
+/// multipart body of up to 200 MiB, its file part spooled.
+const UPLOAD_URL: Route = Route::new("upload", Methods::Post)
+    .max_body(UPLOAD_URL_MAX_BODY)
+    .takes_file();
 
 /// Sets up an [`Emulator`]; see [`Emulator::builder`].
 ///
@@ -86,31 +83,14 @@ pub struct EmulatorBuilder {
     slow_delay: Duration,
     analysis_delay: Duration,
     clock: Arc<dyn Clock>,
-    routes: Vec<Route>,
+    routes: Vec<(Route, Serve)>,
     shuffle_batches: bool,
     limits: ConnectionLimits,
     max_data_file_size: Option<u64>,
     request_log: Option<RequestLog>,
+    #[cfg(feature = "tls")]
+    tls: Option<vt_server::TlsConfig>,
 }
-
-/// What keeps one client from holding the server: how many connections are served at once,
-/// how long a request's head may take to arrive (also how long a kept-alive connection may
-/// stay idle), and how long a request may take from its head to its answer.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConnectionLimits {
-    pub(crate) max_connections: usize,
-    pub(crate) header_timeout: Duration,
-    pub(crate) request_timeout: Duration,
-}
-
-/// The default cap on open connections: far above what a test suite opens, far below the
-/// common `ulimit -n` of 1024, so that the emulator never runs out of descriptors.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
-/// The default time a request's head may take, and a kept-alive connection may stay idle.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// The default time a request may take from its head to its answer (a 200 MiB upload over
-/// loopback takes a second or two).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Default for EmulatorBuilder {
     fn default() -> Self {
@@ -134,15 +114,13 @@ impl Default for EmulatorBuilder {
             slow_delay: Duration::from_secs(5),
             analysis_delay: Duration::from_secs(2),
             clock: Arc::new(SystemClock::new()),
-            routes: ROUTES.to_vec(),
+            routes: router::ROUTES.to_vec(),
             shuffle_batches: false,
-            limits: ConnectionLimits {
-                max_connections: DEFAULT_MAX_CONNECTIONS,
-                header_timeout: DEFAULT_HEADER_TIMEOUT,
-                request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            },
+            limits: ConnectionLimits::default(),
             max_data_file_size: None,
             request_log: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -273,24 +251,33 @@ impl EmulatorBuilder {
         self
     }
 
-    /// The most connections served at once (default [`DEFAULT_MAX_CONNECTIONS`]); more wait
-    /// to be accepted until one closes.
+    /// The most connections served at once (default [`crate::DEFAULT_MAX_CONNECTIONS`]);
+    /// more wait to be accepted until one closes.
     pub fn max_connections(mut self, n: usize) -> Self {
-        self.limits.max_connections = n;
+        self.limits = self.limits.max_connections(n);
         self
     }
 
     /// How long a request's head may take to arrive, and a kept-alive connection may stay
-    /// idle, before the connection is closed (default [`DEFAULT_HEADER_TIMEOUT`]).
+    /// idle, before the connection is closed (default [`crate::DEFAULT_HEADER_TIMEOUT`]).
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.header_timeout = timeout;
+        self.limits = self.limits.header_timeout(timeout);
         self
     }
 
     /// How long a request may take from its head to its answer (its body included) before
-    /// the connection is closed (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    /// the connection is closed (default [`crate::DEFAULT_REQUEST_TIMEOUT`]).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.request_timeout = timeout;
+        self.limits = self.limits.request_timeout(timeout);
+        self
+    }
+
+    /// Serves HTTPS with this certificate and key rather than plain HTTP (feature `tls`): the
+    /// URLs the emulator gives (its own, the one-time upload and download URLs) are then
+    /// `https://`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+        self.tls = Some(config);
         self
     }
 
@@ -317,11 +304,11 @@ impl EmulatorBuilder {
     }
 
     /// Serves one more route, or another one at a served path (the tests' routes: the served
-    /// ones are [`ROUTES`]).
+    /// ones are [`crate::router::ROUTES`]).
     #[cfg(test)]
-    pub(crate) fn route(mut self, route: Route) -> Self {
-        self.routes.retain(|served| served.path != route.path);
-        self.routes.push(route);
+    pub(crate) fn route(mut self, route: Route, serve: Serve) -> Self {
+        self.routes.retain(|(served, _)| served.path != route.path);
+        self.routes.push((route, serve));
         self
     }
 
@@ -341,12 +328,7 @@ impl EmulatorBuilder {
         if self.batch_limit_public == 0 || self.batch_limit_private == 0 {
             return Err(Error::config("a batch limit must be at least 1"));
         }
-        if self.limits.max_connections == 0 {
-            return Err(Error::config("the connection cap must be at least 1"));
-        }
-        if self.limits.header_timeout.is_zero() || self.limits.request_timeout.is_zero() {
-            return Err(Error::config("a timeout must be longer than 0"));
-        }
+        self.limits.check().map_err(Error::from_server)?;
         // Unix seconds of the clock's origin: submissions are dated by the clock, so that a
         // manual clock moves their dates too.
         let wall = SystemTime::now()
@@ -354,7 +336,7 @@ impl EmulatorBuilder {
             .unwrap_or_default()
             .saturating_sub(self.clock.now());
         let clock_origin_unix = i64::try_from(wall.as_secs()).unwrap_or(0);
-        let spool = Spool::new().map_err(|e| {
+        let spool = Spool::new("vt-emulator-").map_err(|e| {
             Error::config(format!(
                 "cannot create the emulator's temporary folder: {e}"
             ))
@@ -402,12 +384,12 @@ impl EmulatorBuilder {
         }
         let (store, sites) = dataset.into_store();
         let state = State {
-            router: Router::new(&self.routes)?,
+            router: Router::new(self.routes).map_err(Error::from_server)?,
             store,
             has_files: AtomicBool::new(!files.is_empty()),
             files: Mutex::new(files),
             spool,
-            addr: OnceLock::new(),
+            origin: OnceLock::new(),
             token_seed: wall.as_nanos() as u64,
             next_token: AtomicU64::new(0),
             sites,
@@ -433,6 +415,8 @@ impl EmulatorBuilder {
         Ok(Emulator {
             listen: self.listen,
             state: Arc::new(state),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         })
     }
 
@@ -462,6 +446,8 @@ impl EmulatorBuilder {
 pub struct Emulator {
     listen: SocketAddr,
     state: Arc<State>,
+    #[cfg(feature = "tls")]
+    tls: Option<vt_server::TlsConfig>,
 }
 
 impl Emulator {
@@ -483,21 +469,24 @@ impl Emulator {
     /// Binds the address and serves in the background on the current tokio runtime until
     /// [`RunningEmulator::shutdown`] (or until the handle is dropped).
     pub async fn start(self) -> Result<RunningEmulator, Error> {
-        let bind_error = |e: std::io::Error| Error::Bind {
-            addr: self.listen,
-            source: Box::new(e),
+        let listener = Listener::bind(self.listen)
+            .await
+            .map_err(Error::from_server)?;
+        #[cfg(feature = "tls")]
+        let listener = match self.tls {
+            Some(tls) => listener.tls(tls),
+            None => listener,
         };
-        let listener = TcpListener::bind(self.listen).await.map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
         // An emulator is started once: `start` takes it by value.
-        let _ = self.state.addr.set(addr);
-        let (shutdown, signal) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, Arc::clone(&self.state), signal));
+        let _ = self.state.origin.set(listener.origin());
+        let state = Arc::clone(&self.state);
+        let handler = move |request, _peer: SocketAddr| Arc::clone(&state).handle(request);
+        let serving = listener
+            .serve(handler, self.state.limits)
+            .map_err(Error::from_server)?;
         Ok(RunningEmulator {
-            addr,
             state: self.state,
-            shutdown,
-            task: Some(task),
+            serving,
         })
     }
 }
@@ -506,21 +495,19 @@ impl Emulator {
 /// [`RunningEmulator::shutdown`], which lets requests in flight finish.
 #[derive(Debug)]
 pub struct RunningEmulator {
-    addr: SocketAddr,
     state: Arc<State>,
-    shutdown: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl RunningEmulator {
     /// The address it listens on (with the real port when 0 was asked).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.local_addr()
     }
 
-    /// The base URL of the API, `http://HOST:PORT/vtapi/v2/`.
+    /// The base URL of the API, `http://HOST:PORT/vtapi/v2/` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}/vtapi/v2/", self.addr)
+        self.serving.url().to_owned()
     }
 
     /// The counters since start, as `GET /_emulator/stats` gives them.
@@ -531,171 +518,17 @@ impl RunningEmulator {
     /// Stops accepting connections, closes those with no request in flight (idle, or a head
     /// still arriving) at once, lets requests in flight finish (up to 10 s), and returns once
     /// the server is down.
-    pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    pub async fn shutdown(self) {
+        self.serving.shutdown().await;
     }
 }
-
-impl Drop for RunningEmulator {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
-}
-
-/// Accepts connections until told to stop, then waits for the open ones to finish.
-async fn serve(listener: TcpListener, state: Arc<State>, mut signal: watch::Receiver<bool>) {
-    // Every connection task holds a sender; `recv` returns `None` once all are gone.
-    let (alive, mut all_done) = mpsc::channel::<()>(1);
-    // One permit per open connection: at the cap, new connections wait in the listen queue
-    // until one closes (an idle or stalled one does within the header timeout).
-    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
-    loop {
-        let slot = tokio::select! {
-            biased;
-            _ = signal.changed() => break,
-            slot = Arc::clone(&slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
-        tokio::select! {
-            biased;
-            _ = signal.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    let state = Arc::clone(&state);
-                    let signal = signal.clone();
-                    let alive = alive.clone();
-                    tokio::spawn(async move {
-                        serve_connection(stream, state, signal).await;
-                        drop(slot);
-                        drop(alive);
-                    });
-                }
-                // Out of file descriptors or a connection reset before accept: go on.
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            },
-        }
-    }
-    drop(listener);
-    drop(alive);
-    let _ = tokio::time::timeout(GRACE, all_done.recv()).await;
-}
-
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    state: Arc<State>,
-    mut signal: watch::Receiver<bool>,
-) {
-    let limits = state.limits;
-    // Requests of this connection being handled or answered: at shutdown, a connection with
-    // none (idle, or a head still arriving) is closed at once rather than waited for.
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&in_flight);
-    let service = service_fn(move |request| {
-        let state = Arc::clone(&state);
-        let guard = InFlight::new(&counted);
-        async move {
-            // Over the cap, the connection is closed without an answer (as a reset is).
-            let response = tokio::time::timeout(limits.request_timeout, state.handle(request))
-                .await
-                .unwrap_or(Err(ResetFault))?;
-            Ok::<_, ResetFault>(response.map(|body| GuardedBody {
-                body,
-                _guard: guard,
-            }))
-        }
-    });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    if !*signal.borrow_and_update() {
-        tokio::select! {
-            _ = connection.as_mut() => return,
-            _ = signal.changed() => {}
-        }
-    }
-    connection.as_mut().graceful_shutdown();
-    let idle = async {
-        while in_flight.load(Ordering::Acquire) > 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        // Dropping the connection closes it.
-        () = idle => {}
-    }
-}
-
-/// Counts a request of a connection from its head to the end of its answer's body.
-#[derive(Debug)]
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn new(count: &Arc<AtomicUsize>) -> InFlight {
-        count.fetch_add(1, Ordering::AcqRel);
-        InFlight(Arc::clone(count))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// An answer's body that keeps its request counted as in flight until it is sent or dropped.
-#[derive(Debug)]
-struct GuardedBody {
-    body: ReplyBody,
-    _guard: InFlight,
-}
-
-impl hyper::body::Body for GuardedBody {
-    type Data = Chunks;
-    type Error = TruncatedBody;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Chunks>, TruncatedBody>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// The `reset` fault: the service fails, and hyper closes the connection without an answer.
-#[derive(Debug)]
-struct ResetFault;
-
-impl std::fmt::Display for ResetFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("injected fault: connection reset")
-    }
-}
-
-impl std::error::Error for ResetFault {}
 
 /// Everything a request needs, shared by the connections: the rule chain's settings and the
 /// data the routes answer from (a new kind of data is a new field here, filled by the builder).
 #[derive(Debug)]
 pub(crate) struct State {
     /// The served endpoints.
-    pub(crate) router: Router,
+    pub(crate) router: Router<Serve>,
     /// The file reports, by MD5, SHA-1, SHA-256 and scan_id.
     pub(crate) store: Store,
     /// Uploads, samples, file scans (`--queued` among them) and one-time tokens.
@@ -704,8 +537,8 @@ pub(crate) struct State {
     has_files: AtomicBool,
     /// The emulator's temporary folder (uploads).
     pub(crate) spool: Spool,
-    /// The address listened on, once started (for the one-time URLs).
-    addr: OnceLock<SocketAddr>,
+    /// `http://ADDR` (or `https://`) listened on, once started (for the one-time URLs).
+    origin: OnceLock<String>,
     /// What makes the one-time tokens of this run differ from another run's.
     token_seed: u64,
     next_token: AtomicU64,
@@ -841,19 +674,13 @@ impl State {
         format!("{high:016x}{:016x}", mix(high ^ n))
     }
 
-    /// `http://ADDR` of the running emulator.
-    pub(crate) fn origin(&self) -> String {
-        match self.addr.get() {
-            Some(addr) => format!("http://{addr}"),
-            None => "http://127.0.0.1".to_owned(),
-        }
+    /// `http://ADDR` (or `https://`) of the running emulator.
+    pub(crate) fn origin(&self) -> &str {
+        self.origin.get().map_or("http://127.0.0.1", String::as_str)
     }
 
     /// [`State::answer`], and the request's line handed to the request log, if any.
-    async fn handle(
-        self: Arc<Self>,
-        request: Request<Incoming>,
-    ) -> Result<Response<ReplyBody>, ResetFault> {
+    async fn handle(self: Arc<Self>, request: vt_server::Request) -> Result<Response<Body>, Abort> {
         let Some(log) = self.request_log.clone() else {
             return self.answer(request, &mut 0).await;
         };
@@ -863,7 +690,7 @@ impl State {
         let result = self.answer(request, &mut asked).await;
         let status = match &result {
             Ok(response) => response.status().as_str().to_owned(),
-            Err(ResetFault) => "reset".to_owned(),
+            Err(Abort) => "reset".to_owned(),
         };
         (log.0)(&format!(
             "{method} {what} resources={asked} status={status}"
@@ -875,10 +702,10 @@ impl State {
     /// how many resources it names.
     async fn answer(
         self: Arc<Self>,
-        request: Request<Incoming>,
+        request: vt_server::Request,
         asked: &mut usize,
-    ) -> Result<Response<ReplyBody>, ResetFault> {
-        let gzip = accepts_gzip(request.headers());
+    ) -> Result<Response<Body>, Abort> {
+        let gzip = reply::accepts_gzip(request.headers());
         let path = request.uri().path();
         if path == STATS_PATH {
             return Ok(self.stats_reply(request.method()));
@@ -899,46 +726,21 @@ impl State {
             }
         }
         // A copy (a few words), so that `self` can be handed on while the route is in use.
-        let Some(route) = self.router.route(endpoint).copied() else {
-            return Ok(self.send(Answer::empty(StatusCode::NOT_FOUND), None));
+        let Some((route, serve)) = self.router.get(endpoint).map(|(r, s)| (*r, *s)) else {
+            return Ok(self.send_empty(StatusCode::NOT_FOUND));
         };
-        let Some(post) = route.methods.reads_body(request.method()) else {
-            return Ok(self.method_not_allowed(route.methods.allow()));
+        let spool = Some(&self.spool);
+        let received = match Received::read(request, &route, spool).await {
+            Ok(received) => received,
+            Err(refusal) => return refusal.reply().map(|reply| self.counted(reply)),
         };
-        let (parts, body) = request.into_parts();
-        let content_type = content_type(&parts.headers);
-        let body = if post {
-            let spool = route.takes_file.then_some(&self.spool);
-            match read_request(body, content_type, route.max_body, spool).await {
-                Ok(body) => body,
-                Err(BodyError::Refused(refusal)) => {
-                    return Ok(self.send(Answer::empty(refusal.status()), None))
-                }
-                // The client went away while sending.
-                Err(BodyError::Gone) => return Err(ResetFault),
-            }
-        } else {
-            RequestBody::None
-        };
-        let mut params = Params::default();
-        if let Some(query) = parts.uri.query() {
-            params.add_urlencoded(query.as_bytes());
-        }
-        if post {
-            params.set_content_type(content_type);
-        }
-        match &body {
-            RequestBody::None => {}
-            RequestBody::Bytes(bytes) if bytes.is_empty() => params.set_empty_body(),
-            RequestBody::Bytes(bytes) => params.add_urlencoded(bytes),
-            RequestBody::Form(form) => params.add_form(form),
-        }
-        let (outcome, named) = (route.serve)(&self, &route, &params);
+        let params = received.params();
+        let (outcome, named) = serve(&self, &route, &params);
         *asked = named;
         drop(params);
-        drop(body);
+        drop(received);
         match outcome {
-            Outcome::Reset => Err(ResetFault),
+            Outcome::Reset => Err(Abort),
             Outcome::Send(answer, fault) => {
                 if fault == Some(FaultKind::Slow) {
                     tokio::time::sleep(self.slow_delay).await;
@@ -954,117 +756,85 @@ impl State {
     async fn upload(
         self: Arc<Self>,
         token: &str,
-        request: Request<Incoming>,
-    ) -> Result<Response<ReplyBody>, ResetFault> {
-        if request.method() != Method::POST {
-            return Ok(self.method_not_allowed("POST"));
+        request: vt_server::Request,
+    ) -> Result<Response<Body>, Abort> {
+        if UPLOAD_URL.methods.reads_body(request.method()).is_none() {
+            return Ok(self.counted(reply::method_not_allowed(UPLOAD_URL.methods)));
         }
         if !self.files().has_upload_token(token) {
-            return Ok(self.send(Answer::empty(StatusCode::NOT_FOUND), None));
+            return Ok(self.send_empty(StatusCode::NOT_FOUND));
         }
-        let (parts, body) = request.into_parts();
-        let content_type = content_type(&parts.headers);
-        let body =
-            match read_request(body, content_type, UPLOAD_URL_MAX_BODY, Some(&self.spool)).await {
-                Ok(body) => body,
-                Err(BodyError::Refused(refusal)) => {
-                    return Ok(self.send(Answer::empty(refusal.status()), None))
-                }
-                Err(BodyError::Gone) => return Err(ResetFault),
-            };
-        let upload = match &body {
-            RequestBody::Form(form) => form.file.as_ref(),
-            _ => None,
+        let received = match Received::read(request, &UPLOAD_URL, Some(&self.spool)).await {
+            Ok(received) => received,
+            Err(refusal) => return refusal.reply().map(|reply| self.counted(reply)),
         };
-        let answer = match upload {
+        let answer = match received.params().upload() {
             None => Answer::empty(StatusCode::BAD_REQUEST),
             Some(_) if !self.files().spend_upload_token(token) => {
                 Answer::empty(StatusCode::NOT_FOUND)
             }
             Some(upload) => file_scan::accept(&self, upload),
         };
-        drop(body);
+        drop(received);
         Ok(self.send(answer, None))
     }
 
-    /// 405 with `Allow`.
-    fn method_not_allowed(self: Arc<Self>, allow: &'static str) -> Response<ReplyBody> {
-        let mut reply = self.send(Answer::empty(StatusCode::METHOD_NOT_ALLOWED), None);
-        reply
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static(allow));
-        reply
-    }
-
     /// `GET /download/<token>`: the bytes `file/download` redirected to, once.
-    fn download(self: Arc<Self>, token: &str, method: &Method) -> Response<ReplyBody> {
-        if method != Method::GET {
-            return self.method_not_allowed("GET");
+    fn download(self: Arc<Self>, token: &str, method: &Method) -> Response<Body> {
+        if Methods::Get.reads_body(method).is_none() {
+            return self.counted(reply::method_not_allowed(Methods::Get));
         }
         let path = self.files().spend_download_token(token);
         match path {
             Some(path) => self.send(Answer::file(path), None),
-            None => self.send(Answer::empty(StatusCode::NOT_FOUND), None),
+            None => self.send_empty(StatusCode::NOT_FOUND),
         }
     }
 
+    /// A response of the API, its status counted.
+    fn counted(&self, response: Response<Body>) -> Response<Body> {
+        self.counters.status(response.status().as_u16());
+        response
+    }
+
+    /// The service's empty answer of `status`, counted.
+    fn send_empty(&self, status: StatusCode) -> Response<Body> {
+        self.counted(reply::empty(status))
+    }
+
     /// Turns an answer into a response, shaped by a `truncate` fault, and counts its status.
-    fn send(self: Arc<Self>, answer: Answer, fault: Option<FaultKind>) -> Response<ReplyBody> {
+    fn send(self: Arc<Self>, answer: Answer, fault: Option<FaultKind>) -> Response<Body> {
         self.send_encoded(answer, fault, false)
     }
 
     /// [`State::send`], the body of a JSON answer gzipped when `gzip` (the client accepts
-    /// it). Headers as recorded: `Cache-Control: no-cache` on every API answer, `Vary:
-    /// Accept-Encoding` on JSON ones.
+    /// it); the headers are vt-server's ([`vt_server::reply`]), as recorded.
     fn send_encoded(
         self: Arc<Self>,
         answer: Answer,
         fault: Option<FaultKind>,
         gzip: bool,
-    ) -> Response<ReplyBody> {
-        self.counters.status(answer.status.as_u16());
-        let location = answer.location;
-        let json = answer.content_type == Some(JSON);
-        let mut chunks = match answer.body {
-            Payload::Bytes(body) => body.hold(self),
-            Payload::File(path) => return file_response(&path, fault),
-        };
-        let gzipped = gzip && json && chunks.has_remaining();
-        if gzipped {
-            chunks = gzipped_body(chunks);
-        }
-        let full_len = chunks.remaining();
-        let body = if fault == Some(FaultKind::Truncate) && full_len > 0 {
-            ReplyBody::Truncated {
-                half: Some(chunks.cut(full_len / 2)),
-                pause: None,
+    ) -> Response<Body> {
+        self.counters.status(answer.status().as_u16());
+        let response = match answer {
+            Answer::Empty(status) => reply::empty(status),
+            Answer::Redirect(location) => {
+                let mut response = reply::empty(StatusCode::FOUND);
+                if let Ok(location) = HeaderValue::try_from(location) {
+                    response.headers_mut().insert(LOCATION, location);
+                }
+                response
             }
-        } else {
-            ReplyBody::Full(Some(chunks))
+            Answer::Json(body) => reply::json(BodyData::from_buf(body.hold(self)), gzip),
+            Answer::File(path) => return file_response(&path, fault),
         };
-        let mut response = Response::new(body);
-        *response.status_mut() = answer.status;
-        let headers = response.headers_mut();
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        if let Some(content_type) = answer.content_type {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        match fault {
+            Some(FaultKind::Truncate) => truncated(response),
+            _ => response,
         }
-        if json {
-            headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-        }
-        if gzipped {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        if fault == Some(FaultKind::Truncate) && full_len > 0 {
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(full_len));
-        }
-        if let Some(location) = location.and_then(|l| HeaderValue::try_from(l).ok()) {
-            headers.insert(LOCATION, location);
-        }
-        response
     }
 
-    fn stats_reply(&self, method: &Method) -> Response<ReplyBody> {
+    fn stats_reply(&self, method: &Method) -> Response<Body> {
         if method != Method::GET {
             return bare_method_not_allowed("GET");
         }
@@ -1073,7 +843,7 @@ impl State {
 
     /// `POST /_emulator/reset`: the counters as they were, then zeroed, and every key's quota
     /// windows emptied.
-    fn reset_reply(&self, method: &Method) -> Response<ReplyBody> {
+    fn reset_reply(&self, method: &Method) -> Response<Body> {
         if method != Method::POST {
             return bare_method_not_allowed("POST");
         }
@@ -1088,10 +858,8 @@ impl State {
 /// for the one-time URLs (their tokens are not shown), else the path (at most 100 characters,
 /// escaped).
 fn logged_path(path: &str) -> String {
-    if let Some(endpoint) = path.strip_prefix("/vtapi/v2/") {
-        if crate::stats::ENDPOINTS.contains(&endpoint) {
-            return endpoint.to_owned();
-        }
+    if let Some(endpoint) = routes::endpoint(path) {
+        return ROUTES[endpoint].path.to_owned();
     }
     if path.starts_with(UPLOAD_PATH) {
         return "upload".to_owned();
@@ -1110,8 +878,8 @@ fn logged_path(path: &str) -> String {
 }
 
 /// 405 with `Allow`, outside the API (no `Cache-Control`, not counted).
-fn bare_method_not_allowed(allow: &'static str) -> Response<ReplyBody> {
-    let mut response = Response::new(ReplyBody::Full(None));
+fn bare_method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
         .headers_mut()
@@ -1120,146 +888,13 @@ fn bare_method_not_allowed(allow: &'static str) -> Response<ReplyBody> {
 }
 
 /// The stats as a JSON 200.
-fn json_reply(stats: &Stats) -> Response<ReplyBody> {
+fn json_reply(stats: &Stats) -> Response<Body> {
     let body = serde_json::to_vec(stats).unwrap_or_default();
-    let mut response = Response::new(ReplyBody::Full(Some(Chunks::from_vec(body))));
+    let mut response = Response::new(Body::from(body));
     response
         .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(reply::JSON));
     response
-}
-
-/// Whether a request's `Accept-Encoding` takes gzip (`gzip`, `x-gzip` or `*`, with a `q` above
-/// 0 or none).
-fn accepts_gzip(headers: &hyper::HeaderMap) -> bool {
-    headers
-        .get_all(ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|param| {
-                param.trim().split_once('=').is_some_and(|(key, q)| {
-                    key.trim().eq_ignore_ascii_case("q") && q.trim().parse::<f32>() == Ok(0.0)
-                })
-            });
-            !refused
-                && (name.eq_ignore_ascii_case("gzip")
-                    || name.eq_ignore_ascii_case("x-gzip")
-                    || name == "*")
-        })
-}
-
-/// A body gzipped, on the fly at the fastest level: reports are stored once, uncompressed
-/// (measured in docs/emulator-benchmarks.md).
-fn gzipped_body(mut body: Chunks) -> Chunks {
-    use std::io::Write as _;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.remaining() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    while body.has_remaining() {
-        let chunk = body.chunk();
-        let n = chunk.len();
-        // Writing into a Vec cannot fail.
-        let _ = encoder.write_all(chunk);
-        body.advance(n);
-    }
-    Chunks::from_vec(encoder.finish().unwrap_or_default())
-}
-
-/// The `Content-Type` of a request (`""` when absent or not text).
-fn content_type(headers: &hyper::HeaderMap) -> &str {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// A request body, read.
-#[derive(Debug)]
-enum RequestBody<'s> {
-    /// A GET.
-    None,
-    /// A url-encoded form (whatever its Content-Type, when not multipart).
-    Bytes(Bytes),
-    /// A multipart form.
-    Form(Box<Form<'s>>),
-}
-
-/// Why a request body was not read.
-#[derive(Debug)]
-enum BodyError {
-    Refused(Refusal),
-    /// The client stopped sending.
-    Gone,
-}
-
-impl Refusal {
-    fn status(self) -> StatusCode {
-        match self {
-            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Refusal::Malformed => StatusCode::BAD_REQUEST,
-            Refusal::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-/// Reads a request body of at most `limit` bytes: a multipart one part by part as it arrives
-/// (its `file` part into `spool`, when given), any other whole.
-async fn read_request<'s>(
-    body: Incoming,
-    content_type: &str,
-    limit: usize,
-    spool: Option<&'s Spool>,
-) -> Result<RequestBody<'s>, BodyError> {
-    match wire::multipart_boundary(content_type) {
-        Some(boundary) => {
-            let mut reader =
-                Multipart::new(boundary).ok_or(BodyError::Refused(Refusal::Malformed))?;
-            let mut form = Form::new(spool, MAX_BODY.min(limit));
-            each_piece(body, limit, |piece| reader.feed(piece, &mut form)).await?;
-            reader.finish(&mut form).map_err(BodyError::Refused)?;
-            Ok(RequestBody::Form(Box::new(form)))
-        }
-        None => {
-            let mut collected = Vec::new();
-            each_piece(body, limit, |piece| {
-                collected.extend_from_slice(piece);
-                Ok(())
-            })
-            .await?;
-            Ok(RequestBody::Bytes(Bytes::from(collected)))
-        }
-    }
-}
-
-/// Hands each piece of a body on as it arrives; more than `limit` bytes in all is 413.
-async fn each_piece(
-    mut body: Incoming,
-    limit: usize,
-    mut each: impl FnMut(&[u8]) -> Result<(), Refusal>,
-) -> Result<(), BodyError> {
-    use hyper::body::Body as _;
-    let mut read = 0usize;
-    loop {
-        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
-        match frame {
-            None => return Ok(()),
-            Some(Err(_)) => return Err(BodyError::Gone),
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    read += data.len();
-                    if read > limit {
-                        return Err(BodyError::Refused(Refusal::TooLarge));
-                    }
-                    each(&data).map_err(BodyError::Refused)?;
-                }
-            }
-        }
-    }
 }
 
 /// Hashes the files of a `--samples` folder (not of its sub-folders; a `*.pcap` file is the
@@ -1285,20 +920,19 @@ fn load_samples(files: &mut Files, folder: &std::path::Path) -> Result<(), Error
 
 /// A file's bytes as a 200 `application/octet-stream` (404 when it cannot be opened),
 /// half of them for the `truncate` fault.
-fn file_response(path: &std::path::Path, fault: Option<FaultKind>) -> Response<ReplyBody> {
+fn file_response(path: &std::path::Path, fault: Option<FaultKind>) -> Response<Body> {
     let opened = std::fs::File::open(path).and_then(|file| Ok((file.metadata()?.len(), file)));
     let Ok((len, file)) = opened else {
-        let mut response = Response::new(ReplyBody::Full(None));
+        let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::NOT_FOUND;
         return response;
     };
     let truncate = fault == Some(FaultKind::Truncate) && len > 0;
-    let mut response = Response::new(ReplyBody::File {
+    let mut response = Response::new(Body::from_stream(FilePieces {
         file,
         left: if truncate { len / 2 } else { len },
-        cut: truncate,
-        pause: None,
-    });
+        cut: truncate.then(CutShort::default),
+    }));
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
@@ -1308,42 +942,108 @@ fn file_response(path: &std::path::Path, fault: Option<FaultKind>) -> Response<R
     response
 }
 
-/// The body of an answer: whole, or cut in the middle by the `truncate` fault.
-#[derive(Debug)]
-pub(crate) enum ReplyBody {
-    /// The whole body (`None` once sent, or for an empty body).
-    Full(Option<Chunks>),
-    /// The first half, then a pause (so that it is flushed), then an error that makes hyper
-    /// close the connection short of the promised `Content-Length`.
-    Truncated {
-        half: Option<Chunks>,
-        pause: Option<Pin<Box<tokio::time::Sleep>>>,
-    },
-    /// A file, read in pieces as it is sent; `cut` ends it like `Truncated` once `left` bytes
-    /// are sent.
-    File {
-        file: std::fs::File,
-        left: u64,
-        cut: bool,
-        pause: Option<Pin<Box<tokio::time::Sleep>>>,
-    },
+/// The `truncate` fault on an answer whose length is known: its `Content-Length` promised,
+/// half of its bytes sent, then the connection closed ([`CutShort`]). An empty answer is
+/// left whole.
+fn truncated(response: Response<Body>) -> Response<Body> {
+    let (mut head, body) = response.into_parts();
+    let full_len = body.size_hint().exact().unwrap_or(0);
+    if full_len == 0 {
+        return Response::from_parts(head, body);
+    }
+    head.headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(full_len));
+    let half = Halved {
+        body,
+        left: usize::try_from(full_len / 2).unwrap_or(usize::MAX),
+        cut: CutShort::default(),
+    };
+    Response::from_parts(head, Body::from_stream(half))
 }
 
-/// How much of a file one frame carries.
+/// The first `left` bytes of a body, then [`CutShort`].
+struct Halved {
+    body: Body,
+    left: usize,
+    cut: CutShort,
+}
+
+impl Stream for Halved {
+    type Item = Result<BodyData, TruncatedBody>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        while this.left > 0 {
+            let frame = match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(_) => break,
+            };
+            if let Ok(mut data) = frame.into_data() {
+                // A copy, on the fault's path only.
+                let piece = data.copy_to_bytes(data.remaining().min(this.left));
+                this.left -= piece.len();
+                return Poll::Ready(Some(Ok(BodyData::from(piece))));
+            }
+        }
+        this.cut.poll(cx)
+    }
+}
+
+/// How much of a file one chunk carries.
 const FILE_PIECE: u64 = 64 * 1024;
 
-/// The end of a truncated body: a pause (so that what was sent is flushed), then an error
-/// that makes hyper close the connection.
-fn cut_short(
-    pause: &mut Option<Pin<Box<tokio::time::Sleep>>>,
-    cx: &mut Context<'_>,
-) -> Poll<Option<Result<Frame<Chunks>, TruncatedBody>>> {
-    let sleep =
-        pause.get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
-    if sleep.as_mut().poll(cx).is_pending() {
-        return Poll::Pending;
+/// A file, read in pieces as it is sent; with `cut`, ended by [`CutShort`] once `left` bytes
+/// are sent.
+struct FilePieces {
+    file: std::fs::File,
+    left: u64,
+    cut: Option<CutShort>,
+}
+
+impl Stream for FilePieces {
+    type Item = Result<Bytes, TruncatedBody>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        use std::io::Read as _;
+        let this = self.get_mut();
+        if this.left == 0 {
+            return match &mut this.cut {
+                Some(cut) => cut.poll(cx),
+                None => Poll::Ready(None),
+            };
+        }
+        // A plain read: the file is the emulator's own, in the page cache.
+        let mut piece = vec![0; usize::try_from(this.left.min(FILE_PIECE)).unwrap_or(0)];
+        match this.file.read(&mut piece) {
+            Ok(n) if n > 0 => {
+                piece.truncate(n);
+                this.left -= n as u64;
+                Poll::Ready(Some(Ok(Bytes::from(piece))))
+            }
+            // The file shrank or failed: the promised length cannot be kept.
+            _ => Poll::Ready(Some(Err(TruncatedBody))),
+        }
     }
-    Poll::Ready(Some(Err(TruncatedBody)))
+}
+
+/// The end of a truncated body: a pause (so that what was sent is flushed), then an error
+/// that makes hyper close the connection short of the promised `Content-Length`.
+#[derive(Default)]
+struct CutShort {
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl CutShort {
+    fn poll<T>(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TruncatedBody>>> {
+        let sleep = self
+            .pause
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(Err(TruncatedBody)))
+    }
 }
 
 /// Ends a truncated body; hyper then closes the connection.
@@ -1357,68 +1057,3 @@ impl std::fmt::Display for TruncatedBody {
 }
 
 impl std::error::Error for TruncatedBody {}
-
-impl hyper::body::Body for ReplyBody {
-    type Data = Chunks;
-    type Error = TruncatedBody;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Chunks>, TruncatedBody>>> {
-        match self.get_mut() {
-            ReplyBody::Full(body) => Poll::Ready(
-                body.take()
-                    .filter(|b| b.has_remaining())
-                    .map(|b| Ok(Frame::data(b))),
-            ),
-            ReplyBody::Truncated { half, pause } => {
-                if let Some(half) = half.take() {
-                    return Poll::Ready(Some(Ok(Frame::data(half))));
-                }
-                cut_short(pause, cx)
-            }
-            ReplyBody::File {
-                file,
-                left,
-                cut,
-                pause,
-            } => {
-                use std::io::Read as _;
-                if *left == 0 {
-                    return match cut {
-                        true => cut_short(pause, cx),
-                        false => Poll::Ready(None),
-                    };
-                }
-                // A plain read: the file is the emulator's own, in the page cache.
-                let mut piece = vec![0; usize::try_from((*left).min(FILE_PIECE)).unwrap_or(0)];
-                match file.read(&mut piece) {
-                    Ok(n) if n > 0 => {
-                        piece.truncate(n);
-                        *left -= n as u64;
-                        Poll::Ready(Some(Ok(Frame::data(Chunks::from_vec(piece)))))
-                    }
-                    // The file shrank or failed: the promised length cannot be kept.
-                    _ => Poll::Ready(Some(Err(TruncatedBody))),
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ReplyBody::Full(body) => body.as_ref().is_none_or(|b| !b.has_remaining()),
-            ReplyBody::Truncated { .. } => false,
-            ReplyBody::File { left, cut, .. } => *left == 0 && !cut,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ReplyBody::Full(Some(body)) => SizeHint::with_exact(body.remaining() as u64),
-            ReplyBody::Full(None) => SizeHint::with_exact(0),
-            ReplyBody::Truncated { .. } | ReplyBody::File { .. } => SizeHint::default(),
-        }
-    }
-}

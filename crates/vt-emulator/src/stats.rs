@@ -3,31 +3,16 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use vt_server::routes::{self, ROUTES};
+
 use crate::FaultKind;
 
 /// The statuses the emulator answers with.
 const STATUSES: [u16; 8] = [200, 204, 400, 403, 404, 405, 413, 500];
 
-/// The v2 endpoints, by path under `/vtapi/v2/`; anything else counts as `other`.
-pub(crate) const ENDPOINTS: [&str; 16] = [
-    "file/report",
-    "file/scan",
-    "file/scan/upload_url",
-    "file/rescan",
-    "file/rescan/delete",
-    "file/behaviour",
-    "file/network-traffic",
-    "file/download",
-    "file/search",
-    "file/clusters",
-    "url/scan",
-    "url/report",
-    "domain/report",
-    "ip-address/report",
-    "comments/put",
-    "comments/get",
-];
-pub(crate) const OTHER_ENDPOINT: usize = ENDPOINTS.len();
+/// The v2 endpoints are counted by their number in [`ROUTES`]; anything else as `other`,
+/// numbered after them.
+pub(crate) const OTHER_ENDPOINT: usize = ROUTES.len();
 
 /// A snapshot of the counters since start.
 ///
@@ -85,7 +70,7 @@ const SHARDS: usize = 8;
 struct Shard {
     requests: AtomicU64,
     statuses: [AtomicU64; STATUSES.len()],
-    endpoints: [AtomicU64; ENDPOINTS.len() + 1],
+    endpoints: [AtomicU64; ROUTES.len() + 1],
     resources: AtomicU64,
     faults: [AtomicU64; FaultKind::ALL.len()],
 }
@@ -151,7 +136,7 @@ impl Counters {
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
-        let endpoint_names = ENDPOINTS.iter().copied().chain(["other"]);
+        let endpoint_names = ROUTES.iter().map(|route| route.path).chain(["other"]);
         Stats {
             requests: self.total(|s| &s.requests),
             by_status: STATUSES
@@ -177,7 +162,5 @@ impl Counters {
 
 /// The endpoint index of a request path (`OTHER_ENDPOINT` when not a v2 endpoint).
 pub(crate) fn endpoint_of(path: &str) -> usize {
-    path.strip_prefix("/vtapi/v2/")
-        .and_then(|rest| ENDPOINTS.iter().position(|&e| e == rest))
-        .unwrap_or(OTHER_ENDPOINT)
+    routes::endpoint(path).unwrap_or(OTHER_ENDPOINT)
 }

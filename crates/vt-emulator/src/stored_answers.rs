@@ -1,7 +1,8 @@
 //! `/file/behaviour` and `/file/clusters`: answers the data folders hold (`behaviour/`,
 //! `clusters/`), served as the bytes loaded.
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::Params;
 
 use crate::chunks::{Assembler, Span};
 use crate::file_rescan::known_file;
@@ -9,7 +10,7 @@ use crate::index::Key;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
 use crate::sites::parse_day;
-use crate::wire::{self, Params};
+use crate::wire;
 use crate::Tier;
 
 /// `file/behaviour` of a file without a stored behaviour report (the wording is the

@@ -1,14 +1,15 @@
 //! `/url/report`: URL reports by URL or scan_id, one or a batch joined by newlines; `scan=1`
 //! submits the URLs the data does not hold.
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::Params;
 
 use crate::chunks::Assembler;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
 use crate::sites::url_key;
 use crate::urls::{self, Scan};
-use crate::wire::{self, Params};
+use crate::wire;
 use crate::Tier;
 
 /// The `url/report` endpoint (its row is in [`crate::router::ROUTES`]).
@@ -36,8 +37,8 @@ impl Endpoint for UrlReport {
         UrlReportArgs {
             given: resource.is_some(),
             items: resource.map(urls::split_items).unwrap_or_default(),
-            allinfo: params.first("allinfo").is_some_and(wire::is_on),
-            scan: params.first("scan").is_some_and(wire::is_on),
+            allinfo: params.first("allinfo").is_some_and(vt_server::is_on),
+            scan: params.first("scan").is_some_and(vt_server::is_on),
         }
     }
 

@@ -1,12 +1,13 @@
 //! `/url/scan`: submits URLs (one, or a batch joined by newlines) for analysis.
 
-use hyper::StatusCode;
+use http::StatusCode;
+use vt_server::Params;
 
 use crate::chunks::Assembler;
 use crate::router::{Answer, Endpoint};
 use crate::server::State;
 use crate::urls;
-use crate::wire::{self, Params};
+use crate::wire;
 use crate::Tier;
 
 /// The `url/scan` endpoint (its row is in [`crate::router::ROUTES`]).
@@ -32,7 +33,7 @@ impl Endpoint for UrlScan {
         let url = params.first("url");
         UrlScanArgs {
             form: params.content_type().is_some_and(|content_type| {
-                wire::is_form_urlencoded(content_type)
+                vt_server::is_form_urlencoded(content_type)
                     || (content_type.is_empty() && params.empty_body())
             }),
             given: url.is_some(),

@@ -353,6 +353,39 @@ fn unknown_key_tiers_are_refused_naming_the_tiers() {
 }
 
 #[test]
+fn tls_files_that_cannot_be_used_stop_start_up_naming_them() {
+    let dir = std::env::temp_dir().join(format!("vt-emulator-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let not_pem = not_pem.to_str().unwrap();
+    let missing = dir.join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let listen = ["--listen", "127.0.0.1:0"];
+    // One without the other is a usage error.
+    let (ok, stdout, stderr) = run_to_end(&[&listen[..], &["--tls-cert", not_pem]].concat());
+    assert!(!ok && stdout.is_empty());
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+    let (ok, _, stderr) =
+        run_to_end(&[&listen[..], &["--tls-cert", missing, "--tls-key", not_pem]].concat());
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "cannot use the TLS certificate and key: cannot read {missing}: "
+        )),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) =
+        run_to_end(&[&listen[..], &["--tls-cert", not_pem, "--tls-key", not_pem]].concat());
+    assert!(!ok && stdout.is_empty(), "nothing is served");
+    assert!(
+        stderr.contains(&format!("{not_pem}: no certificate in the PEM text")),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn an_error_message_does_not_repeat_itself() {
     let missing = std::env::temp_dir().join(format!("vt-emulator-missing-{}", std::process::id()));
     let missing = missing.to_str().unwrap();

@@ -1083,3 +1083,38 @@ async fn reports_across_slabs_are_answered_byte_for_byte() {
     let stats = emu.stats();
     assert_eq!((stats.requests, stats.status(200)), (2040, 2040));
 }
+
+/// A gateway holding each item's answer apart writes a batch with vt-server's batch form:
+/// byte for byte what the emulator writes for the batch.
+#[tokio::test]
+async fn a_batch_is_its_items_answers_joined_by_vt_servers_batch_form() {
+    let emu = start(Emulator::builder()).await;
+    let items = [
+        EICAR_MD5,
+        UNKNOWN_MD5,
+        "not-a-hash",
+        SAMPLE_SHA256,
+        PE_SHA256,
+    ];
+    let mut singles = Vec::new();
+    for item in items {
+        let single = report(emu.addr(), &format!("apikey=k&resource={item}")).await;
+        assert_eq!(single.status, 200);
+        singles.push(bytes::Bytes::from(single.body));
+    }
+    let batch = report(
+        emu.addr(),
+        &format!("apikey=k&resource={}", items.join(",")),
+    )
+    .await;
+    let mut joined = vt_server::reply::batch(singles);
+    let len = bytes::Buf::remaining(&joined);
+    let joined = bytes::Buf::copy_to_bytes(&mut joined, len);
+    assert!(
+        joined == batch.body,
+        "vt-server: {}\nemulator: {}",
+        String::from_utf8_lossy(&joined),
+        String::from_utf8_lossy(&batch.body)
+    );
+    emu.shutdown().await;
+}

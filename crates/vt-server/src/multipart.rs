@@ -9,22 +9,12 @@
 
 use memchr::memmem::Finder;
 
+use crate::receive::Refusal;
+
 /// The longest boundary accepted (RFC 2046, section 5.1.1).
 pub(crate) const MAX_BOUNDARY: usize = 70;
 /// The longest header block of one part.
 const MAX_HEADERS: usize = 16 * 1024;
-
-/// Why a body was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// Over the route's cap: 413.
-    TooLarge,
-    /// Not a multipart body the emulator reads (boundary too long, a header block over
-    /// 16 KiB): 400.
-    Malformed,
-    /// The upload could not be written to the emulator's folder: 500.
-    Storage,
-}
 
 /// What is done with the parts of a body.
 pub(crate) trait Parts {
