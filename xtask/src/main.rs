@@ -191,12 +191,13 @@ fn ci() -> Result<()> {
 }
 
 /// The workspace's crates, by the names they are packaged under.
-const WORKSPACE_CRATES: [&str; 7] = [
+const WORKSPACE_CRATES: [&str; 8] = [
     "vt-model",
     "vt-transport",
     "vt-api",
     "vt-server",
     "vt-emulator",
+    "vt-gateway",
     "vt-cli",
     "vt-tests",
 ];

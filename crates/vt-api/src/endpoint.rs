@@ -392,3 +392,36 @@ impl Params {
         (!names.is_empty()).then(|| names.join("+"))
     }
 }
+
+/// Every v2 endpoint this crate describes.
+static ALL: [EndpointSpec; 16] = [
+    FILE_REPORT.spec,
+    URL_REPORT.spec,
+    URL_SCAN.spec,
+    DOMAIN_REPORT.spec,
+    IP_REPORT.spec,
+    FILE_SCAN.spec,
+    FILE_SCAN_UPLOAD_URL,
+    FILE_DOWNLOAD.spec,
+    FILE_NETWORK_TRAFFIC.spec,
+    FILE_RESCAN.spec,
+    FILE_RESCAN_DELETE.spec,
+    COMMENTS_GET.spec,
+    COMMENTS_PUT.spec,
+    FILE_SEARCH.spec,
+    FILE_BEHAVIOUR.spec,
+    FILE_CLUSTERS.spec,
+];
+
+/// The description of the endpoint at `path` (under the base URL, e.g. `file/report`), for a
+/// caller that routes requests by their path, such as a gateway relaying them with
+/// [`Client::relay`](crate::Client::relay).
+///
+/// ```
+/// assert_eq!(vt_api::endpoint_spec("comments/get").unwrap().path, "comments/get");
+/// assert!(vt_api::endpoint_spec("file/scan/upload_url").is_some());
+/// assert!(vt_api::endpoint_spec("file/nothing").is_none());
+/// ```
+pub fn endpoint_spec(path: &str) -> Option<&'static EndpointSpec> {
+    ALL.iter().find(|spec| spec.path == path)
+}

@@ -65,8 +65,8 @@ pub use config::{Limits, QuotaUnit, RequestMethod, RetryPolicy, Tier};
 pub use documents::{Document, Search};
 pub use duration::parse_duration;
 pub use endpoint::{
-    Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params, COMMENTS_GET,
-    COMMENTS_PUT, DOMAIN_REPORT, FILE_BEHAVIOUR, FILE_CLUSTERS, FILE_DOWNLOAD,
+    endpoint_spec, Batching, Encoding, Endpoint, EndpointSpec, Matching, Methods, Params,
+    COMMENTS_GET, COMMENTS_PUT, DOMAIN_REPORT, FILE_BEHAVIOUR, FILE_CLUSTERS, FILE_DOWNLOAD,
     FILE_NETWORK_TRAFFIC, FILE_REPORT, FILE_RESCAN, FILE_RESCAN_DELETE, FILE_SCAN, FILE_SEARCH,
     IP_REPORT, URL_REPORT, URL_SCAN,
 };

@@ -1,0 +1,137 @@
+//! Who may ask what: tokens (looked up in the store, remembered briefly), their daily limit,
+//! and the fair share of a scarce upstream quota between them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::store::{now_ms, Store};
+use crate::token::Token;
+use crate::Error;
+
+/// How long a token's lookup (found or not) is remembered: a revocation reaches every gateway
+/// on the store within this time.
+pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(1);
+/// How long a token's count of the day is remembered before the store is asked again.
+const USAGE_TTL: Duration = Duration::from_secs(1);
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+pub(crate) struct Access {
+    tokens: Mutex<HashMap<String, (Option<Token>, Instant)>>,
+    usage: Mutex<HashMap<String, Usage>>,
+    share: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// A token's requests of the last day: the store's count when last read, and this gateway's
+/// since.
+#[derive(Debug)]
+struct Usage {
+    stored: u64,
+    read_at: Instant,
+    since: u64,
+}
+
+impl Access {
+    /// The live token sent as `apikey`, if any.
+    pub(crate) async fn token(&self, store: &Store, secret: &str) -> Result<Option<Token>, Error> {
+        let hash = crate::token::hash(secret);
+        if let Some((token, at)) = self.lock_tokens().get(&hash) {
+            if at.elapsed() < TOKEN_TTL {
+                return Ok(token.clone());
+            }
+        }
+        let token = store.find_token(secret).await?;
+        let mut tokens = self.lock_tokens();
+        // Bounded: a client trying many keys must not grow the map without end.
+        if tokens.len() > 10_000 {
+            tokens.retain(|_, (_, at)| at.elapsed() < TOKEN_TTL);
+        }
+        tokens.insert(hash, (token.clone(), Instant::now()));
+        Ok(token)
+    }
+
+    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Option<Token>, Instant)>> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `token` may make one more request today; counts it when it may.
+    pub(crate) async fn take_daily(&self, store: &Store, token: &Token) -> Result<bool, Error> {
+        let Some(per_day) = token.per_day else {
+            return Ok(true);
+        };
+        let fresh = self
+            .usage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&token.name)
+            .is_some_and(|u| u.read_at.elapsed() < USAGE_TTL);
+        if !fresh {
+            let stored = store.used_since(&token.name, now_ms() - DAY_MS).await?;
+            self.usage.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                token.name.clone(),
+                Usage {
+                    stored,
+                    read_at: Instant::now(),
+                    since: 0,
+                },
+            );
+        }
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(usage) = usage.get_mut(&token.name) else {
+            return Ok(true);
+        };
+        if usage.stored + usage.since >= u64::from(per_day) {
+            return Ok(false);
+        }
+        usage.since += 1;
+        Ok(true)
+    }
+
+    /// Whether `token` may send one more request upstream now, when the key allows
+    /// `per_minute`: each token active in the last minute gets an equal share (at least one),
+    /// a token alone gets all of it.
+    pub(crate) fn take_share(&self, token: &str, per_minute: Option<u32>) -> bool {
+        let Some(per_minute) = per_minute else {
+            return true;
+        };
+        let now = Instant::now();
+        let mut share = self.share.lock().unwrap_or_else(|e| e.into_inner());
+        share.retain(|_, sent| {
+            while sent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= MINUTE)
+            {
+                sent.pop_front();
+            }
+            !sent.is_empty()
+        });
+        let active = share.len() + usize::from(!share.contains_key(token));
+        let mine = (per_minute as usize / active).max(1);
+        let sent = share.entry(token.to_owned()).or_default();
+        if sent.len() >= mine {
+            return false;
+        }
+        sent.push_back(now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scarce_quota_is_shared_between_the_active_tokens() {
+        let access = Access::default();
+        // Alone, a token may use the whole minute.
+        assert!((0..4).all(|_| access.take_share("alice", Some(4))));
+        assert!(!access.take_share("alice", Some(4)));
+        // A second token still gets its share (at least one), and alice no more.
+        assert!(access.take_share("bob", Some(4)));
+        assert!(!access.take_share("alice", Some(4)));
+        // Without a per-minute limit there is nothing to share.
+        assert!(access.take_share("alice", None));
+    }
+}

@@ -1,0 +1,354 @@
+//! One lookup endpoint as the gateway serves it: the shared cache in front, and behind it
+//! the coalescer that merges the misses of every client into upstream batches.
+//!
+//! A miss joins the lane's pending queries, or, when the same question (by its match key) is
+//! pending or in flight already, waits for that one answer (single flight). The pending
+//! queries leave together when a batch is full or when the window since the first of them
+//! has passed, through vt-api's pipeline (pacing, retries, matching). Each answer is kept in
+//! the store before the clients waiting for it are answered, so that a client asking just
+//! after finds it there.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use vt_api::{CacheScope, Client, Endpoint, Params, Query, RawAnswer, Report, Status};
+
+use crate::metrics::Metrics;
+use crate::store::{Store, StoredAnswer, ToKeep};
+
+/// Why the service gave no answer to a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The key's quota has no room now (the pacer would wait longer than allowed, or the
+    /// service answered 204): the client is answered 204.
+    Quota,
+    /// The service refused the gateway's key (403): a configuration problem of the gateway.
+    KeyRefused,
+    /// Anything else: the service cannot be reached, answered 5xx, or sent a body that is
+    /// not an answer.
+    Unavailable(String),
+}
+
+impl Failure {
+    /// What a client is told when nothing is cached (never the key: vt-api's errors hold
+    /// none).
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Failure::Quota => "the upstream quota has no room now".to_owned(),
+            Failure::KeyRefused => {
+                "the upstream service refused the gateway's key (see the gateway's log)".to_owned()
+            }
+            Failure::Unavailable(why) => format!("the upstream service cannot answer: {why}"),
+        }
+    }
+
+    pub(crate) fn of(error: &vt_api::Error) -> Failure {
+        use vt_api::Error as E;
+        match error {
+            E::RateLimited { .. } => Failure::Quota,
+            E::Forbidden | E::ForbiddenFeature { .. } | E::PrivateOnly { .. } => {
+                Failure::KeyRefused
+            }
+            other if is_quota_wait(other) => Failure::Quota,
+            other => Failure::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Whether `error` says the pacer had no room within the allowed wait.
+fn is_quota_wait(error: &vt_api::Error) -> bool {
+    matches!(error, vt_api::Error::QuotaWait { .. })
+}
+
+/// The bytes of one answer as the client asked it, or why there is none.
+pub(crate) type Fetched = Result<Bytes, Failure>;
+
+/// The cache rules: how long a found answer and any other final answer stay fresh.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Freshness {
+    pub(crate) found: Duration,
+    pub(crate) other: Duration,
+}
+
+impl Freshness {
+    fn is_fresh(&self, stored: &StoredAnswer, now: SystemTime) -> bool {
+        let max = if Status::of(stored.response_code) == Status::Found {
+            self.found
+        } else {
+            self.other
+        };
+        now.duration_since(stored.fetched_at).unwrap_or_default() <= max
+    }
+}
+
+/// A query's stored answer, judged.
+#[derive(Debug)]
+pub(crate) enum Cached {
+    /// Fresh: served as is.
+    Fresh(Bytes),
+    /// Too old, kept in case the service cannot answer (stale-if-error).
+    Stale(Bytes),
+    /// Nothing stored.
+    Missing,
+}
+
+/// One lookup endpoint with one set of parameters (`allinfo` or not).
+pub(crate) struct Lane<Q: Query, T: Report> {
+    endpoint: Endpoint<Q, T>,
+    params: Params,
+    scope: CacheScope,
+    client: Client,
+    store: Store,
+    metrics: Arc<Metrics>,
+    window: Duration,
+    batch_size: usize,
+    state: Mutex<State<Q>>,
+}
+
+impl<Q: Query, T: Report> std::fmt::Debug for Lane<Q, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("endpoint", &self.endpoint.spec().path)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The queries not sent yet, and who waits for each question (pending or in flight).
+struct State<Q> {
+    pending: Vec<Q>,
+    waiting: HashMap<String, Vec<Waiter>>,
+    timer: bool,
+}
+
+/// A client waiting for an answer, with the text it asked (the answer echoes it).
+struct Waiter {
+    asked: String,
+    reply: oneshot::Sender<Fetched>,
+}
+
+/// The lane's settings.
+pub(crate) struct LaneSetup {
+    pub(crate) client: Client,
+    pub(crate) store: Store,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) upstream: String,
+    pub(crate) window: Duration,
+    pub(crate) batch_size: usize,
+}
+
+impl<Q: Query, T: Report> Lane<Q, T> {
+    pub(crate) fn new(setup: &LaneSetup, endpoint: Endpoint<Q, T>, allinfo: bool) -> Lane<Q, T> {
+        let spec = endpoint.spec();
+        let batch_size = match spec.batching {
+            vt_api::Batching::Single => 1,
+            _ => setup.batch_size.max(1),
+        };
+        Lane {
+            params: Params::allinfo(allinfo),
+            scope: CacheScope::new(
+                &setup.upstream,
+                spec.path,
+                if allinfo { "allinfo=1" } else { "" },
+            ),
+            endpoint,
+            client: setup.client.clone(),
+            store: setup.store.clone(),
+            metrics: Arc::clone(&setup.metrics),
+            window: setup.window,
+            batch_size,
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                waiting: HashMap::new(),
+                timer: false,
+            }),
+        }
+    }
+
+    pub(crate) fn spec(&self) -> &vt_api::EndpointSpec {
+        self.endpoint.spec()
+    }
+
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The stored answers of `queries`, judged by `freshness`, each echoing the query as
+    /// asked.
+    pub(crate) async fn cached(
+        &self,
+        queries: &[Q],
+        freshness: Freshness,
+    ) -> Result<Vec<Cached>, crate::Error> {
+        let keys = queries.iter().map(|q| q.match_key().to_owned()).collect();
+        let stored = self.store.answers(&self.scope, keys).await?;
+        let now = SystemTime::now();
+        Ok(queries
+            .iter()
+            .zip(stored)
+            .map(|(query, stored)| match stored {
+                None => Cached::Missing,
+                Some(stored) => {
+                    let fresh = freshness.is_fresh(&stored, now);
+                    match echoed::<T>(stored.raw, query.wire_text()) {
+                        Some(bytes) if fresh => Cached::Fresh(bytes),
+                        Some(bytes) => Cached::Stale(bytes),
+                        None => Cached::Missing,
+                    }
+                }
+            })
+            .collect())
+    }
+
+    /// Asks the service for `query`, together with whatever other clients ask meanwhile.
+    pub(crate) fn ask(self: &Arc<Self>, query: Q) -> oneshot::Receiver<Fetched> {
+        let (reply, answer) = oneshot::channel();
+        let waiter = Waiter {
+            asked: query.wire_text().to_owned(),
+            reply,
+        };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(waiters) = state.waiting.get_mut(query.match_key()) {
+            waiters.push(waiter);
+            self.metrics.single_flight();
+            return answer;
+        }
+        state
+            .waiting
+            .insert(query.match_key().to_owned(), vec![waiter]);
+        state.pending.push(query);
+        if state.pending.len() >= self.batch_size {
+            let batch: Vec<Q> = state.pending.drain(..self.batch_size).collect();
+            drop(state);
+            self.send(batch);
+        } else if !state.timer {
+            state.timer = true;
+            drop(state);
+            let lane = Arc::clone(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(lane.window).await;
+                lane.flush();
+            });
+        }
+        answer
+    }
+
+    /// The window has passed: everything pending leaves, in full batches and one last.
+    fn flush(self: &Arc<Self>) {
+        let pending = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.timer = false;
+            std::mem::take(&mut state.pending)
+        };
+        let mut pending = pending.into_iter().peekable();
+        while pending.peek().is_some() {
+            self.send(pending.by_ref().take(self.batch_size).collect());
+        }
+    }
+
+    /// Sends one batch upstream (in its own task) and answers everyone waiting for it.
+    fn send(self: &Arc<Self>, batch: Vec<Q>) {
+        let lane = Arc::clone(self);
+        tokio::spawn(async move {
+            lane.metrics.upstream_batch(batch.len());
+            let asked: Vec<String> = batch.iter().map(|q| q.match_key().to_owned()).collect();
+            let mut outcomes = lane.client.lookups(
+                &lane.endpoint,
+                futures_util::stream::iter(batch),
+                lane.params.clone(),
+            );
+            let mut answers: Vec<(String, Result<RawAnswer<T>, Failure>)> = Vec::new();
+            while let Some(outcome) = outcomes.next().await {
+                let key = outcome.query.match_key().to_owned();
+                let result = outcome.result.map_err(|error| {
+                    let failure = Failure::of(&error);
+                    if failure != Failure::Quota {
+                        tracing::warn!(endpoint = lane.endpoint.spec().path, %error, "upstream failed");
+                    }
+                    failure
+                });
+                answers.push((key, result));
+            }
+            lane.metrics.upstream_answers(&answers);
+            lane.keep(&answers).await;
+            let mut state = lane.state.lock().unwrap_or_else(PoisonError::into_inner);
+            for (key, result) in answers {
+                for waiter in state.waiting.remove(&key).unwrap_or_default() {
+                    let fetched = match &result {
+                        Ok(raw) => {
+                            echoed::<T>(raw.bytes().clone(), &waiter.asked).ok_or_else(|| {
+                                Failure::Unavailable("an answer that is not JSON".into())
+                            })
+                        }
+                        Err(failure) => Err(failure.clone()),
+                    };
+                    let _ = waiter.reply.send(fetched);
+                }
+            }
+            // A query the pipeline gave no outcome for (it cannot happen: one outcome each)
+            // must still be answered, never left waiting.
+            for key in asked {
+                for waiter in state.waiting.remove(&key).unwrap_or_default() {
+                    let _ = waiter
+                        .reply
+                        .send(Err(Failure::Unavailable("no answer for this query".into())));
+                }
+            }
+        });
+    }
+
+    /// Keeps the final answers (found, not found) in the store, a found file report also
+    /// under the file's other hashes.
+    async fn keep(&self, answers: &[(String, Result<RawAnswer<T>, Failure>)]) {
+        let spec = self.endpoint.spec();
+        if !spec.cacheable {
+            return;
+        }
+        let mut rows = Vec::new();
+        for (key, result) in answers {
+            let Ok(raw) = result else { continue };
+            if !matches!(raw.status(), Status::Found | Status::NotFound) {
+                continue;
+            }
+            rows.push(ToKeep {
+                key: key.clone(),
+                response_code: raw.response_code(),
+                raw: raw.bytes().clone(),
+                alias: false,
+            });
+            if spec.answers_other_hashes && raw.status() == Status::Found {
+                let ids = raw.ids();
+                for other in [&ids.md5, &ids.sha1, &ids.sha256].into_iter().flatten() {
+                    let other = other.to_ascii_lowercase();
+                    if other != *key {
+                        rows.push(ToKeep {
+                            key: other,
+                            response_code: raw.response_code(),
+                            raw: raw.bytes().clone(),
+                            alias: true,
+                        });
+                    }
+                }
+            }
+        }
+        if let Err(error) = self.store.keep(&self.scope, rows, SystemTime::now()).await {
+            tracing::warn!(%error, "answers not kept in the store");
+        }
+    }
+}
+
+/// `raw` echoing `asked` as its `resource` (when it has one and echoes something else): the
+/// service echoes each question as it was asked.
+fn echoed<T: Report>(raw: Bytes, asked: &str) -> Option<Bytes> {
+    let answer = RawAnswer::<T>::parse(raw).ok()?;
+    match answer.resource() {
+        Some(echo) if echo != asked => answer
+            .with_resource(asked)
+            .map(|a| a.bytes().clone())
+            .or_else(|| Some(answer.bytes().clone())),
+        _ => Some(answer.bytes().clone()),
+    }
+}

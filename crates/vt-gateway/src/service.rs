@@ -1,0 +1,415 @@
+//! What the gateway does with one request, whatever carried it: the token, its rights, its
+//! share, then the cache and the coalescer for the lookup endpoints, or the relay for the
+//! others.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use vt_api::{Client, Domain, IpAddress, Query, RelayRequest, Report, Resource, Tier, Url};
+use vt_api::{DomainReport, FileReport, IpReport, UrlReport};
+use vt_api::{DOMAIN_REPORT, FILE_REPORT, IP_REPORT, URL_REPORT};
+
+use crate::access::Access;
+use crate::audit::AuditLog;
+use crate::lane::{Cached, Failure, Freshness, Lane, LaneSetup};
+use crate::metrics::Metrics;
+use crate::store::{now_ms, AuditEntry, Store};
+use crate::token::Token;
+
+/// A request as the HTTP layer read it.
+#[derive(Debug)]
+pub(crate) struct Asked {
+    /// The path under `/vtapi/v2/`, e.g. `file/report`.
+    pub(crate) endpoint: String,
+    /// Every parameter (query string, then body), `apikey` included, in order.
+    pub(crate) params: Vec<(String, String)>,
+    /// The file part of a multipart upload, spooled to disk.
+    pub(crate) file: Option<PathBuf>,
+    /// The route, or one of the parameters sent, needs a private key (the wire's rule).
+    pub(crate) needs_private: bool,
+}
+
+impl Asked {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Where a lookup's answers came from, for the `X-VT-Gateway-Cache` header and the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// Every answer from the cache, fresh.
+    Cache,
+    /// Every answer from the service.
+    Upstream,
+    /// Some of each.
+    Mixed,
+    /// At least one stale answer, because the service could not answer.
+    Stale,
+}
+
+impl Source {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Source::Cache => "hit",
+            Source::Upstream => "miss",
+            Source::Mixed => "mixed",
+            Source::Stale => "stale",
+        }
+    }
+}
+
+/// What the HTTP layer writes back.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// 200 with a JSON body (one answer or a batch), and where it came from.
+    Json(vt_server::BodyData, Source),
+    /// The service's 204: no room in the quota (the key's, or the token's share).
+    NoContent,
+    /// The service's 403: an unknown or revoked token, or a right it lacks.
+    Forbidden,
+    /// 503: the service cannot answer and nothing is cached.
+    Unavailable(String),
+    /// A relayed answer, as the service sent it.
+    Relayed(vt_api::RelayResponse),
+    /// The service's 404: no such endpoint.
+    NotFound,
+}
+
+/// The gateway's settings that shape answers.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) tier: Tier,
+    pub(crate) freshness: Freshness,
+    /// The key's per-minute limit, for the tokens' fair share.
+    pub(crate) per_minute: Option<u32>,
+}
+
+/// The lookup endpoints: one lane per endpoint and `allinfo` setting.
+struct Lanes {
+    file: [Arc<Lane<Resource, FileReport>>; 2],
+    url: [Arc<Lane<Url, UrlReport>>; 2],
+    domain: Arc<Lane<Domain, DomainReport>>,
+    ip: Arc<Lane<IpAddress, IpReport>>,
+}
+
+/// The gateway's state, shared by every connection.
+pub(crate) struct Service {
+    pub(crate) store: Store,
+    pub(crate) client: Client,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) settings: Settings,
+    access: Access,
+    audit: AuditLog,
+    lanes: Lanes,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("store", &self.store.kind())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Paths that submit something: the `upload` right.
+const SUBMITTING: [&str; 6] = [
+    "file/scan",
+    "file/scan/upload_url",
+    "file/rescan",
+    "file/rescan/delete",
+    "url/scan",
+    "comments/put",
+];
+/// Paths that give a file's bytes: the `download` right.
+const DOWNLOADING: [&str; 2] = ["file/download", "file/network-traffic"];
+
+impl Service {
+    pub(crate) fn new(
+        store: Store,
+        client: Client,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        audit: AuditLog,
+        setup: &LaneSetup,
+    ) -> Service {
+        Service {
+            lanes: Lanes {
+                file: [
+                    Arc::new(Lane::new(setup, FILE_REPORT, false)),
+                    Arc::new(Lane::new(setup, FILE_REPORT, true)),
+                ],
+                url: [
+                    Arc::new(Lane::new(setup, URL_REPORT, false)),
+                    Arc::new(Lane::new(setup, URL_REPORT, true)),
+                ],
+                domain: Arc::new(Lane::new(setup, DOMAIN_REPORT, false)),
+                ip: Arc::new(Lane::new(setup, IP_REPORT, false)),
+            },
+            store,
+            client,
+            metrics,
+            settings,
+            access: Access::default(),
+            audit,
+        }
+    }
+
+    /// Answers one request.
+    pub(crate) async fn answer(&self, asked: Asked) -> Reply {
+        let secret = asked.get("apikey").unwrap_or("");
+        let token = match self.access.token(&self.store, secret).await {
+            Ok(Some(token)) => token,
+            Ok(None) => return self.finish(&asked, "-", "forbidden", false, Reply::Forbidden),
+            Err(error) => {
+                tracing::error!(%error, "store unreadable: token not checked");
+                let reply = Reply::Unavailable("the gateway's store is unavailable".into());
+                return self.finish(&asked, "-", "error", false, reply);
+            }
+        };
+        if !self.allowed(&token, &asked) {
+            return self.finish(&asked, &token.name, "forbidden", false, Reply::Forbidden);
+        }
+        match self.access.take_daily(&self.store, &token).await {
+            Ok(true) => {}
+            Ok(false) => return self.finish(&asked, &token.name, "quota", false, Reply::NoContent),
+            Err(error) => tracing::warn!(%error, "daily count unreadable: request let through"),
+        }
+        let (reply, outcome) = match self.lookup(&token, &asked).await {
+            Some(answered) => answered,
+            None => self.relay(&asked).await,
+        };
+        let counted = !matches!(reply, Reply::NoContent | Reply::Forbidden);
+        self.finish(&asked, &token.name, outcome, counted, reply)
+    }
+
+    /// Whether the token's rights (and the upstream key's tier) allow the request.
+    fn allowed(&self, token: &Token, asked: &Asked) -> bool {
+        let path = asked.endpoint.as_str();
+        let on = |name: &str| asked.get(name).is_some_and(is_on);
+        // What a public key may not do, the gateway's public key may not either: refused
+        // here, as the service would, without spending its quota.
+        if asked.needs_private && self.settings.tier == Tier::Public {
+            return false;
+        }
+        if on("allinfo") && !token.allow.allinfo {
+            return false;
+        }
+        let submits = SUBMITTING.contains(&path) || (path == "url/report" && on("scan"));
+        if submits && !token.allow.upload {
+            return false;
+        }
+        !DOWNLOADING.contains(&path) || token.allow.download
+    }
+
+    fn finish(
+        &self,
+        asked: &Asked,
+        token: &str,
+        outcome: &'static str,
+        counted: bool,
+        reply: Reply,
+    ) -> Reply {
+        self.metrics.request(&asked.endpoint, outcome);
+        let resources = ["resource", "url", "domain", "ip", "hash", "query", "date"]
+            .iter()
+            .filter_map(|name| asked.get(name))
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.audit.record(AuditEntry {
+            at_ms: now_ms(),
+            token: token.to_owned(),
+            endpoint: asked.endpoint.clone(),
+            resources,
+            outcome: outcome.to_owned(),
+            counted,
+        });
+        reply
+    }
+
+    /// The lookup endpoints through the cache and the coalescer; `None` for a request they
+    /// do not take (another endpoint, `scan=1`, a query that does not parse, a batch larger
+    /// than the tier's), which is relayed as it came.
+    async fn lookup(&self, token: &Token, asked: &Asked) -> Option<(Reply, &'static str)> {
+        let allinfo = usize::from(asked.get("allinfo").is_some_and(is_on));
+        match asked.endpoint.as_str() {
+            "file/report" => {
+                self.lookup_in(&self.lanes.file[allinfo], token, asked)
+                    .await
+            }
+            "url/report" if !asked.get("scan").is_some_and(is_on) => {
+                self.lookup_in(&self.lanes.url[allinfo], token, asked).await
+            }
+            "domain/report" => self.lookup_in(&self.lanes.domain, token, asked).await,
+            "ip-address/report" => self.lookup_in(&self.lanes.ip, token, asked).await,
+            _ => None,
+        }
+    }
+
+    async fn lookup_in<Q, T>(
+        &self,
+        lane: &Arc<Lane<Q, T>>,
+        token: &Token,
+        asked: &Asked,
+    ) -> Option<(Reply, &'static str)>
+    where
+        Q: Query + std::str::FromStr,
+        T: Report,
+    {
+        let spec = lane.spec();
+        let text = asked.get(spec.query_param)?;
+        let texts: Vec<&str> = match spec.batching {
+            vt_api::Batching::Joined(separator) => text
+                .split(separator)
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect(),
+            _ => vec![text],
+        };
+        if texts.is_empty() || texts.len() > lane.batch_size() {
+            return None;
+        }
+        let queries: Vec<Q> = texts
+            .iter()
+            .map(|t| t.parse().ok())
+            .collect::<Option<_>>()?;
+        let cached = match lane.cached(&queries, self.settings.freshness).await {
+            Ok(cached) => cached,
+            Err(error) => {
+                tracing::warn!(%error, "cache unreadable: asking upstream");
+                queries.iter().map(|_| Cached::Missing).collect()
+            }
+        };
+        let misses = cached
+            .iter()
+            .filter(|c| !matches!(c, Cached::Fresh(_)))
+            .count();
+        self.metrics.cache(queries.len() - misses, misses);
+        let mut asking = Vec::with_capacity(misses);
+        if misses > 0
+            && !self
+                .access
+                .take_share(&token.name, self.settings.per_minute)
+        {
+            // Over its share of a scarce quota: stale answers if there are some for every
+            // miss, else a 204 as the service would give.
+            return Some(serve(
+                &queries,
+                cached,
+                Vec::new(),
+                Some(Failure::Quota),
+                &self.metrics,
+            ));
+        }
+        for (query, cached) in queries.iter().zip(&cached) {
+            if !matches!(cached, Cached::Fresh(_)) {
+                asking.push(Some(lane.ask(query.clone())));
+            } else {
+                asking.push(None);
+            }
+        }
+        let mut fetched = Vec::with_capacity(asking.len());
+        for receiver in asking {
+            fetched.push(match receiver {
+                Some(receiver) => Some(receiver.await.unwrap_or_else(|_| {
+                    Err(Failure::Unavailable("the upstream task ended".into()))
+                })),
+                None => None,
+            });
+        }
+        Some(serve(&queries, cached, fetched, None, &self.metrics))
+    }
+
+    /// Any other request, relayed upstream as it came (with the real key instead of the
+    /// token) through vt-api's pipeline: paced, retried, and passed back as the service
+    /// answered.
+    async fn relay(&self, asked: &Asked) -> (Reply, &'static str) {
+        let Some(spec) = vt_api::endpoint_spec(&asked.endpoint) else {
+            return (Reply::NotFound, "error");
+        };
+        self.metrics.relayed();
+        let mut request = RelayRequest::new(asked.params.iter().cloned());
+        if let Some(file) = &asked.file {
+            request = request.with_file(file);
+        }
+        match self.client.relay(spec, request).await {
+            Ok(relayed) => (Reply::Relayed(relayed), "relayed"),
+            Err(error) => match Failure::of(&error) {
+                Failure::Quota => (Reply::NoContent, "quota"),
+                failure => {
+                    tracing::warn!(endpoint = spec.path, %error, "relay failed");
+                    (Reply::Unavailable(failure.describe()), "error")
+                }
+            },
+        }
+    }
+}
+
+/// The reply from each query's cached answer and what the service said (`fetched`, in the
+/// same order, `None` for a fresh hit), or `refused` for every miss when nothing was asked.
+fn serve<Q>(
+    queries: &[Q],
+    cached: Vec<Cached>,
+    fetched: Vec<Option<Result<Bytes, Failure>>>,
+    refused: Option<Failure>,
+    metrics: &Metrics,
+) -> (Reply, &'static str) {
+    let mut items = Vec::with_capacity(queries.len());
+    let (mut hits, mut upstream, mut stale) = (0, 0, 0);
+    let mut fetched = fetched.into_iter();
+    for cached in cached {
+        let said = fetched.next().flatten();
+        let said = match (&refused, said) {
+            (Some(failure), _) => Some(Err(failure.clone())),
+            (None, said) => said,
+        };
+        match (cached, said) {
+            (Cached::Fresh(bytes), _) => {
+                hits += 1;
+                items.push(bytes);
+            }
+            (_, Some(Ok(bytes))) => {
+                upstream += 1;
+                items.push(bytes);
+            }
+            (Cached::Stale(bytes), Some(Err(_)) | None) => {
+                stale += 1;
+                items.push(bytes);
+            }
+            (Cached::Missing, None) => {
+                return (Reply::Unavailable("no answer for a query".into()), "error");
+            }
+            (_, Some(Err(failure))) => {
+                return match failure {
+                    Failure::Quota => (Reply::NoContent, "quota"),
+                    other => (Reply::Unavailable(other.describe()), "error"),
+                };
+            }
+        }
+    }
+    metrics.stale(stale);
+    let source = match (hits, upstream, stale) {
+        (_, _, s) if s > 0 => Source::Stale,
+        (_, 0, _) => Source::Cache,
+        (0, _, _) => Source::Upstream,
+        _ => Source::Mixed,
+    };
+    let body = vt_server::reply::batch(items);
+    let outcome = match source {
+        Source::Cache => "cache",
+        Source::Upstream => "upstream",
+        Source::Mixed => "mixed",
+        Source::Stale => "stale",
+    };
+    (Reply::Json(body, source), outcome)
+}
+
+/// `1` or `true`, as the service reads a switch.
+fn is_on(value: &str) -> bool {
+    matches!(value.trim(), "1") || value.trim().eq_ignore_ascii_case("true")
+}

@@ -1,0 +1,334 @@
+//! Where the gateway keeps what must outlive it and be shared between its instances: the
+//! tokens, the answers, the quota ledger and the audit log.
+//!
+//! - `sqlite:PATH` (the default, one gateway): the answers and the quota ledger are vt-api's
+//!   own cache file ([`vt_api::Cache`]), the tokens and the audit log tables beside them.
+//! - `postgres://...`: everything in one PostgreSQL database, so that several gateways behind
+//!   a load balancer share one cache and one pace.
+//!
+//! Both run the migrations of `migrations/<store>/` (in the repository, numbered) when opened.
+
+mod ledger;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use vt_api::CacheScope;
+
+use crate::token::{self, Allow, Token, TokenInfo};
+use crate::Error;
+
+pub(crate) use postgres::Postgres;
+pub(crate) use sqlite::Sqlite;
+
+/// The store of a gateway: SQLite or PostgreSQL, chosen by its URL.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(Arc<Sqlite>),
+    Postgres(Arc<Postgres>),
+}
+
+/// An answer as stored: its bytes as the service sent them, its `response_code`, and when it
+/// was fetched.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredAnswer {
+    pub(crate) raw: Bytes,
+    pub(crate) response_code: i64,
+    pub(crate) fetched_at: SystemTime,
+}
+
+/// An answer to keep: the match key it answers, its `response_code` and bytes, and whether
+/// it is a copy under another hash of the same file (which never replaces an answer received
+/// for that hash).
+#[derive(Debug, Clone)]
+pub(crate) struct ToKeep {
+    pub(crate) key: String,
+    pub(crate) response_code: i64,
+    pub(crate) raw: Bytes,
+    pub(crate) alias: bool,
+}
+
+/// One line of the audit log: who asked what, when, and how it was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditEntry {
+    /// When (milliseconds since the Unix epoch).
+    pub at_ms: i64,
+    /// The token's name (`-` for a request with no valid token).
+    pub token: String,
+    /// The endpoint, e.g. `file/report`.
+    pub endpoint: String,
+    /// The resources asked, one a line (as sent, never the key).
+    pub resources: String,
+    /// How it was answered: `cache`, `upstream`, `mixed`, `stale`, `relayed`, `quota` (a 204),
+    /// `forbidden`, `error`.
+    pub outcome: String,
+    /// Whether it counts against the token's daily limit.
+    pub counted: bool,
+}
+
+impl Store {
+    /// Opens the store at `url`: `sqlite:PATH` or `postgres://...` (`postgresql://` too),
+    /// creating its tables (the SQLite file and its folder too) when they are not there.
+    pub async fn open(url: &str) -> Result<Store, Error> {
+        let backend = if let Some(path) = url.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err(Error::config("--store sqlite:PATH needs a path"));
+            }
+            let path = std::path::PathBuf::from(path);
+            Backend::Sqlite(Arc::new(blocking(move || Sqlite::open(&path)).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(Arc::new(Postgres::open(url).await?))
+        } else {
+            return Err(Error::config(format!(
+                "--store {}: expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE",
+                describe_url(url)
+            )));
+        };
+        Ok(Store { backend })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Makes a token named `name` and returns it: the only time it is ever seen, as the store
+    /// keeps its hash alone.
+    pub async fn add_token(
+        &self,
+        name: &str,
+        allow: Allow,
+        per_day: Option<u32>,
+    ) -> Result<String, Error> {
+        token::check_name(name)?;
+        let secret = token::new_secret()?;
+        let hash = token::hash(&secret);
+        let now = now_ms();
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, name, hash) = (Arc::clone(s), name.to_owned(), hash.clone());
+                blocking(move || s.add_token(&name, &hash, allow, per_day, now)).await?
+            }
+            Backend::Postgres(p) => p.add_token(name, &hash, allow, per_day, now).await?,
+        }
+        Ok(secret)
+    }
+
+    /// Revokes the live token named `name`: it is refused from now on, by every gateway on
+    /// this store.
+    pub async fn revoke_token(&self, name: &str) -> Result<(), Error> {
+        let now = now_ms();
+        let revoked = match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, name) = (Arc::clone(s), name.to_owned());
+                blocking(move || s.revoke_token(&name, now)).await?
+            }
+            Backend::Postgres(p) => p.revoke_token(name, now).await?,
+        };
+        if revoked {
+            Ok(())
+        } else {
+            Err(Error::TokenUnknown {
+                name: name.to_owned(),
+            })
+        }
+    }
+
+    /// Every token, live and revoked, oldest first.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, Error> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = Arc::clone(s);
+                blocking(move || s.tokens()).await
+            }
+            Backend::Postgres(p) => p.tokens().await,
+        }
+    }
+
+    /// The live token whose secret is `secret`, if any.
+    pub(crate) async fn find_token(&self, secret: &str) -> Result<Option<Token>, Error> {
+        let hash = token::hash(secret);
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = Arc::clone(s);
+                blocking(move || s.find_token(&hash)).await
+            }
+            Backend::Postgres(p) => p.find_token(&hash).await,
+        }
+    }
+
+    /// The stored answers of `keys` in `scope`, whatever their age (the caller judges it).
+    pub(crate) async fn answers(
+        &self,
+        scope: &CacheScope,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<StoredAnswer>>, Error> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, scope) = (Arc::clone(s), scope.clone());
+                blocking(move || s.answers(&scope, &keys)).await
+            }
+            Backend::Postgres(p) => p.answers(scope, &keys).await,
+        }
+    }
+
+    /// Keeps answers fetched now in `scope`.
+    pub(crate) async fn keep(
+        &self,
+        scope: &CacheScope,
+        answers: Vec<ToKeep>,
+        fetched_at: SystemTime,
+    ) -> Result<(), Error> {
+        if answers.is_empty() {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, scope) = (Arc::clone(s), scope.clone());
+                blocking(move || s.keep(&scope, &answers, fetched_at)).await
+            }
+            Backend::Postgres(p) => p.keep(scope, &answers, fetched_at).await,
+        }
+    }
+
+    /// Appends entries to the audit log.
+    pub(crate) async fn record(&self, entries: Vec<AuditEntry>) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = Arc::clone(s);
+                blocking(move || s.record(&entries)).await
+            }
+            Backend::Postgres(p) => p.record(&entries).await,
+        }
+    }
+
+    /// The audit log since `since_ms`, oldest first, of one token or of all.
+    pub async fn audit(
+        &self,
+        since_ms: i64,
+        token: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, token) = (Arc::clone(s), token.map(str::to_owned));
+                blocking(move || s.audit(since_ms, token.as_deref())).await
+            }
+            Backend::Postgres(p) => p.audit(since_ms, token).await,
+        }
+    }
+
+    /// How many counted requests `token` made since `since_ms`, by every gateway on this
+    /// store.
+    pub(crate) async fn used_since(&self, token: &str, since_ms: i64) -> Result<u64, Error> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, token) = (Arc::clone(s), token.to_owned());
+                blocking(move || s.used_since(&token, since_ms)).await
+            }
+            Backend::Postgres(p) => p.used_since(token, since_ms).await,
+        }
+    }
+
+    /// Whether the store answers.
+    pub async fn check(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = Arc::clone(s);
+                blocking(move || s.check()).await
+            }
+            Backend::Postgres(p) => p.check().await,
+        }
+    }
+
+    /// The store's quota ledger for vt-api's pacer: the upstream key's count, shared by every
+    /// gateway on this store.
+    pub(crate) fn configure_ledger(&self, builder: vt_api::ClientBuilder) -> vt_api::ClientBuilder {
+        match &self.backend {
+            Backend::Sqlite(s) => builder.quota_ledger(s.cache()),
+            Backend::Postgres(p) => p.configure_ledger(builder),
+        }
+    }
+
+    /// Every text value of every table, for a test that the key appears in none.
+    #[doc(hidden)]
+    pub async fn dump_text(&self) -> Result<String, Error> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = Arc::clone(s);
+                blocking(move || s.dump_text()).await
+            }
+            Backend::Postgres(p) => p.dump_text().await,
+        }
+    }
+}
+
+/// The URL with any password hidden, for messages.
+pub(crate) fn describe_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs a store step on tokio's blocking pool: SQLite may wait seconds for a lock, and a
+/// gateway's workers must keep answering meanwhile.
+async fn blocking<R: Send + 'static>(
+    step: impl FnOnce() -> Result<R, Error> + Send + 'static,
+) -> Result<R, Error> {
+    tokio::task::spawn_blocking(step)
+        .await
+        .map_err(|e| Error::store(format!("store task failed: {e}")))?
+}
+
+pub(crate) fn now_ms() -> i64 {
+    ms(SystemTime::now())
+}
+
+pub(crate) fn ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(crate) fn from_ms(at_ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(at_ms).unwrap_or(0))
+}
+
+/// The migrations of one store, in order: (version, SQL).
+type Migrations = &'static [(i64, &'static str)];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_store_url_is_hidden() {
+        assert_eq!(
+            describe_url("postgres://vt:s3cret@db:5432/vt"),
+            "postgres://vt:***@db:5432/vt"
+        );
+        assert_eq!(describe_url("postgres://vt@db/vt"), "postgres://vt@db/vt");
+        assert_eq!(describe_url("mysql://x"), "mysql://x");
+    }
+}

@@ -1,0 +1,442 @@
+//! The PostgreSQL store: everything several gateways share (tokens, answers, quota ledger,
+//! audit) in one database, through a small pool of connections.
+
+use std::time::SystemTime;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+use vt_api::CacheScope;
+
+use super::{describe_url, from_ms, ms, AuditEntry, Migrations, StoredAnswer, ToKeep};
+use crate::token::{Token, TokenInfo};
+use crate::{Allow, Error};
+
+const MIGRATIONS: Migrations = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// The advisory lock held while migrating, so that gateways started together migrate once.
+const MIGRATION_LOCK: i64 = 0x7674_6777_6d69_6772;
+
+/// Connections a gateway keeps to the database.
+const POOL_SIZE: usize = 16;
+
+#[derive(Debug)]
+pub(crate) struct Postgres {
+    pool: Pool,
+}
+
+/// The database's own words for what failed (tokio-postgres's Display says only "db error").
+pub(crate) fn pg_error(error: impl Into<PgError>) -> Error {
+    match error.into() {
+        PgError::Query(e) => match e.as_db_error() {
+            Some(db) => Error::store(format!("{}: {}", db.severity(), db.message())),
+            None => Error::store(e),
+        },
+        PgError::Pool(e) => Error::store(e),
+    }
+}
+
+pub(crate) enum PgError {
+    Query(tokio_postgres::Error),
+    Pool(deadpool_postgres::PoolError),
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> PgError {
+        PgError::Query(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for PgError {
+    fn from(e: deadpool_postgres::PoolError) -> PgError {
+        PgError::Pool(e)
+    }
+}
+
+impl Postgres {
+    pub(crate) async fn open(url: &str) -> Result<Postgres, Error> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| Error::config(format!("--store {}: {e}", describe_url(url))))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(Error::store)?;
+        let store = Postgres { pool };
+        store.migrate().await.map_err(|e| match e {
+            Error::Store { message } => Error::Store {
+                message: format!("{}: {message}", describe_url(url)),
+            },
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        let mut client = self.pool.get().await.map_err(pg_error)?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg_error)?;
+        let migrated = async {
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS gateway_migration \
+                     (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)",
+                )
+                .await
+                .map_err(pg_error)?;
+            let applied: i64 = client
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM gateway_migration",
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?
+                .get(0);
+            let known = MIGRATIONS.last().map_or(0, |&(v, _)| v);
+            if applied > known {
+                return Err(Error::StoreTooNew {
+                    found: applied,
+                    known,
+                });
+            }
+            for &(version, sql) in MIGRATIONS.iter().filter(|&&(v, _)| v > applied) {
+                let transaction = client.transaction().await.map_err(pg_error)?;
+                transaction
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| Error::store(format!("migration {version}: {}", pg_error(e))))?;
+                transaction
+                    .execute(
+                        "INSERT INTO gateway_migration VALUES ($1, $2)",
+                        &[&version, &super::now_ms()],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+                transaction.commit().await.map_err(pg_error)?;
+            }
+            Ok(())
+        }
+        .await;
+        let unlocked = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await;
+        migrated?;
+        unlocked.map_err(pg_error)?;
+        Ok(())
+    }
+
+    pub(crate) async fn add_token(
+        &self,
+        name: &str,
+        hash: &str,
+        allow: Allow,
+        per_day: Option<u32>,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        let per_day = per_day.map(i64::from);
+        let inserted = client
+            .execute(
+                "INSERT INTO gateway_token (name, token_hash, allow, per_day, created_at_ms) \
+                 VALUES ($1, $2, $3, $4::BIGINT::INTEGER, $5)",
+                &[&name, &hash, &allow.to_string(), &per_day, &now_ms],
+            )
+            .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(Error::TokenExists {
+                name: name.to_owned(),
+            }),
+            Err(e) => Err(pg_error(e)),
+        }
+    }
+
+    pub(crate) async fn revoke_token(&self, name: &str, now_ms: i64) -> Result<bool, Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        let changed = client
+            .execute(
+                "UPDATE gateway_token SET revoked_at_ms = $2 \
+                 WHERE name = $1 AND revoked_at_ms IS NULL",
+                &[&name, &now_ms],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(changed > 0)
+    }
+
+    pub(crate) async fn tokens(&self) -> Result<Vec<TokenInfo>, Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        let rows = client
+            .query(
+                "SELECT name, allow, per_day::BIGINT, created_at_ms, revoked_at_ms \
+                 FROM gateway_token ORDER BY created_at_ms, name",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TokenInfo {
+                    token: Token {
+                        name: row.get(0),
+                        allow: row.get::<_, String>(1).parse()?,
+                        per_day: per_day(row.get(2)),
+                    },
+                    created_at_ms: row.get(3),
+                    revoked_at_ms: row.get(4),
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn find_token(&self, hash: &str) -> Result<Option<Token>, Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT name, allow, per_day::BIGINT FROM gateway_token \
+                 WHERE token_hash = $1 AND revoked_at_ms IS NULL",
+            )
+            .await
+            .map_err(pg_error)?;
+        let row = client
+            .query_opt(&statement, &[&hash])
+            .await
+            .map_err(pg_error)?;
+        row.map(|row| {
+            Ok(Token {
+                name: row.get(0),
+                allow: row.get::<_, String>(1).parse()?,
+                per_day: per_day(row.get(2)),
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn answers(
+        &self,
+        scope: &CacheScope,
+        keys: &[String],
+    ) -> Result<Vec<Option<StoredAnswer>>, Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT query_key, response_code, fetched_at, body FROM answer \
+                 WHERE service = $1 AND endpoint = $2 AND params = $3 AND query_key = ANY($4)",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &statement,
+                &[&scope.service(), &scope.endpoint(), &scope.params(), &keys],
+            )
+            .await
+            .map_err(pg_error)?;
+        let found: std::collections::HashMap<String, StoredAnswer> = rows
+            .into_iter()
+            .map(|row| {
+                let fetched_secs: i64 = row.get(2);
+                let body: Vec<u8> = row.get(3);
+                (
+                    row.get::<_, String>(0),
+                    StoredAnswer {
+                        raw: body.into(),
+                        response_code: row.get(1),
+                        fetched_at: from_ms(fetched_secs.saturating_mul(1000)),
+                    },
+                )
+            })
+            .collect();
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
+    }
+
+    pub(crate) async fn keep(
+        &self,
+        scope: &CacheScope,
+        answers: &[ToKeep],
+        fetched_at: SystemTime,
+    ) -> Result<(), Error> {
+        // Seconds, as vt-api's SQLite cache keeps them.
+        let fetched_secs = ms(fetched_at) / 1000;
+        let mut client = self.pool.get().await.map_err(pg_error)?;
+        let transaction = client.transaction().await.map_err(pg_error)?;
+        // An answer received for its key replaces what was there; a copy under another hash
+        // of the file never replaces anything.
+        let asked = transaction
+            .prepare_cached(
+                "INSERT INTO answer (service, endpoint, params, query_key, response_code, \
+                 fetched_at, body, alias) VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE) \
+                 ON CONFLICT (service, endpoint, params, query_key) DO UPDATE SET \
+                 response_code = EXCLUDED.response_code, fetched_at = EXCLUDED.fetched_at, \
+                 body = EXCLUDED.body, alias = FALSE",
+            )
+            .await
+            .map_err(pg_error)?;
+        let alias = transaction
+            .prepare_cached(
+                "INSERT INTO answer (service, endpoint, params, query_key, response_code, \
+                 fetched_at, body, alias) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(pg_error)?;
+        for answer in answers {
+            let statement = if answer.alias { &alias } else { &asked };
+            transaction
+                .execute(
+                    statement,
+                    &[
+                        &scope.service(),
+                        &scope.endpoint(),
+                        &scope.params(),
+                        &answer.key,
+                        &answer.response_code,
+                        &fetched_secs,
+                        &&answer.raw[..],
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+        }
+        transaction.commit().await.map_err(pg_error)
+    }
+
+    pub(crate) async fn record(&self, entries: &[AuditEntry]) -> Result<(), Error> {
+        let mut client = self.pool.get().await.map_err(pg_error)?;
+        let transaction = client.transaction().await.map_err(pg_error)?;
+        let statement = transaction
+            .prepare_cached(
+                "INSERT INTO gateway_audit (at_ms, token, endpoint, resources, outcome, counted) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await
+            .map_err(pg_error)?;
+        for e in entries {
+            transaction
+                .execute(
+                    &statement,
+                    &[
+                        &e.at_ms,
+                        &e.token,
+                        &e.endpoint,
+                        &e.resources,
+                        &e.outcome,
+                        &e.counted,
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+        }
+        transaction.commit().await.map_err(pg_error)
+    }
+
+    pub(crate) async fn audit(
+        &self,
+        since_ms: i64,
+        token: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        let rows = client
+            .query(
+                "SELECT at_ms, token, endpoint, resources, outcome, counted FROM gateway_audit \
+                 WHERE at_ms >= $1 AND ($2::TEXT IS NULL OR token = $2) ORDER BY at_ms, id",
+                &[&since_ms, &token],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| AuditEntry {
+                at_ms: row.get(0),
+                token: row.get(1),
+                endpoint: row.get(2),
+                resources: row.get(3),
+                outcome: row.get(4),
+                counted: row.get(5),
+            })
+            .collect())
+    }
+
+    pub(crate) async fn used_since(&self, token: &str, since_ms: i64) -> Result<u64, Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT COUNT(*) FROM gateway_audit WHERE token = $1 AND at_ms >= $2 AND counted",
+            )
+            .await
+            .map_err(pg_error)?;
+        let n: i64 = client
+            .query_one(&statement, &[&token, &since_ms])
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(crate) async fn check(&self) -> Result<(), Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        client.execute("SELECT 1", &[]).await.map_err(pg_error)?;
+        Ok(())
+    }
+
+    /// vt-api's pacer counts the upstream key in this database: every gateway on it paces
+    /// against one count.
+    pub(crate) fn configure_ledger(&self, builder: vt_api::ClientBuilder) -> vt_api::ClientBuilder {
+        builder.shared_quota_ledger(std::sync::Arc::new(super::ledger::PgLedger::new(
+            self.pool.clone(),
+        )))
+    }
+
+    pub(crate) async fn dump_text(&self) -> Result<String, Error> {
+        let client = self.pool.get().await.map_err(pg_error)?;
+        let tables = client
+            .query(
+                "SELECT table_name::TEXT FROM information_schema.tables \
+                 WHERE table_schema = current_schema()",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+        let mut text = String::new();
+        for table in tables {
+            let name: String = table.get(0);
+            // Each row as JSON text: every column, whatever its type (bytea as hex).
+            let rows = client
+                .query(
+                    &format!("SELECT row_to_json(t)::TEXT FROM \"{name}\" t"),
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?;
+            for row in rows {
+                text.push_str(&row.get::<_, String>(0));
+                text.push('\n');
+            }
+            // bytea shows as hex in JSON: the bodies as text too.
+            if name == "answer" {
+                for row in client
+                    .query("SELECT body FROM answer", &[])
+                    .await
+                    .map_err(pg_error)?
+                {
+                    text.push_str(&String::from_utf8_lossy(&row.get::<_, Vec<u8>>(0)));
+                    text.push('\n');
+                }
+            }
+        }
+        Ok(text)
+    }
+}
+
+fn per_day(value: Option<i64>) -> Option<u32> {
+    value.and_then(|n| u32::try_from(n).ok())
+}

@@ -1,0 +1,342 @@
+//! The SQLite store: vt-api's cache file (answers and quota ledger) with the gateway's tables
+//! beside them.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use vt_api::{Cache, CacheScope};
+
+use super::{AuditEntry, Migrations, StoredAnswer, ToKeep};
+use crate::token::{Token, TokenInfo};
+use crate::{Allow, Error};
+
+const MIGRATIONS: Migrations = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+/// How long a statement waits for another process's lock on the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub(crate) struct Sqlite {
+    cache: Arc<Cache>,
+    connection: Mutex<Connection>,
+}
+
+impl Sqlite {
+    pub(crate) fn open(path: &Path) -> Result<Sqlite, Error> {
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_folder(folder)?;
+        }
+        // vt-api's cache first: it creates the file (mode 0600) and its tables.
+        let cache = Arc::new(Cache::open(path).map_err(Error::store)?);
+        let connection = Connection::open(path).map_err(Error::store)?;
+        connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(Error::store)?;
+        migrate(&connection)?;
+        Ok(Sqlite {
+            cache,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    pub(crate) fn cache(&self) -> Arc<Cache> {
+        Arc::clone(&self.cache)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn add_token(
+        &self,
+        name: &str,
+        hash: &str,
+        allow: Allow,
+        per_day: Option<u32>,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let inserted = self.lock().execute(
+            "INSERT INTO gateway_token (name, token_hash, allow, per_day, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, hash, allow.to_string(), per_day, now_ms],
+        );
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(Error::TokenExists {
+                    name: name.to_owned(),
+                })
+            }
+            Err(e) => Err(Error::store(e)),
+        }
+    }
+
+    pub(crate) fn revoke_token(&self, name: &str, now_ms: i64) -> Result<bool, Error> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE gateway_token SET revoked_at_ms = ?2 \
+                 WHERE name = ?1 AND revoked_at_ms IS NULL",
+                params![name, now_ms],
+            )
+            .map_err(Error::store)?;
+        Ok(changed > 0)
+    }
+
+    pub(crate) fn tokens(&self) -> Result<Vec<TokenInfo>, Error> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare(
+                "SELECT name, allow, per_day, created_at_ms, revoked_at_ms FROM gateway_token \
+                 ORDER BY created_at_ms, rowid",
+            )
+            .map_err(Error::store)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<u32>>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, Option<i64>>(4)?,
+                ))
+            })
+            .map_err(Error::store)?;
+        rows.map(|row| {
+            let (name, allow, per_day, created_at_ms, revoked_at_ms) = row.map_err(Error::store)?;
+            Ok(TokenInfo {
+                token: Token {
+                    name,
+                    allow: allow.parse()?,
+                    per_day,
+                },
+                created_at_ms,
+                revoked_at_ms,
+            })
+        })
+        .collect()
+    }
+
+    pub(crate) fn find_token(&self, hash: &str) -> Result<Option<Token>, Error> {
+        let row = self
+            .lock()
+            .prepare_cached(
+                "SELECT name, allow, per_day FROM gateway_token \
+                 WHERE token_hash = ?1 AND revoked_at_ms IS NULL",
+            )
+            .and_then(|mut s| {
+                s.query_row([hash], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<u32>>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(Error::store)?;
+        row.map(|(name, allow, per_day)| {
+            Ok(Token {
+                name,
+                allow: allow.parse()?,
+                per_day,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) fn answers(
+        &self,
+        scope: &CacheScope,
+        keys: &[String],
+    ) -> Result<Vec<Option<StoredAnswer>>, Error> {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let found = self.cache.get_many(scope, &keys).map_err(Error::store)?;
+        Ok(found
+            .into_iter()
+            .map(|hit| {
+                hit.map(|hit| StoredAnswer {
+                    raw: hit.raw,
+                    response_code: hit.response_code,
+                    fetched_at: hit.fetched_at,
+                })
+            })
+            .collect())
+    }
+
+    pub(crate) fn keep(
+        &self,
+        scope: &CacheScope,
+        answers: &[ToKeep],
+        fetched_at: SystemTime,
+    ) -> Result<(), Error> {
+        let rows = |alias: bool| {
+            answers
+                .iter()
+                .filter(move |a| a.alias == alias)
+                .map(|a| (a.key.as_str(), a.response_code, &a.raw[..]))
+        };
+        self.cache
+            .put_all_with_aliases(scope, rows(false), rows(true), fetched_at)
+            .map_err(Error::store)?;
+        Ok(())
+    }
+
+    pub(crate) fn record(&self, entries: &[AuditEntry]) -> Result<(), Error> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction().map_err(Error::store)?;
+        {
+            let mut statement = transaction
+                .prepare_cached(
+                    "INSERT INTO gateway_audit \
+                     (at_ms, token, endpoint, resources, outcome, counted) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(Error::store)?;
+            for e in entries {
+                statement
+                    .execute(params![
+                        e.at_ms,
+                        e.token,
+                        e.endpoint,
+                        e.resources,
+                        e.outcome,
+                        e.counted
+                    ])
+                    .map_err(Error::store)?;
+            }
+        }
+        transaction.commit().map_err(Error::store)
+    }
+
+    pub(crate) fn audit(
+        &self,
+        since_ms: i64,
+        token: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare(
+                "SELECT at_ms, token, endpoint, resources, outcome, counted FROM gateway_audit \
+                 WHERE at_ms >= ?1 AND (?2 IS NULL OR token = ?2) ORDER BY at_ms, rowid",
+            )
+            .map_err(Error::store)?;
+        let rows = statement
+            .query_map(params![since_ms, token], |row| {
+                Ok(AuditEntry {
+                    at_ms: row.get(0)?,
+                    token: row.get(1)?,
+                    endpoint: row.get(2)?,
+                    resources: row.get(3)?,
+                    outcome: row.get(4)?,
+                    counted: row.get(5)?,
+                })
+            })
+            .map_err(Error::store)?;
+        rows.map(|r| r.map_err(Error::store)).collect()
+    }
+
+    pub(crate) fn used_since(&self, token: &str, since_ms: i64) -> Result<u64, Error> {
+        self.lock()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM gateway_audit WHERE token = ?1 AND at_ms >= ?2 AND counted",
+            )
+            .and_then(|mut s| s.query_row(params![token, since_ms], |row| row.get::<_, i64>(0)))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(Error::store)
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        self.lock()
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(Error::store)
+    }
+
+    pub(crate) fn dump_text(&self) -> Result<String, Error> {
+        let connection = self.lock();
+        let tables: Vec<String> = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
+            .map_err(Error::store)?;
+        let mut text = String::new();
+        for table in tables {
+            let mut statement = connection
+                .prepare(&format!("SELECT * FROM \"{table}\""))
+                .map_err(Error::store)?;
+            let columns = statement.column_count();
+            let mut rows = statement.query([]).map_err(Error::store)?;
+            while let Some(row) = rows.next().map_err(Error::store)? {
+                for i in 0..columns {
+                    match row.get_ref(i).map_err(Error::store)? {
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            text.push_str(&String::from_utf8_lossy(t));
+                        }
+                        other => text.push_str(&format!("{other:?}")),
+                    }
+                    text.push('\t');
+                }
+                text.push('\n');
+            }
+        }
+        Ok(text)
+    }
+}
+
+/// Applies the migrations not applied yet, each in its own transaction, and refuses a file
+/// written by a newer gateway.
+fn migrate(connection: &Connection) -> Result<(), Error> {
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS gateway_migration \
+             (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
+        )
+        .map_err(Error::store)?;
+    let applied: i64 = connection
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM gateway_migration",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(Error::store)?;
+    let known = MIGRATIONS.last().map_or(0, |&(v, _)| v);
+    if applied > known {
+        return Err(Error::StoreTooNew {
+            found: applied,
+            known,
+        });
+    }
+    for &(version, sql) in MIGRATIONS.iter().filter(|&&(v, _)| v > applied) {
+        connection
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE; {sql}; INSERT INTO gateway_migration VALUES ({version}, {}); COMMIT;",
+                super::now_ms()
+            ))
+            .map_err(|e| {
+                let _ = connection.execute_batch("ROLLBACK");
+                Error::store(format!("migration {version}: {e}"))
+            })?;
+    }
+    Ok(())
+}
+
+fn create_private_folder(folder: &Path) -> Result<(), Error> {
+    if folder.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(folder)
+        .map_err(|e| Error::io(folder.display().to_string(), e))
+}

@@ -1,0 +1,437 @@
+//! The gateway against the emulator as its upstream, over real HTTP, on both stores.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{get, post, raw, token, Kind, Setup, KEY};
+use vt_emulator::Tier;
+use vt_gateway::Allow;
+
+fn header<'r>(response: &'r http::Response<bytes::Bytes>, name: &str) -> Option<&'r str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Unknown and revoked tokens are 403, as the service answers an unknown key; rights are
+/// checked before anything is sent upstream.
+async fn tokens_are_checked(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let http = raw();
+    let base = setup.base();
+    let hash = setup.hashes[0].clone();
+    let plain = token(&setup.store, "plain", Allow::default()).await;
+
+    let unknown = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &"0".repeat(64)), ("resource", &hash)],
+    )
+    .await;
+    assert_eq!(unknown.status(), 403);
+    let direct_403 = get(
+        &http,
+        &setup.emulator.url(),
+        "file/report",
+        &[("apikey", "nope"), ("resource", &hash)],
+    )
+    .await;
+    assert_eq!(
+        unknown.body(),
+        direct_403.body(),
+        "the service's own 403 page"
+    );
+    let missing = get(&http, &base, "file/report", &[("resource", &hash)]).await;
+    assert_eq!(missing.status(), 403);
+
+    let ok = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &plain), ("resource", &hash)],
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    // A token is a key to clients: any letter case.
+    let upper = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &plain.to_uppercase()), ("resource", &hash)],
+    )
+    .await;
+    assert_eq!(upper.status(), 200);
+
+    // Rights: allinfo, upload, download.
+    let allinfo = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &plain), ("resource", &hash), ("allinfo", "1")],
+    )
+    .await;
+    assert_eq!(allinfo.status(), 403);
+    let scan = post(
+        &http,
+        &base,
+        "url/scan",
+        &[("apikey", &plain), ("url", "http://example.com/")],
+    )
+    .await;
+    assert_eq!(scan.status(), 403);
+    let download = get(
+        &http,
+        &base,
+        "file/download",
+        &[("apikey", &plain), ("hash", &hash)],
+    )
+    .await;
+    assert_eq!(download.status(), 403);
+    let requests_before = setup.emulator.stats().requests;
+
+    let all = token(&setup.store, "all", Allow::ALL).await;
+    let allinfo = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &all), ("resource", &hash), ("allinfo", "1")],
+    )
+    .await;
+    assert_eq!(allinfo.status(), 200);
+    let scan = post(
+        &http,
+        &base,
+        "url/scan",
+        &[("apikey", &all), ("url", "http://example.com/")],
+    )
+    .await;
+    assert_eq!(scan.status(), 200, "{:?}", scan.body());
+    assert!(setup.emulator.stats().requests > requests_before);
+
+    // Revoked: refused within the token cache's second.
+    setup.store.revoke_token("plain").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let revoked = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &plain), ("resource", &hash)],
+    )
+    .await;
+    assert_eq!(revoked.status(), 403);
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(
+    tokens_unknown_revoked_and_without_rights_are_refused,
+    tokens_are_checked
+);
+
+/// Answers are the service's bytes; the second time they come from the cache.
+async fn answers_are_the_services_bytes(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let http = raw();
+    let base = setup.base();
+    let client = token(&setup.store, "analyst", Allow::default()).await;
+    let batch = setup.hashes[..5].join(",");
+    // The batch's found reports also answer their files' other hashes (from the cache): the
+    // single question is one none of them names.
+    let direct_batch = get(
+        &http,
+        &setup.emulator.url(),
+        "file/report",
+        &[("apikey", KEY), ("resource", &batch)],
+    )
+    .await;
+    let named = String::from_utf8_lossy(direct_batch.body()).to_ascii_lowercase();
+    let single = setup.hashes[5..]
+        .iter()
+        .find(|h| !named.contains(&h.to_ascii_lowercase()))
+        .unwrap()
+        .clone();
+    for resource in [&batch, &single] {
+        let direct = get(
+            &http,
+            &setup.emulator.url(),
+            "file/report",
+            &[("apikey", KEY), ("resource", resource)],
+        )
+        .await;
+        let upstream_before = setup.emulator.stats().endpoint("file/report");
+        let first = get(
+            &http,
+            &base,
+            "file/report",
+            &[("apikey", &client), ("resource", resource)],
+        )
+        .await;
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.body(), direct.body(), "byte for byte");
+        assert_eq!(header(&first, "x-vt-gateway-cache"), Some("miss"));
+        assert_eq!(
+            setup.emulator.stats().endpoint("file/report"),
+            upstream_before + 1
+        );
+
+        let second = post(
+            &http,
+            &base,
+            "file/report",
+            &[("apikey", &client), ("resource", resource)],
+        )
+        .await;
+        assert_eq!(second.body(), direct.body());
+        assert_eq!(header(&second, "x-vt-gateway-cache"), Some("hit"));
+        assert_eq!(
+            setup.emulator.stats().endpoint("file/report"),
+            upstream_before + 1,
+            "not asked again"
+        );
+    }
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(
+    answers_are_the_services_bytes_and_cached,
+    answers_are_the_services_bytes
+);
+
+/// Forty clients with one hash each, within the window: two upstream batches of at most 25.
+async fn forty_clients_two_requests(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| {
+        g.window(Duration::from_millis(500))
+    })
+    .await;
+    let base = setup.base();
+    let client = token(&setup.store, "soar", Allow::default()).await;
+    let hashes: Vec<String> = setup.hashes[..40].to_vec();
+    let mut clients = Vec::new();
+    for hash in hashes.clone() {
+        let (base, client) = (base.clone(), client.clone());
+        clients.push(tokio::spawn(async move {
+            let response = get(
+                &raw(),
+                &base,
+                "file/report",
+                &[("apikey", &client), ("resource", &hash)],
+            )
+            .await;
+            (hash, response)
+        }));
+    }
+    for task in clients {
+        let (hash, response) = task.await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(
+            body["resource"],
+            hash.as_str(),
+            "each client its own answer"
+        );
+    }
+    let stats = setup.emulator.stats();
+    assert_eq!(stats.endpoint("file/report"), 2, "{stats:?}");
+    assert_eq!(stats.resources_asked, 40);
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(
+    forty_clients_with_one_hash_each_cost_two_upstream_requests,
+    forty_clients_two_requests
+);
+
+/// The same question from ten clients at once is asked once; each is answered as it asked.
+async fn single_flight(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let base = setup.base();
+    let client = token(&setup.store, "team", Allow::default()).await;
+    let hash = setup
+        .hashes
+        .iter()
+        .find(|h| h.len() == 64)
+        .unwrap()
+        .to_ascii_lowercase();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let asked = if i % 2 == 0 {
+            hash.clone()
+        } else {
+            hash.to_ascii_uppercase()
+        };
+        let (base, client) = (base.clone(), client.clone());
+        tasks.push(tokio::spawn(async move {
+            let response = get(
+                &raw(),
+                &base,
+                "file/report",
+                &[("apikey", &client), ("resource", &asked)],
+            )
+            .await;
+            (asked, response)
+        }));
+    }
+    for task in tasks {
+        let (asked, response) = task.await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(
+            body["resource"],
+            asked.as_str(),
+            "the echo is what this client asked"
+        );
+    }
+    assert_eq!(setup.emulator.stats().endpoint("file/report"), 1);
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(identical_lookups_in_flight_are_asked_once, single_flight);
+
+/// With the upstream gone, a cached answer of any age is served, marked stale.
+async fn stale_if_error(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| {
+        g.max_age(Duration::ZERO, Duration::ZERO)
+    })
+    .await;
+    let http = raw();
+    let base = setup.base();
+    let client = token(&setup.store, "ir", Allow::default()).await;
+    let (known, unknown) = (setup.hashes[0].clone(), setup.hashes[1].clone());
+    let fresh = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &client), ("resource", &known)],
+    )
+    .await;
+    assert_eq!(fresh.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    setup.emulator.shutdown().await;
+
+    let stale = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &client), ("resource", &known)],
+    )
+    .await;
+    assert_eq!(stale.status(), 200);
+    assert_eq!(stale.body(), fresh.body());
+    assert_eq!(header(&stale, "x-vt-gateway-cache"), Some("stale"));
+    assert!(header(&stale, "warning").is_some_and(|w| w.starts_with("110")));
+
+    let nothing = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &client), ("resource", &unknown)],
+    )
+    .await;
+    assert_eq!(nothing.status(), 503, "nothing cached, nothing reachable");
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(
+    a_stale_answer_is_served_when_the_upstream_is_down,
+    stale_if_error
+);
+
+/// A token's daily limit: the request past it is a 204, as the service answers.
+async fn per_day(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let http = raw();
+    let base = setup.base();
+    let limited = setup
+        .store
+        .add_token("script", Allow::default(), Some(3))
+        .await
+        .unwrap();
+    for hash in &setup.hashes[..3] {
+        let ok = get(
+            &http,
+            &base,
+            "file/report",
+            &[("apikey", &limited), ("resource", hash)],
+        )
+        .await;
+        assert_eq!(ok.status(), 200);
+    }
+    let over = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &limited), ("resource", &setup.hashes[3])],
+    )
+    .await;
+    assert_eq!(over.status(), 204);
+    assert!(over.body().is_empty());
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(a_token_past_its_daily_limit_is_answered_204, per_day);
+
+/// The other endpoints are relayed as they came, byte for byte.
+async fn relayed(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let http = raw();
+    let base = setup.base();
+    let client = token(&setup.store, "hunter", Allow::ALL).await;
+    let hash = &setup.hashes[0];
+    let direct = get(
+        &http,
+        &setup.emulator.url(),
+        "comments/get",
+        &[("apikey", KEY), ("resource", hash)],
+    )
+    .await;
+    let through = get(
+        &http,
+        &base,
+        "comments/get",
+        &[("apikey", &client), ("resource", hash)],
+    )
+    .await;
+    assert_eq!(through.status(), direct.status());
+    assert_eq!(through.body(), direct.body());
+    assert_eq!(
+        header(&through, "content-type"),
+        header(&direct, "content-type")
+    );
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(other_endpoints_are_relayed_byte_for_byte, relayed);
+
+/// Health and metrics.
+async fn operations(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let http = raw();
+    let base = setup.base();
+    let client = token(&setup.store, "ops", Allow::default()).await;
+    get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &client), ("resource", &setup.hashes[0])],
+    )
+    .await;
+    get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &client), ("resource", &setup.hashes[0])],
+    )
+    .await;
+    let root = base.trim_end_matches("vtapi/v2/").to_owned();
+    let health = get(&http, &root, "_gateway/health", &[]).await;
+    assert_eq!(health.status(), 200);
+    let health: serde_json::Value = serde_json::from_slice(health.body()).unwrap();
+    assert_eq!(health["status"], "ok");
+    let metrics = get(&http, &root, "metrics", &[]).await;
+    assert_eq!(metrics.status(), 200);
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(text.contains("vt_gateway_cache_hits_total 1"), "{text}");
+    assert!(
+        text.contains("vt_gateway_upstream_batches_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vt_gateway_requests_total{endpoint=\"file/report\",outcome=\"cache\"} 1"),
+        "{text}"
+    );
+    assert!(!common::shows_key(&text));
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(health_and_metrics_are_served, operations);
