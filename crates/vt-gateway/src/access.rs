@@ -89,31 +89,33 @@ impl Access {
         Ok(true)
     }
 
-    /// Whether `token` may send one more request upstream now, when the key allows
-    /// `per_minute`: each token active in the last minute gets an equal share (at least one),
-    /// a token alone gets all of it.
-    pub(crate) fn take_share(&self, token: &str, per_minute: Option<u32>) -> bool {
-        let Some(per_minute) = per_minute else {
+    /// Whether `token` may have `cost` more resources asked upstream now, when the key can
+    /// answer `capacity` resources a minute (its requests a minute times its batch size):
+    /// each token active in the last minute gets an equal share (at least one resource), a
+    /// token alone gets all of it.
+    pub(crate) fn take_share(&self, token: &str, capacity: Option<u32>, cost: usize) -> bool {
+        let Some(capacity) = capacity else {
             return true;
         };
         let now = Instant::now();
         let mut share = self.share.lock().unwrap_or_else(|e| e.into_inner());
-        share.retain(|_, sent| {
-            while sent
+        share.retain(|_, asked| {
+            while asked
                 .front()
                 .is_some_and(|t| now.duration_since(*t) >= MINUTE)
             {
-                sent.pop_front();
+                asked.pop_front();
             }
-            !sent.is_empty()
+            !asked.is_empty()
         });
         let active = share.len() + usize::from(!share.contains_key(token));
-        let mine = (per_minute as usize / active).max(1);
-        let sent = share.entry(token.to_owned()).or_default();
-        if sent.len() >= mine {
+        let mine = (capacity as usize / active).max(1);
+        let asked = share.entry(token.to_owned()).or_default();
+        // A request larger than a whole share still goes when the token has asked nothing.
+        if !asked.is_empty() && asked.len() + cost > mine {
             return false;
         }
-        sent.push_back(now);
+        asked.extend(std::iter::repeat_n(now, cost));
         true
     }
 }
@@ -125,13 +127,14 @@ mod tests {
     #[test]
     fn a_scarce_quota_is_shared_between_the_active_tokens() {
         let access = Access::default();
-        // Alone, a token may use the whole minute.
-        assert!((0..4).all(|_| access.take_share("alice", Some(4))));
-        assert!(!access.take_share("alice", Some(4)));
-        // A second token still gets its share (at least one), and alice no more.
-        assert!(access.take_share("bob", Some(4)));
-        assert!(!access.take_share("alice", Some(4)));
+        // Alone, a token may use the whole minute (16 resources: 4 requests of 4).
+        assert!(access.take_share("alice", Some(16), 12));
+        assert!(access.take_share("alice", Some(16), 4));
+        assert!(!access.take_share("alice", Some(16), 1));
+        // A second token still gets its share, and alice no more.
+        assert!(access.take_share("bob", Some(16), 4));
+        assert!(!access.take_share("alice", Some(16), 1));
         // Without a per-minute limit there is nothing to share.
-        assert!(access.take_share("alice", None));
+        assert!(access.take_share("alice", None, 100));
     }
 }

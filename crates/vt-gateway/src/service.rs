@@ -85,7 +85,7 @@ pub(crate) enum Reply {
 pub(crate) struct Settings {
     pub(crate) tier: Tier,
     pub(crate) freshness: Freshness,
-    /// The key's per-minute limit, for the tokens' fair share.
+    /// The key's requests a minute, for the tokens' fair share.
     pub(crate) per_minute: Option<u32>,
 }
 
@@ -291,11 +291,11 @@ impl Service {
             .count();
         self.metrics.cache(queries.len() - misses, misses);
         let mut asking = Vec::with_capacity(misses);
-        if misses > 0
-            && !self
-                .access
-                .take_share(&token.name, self.settings.per_minute)
-        {
+        let capacity = self
+            .settings
+            .per_minute
+            .map(|n| n.saturating_mul(u32::try_from(lane.batch_size()).unwrap_or(1)));
+        if misses > 0 && !self.access.take_share(&token.name, capacity, misses) {
             // Over its share of a scarce quota: stale answers if there are some for every
             // miss, else a 204 as the service would give.
             return Some(serve(

@@ -435,3 +435,70 @@ async fn operations(kind: Kind) {
     setup.gateway.shutdown().await;
 }
 on_both_stores!(health_and_metrics_are_served, operations);
+
+/// Two gateways on one PostgreSQL database, a public upstream key (4 requests a minute) and
+/// thirty clients of three tokens at once: together the gateways stay within the key's
+/// quota (the service never answers 204), and every client is answered or told 204.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_gateways_on_one_postgres_share_one_pace() {
+    let (dataset, hashes) = common::data(200, 5);
+    let emulator =
+        common::start_emulator(common::emulator(Tier::Public, dataset).public_per_minute(4)).await;
+    let store_guard = common::TestStore::new(Kind::Postgres).await;
+    let mut gateways = Vec::new();
+    for _ in 0..2 {
+        let store = store_guard.open().await;
+        let gateway = common::gateway(&emulator, vt_api::Tier::Public, store)
+            .max_quota_wait(Duration::from_secs(1))
+            .start()
+            .await
+            .unwrap();
+        gateways.push(gateway);
+    }
+    let store = store_guard.open().await;
+    let mut tokens = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        tokens.push(token(&store, name, Allow::default()).await);
+    }
+    let mut clients = Vec::new();
+    for (i, hash) in hashes[..30].iter().enumerate() {
+        let base = gateways[i % 2].url();
+        let (token, hash) = (tokens[i % 3].clone(), hash.clone());
+        clients.push(tokio::spawn(async move {
+            get(
+                &raw(),
+                &base,
+                "file/report",
+                &[("apikey", &token), ("resource", &hash)],
+            )
+            .await
+        }));
+    }
+    let (mut answered, mut told_204) = (0, 0);
+    for client in clients {
+        let response = client.await.unwrap();
+        match response.status().as_u16() {
+            200 => answered += 1,
+            204 => told_204 += 1,
+            other => panic!("a client was answered {other}: {:?}", response.body()),
+        }
+    }
+    let stats = emulator.stats();
+    assert_eq!(
+        stats.status(204),
+        0,
+        "the service never said 204: {stats:?}"
+    );
+    assert!(
+        stats.endpoint("file/report") <= 4,
+        "within the key's minute: {stats:?}"
+    );
+    assert_eq!(answered + told_204, 30);
+    assert!(
+        answered >= 4,
+        "the minute's quota was used: {answered} answered"
+    );
+    for gateway in gateways {
+        gateway.shutdown().await;
+    }
+}

@@ -115,7 +115,7 @@ impl QuotaLedger for PgLedger {
             transaction
                 .execute(
                     "INSERT INTO quota_sent (ticket, key_fingerprint, sent_at_ms) \
-                     SELECT $1, $2, $3 FROM generate_series(1, $4)",
+                     SELECT $1, $2, $3 FROM generate_series(1, $4::BIGINT)",
                     &[&ticket, &key, &now_ms, &count],
                 )
                 .await?;
