@@ -502,3 +502,56 @@ async fn two_gateways_on_one_postgres_share_one_pace() {
         gateway.shutdown().await;
     }
 }
+
+/// With the key's quota spent, a cached answer of any age is served (stale), and a question
+/// with nothing cached is told 204 at once, as the service would.
+async fn stale_when_the_quota_is_spent(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| {
+        g.per_minute(Some(1))
+            .max_age(Duration::ZERO, Duration::ZERO)
+            .max_quota_wait(Duration::from_millis(100))
+    })
+    .await;
+    let http = raw();
+    let base = setup.base();
+    let client = token(&setup.store, "night-shift", Allow::default()).await;
+    let (cached, other) = (setup.hashes[0].clone(), setup.hashes[1].clone());
+    let fresh = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &client), ("resource", &cached)],
+    )
+    .await;
+    assert_eq!(fresh.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let stale = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &client), ("resource", &cached)],
+    )
+    .await;
+    assert_eq!(stale.status(), 200);
+    assert_eq!(header(&stale, "x-vt-gateway-cache"), Some("stale"));
+    assert_eq!(stale.body(), fresh.body());
+    let refused = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &client), ("resource", &other)],
+    )
+    .await;
+    assert_eq!(refused.status(), 204);
+    let stats = setup.emulator.stats();
+    assert_eq!(
+        (stats.endpoint("file/report"), stats.status(204)),
+        (1, 0),
+        "{stats:?}"
+    );
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(
+    a_stale_answer_is_served_when_the_quota_is_spent,
+    stale_when_the_quota_is_spent
+);
