@@ -555,3 +555,44 @@ on_both_stores!(
     a_stale_answer_is_served_when_the_quota_is_spent,
     stale_when_the_quota_is_spent
 );
+
+/// Two gateways on one PostgreSQL database share one cache: what one asked, the other
+/// serves without asking again; a token made through one is known to the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_gateways_on_one_postgres_share_one_cache() {
+    let (dataset, hashes) = common::data(50, 6);
+    let emulator = common::start_emulator(common::emulator(Tier::Private, dataset)).await;
+    let store_guard = common::TestStore::new(Kind::Postgres).await;
+    let (a, b) = (store_guard.open().await, store_guard.open().await);
+    let analyst = token(&a, "analyst", Allow::default()).await;
+    let gateway_a = common::gateway(&emulator, vt_api::Tier::Private, a)
+        .start()
+        .await
+        .unwrap();
+    let gateway_b = common::gateway(&emulator, vt_api::Tier::Private, b)
+        .start()
+        .await
+        .unwrap();
+    let http = raw();
+    let batch = hashes[..4].join(",");
+    let first = get(
+        &http,
+        &gateway_a.url(),
+        "file/report",
+        &[("apikey", &analyst), ("resource", &batch)],
+    )
+    .await;
+    let second = get(
+        &http,
+        &gateway_b.url(),
+        "file/report",
+        &[("apikey", &analyst), ("resource", &batch)],
+    )
+    .await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.body(), first.body());
+    assert_eq!(header(&second, "x-vt-gateway-cache"), Some("hit"));
+    assert_eq!(emulator.stats().endpoint("file/report"), 1);
+    gateway_a.shutdown().await;
+    gateway_b.shutdown().await;
+}
