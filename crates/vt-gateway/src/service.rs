@@ -221,6 +221,15 @@ impl Service {
             .filter_map(|name| asked.get(name))
             .collect::<Vec<_>>()
             .join("\n");
+        // The access log: who, what, how (never the resources' text nor the key: the audit
+        // log, in the store, has the resources).
+        tracing::info!(
+            token,
+            endpoint = %asked.endpoint,
+            outcome,
+            resources = resources.split([',', '\n']).filter(|r| !r.trim().is_empty()).count(),
+            "answered"
+        );
         self.audit.record(AuditEntry {
             at_ms: now_ms(),
             token: token.to_owned(),
