@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::emulator::Emulator;
+use crate::emulator::Server;
 
 /// Any non-empty key is accepted by the emulator; it goes to `vt` through its config file,
 /// never through argv.
@@ -128,7 +128,7 @@ pub(crate) fn run() -> Result<()> {
     } = crate::emulator::build("xtask-demo", false)?;
 
     // Analyses finish in half a second, so that the scan step waits only briefly.
-    let mut emulator = Emulator::start(
+    let mut emulator = Server::emulator(
         &emulator_bin,
         &["--analysis-delay".to_owned(), "0.5".to_owned()],
     )?;

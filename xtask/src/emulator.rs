@@ -1,6 +1,7 @@
-//! A `vt-emulator` process for the demo and the soak: started on a free loopback port, its
-//! counters read over plain HTTP, stopped (SIGTERM, then kill) when dropped, so no process is
-//! left behind even on an error or a panic.
+//! A `vt-emulator` process for the demo, the soak and the clients (or a `vt-gateway serve`,
+//! which starts the same way): started on a free loopback port, its counters read over plain
+//! HTTP, stopped (SIGTERM, then kill) when dropped, so no process is left behind even on an
+//! error or a panic.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -48,46 +49,51 @@ pub(crate) fn build(scratch: &str, testing_clock: bool) -> Result<Binaries> {
 
 /// Builds `vt-emulator` alone (debug) and returns the path of the binary.
 pub(crate) fn build_emulator() -> Result<PathBuf> {
-    cargo(
-        &[
-            "build",
-            "--quiet",
-            "--package",
-            "vt-emulator",
-            "--bin",
-            "vt-emulator",
-        ],
-        &[],
-    )?;
-    Ok(target_dir()
-        .join("debug")
-        .join(format!("vt-emulator{}", std::env::consts::EXE_SUFFIX)))
+    build_binary("vt-emulator")
 }
 
-/// The running emulator.
-pub(crate) struct Emulator {
+/// Builds the binary `name` of the package of the same name alone (debug) and returns its
+/// path.
+pub(crate) fn build_binary(name: &str) -> Result<PathBuf> {
+    cargo(&["build", "--quiet", "--package", name, "--bin", name], &[])?;
+    Ok(target_dir()
+        .join("debug")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// A running server of ours: an emulator, or a gateway.
+pub(crate) struct Server {
     child: Option<Child>,
     pub(crate) url: String,
     addr: String,
 }
 
-impl Emulator {
-    /// Starts `bin` on a free loopback port with `args`, and waits for its first line.
-    pub(crate) fn start(bin: &Path, args: &[String]) -> Result<Emulator> {
-        let child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+impl Server {
+    /// Starts the emulator `bin` on a free loopback port with `args`, and waits for its first
+    /// line.
+    pub(crate) fn emulator(bin: &Path, args: &[String]) -> Result<Server> {
+        Server::spawn(
+            Command::new(bin)
+                .args(["--listen", "127.0.0.1:0"])
+                .args(args),
+        )
+    }
+
+    /// Starts `command`, a server that prints `listening on http://HOST:PORT/vtapi/v2/` on
+    /// stdout once bound (vt-emulator, `vt-gateway serve`), and waits for that line. Its
+    /// stderr is the command's (inherited unless set).
+    pub(crate) fn spawn(command: &mut Command) -> Result<Server> {
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut emulator = Emulator {
+            .with_context(|| format!("cannot start {command:?}"))?;
+        let mut server = Server {
             child: Some(child),
             url: String::new(),
             addr: String::new(),
         };
-        let stdout = emulator
+        let stdout = server
             .child
             .as_mut()
             .and_then(|c| c.stdout.take())
@@ -95,7 +101,7 @@ impl Emulator {
         let mut line = String::new();
         BufReader::new(stdout)
             .read_line(&mut line)
-            .context("cannot read the emulator's first line")?;
+            .context("cannot read the server's first line")?;
         let url = line
             .trim()
             .strip_prefix("listening on ")
@@ -104,14 +110,14 @@ impl Emulator {
             .strip_prefix("http://")
             .and_then(|rest| rest.split('/').next())
         else {
-            bail!("unexpected first line from vt-emulator: {line:?}");
+            bail!("unexpected first line from {command:?}: {line:?}");
         };
-        emulator.addr = addr.to_owned();
-        emulator.url = url.to_owned();
-        Ok(emulator)
+        server.addr = addr.to_owned();
+        server.url = url.to_owned();
+        Ok(server)
     }
 
-    /// `GET /_emulator/stats`, over a plain HTTP/1.0 exchange (no client library needed).
+    /// An emulator's `GET /_emulator/stats`, over a plain HTTP/1.0 exchange (no client library needed).
     pub(crate) fn stats(&self) -> Result<Value> {
         let mut stream = TcpStream::connect(&self.addr)
             .with_context(|| format!("cannot connect to {}", self.addr))?;
@@ -152,7 +158,7 @@ impl Emulator {
     }
 }
 
-impl Drop for Emulator {
+impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::emulator::Emulator;
+use crate::emulator::Server;
 
 // The emulator's generator itself, without building the server into xtask.
 #[path = "../../crates/vt-emulator/src/synthetic.rs"]
@@ -162,7 +162,7 @@ impl Run {
         name: &'static str,
         time_scale: Option<u32>,
     ) -> Result<Run> {
-        let mut emulator = Emulator::start(emulator_bin, emulator_args)?;
+        let mut emulator = Server::emulator(emulator_bin, emulator_args)?;
         eprintln!(
             "xtask: {name}: vt-emulator {} on {}",
             emulator_args.join(" "),

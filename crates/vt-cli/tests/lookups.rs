@@ -121,6 +121,28 @@ fn a_scanned_url_is_reported_once_its_analysis_is_done() {
 }
 
 #[test]
+fn a_url_report_by_scan_id_is_the_scanned_urls_report() {
+    // The answer names the URL, not the scan_id asked: it was once refused as "about
+    // something else".
+    let env = env();
+    let scan = private(
+        &env,
+        ["url", "scan"],
+        "jsonl",
+        &["http://third-party.example/path?q=1"],
+    );
+    let scan_id = lines_as_json(&scan.stdout)[0]["scan_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = private(&env, ["url", "report"], "jsonl", &[&scan_id]);
+    let record = &lines_as_json(&report.stdout)[0];
+    assert_eq!(record["resource"], scan_id.as_str(), "{}", report.stdout);
+    assert_eq!(record["response_code"], 1, "{}", report.stdout);
+    assert_eq!(record["url"], "http://third-party.example/path?q=1");
+}
+
+#[test]
 fn domains_are_asked_one_a_request_whatever_their_case() {
     let env = env();
     let out = private(

@@ -245,9 +245,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
 }
 
 fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::filter::LevelFilter::INFO;
+    // Colours on a terminal only, and not with NO_COLOR: a log file or journald gets text.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_max_level(filter);
     match format {
         LogFormat::Text => builder.init(),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::query::{Identifiers, Query};
 use crate::report::DetectionRatio;
+use crate::resource::{Resource, ResourceKind};
 use crate::wire::wire_object;
 use crate::{Error, UtcTimestamp};
 
@@ -218,6 +219,14 @@ impl Url {
     pub fn normalised(&self) -> String {
         normalise(&self.text)
     }
+
+    /// The SHA-256 part of a text that is a scan_id (`<sha256 of the URL>-<unix seconds>`,
+    /// which `url/report` takes as a resource), not a URL: its 64-digit first label is longer
+    /// than a host name's may be.
+    fn scan_id_hash(&self) -> Option<&str> {
+        let resource = Resource::parse(&self.text).ok()?;
+        (resource.kind() == ResourceKind::ScanId).then(|| self.text.split('-').next().unwrap_or(""))
+    }
 }
 
 /// The scheme of `text`, when it starts with one followed by `://`.
@@ -264,6 +273,14 @@ impl Query for Url {
     }
 
     fn contradicted_by(&self, ids: &Identifiers) -> bool {
+        // A URL's scan_id names the URL by its SHA-256 alone: the answer's `url` cannot
+        // contradict it, a `scan_id` of another hash does.
+        if let Some(hash) = self.scan_id_hash() {
+            return ids.scan_id.as_deref().is_some_and(|id| {
+                let theirs = id.trim().split('-').next().unwrap_or("");
+                !theirs.eq_ignore_ascii_case(hash)
+            });
+        }
         // Beyond ASCII the service encodes (punycode hosts, percent-encoded paths) in ways
         // this normalisation does not follow: such a URL is never said to be contradicted.
         if !self.text.is_ascii() {
@@ -380,5 +397,28 @@ mod tests {
         assert!(bare.contradicted_by(&named("http://example.com/path")));
         let unicode = Url::parse("http://bücher.example/ä").unwrap();
         assert!(!unicode.contradicted_by(&named("http://xn--bcher-kva.example/%C3%A4")));
+    }
+
+    #[test]
+    fn a_scan_id_asked_of_url_report_is_contradicted_only_by_another_urls_scan_id() {
+        // What `url/scan` answered for http://third-party.example/path?q=1.
+        let hash = "6ba8460465809dbd50cce07aa6bd5090e4a34564ae4f8488c070814a9d57322f";
+        let by_scan_id = Url::parse(&format!("{hash}-1796419274")).unwrap();
+        let answer = |url: &str, scan_id: Option<String>| Identifiers {
+            url: Some(url.into()),
+            scan_id: scan_id.map(Into::into),
+            ..Identifiers::default()
+        };
+        let url = "http://third-party.example/path?q=1";
+        assert!(!by_scan_id.contradicted_by(&answer(url, None)));
+        assert!(!by_scan_id.contradicted_by(&answer(url, Some(format!("{hash}-1796419274")))));
+        // Another analysis of the same URL.
+        let later = format!("{}-1796419999", hash.to_ascii_uppercase());
+        assert!(!by_scan_id.contradicted_by(&answer(url, Some(later))));
+        let other = format!("{}-1796419274", "a".repeat(64));
+        assert!(by_scan_id.contradicted_by(&answer(url, Some(other))));
+        // Not the shape of a scan_id: a URL, judged by its `url`.
+        let host = Url::parse(&format!("{}-1", &hash[..63])).unwrap();
+        assert!(host.contradicted_by(&answer(url, None)));
     }
 }
