@@ -2,30 +2,33 @@
 //!
 //! `cargo xtask bench gateway` (= `cargo bench -p vt-gateway --bench throughput`, release).
 //! One process, loopback only: an emulator with a private key and `VT_BENCH_REPORTS` generated
-//! reports (default 40,000; 60 engines each, about 6.7 KB, the size of the service's), a
-//! gateway in front of it with the default settings (200 ms window) on a SQLite store in a temp
-//! folder, a token, and C keep-alive HTTP/1.1 clients asking `file/report`: 25 hashes a
-//! request (a bulk client) or one (an analyst). The lookup list names each report once (MD5
-//! in lower case, SHA-256 in upper case, alternately). For each shape and C, alternating
-//! rounds of:
+//! reports (default 20,000; 60 engines each, about 6.7 KB, the size of the service's), a
+//! gateway in front of it with the default settings (200 ms window, 64 MiB of memory for
+//! recent answers) on a SQLite store in a temp folder, a token, and C keep-alive HTTP/1.1
+//! clients asking `file/report`: 25 hashes a request (a bulk client) or one (an analyst). The
+//! lookup list names each report once (MD5 in lower case, SHA-256 in upper case, alternately).
+//! For each shape and C, alternating rounds of:
 //!
 //! 1. **direct**: the emulator with the real key, over the list (from the start again when
 //!    it ends);
 //! 2. **misses**: a fresh gateway on an empty store, over the list from its start without
 //!    wrapping: every lookup is a report the gateway has never seen;
-//! 3. **hits**: a gateway whose store was filled with the whole list beforehand, over the
-//!    same list as the direct run.
+//! 3. **hits**: a gateway that asked the whole list once beforehand, with memory enough for
+//!    all of it, over the same list as the direct run;
+//! 4. **store**: the same hits through a second gateway on the same store, without memory:
+//!    every hit read from the store.
 //!
 //! Each run lasts `VT_BENCH_SECS` (default 1.0) and counts the resources answered within it
 //! (what the window keeps after it does not count, and no run is slowed by it); the best of
-//! `VT_BENCH_ROUNDS` (default 3) rounds is kept. Prints resources/s, the ratios to direct,
+//! `VT_BENCH_ROUNDS` (default 2) rounds is kept. Prints resources/s, the ratios to direct,
 //! the CPU time of the whole process per resource (client, servers, kernel: steadier when
-//! other processes share the cores), and, from the emulator's counters, the upstream requests
-//! the gateway sent for the clients' requests of the miss runs (coalescing). With
-//! `VT_TEST_POSTGRES_URL` set (`cargo xtask postgres`), the gateway runs again on a fresh
-//! PostgreSQL database. `VT_BENCH_SHAPES` (`25` or `1`) and `VT_BENCH_CLIENTS` (e.g. `32`)
-//! pick scenarios; `VT_BENCH_STORES=sqlite` skips PostgreSQL; `VT_BENCH_ONLY` (`direct`,
-//! `misses` or `hits`) runs one kind of run, for profiling it.
+//! other processes share the cores; a PostgreSQL server's own is not in it), and, from the
+//! emulator's counters, the upstream requests the gateway sent for the clients' requests of
+//! the miss runs (coalescing). With `VT_TEST_POSTGRES_URL` set (`cargo xtask postgres`), the
+//! gateways run again on fresh PostgreSQL databases. `VT_BENCH_SHAPES` (`25` or `1`) and
+//! `VT_BENCH_CLIENTS` (`8` or `32`) pick scenarios; `VT_BENCH_STORES=sqlite` skips
+//! PostgreSQL; `VT_BENCH_ONLY` (`direct`, `misses`, `hits` or `store`) runs one kind of run,
+//! for profiling it.
 #![allow(clippy::print_stdout, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -43,7 +46,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use vt_emulator::{Dataset, Emulator, KeySpec, RunningEmulator, Tier};
-use vt_gateway::{Allow, Gateway, RunningGateway, Store, CACHE_HEADER};
+use vt_gateway::{Allow, Gateway, RunningGateway, CACHE_HEADER, DEFAULT_MEMORY_CACHE};
 
 const ENGINES: usize = 60;
 /// The shapes of requests: hashes per request.
@@ -290,28 +293,44 @@ async fn drive(
 struct Fresh {
     gateway: RunningGateway,
     token: String,
-    _store: TestStore,
+    store: TestStore,
 }
 
 impl Fresh {
+    /// With the default memory for recent answers.
     async fn start(kind: Kind, emulator: &RunningEmulator) -> Fresh {
-        let guard = TestStore::new(kind).await;
-        let store: Store = guard.open().await;
+        Fresh::with_memory(kind, emulator, DEFAULT_MEMORY_CACHE).await
+    }
+
+    async fn with_memory(kind: Kind, emulator: &RunningEmulator, memory: usize) -> Fresh {
+        let store = TestStore::new(kind).await;
         let token = store
+            .open()
+            .await
             .add_token("bench", Allow::default(), None)
             .await
             .unwrap();
-        let gateway = Gateway::builder(&emulator.url(), vt_api::ApiKey::new(KEY), store)
-            .tier(vt_api::Tier::Private)
-            .start()
-            .await
-            .unwrap();
+        let gateway = gateway(&store, emulator, memory).await;
         Fresh {
             gateway,
             token,
-            _store: guard,
+            store,
         }
     }
+}
+
+/// A gateway on `store` in front of `emulator` with `memory` bytes for recent answers.
+async fn gateway(store: &TestStore, emulator: &RunningEmulator, memory: usize) -> RunningGateway {
+    Gateway::builder(
+        &emulator.url(),
+        vt_api::ApiKey::new(KEY),
+        store.open().await,
+    )
+    .tier(vt_api::Tier::Private)
+    .memory_cache(memory)
+    .start()
+    .await
+    .unwrap()
 }
 
 /// The emulator's `file/report` requests and resources asked so far.
@@ -334,7 +353,9 @@ struct Bench {
 struct Scenario {
     direct: Run,
     misses: Run,
+    /// Hits served from memory, and from the store alone.
     hits: Run,
+    store_hits: Run,
     /// The clients' requests of the miss runs, and the upstream requests and resources the
     /// gateway sent for them.
     sent: u64,
@@ -355,9 +376,14 @@ impl Bench {
             Kind::Postgres => "PostgreSQL",
         };
         println!("\n{name} store");
-        // The hits' gateway: the whole list asked once, in batches.
-        let warm = Fresh::start(kind, &self.emulator).await;
-        if self.runs("hits") {
+        // The hits' gateway, with memory for the whole list (twice its size, as the older of
+        // the two generations is dropped when the newer holds half), fills its store and its
+        // memory by asking the whole list once, in batches; a second gateway on the same store
+        // without memory serves its hits from the store alone.
+        let memory = self.hashes.len() * (16 << 10);
+        let warm = Fresh::with_memory(kind, &self.emulator, memory).await;
+        let from_store = gateway(&warm.store, &self.emulator, 0).await;
+        if self.runs("hits") || self.runs("store") {
             let started = Instant::now();
             let list = targets(&warm.token, &self.hashes, 25);
             // Until the list ends.
@@ -371,31 +397,38 @@ impl Bench {
             );
         }
         println!(
-            "{:>5} {:>7} | {:>10} | {:>10} {:>6} | {:>10} {:>6} | {:>17} | misses: requests \
-             -> upstream (resources)",
+            "{:>5} {:>7} | {:>9} | {:>9} {:>6} | {:>9} {:>6} | {:>9} {:>6} | {:>22} | misses: \
+             requests -> upstream (resources)",
             "shape",
             "clients",
-            "direct r/s",
-            "misses r/s",
+            "direct",
+            "misses",
             "ratio",
-            "hits r/s",
+            "hits",
             "ratio",
-            "CPU µs/res d/m/h"
+            "store",
+            "ratio",
+            "CPU µs/res d/m/h/s"
         );
         for &(shape, clients) in scenarios {
-            let s = self.scenario(kind, &warm, shape, clients).await;
+            let s = self
+                .scenario(kind, (&warm, &from_store), shape, clients)
+                .await;
             let ratio = |run: &Run| 100.0 * run.per_sec / s.direct.per_sec;
             println!(
-                "{shape:>5} {clients:>7} | {:>10.0} | {:>10.0} {:>5.1}% | {:>10.0} {:>5.1}% | \
-                 {:>5.1} {:>5.1} {:>5.1} | {} -> {} ({}){}",
+                "{shape:>5} {clients:>7} | {:>9.0} | {:>9.0} {:>5.1}% | {:>9.0} {:>5.1}% | \
+                 {:>9.0} {:>5.1}% | {:>4.1} {:>5.1} {:>5.1} {:>5.1} | {} -> {} ({}){}",
                 s.direct.per_sec,
                 s.misses.per_sec,
                 ratio(&s.misses),
                 s.hits.per_sec,
                 ratio(&s.hits),
+                s.store_hits.per_sec,
+                ratio(&s.store_hits),
                 s.direct.cpu_us,
                 s.misses.cpu_us,
                 s.hits.cpu_us,
+                s.store_hits.cpu_us,
                 s.sent,
                 s.asked.0,
                 s.asked.1,
@@ -406,26 +439,35 @@ impl Bench {
                 }
             );
             // The scenarios are what they say: every miss asked upstream, every hit not.
-            if s.misses.hits > 0 || s.hits.others > 0 || s.hit_upstream > 0 {
+            let not_hits = s.hits.others + s.store_hits.others;
+            if s.misses.hits > 0 || not_hits > 0 || s.hit_upstream > 0 {
                 println!(
-                    "{:>15} note: {} hits among the misses' answers, {} others among the hits', \
-                     {} upstream requests during the hits",
-                    "", s.misses.hits, s.hits.others, s.hit_upstream
+                    "{:>15} note: {} hits among the misses' answers, {not_hits} others among \
+                     the hits', {} upstream requests during the hits",
+                    "", s.misses.hits, s.hit_upstream
                 );
             }
         }
+        from_store.shutdown().await;
         warm.gateway.shutdown().await;
     }
 
     /// The rounds of one shape and number of clients, each a direct run, a miss run on a fresh
-    /// gateway and a hit run on `warm`.
-    async fn scenario(&self, kind: Kind, warm: &Fresh, shape: usize, clients: usize) -> Scenario {
+    /// gateway and a hit run on each of `warm` (memory) and `from_store` (the store alone).
+    async fn scenario(
+        &self,
+        kind: Kind,
+        (warm, from_store): (&Fresh, &RunningGateway),
+        shape: usize,
+        clients: usize,
+    ) -> Scenario {
         let direct_targets = targets(KEY, &self.hashes, shape);
         let hit_targets = targets(&warm.token, &self.hashes, shape);
         let mut s = Scenario {
             direct: Run::NONE,
             misses: Run::NONE,
             hits: Run::NONE,
+            store_hits: Run::NONE,
             sent: 0,
             asked: (0, 0),
             hit_upstream: 0,
@@ -449,22 +491,28 @@ impl Bench {
                 s.misses = s.misses.best(run);
                 fresh.gateway.shutdown().await;
             }
-            if self.runs("hits") {
-                let list = Arc::clone(&hit_targets);
-                let before = upstream(emulator);
-                let run = drive(warm.gateway.addr(), list, shape, clients, self.secs, true).await;
-                s.hit_upstream += upstream(emulator).0 - before.0;
-                s.hits = s.hits.best(run);
+            let before = upstream(emulator);
+            let hit_runs = [
+                ("hits", &warm.gateway, &mut s.hits),
+                ("store", from_store, &mut s.store_hits),
+            ];
+            for (kind, gateway, best) in hit_runs {
+                if self.runs(kind) {
+                    let list = Arc::clone(&hit_targets);
+                    let run = drive(gateway.addr(), list, shape, clients, self.secs, true).await;
+                    *best = best.best(run);
+                }
             }
+            s.hit_upstream += upstream(emulator).0 - before.0;
         }
         s
     }
 }
 
 fn main() {
-    let reports: u64 = env_or("VT_BENCH_REPORTS", 40_000);
+    let reports: u64 = env_or("VT_BENCH_REPORTS", 20_000);
     let secs: f64 = env_or("VT_BENCH_SECS", 1.0);
-    let rounds: usize = env_or("VT_BENCH_ROUNDS", 3);
+    let rounds: usize = env_or("VT_BENCH_ROUNDS", 2);
     let only_shape: usize = env_or("VT_BENCH_SHAPES", 0);
     let only_clients: usize = env_or("VT_BENCH_CLIENTS", 0);
     let scenarios: Vec<(usize, usize)> = SHAPES
@@ -514,6 +562,14 @@ fn main() {
             rounds,
             only: env_or("VT_BENCH_ONLY", String::new()),
         };
+        let first = &targets(KEY, &bench.hashes, 25)[0];
+        let mut client = connect(bench.emulator.addr()).await;
+        let request = Request::get(first.as_str()).body(Empty::new()).unwrap();
+        let answers = client.send_request(request).await.unwrap().into_body();
+        let size = answers.collect().await.unwrap().to_bytes().len() / 25;
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let load = load.split_whitespace().next().unwrap_or("?");
+        println!("answers of about {size} B each; load average {load}");
         for kind in kinds {
             bench.store(kind, &scenarios).await;
         }
