@@ -104,8 +104,9 @@ pub(crate) enum Cached {
 /// much behind.
 const HOT_TRUST: Duration = Duration::from_secs(60);
 
-/// What an answer in memory costs beyond its bytes, key and echo (the map's slot), about.
-const HOT_OVERHEAD: usize = 128;
+/// What an answer in memory costs beyond its bytes, key and echo (its slot in a map half
+/// full at worst), about.
+const HOT_OVERHEAD: usize = 320;
 
 /// Recent final answers of every lane, in memory in front of the store, at most `budget`
 /// bytes: two generations, the older dropped whole when the newer holds half the budget (least
@@ -127,9 +128,64 @@ impl std::fmt::Debug for HotAnswers {
 /// Each generation holds one map per lane, by match key.
 #[derive(Default)]
 struct Generations {
-    newer: Vec<HashMap<Box<str>, Hot>>,
-    older: Vec<HashMap<Box<str>, Hot>>,
+    newer: Vec<HashMap<Key, Hot>>,
+    older: Vec<HashMap<Key, Hot>>,
     newer_bytes: usize,
+}
+
+/// The longest match key kept in the map's slot itself (an MD5, SHA-1 or SHA-256, most
+/// domains and addresses).
+const INLINE_KEY: usize = 64;
+
+/// A match key, in the map's slot when short: a lookup then reads the slot alone, not also a
+/// key allocated among the answers (a cache and TLB miss each, half of a hit's time when the
+/// keys lived on the heap).
+#[derive(Clone)]
+enum Key {
+    Inline(u8, [u8; INLINE_KEY]),
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(key: &str) -> Key {
+        let bytes = key.as_bytes();
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= INLINE_KEY => {
+                let mut inline = [0; INLINE_KEY];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                Key::Inline(len, inline)
+            }
+            _ => Key::Heap(bytes.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            Key::Heap(bytes) => bytes,
+        }
+    }
+}
+
+// Hashed and compared as its bytes, so that the maps are searched with a `&[u8]`.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
 }
 
 /// An answer in memory: as stored, the `resource` it echoes, and when the store last had it.
@@ -190,6 +246,7 @@ impl HotAnswers {
                     let echoes = hot.echo.as_deref().is_none_or(|echo| echo == text);
                     trusted.then(|| (hot.stored.clone(), echoes))
                 };
+                let key = key.as_bytes();
                 if let Some(hot) = generations.newer.get(lane).and_then(|m| m.get(key)) {
                     return judge(hot);
                 }
@@ -208,13 +265,13 @@ impl HotAnswers {
         }
         let mut generations = self.lock();
         if let Some(older) = generations.older.get_mut(lane) {
-            older.remove(key);
+            older.remove(key.as_bytes());
         }
-        self.insert(&mut generations, lane, key.into(), hot);
+        self.insert(&mut generations, lane, Key::new(key), hot);
     }
 
-    fn insert(&self, generations: &mut Generations, lane: usize, key: Box<str>, hot: Hot) {
-        let key_len = key.len();
+    fn insert(&self, generations: &mut Generations, lane: usize, key: Key, hot: Hot) {
+        let key_len = key.as_bytes().len();
         let cost = hot.cost(key_len);
         let half = self.budget / 2;
         if cost > half {
@@ -584,7 +641,10 @@ mod tests {
         let generations = hot.lock();
         let maps = generations.newer.iter().chain(&generations.older);
         let count = maps.clone().map(HashMap::len).sum();
-        let bytes = maps.flatten().map(|(k, h)| h.cost(k.len())).sum();
+        let bytes = maps
+            .flatten()
+            .map(|(k, h)| h.cost(k.as_bytes().len()))
+            .sum();
         (count, bytes)
     }
 
@@ -595,8 +655,9 @@ mod tests {
     /// Whether `key` is held, without reading it (which moves it).
     fn holds(hot: &HotAnswers, key: &str) -> bool {
         let generations = hot.lock();
-        let has =
-            |maps: &Vec<HashMap<Box<str>, Hot>>| maps.first().is_some_and(|m| m.contains_key(key));
+        let has = |maps: &Vec<HashMap<Key, Hot>>| {
+            maps.first().is_some_and(|m| m.contains_key(key.as_bytes()))
+        };
         has(&generations.newer) || has(&generations.older)
     }
 
@@ -605,13 +666,13 @@ mod tests {
         let now = Instant::now();
         let hot = HotAnswers::new(100_000);
         for i in 0..1_000 {
-            hot.put(0, &format!("k{i}"), answer(1_000, now));
+            hot.put(0, &format!("k{i:03}"), answer(1_000, now));
             assert!(held(&hot).1 <= 100_000);
         }
-        // Half the budget of the newest answers at least (44 of 1,132 bytes each), never the
-        // oldest.
-        assert!((1_000 - 44..1_000).all(|i| holds(&hot, &format!("k{i}"))));
-        assert!(!holds(&hot, "k0"));
+        // Half the budget of the newest answers at least, never the oldest.
+        let half = 50_000 / (1_000 + 4 + HOT_OVERHEAD);
+        assert!((1_000 - half..1_000).all(|i| holds(&hot, &format!("k{i:03}"))));
+        assert!(!holds(&hot, "k000"));
         // An answer larger than half the budget is not kept.
         hot.put(0, "big", answer(60_000, now));
         assert!(!holds(&hot, "big"));
@@ -642,6 +703,19 @@ mod tests {
         hot.put(0, "k", answer(10, then));
         assert!(has(&hot, "k", then + HOT_TRUST - Duration::from_secs(1)));
         assert!(!has(&hot, "k", then + HOT_TRUST));
+    }
+
+    #[test]
+    fn long_and_short_keys_are_found() {
+        let now = Instant::now();
+        let hot = HotAnswers::new(1 << 20);
+        let long = "u".repeat(200);
+        let short = "44d88612fea8a8f36de82e1278abb02f";
+        hot.put(0, &long, answer(10, now));
+        hot.put(0, short, answer(10, now));
+        assert!(has(&hot, &long, now) && has(&hot, short, now));
+        assert!(!has(&hot, &long[1..], now) && !has(&hot, &short[1..], now));
+        assert!(!has(&hot, &format!("{short}\0"), now));
     }
 
     #[test]
