@@ -14,7 +14,7 @@
 //!   endpoint of `vt-emulator` (docs/emulator.md, "Tried with third-party clients").
 //! - `fuzz [TARGET]... [--seconds N]`: the cargo-fuzz targets of `fuzz/`, each for a bounded
 //!   time (nightly; docs/reliability.md).
-//! - `bench [model|emulator|api|cli|transfer]...`: the benchmarks (all by default; see
+//! - `bench [model|emulator|api|cli|transfer|gateway]...`: the benchmarks (all by default; see
 //!   docs/benchmarks.md).
 //! - `soak`: `vt` against a faulty emulator, compared with a fault-free run (docs/reliability.md).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -53,7 +53,8 @@ commands:
                         ip-address-report hold those answers, any other file/report's
   bench [WHICH]...      run the benchmarks: model (decoding), emulator (throughput),
                         api (bulk lookups), cli (vt vs the Python client, hashing),
-                        transfer (150 MB up and down, vs curl); all of them by default
+                        transfer (150 MB up and down, vs curl), gateway (vt-gateway vs
+                        straight to the emulator); all of them by default
   soak [--resources N] [--seed N] [--time-scale N]
                         vt over N resources (default 10000) against vt-emulator with the
                         faults of issue #6, compared byte for byte with a fault-free run";
@@ -99,6 +100,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("api", "vt-api", "batch"),
     ("cli", "vt-cli", "bulk"),
     ("transfer", "vt-api", "transfer"),
+    ("gateway", "vt-gateway", "throughput"),
 ];
 
 fn bench(which: &[String]) -> Result<()> {
@@ -106,7 +108,7 @@ fn bench(which: &[String]) -> Result<()> {
         .iter()
         .find(|w| !BENCHES.iter().any(|(name, ..)| name == w))
     {
-        bail!("unknown benchmark {unknown:?}: expected model, emulator, api, cli or transfer");
+        bail!("unknown benchmark {unknown:?}: expected model, emulator, api, cli, transfer or gateway");
     }
     for (name, package, target) in BENCHES {
         if which.is_empty() || which.iter().any(|w| w == name) {

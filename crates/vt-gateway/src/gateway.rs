@@ -15,7 +15,7 @@ use vt_api::{ApiKey, Client, RetryPolicy, Tier};
 use vt_server::{reply, routes, Abort, Body, Limits, Listener, Received, Serving, Spool};
 
 use crate::audit::AuditLog;
-use crate::lane::{Freshness, LaneSetup};
+use crate::lane::{Freshness, HotAnswers, LaneSetup};
 use crate::metrics::Metrics;
 use crate::service::{Asked, Reply, Service, Settings};
 use crate::{Error, Store};
@@ -26,6 +26,8 @@ pub const HEALTH_PATH: &str = "/_gateway/health";
 pub const METRICS_PATH: &str = "/metrics";
 /// The header that says where a lookup's answers came from: `hit`, `miss`, `mixed`, `stale`.
 pub const CACHE_HEADER: &str = "x-vt-gateway-cache";
+/// The default memory for recent answers in front of the store, in bytes.
+pub const DEFAULT_MEMORY_CACHE: usize = 64 << 20;
 
 /// A gateway, to set up with [`Gateway::builder`].
 #[derive(Debug)]
@@ -47,6 +49,7 @@ impl Gateway {
             max_quota_wait: Duration::from_secs(10),
             per_minute: None,
             per_day: None,
+            memory_cache: DEFAULT_MEMORY_CACHE,
             tls: None,
         }
     }
@@ -66,6 +69,7 @@ pub struct GatewayBuilder {
     max_quota_wait: Duration,
     per_minute: Option<u32>,
     per_day: Option<u32>,
+    memory_cache: usize,
     tls: Option<(PathBuf, PathBuf)>,
 }
 
@@ -115,6 +119,14 @@ impl GatewayBuilder {
         self
     }
 
+    /// How many bytes of recent answers are kept in memory in front of the store (default
+    /// [`DEFAULT_MEMORY_CACHE`], 64 MiB; 0 for none). A hit found there costs no store query;
+    /// the store is read again for an answer held there for a minute.
+    pub fn memory_cache(mut self, bytes: usize) -> Self {
+        self.memory_cache = bytes;
+        self
+    }
+
     /// Serves HTTPS with this certificate chain and key (PEM files).
     pub fn tls(mut self, cert_chain: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.tls = Some((cert_chain.into(), key.into()));
@@ -151,6 +163,7 @@ impl GatewayBuilder {
             upstream: self.upstream.clone(),
             window: self.window,
             batch_size: limits.batch_size,
+            hot: Arc::new(HotAnswers::new(self.memory_cache)),
         };
         let service = Arc::new(Service::new(
             self.store.clone(),

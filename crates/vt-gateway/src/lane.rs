@@ -7,10 +7,14 @@
 //! has passed, through vt-api's pipeline (pacing, retries, matching). Each answer is kept in
 //! the store before the clients waiting for it are answered, so that a client asking just
 //! after finds it there.
+//!
+//! In front of the store, the answers read or kept lately stay in memory ([`HotAnswers`],
+//! bounded): a hit then costs no store query, and no scan when it echoes what was asked.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -95,6 +99,198 @@ pub(crate) enum Cached {
     Missing,
 }
 
+/// How long an answer in memory is served without the store being read again: the store
+/// stays the authority (a newer answer kept by another gateway, a cleared cache), at most this
+/// much behind.
+const HOT_TRUST: Duration = Duration::from_secs(60);
+
+/// What an answer in memory costs beyond its bytes, key and echo (its slot in a map half
+/// full at worst), about.
+const HOT_OVERHEAD: usize = 320;
+
+/// Recent final answers of every lane, in memory in front of the store, at most `budget`
+/// bytes: two generations, the older dropped whole when the newer holds half the budget (least
+/// recently used, roughly, at the cost of a map insert per hit in the older).
+pub(crate) struct HotAnswers {
+    budget: usize,
+    lanes: AtomicUsize,
+    generations: Mutex<Generations>,
+}
+
+impl std::fmt::Debug for HotAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotAnswers")
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Each generation holds one map per lane, by match key.
+#[derive(Default)]
+struct Generations {
+    newer: Vec<HashMap<Key, Hot>>,
+    older: Vec<HashMap<Key, Hot>>,
+    newer_bytes: usize,
+}
+
+/// The longest match key kept in the map's slot itself (an MD5, SHA-1 or SHA-256, most
+/// domains and addresses).
+const INLINE_KEY: usize = 64;
+
+/// A match key, in the map's slot when short: a lookup then reads the slot alone, not also a
+/// key allocated among the answers (a cache and TLB miss each, half of a hit's time when the
+/// keys lived on the heap).
+#[derive(Clone)]
+enum Key {
+    Inline(u8, [u8; INLINE_KEY]),
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(key: &str) -> Key {
+        let bytes = key.as_bytes();
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= INLINE_KEY => {
+                let mut inline = [0; INLINE_KEY];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                Key::Inline(len, inline)
+            }
+            _ => Key::Heap(bytes.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            Key::Heap(bytes) => bytes,
+        }
+    }
+}
+
+// Hashed and compared as its bytes, so that the maps are searched with a `&[u8]`.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// An answer in memory: as stored, the `resource` it echoes, and when the store last had it.
+struct Hot {
+    stored: StoredAnswer,
+    echo: Option<Box<str>>,
+    checked: Instant,
+}
+
+impl Hot {
+    fn cost(&self, key_len: usize) -> usize {
+        let echo = self.echo.as_ref().map_or(0, |echo| echo.len());
+        self.stored.raw.len() + key_len + echo + HOT_OVERHEAD
+    }
+}
+
+impl HotAnswers {
+    /// At most `budget` bytes of answers (none when 0).
+    pub(crate) fn new(budget: usize) -> HotAnswers {
+        HotAnswers {
+            budget,
+            lanes: AtomicUsize::new(0),
+            generations: Mutex::new(Generations::default()),
+        }
+    }
+
+    /// A number for a new lane's answers.
+    fn lane(&self) -> usize {
+        self.lanes.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn is_on(&self) -> bool {
+        self.budget > 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        self.generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The answers of `lane` to each `(match key, text asked)` that the store had less than
+    /// [`HOT_TRUST`] before `now`, each with whether it echoes the text asked.
+    fn get_many<'a>(
+        &self,
+        lane: usize,
+        asked: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+        now: Instant,
+    ) -> Vec<Option<(StoredAnswer, bool)>> {
+        if !self.is_on() {
+            return asked.map(|_| None).collect();
+        }
+        let mut generations = self.lock();
+        asked
+            .map(|(key, text)| {
+                let judge = |hot: &Hot| {
+                    let trusted = now.saturating_duration_since(hot.checked) < HOT_TRUST;
+                    let echoes = hot.echo.as_deref().is_none_or(|echo| echo == text);
+                    trusted.then(|| (hot.stored.clone(), echoes))
+                };
+                let key = key.as_bytes();
+                if let Some(hot) = generations.newer.get(lane).and_then(|m| m.get(key)) {
+                    return judge(hot);
+                }
+                // Read again: into the newer generation, so that it outlives the older.
+                let (key, hot) = generations.older.get_mut(lane)?.remove_entry(key)?;
+                let judged = judge(&hot);
+                self.insert(&mut generations, lane, key, hot);
+                judged
+            })
+            .collect()
+    }
+
+    fn put(&self, lane: usize, key: &str, hot: Hot) {
+        if !self.is_on() {
+            return;
+        }
+        let mut generations = self.lock();
+        if let Some(older) = generations.older.get_mut(lane) {
+            older.remove(key.as_bytes());
+        }
+        self.insert(&mut generations, lane, Key::new(key), hot);
+    }
+
+    fn insert(&self, generations: &mut Generations, lane: usize, key: Key, hot: Hot) {
+        let key_len = key.as_bytes().len();
+        let cost = hot.cost(key_len);
+        let half = self.budget / 2;
+        if cost > half {
+            return;
+        }
+        if generations.newer_bytes + cost > half {
+            generations.older = std::mem::take(&mut generations.newer);
+            generations.newer_bytes = 0;
+        }
+        if generations.newer.len() <= lane {
+            generations.newer.resize_with(lane + 1, HashMap::new);
+        }
+        if let Some(replaced) = generations.newer[lane].insert(key, hot) {
+            generations.newer_bytes -= replaced.cost(key_len);
+        }
+        generations.newer_bytes += cost;
+    }
+}
+
 /// One lookup endpoint with one set of parameters (`allinfo` or not).
 pub(crate) struct Lane<Q: Query, T: Report> {
     endpoint: Endpoint<Q, T>,
@@ -102,6 +298,9 @@ pub(crate) struct Lane<Q: Query, T: Report> {
     scope: CacheScope,
     client: Client,
     store: Store,
+    /// Recent answers, shared by every lane; this lane's under its number.
+    hot: Arc<HotAnswers>,
+    hot_lane: usize,
     metrics: Arc<Metrics>,
     window: Duration,
     batch_size: usize,
@@ -138,6 +337,7 @@ pub(crate) struct LaneSetup {
     pub(crate) upstream: String,
     pub(crate) window: Duration,
     pub(crate) batch_size: usize,
+    pub(crate) hot: Arc<HotAnswers>,
 }
 
 impl<Q: Query, T: Report> Lane<Q, T> {
@@ -147,16 +347,15 @@ impl<Q: Query, T: Report> Lane<Q, T> {
             vt_api::Batching::Single => 1,
             _ => setup.batch_size.max(1),
         };
+        let params = if allinfo { "allinfo=1" } else { "" };
         Lane {
             params: Params::allinfo(allinfo),
-            scope: CacheScope::new(
-                &setup.upstream,
-                spec.path,
-                if allinfo { "allinfo=1" } else { "" },
-            ),
+            scope: CacheScope::new(&setup.upstream, spec.path, params),
+            hot_lane: setup.hot.lane(),
             endpoint,
             client: setup.client.clone(),
             store: setup.store.clone(),
+            hot: Arc::clone(&setup.hot),
             metrics: Arc::clone(&setup.metrics),
             window: setup.window,
             batch_size,
@@ -177,30 +376,73 @@ impl<Q: Query, T: Report> Lane<Q, T> {
     }
 
     /// The stored answers of `queries`, judged by `freshness`, each echoing the query as
-    /// asked.
+    /// asked: from memory when fresh there, else from the store.
     pub(crate) async fn cached(
         &self,
         queries: &[Q],
         freshness: Freshness,
     ) -> Result<Vec<Cached>, crate::Error> {
-        let keys = queries.iter().map(|q| q.match_key().to_owned()).collect();
-        let stored = self.store.answers(&self.scope, keys).await?;
         let now = SystemTime::now();
-        Ok(queries
+        let asked = queries.iter().map(|q| (q.match_key(), q.wire_text()));
+        let in_memory = self.hot.get_many(self.hot_lane, asked, Instant::now());
+        let mut cached: Vec<Option<Cached>> = queries
             .iter()
-            .zip(stored)
-            .map(|(query, stored)| match stored {
-                None => Cached::Missing,
-                Some(stored) => {
-                    let fresh = freshness.is_fresh(&stored, now);
-                    match echoed::<T>(stored.raw, query.wire_text()) {
-                        Some(bytes) if fresh => Cached::Fresh(bytes),
-                        Some(bytes) => Cached::Stale(bytes),
-                        None => Cached::Missing,
-                    }
-                }
+            .zip(in_memory)
+            .map(|(query, hot)| {
+                let (stored, echoes) = hot.filter(|(stored, _)| freshness.is_fresh(stored, now))?;
+                // Most hits ask as the answer was asked: its bytes serve as they are.
+                let bytes = if echoes {
+                    stored.raw
+                } else {
+                    echoed::<T>(stored.raw, query.wire_text())?
+                };
+                Some(Cached::Fresh(bytes))
             })
+            .collect();
+        let unknown: Vec<usize> = (0..queries.len())
+            .filter(|&i| cached[i].is_none())
+            .collect();
+        if !unknown.is_empty() {
+            let keys = unknown
+                .iter()
+                .map(|&i| queries[i].match_key().to_owned())
+                .collect();
+            let stored = self.store.answers(&self.scope, keys).await?;
+            for (&i, stored) in unknown.iter().zip(stored) {
+                cached[i] = Some(self.judge(&queries[i], stored, freshness, now));
+            }
+        }
+        Ok(cached
+            .into_iter()
+            .map(|c| c.unwrap_or(Cached::Missing))
             .collect())
+    }
+
+    /// A stored answer judged for `query`; a fresh one is kept in memory too.
+    fn judge(
+        &self,
+        query: &Q,
+        stored: Option<StoredAnswer>,
+        freshness: Freshness,
+        now: SystemTime,
+    ) -> Cached {
+        let Some(stored) = stored else {
+            return Cached::Missing;
+        };
+        let Ok(answer) = RawAnswer::<T>::parse(stored.raw.clone()) else {
+            return Cached::Missing;
+        };
+        let bytes = echo_as(&answer, query.wire_text());
+        if !freshness.is_fresh(&stored, now) {
+            return Cached::Stale(bytes);
+        }
+        let hot = Hot {
+            echo: answer.resource().map(Into::into),
+            stored,
+            checked: Instant::now(),
+        };
+        self.hot.put(self.hot_lane, query.match_key(), hot);
+        Cached::Fresh(bytes)
     }
 
     /// Asks the service for `query`, together with whatever other clients ask meanwhile.
@@ -278,11 +520,7 @@ impl<Q: Query, T: Report> Lane<Q, T> {
             for (key, result) in answers {
                 for waiter in state.waiting.remove(&key).unwrap_or_default() {
                     let fetched = match &result {
-                        Ok(raw) => {
-                            echoed::<T>(raw.bytes().clone(), &waiter.asked).ok_or_else(|| {
-                                Failure::Unavailable("an answer that is not JSON".into())
-                            })
-                        }
+                        Ok(raw) => Ok(echo_as(raw, &waiter.asked)),
                         Err(failure) => Err(failure.clone()),
                     };
                     let _ = waiter.reply.send(fetched);
@@ -307,7 +545,9 @@ impl<Q: Query, T: Report> Lane<Q, T> {
         if !spec.cacheable {
             return;
         }
+        let fetched_at = SystemTime::now();
         let mut rows = Vec::new();
+        let mut hot = Vec::new();
         for (key, result) in answers {
             let Ok(raw) = result else { continue };
             if !matches!(raw.status(), Status::Found | Status::NotFound) {
@@ -319,6 +559,17 @@ impl<Q: Query, T: Report> Lane<Q, T> {
                 raw: raw.bytes().clone(),
                 alias: false,
             });
+            if self.hot.is_on() {
+                // A copy: an answer's bytes may be a slice of the whole batch's body, which
+                // memory would otherwise hold whole.
+                let stored = StoredAnswer {
+                    raw: Bytes::copy_from_slice(raw.bytes()),
+                    response_code: raw.response_code(),
+                    fetched_at,
+                };
+                let echo = raw.resource().map(Into::into);
+                hot.push((key, stored, echo));
+            }
             if spec.answers_other_hashes && raw.status() == Status::Found {
                 let ids = raw.ids();
                 for other in [&ids.md5, &ids.sha1, &ids.sha256].into_iter().flatten() {
@@ -334,21 +585,145 @@ impl<Q: Query, T: Report> Lane<Q, T> {
                 }
             }
         }
-        if let Err(error) = self.store.keep(&self.scope, rows, SystemTime::now()).await {
-            tracing::warn!(%error, "answers not kept in the store");
+        match self.store.keep(&self.scope, rows, fetched_at).await {
+            // Memory serves only what the store holds.
+            Ok(()) => {
+                let checked = Instant::now();
+                for (key, stored, echo) in hot {
+                    let answer = Hot {
+                        stored,
+                        echo,
+                        checked,
+                    };
+                    self.hot.put(self.hot_lane, key, answer);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "answers not kept in the store"),
         }
     }
 }
 
 /// `raw` echoing `asked` as its `resource` (when it has one and echoes something else): the
-/// service echoes each question as it was asked.
+/// service echoes each question as it was asked. `None` when `raw` is not one answer.
 fn echoed<T: Report>(raw: Bytes, asked: &str) -> Option<Bytes> {
-    let answer = RawAnswer::<T>::parse(raw).ok()?;
+    RawAnswer::<T>::parse(raw)
+        .ok()
+        .map(|answer| echo_as(&answer, asked))
+}
+
+/// The bytes of `answer` echoing `asked`.
+fn echo_as<T: Report>(answer: &RawAnswer<T>, asked: &str) -> Bytes {
     match answer.resource() {
         Some(echo) if echo != asked => answer
             .with_resource(asked)
-            .map(|a| a.bytes().clone())
-            .or_else(|| Some(answer.bytes().clone())),
-        _ => Some(answer.bytes().clone()),
+            .map_or_else(|| answer.bytes().clone(), |a| a.bytes().clone()),
+        _ => answer.bytes().clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(size: usize, at: Instant) -> Hot {
+        Hot {
+            stored: StoredAnswer {
+                raw: Bytes::from(vec![b' '; size]),
+                response_code: 1,
+                fetched_at: SystemTime::now(),
+            },
+            echo: None,
+            checked: at,
+        }
+    }
+
+    fn held(hot: &HotAnswers) -> (usize, usize) {
+        let generations = hot.lock();
+        let maps = generations.newer.iter().chain(&generations.older);
+        let count = maps.clone().map(HashMap::len).sum();
+        let bytes = maps
+            .flatten()
+            .map(|(k, h)| h.cost(k.as_bytes().len()))
+            .sum();
+        (count, bytes)
+    }
+
+    fn has(hot: &HotAnswers, key: &str, now: Instant) -> bool {
+        hot.get_many(0, [(key, "")].into_iter(), now)[0].is_some()
+    }
+
+    /// Whether `key` is held, without reading it (which moves it).
+    fn holds(hot: &HotAnswers, key: &str) -> bool {
+        let generations = hot.lock();
+        let has = |maps: &Vec<HashMap<Key, Hot>>| {
+            maps.first().is_some_and(|m| m.contains_key(key.as_bytes()))
+        };
+        has(&generations.newer) || has(&generations.older)
+    }
+
+    #[test]
+    fn memory_holds_the_latest_answers_within_its_budget() {
+        let now = Instant::now();
+        let hot = HotAnswers::new(100_000);
+        for i in 0..1_000 {
+            hot.put(0, &format!("k{i:03}"), answer(1_000, now));
+            assert!(held(&hot).1 <= 100_000);
+        }
+        // Half the budget of the newest answers at least, never the oldest.
+        let half = 50_000 / (1_000 + 4 + HOT_OVERHEAD);
+        assert!((1_000 - half..1_000).all(|i| holds(&hot, &format!("k{i:03}"))));
+        assert!(!holds(&hot, "k000"));
+        // An answer larger than half the budget is not kept.
+        hot.put(0, "big", answer(60_000, now));
+        assert!(!holds(&hot, "big"));
+    }
+
+    #[test]
+    fn an_answer_read_again_survives_the_older_generation() {
+        let now = Instant::now();
+        let hot = HotAnswers::new(20 * (1_000 + HOT_OVERHEAD + 3));
+        hot.put(0, "k00", answer(1_000, now));
+        for i in 1..15 {
+            hot.put(0, &format!("k{i:02}"), answer(1_000, now));
+        }
+        // k00 is in the older generation now; reading it moves it to the newer, so that the
+        // next turn, which drops the older, keeps it.
+        assert!(has(&hot, "k00", now));
+        for i in 15..25 {
+            hot.put(0, &format!("k{i:02}"), answer(1_000, now));
+        }
+        assert!(has(&hot, "k00", now));
+        assert!(!has(&hot, "k01", now));
+    }
+
+    #[test]
+    fn the_store_is_read_again_for_an_answer_held_a_minute() {
+        let then = Instant::now();
+        let hot = HotAnswers::new(1 << 20);
+        hot.put(0, "k", answer(10, then));
+        assert!(has(&hot, "k", then + HOT_TRUST - Duration::from_secs(1)));
+        assert!(!has(&hot, "k", then + HOT_TRUST));
+    }
+
+    #[test]
+    fn long_and_short_keys_are_found() {
+        let now = Instant::now();
+        let hot = HotAnswers::new(1 << 20);
+        let long = "u".repeat(200);
+        let short = "44d88612fea8a8f36de82e1278abb02f";
+        hot.put(0, &long, answer(10, now));
+        hot.put(0, short, answer(10, now));
+        assert!(has(&hot, &long, now) && has(&hot, short, now));
+        assert!(!has(&hot, &long[1..], now) && !has(&hot, &short[1..], now));
+        assert!(!has(&hot, &format!("{short}\0"), now));
+    }
+
+    #[test]
+    fn no_budget_no_memory() {
+        let now = Instant::now();
+        let hot = HotAnswers::new(0);
+        hot.put(0, "k", answer(10, now));
+        assert!(!has(&hot, "k", now));
+        assert_eq!(held(&hot), (0, 0));
     }
 }

@@ -26,7 +26,8 @@ mod token;
 
 pub use error::Error;
 pub use gateway::{
-    Gateway, GatewayBuilder, RunningGateway, CACHE_HEADER, HEALTH_PATH, METRICS_PATH,
+    Gateway, GatewayBuilder, RunningGateway, CACHE_HEADER, DEFAULT_MEMORY_CACHE, HEALTH_PATH,
+    METRICS_PATH,
 };
 pub use store::{AuditEntry, Store};
 pub use token::{Allow, Token, TokenInfo};
