@@ -79,6 +79,10 @@ struct ServeArgs {
     /// from a stale cache entry) at once.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     max_quota_wait: Duration,
+    /// Recent answers kept in memory in front of the store, in MiB (0 for none): a hit found
+    /// there costs no store query.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    memory_cache: usize,
     /// Overrides the tier's requests per minute.
     #[arg(long, value_name = "N")]
     per_minute: Option<u32>,
@@ -227,6 +231,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .window(args.window)
         .max_age(args.max_age, args.max_age_not_found)
         .max_quota_wait(args.max_quota_wait)
+        .memory_cache(args.memory_cache.saturating_mul(1 << 20))
         .per_minute(args.per_minute)
         .per_day(args.per_day);
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {

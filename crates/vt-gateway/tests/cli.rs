@@ -267,5 +267,8 @@ async fn serve_speaks_https_with_a_given_certificate() {
     let (status, _, stderr) = gateway.stop();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("answered"), "the access log: {stderr}");
-    assert!(!stderr.contains('\u{1b}'), "no colours in a log that is not a terminal: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colours in a log that is not a terminal: {stderr:?}"
+    );
 }

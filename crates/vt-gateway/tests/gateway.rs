@@ -8,6 +8,13 @@ use common::{get, post, raw, token, Kind, Setup, KEY};
 use vt_emulator::Tier;
 use vt_gateway::Allow;
 
+/// Two SHA-256s of `hashes`: two different files (a found report is also stored under its
+/// file's other hashes, so an MD5 and a SHA-256 may name one file).
+fn two_files(hashes: &[String]) -> (String, String) {
+    let mut sha256s = hashes.iter().filter(|h| h.len() == 64).cloned();
+    (sha256s.next().unwrap(), sha256s.next().unwrap())
+}
+
 fn header<'r>(response: &'r http::Response<bytes::Bytes>, name: &str) -> Option<&'r str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -202,7 +209,16 @@ async fn forty_clients_two_requests(kind: Kind) {
     .await;
     let base = setup.base();
     let client = token(&setup.store, "soar", Allow::default()).await;
-    let hashes: Vec<String> = setup.hashes[..40].to_vec();
+    // SHA-256s: forty different files, so that no answer of the first batch (stored under its
+    // file's other hashes too) answers a question of the second from the cache.
+    let hashes: Vec<String> = setup
+        .hashes
+        .iter()
+        .filter(|h| h.len() == 64)
+        .take(40)
+        .cloned()
+        .collect();
+    assert_eq!(hashes.len(), 40);
     let mut clients = Vec::new();
     for hash in hashes.clone() {
         let (base, client) = (base.clone(), client.clone());
@@ -291,7 +307,7 @@ async fn stale_if_error(kind: Kind) {
     let http = raw();
     let base = setup.base();
     let client = token(&setup.store, "ir", Allow::default()).await;
-    let (known, unknown) = (setup.hashes[0].clone(), setup.hashes[1].clone());
+    let (known, unknown) = two_files(&setup.hashes);
     let fresh = get(
         &http,
         &base,
@@ -515,7 +531,7 @@ async fn stale_when_the_quota_is_spent(kind: Kind) {
     let http = raw();
     let base = setup.base();
     let client = token(&setup.store, "night-shift", Allow::default()).await;
-    let (cached, other) = (setup.hashes[0].clone(), setup.hashes[1].clone());
+    let (cached, other) = two_files(&setup.hashes);
     let fresh = get(
         &http,
         &base,
