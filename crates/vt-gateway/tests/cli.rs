@@ -82,6 +82,34 @@ fn token_add_prints_the_token_alone_and_nothing_else_shows_it() {
     assert!(text(&bad_store.stderr).contains("expected sqlite:PATH or postgres://"));
 }
 
+/// What a served gateway needs: an emulator upstream and, in a folder, the key file, the
+/// store, and a token made with `token add`.
+struct Upstream {
+    emulator: vt_emulator::RunningEmulator,
+    hashes: Vec<String>,
+    key_file: std::path::PathBuf,
+    store: String,
+    token: String,
+}
+
+async fn upstream(dir: &Path, token_name: &str) -> Upstream {
+    let (dataset, hashes) = common::data(20, 3);
+    let emulator = common::start_emulator(common::emulator(Tier::Private, dataset)).await;
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    let store = format!("sqlite:{}", dir.join("gw.sqlite").display());
+    let token = text(&run(&["token", "add", token_name, "--store", &store]).stdout)
+        .trim()
+        .to_owned();
+    Upstream {
+        emulator,
+        hashes,
+        key_file,
+        store,
+        token,
+    }
+}
+
 /// A gateway process: its one line read, the rest of its output kept.
 struct Serving {
     child: std::process::Child,
@@ -135,15 +163,14 @@ impl Serving {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_prints_one_line_once_bound_serves_and_stops_on_sigterm() {
-    let (dataset, hashes) = common::data(20, 3);
-    let emulator = common::start_emulator(common::emulator(Tier::Private, dataset)).await;
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("key");
-    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
-    let store = format!("sqlite:{}", dir.path().join("gw.sqlite").display());
-    let token = text(&run(&["token", "add", "alice", "--store", &store]).stdout)
-        .trim()
-        .to_owned();
+    let Upstream {
+        emulator,
+        hashes,
+        key_file,
+        store,
+        token,
+    } = upstream(dir.path(), "alice").await;
 
     let gateway = serve(
         &emulator.url(),
@@ -226,14 +253,13 @@ async fn serve_speaks_https_with_a_given_certificate() {
     std::fs::write(&cert_file, cert.pem()).unwrap();
     std::fs::write(&cert_key, key.serialize_pem()).unwrap();
 
-    let (dataset, hashes) = common::data(20, 4);
-    let emulator = common::start_emulator(common::emulator(Tier::Private, dataset)).await;
-    let key_file = dir.path().join("key");
-    std::fs::write(&key_file, KEY).unwrap();
-    let store = format!("sqlite:{}", dir.path().join("gw.sqlite").display());
-    let token = text(&run(&["token", "add", "tls", "--store", &store]).stdout)
-        .trim()
-        .to_owned();
+    let Upstream {
+        emulator,
+        hashes,
+        key_file,
+        store,
+        token,
+    } = upstream(dir.path(), "tls").await;
     let gateway = serve(
         &emulator.url(),
         &key_file,

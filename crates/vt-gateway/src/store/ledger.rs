@@ -36,6 +36,23 @@ impl PgLedger {
     }
 }
 
+/// A transaction holding `key`'s lock: one key's takes and holds, in every gateway, one at a
+/// time (the atomicity `QuotaLedger::take` asks for), each statement bounded in time.
+async fn locked<'c>(
+    client: &'c mut deadpool_postgres::Object,
+    key: &str,
+) -> Result<deadpool_postgres::Transaction<'c>, LedgerError> {
+    let transaction = client.transaction().await?;
+    transaction.batch_execute(STATEMENT_TIMEOUT).await?;
+    transaction
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+            &[&key],
+        )
+        .await?;
+    Ok(transaction)
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -57,12 +74,7 @@ impl QuotaLedger for PgLedger {
         let now_ms = ms(now);
         self.run(async {
             let mut client = self.pool.get().await?;
-            let transaction = client.transaction().await?;
-            transaction.batch_execute(STATEMENT_TIMEOUT).await?;
-            // One key's takes and holds, in every gateway, one at a time.
-            transaction
-                .execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&key])
-                .await?;
+            let transaction = locked(&mut client, key).await?;
             transaction
                 .execute(
                     "DELETE FROM quota_sent WHERE key_fingerprint = $1 AND sent_at_ms < $2",
@@ -162,11 +174,7 @@ impl QuotaLedger for PgLedger {
         let until_ms = now_ms.saturating_add(millis(wait));
         self.run(async {
             let mut client = self.pool.get().await?;
-            let transaction = client.transaction().await?;
-            transaction.batch_execute(STATEMENT_TIMEOUT).await?;
-            transaction
-                .execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", &[&key])
-                .await?;
+            let transaction = locked(&mut client, key).await?;
             transaction
                 .execute(
                     "INSERT INTO quota_hold (key_fingerprint, set_at_ms, until_ms) VALUES ($1, $2, $3) \

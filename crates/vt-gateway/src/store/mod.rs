@@ -318,9 +318,34 @@ pub(crate) fn from_ms(at_ms: i64) -> SystemTime {
 /// The migrations of one store, in order: (version, SQL).
 type Migrations = &'static [(i64, &'static str)];
 
+/// The migrations of `all` after version `applied`, in order; a store migrated by a newer
+/// gateway (`applied` past the last known) is refused.
+fn pending(all: Migrations, applied: i64) -> Result<Migrations, Error> {
+    let known = all.last().map_or(0, |&(version, _)| version);
+    if applied > known {
+        return Err(Error::StoreTooNew {
+            found: applied,
+            known,
+        });
+    }
+    Ok(&all[all.partition_point(|&(version, _)| version <= applied)..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_migrations_follow_the_applied_one_and_a_newer_store_is_refused() {
+        const ALL: Migrations = &[(1, "a"), (2, "b"), (3, "c")];
+        assert_eq!(pending(ALL, 0).unwrap(), ALL);
+        assert_eq!(pending(ALL, 2).unwrap(), &[(3, "c")]);
+        assert!(pending(ALL, 3).unwrap().is_empty());
+        assert!(matches!(
+            pending(ALL, 4),
+            Err(Error::StoreTooNew { found: 4, known: 3 })
+        ));
+    }
 
     #[test]
     fn a_password_in_a_store_url_is_hidden() {

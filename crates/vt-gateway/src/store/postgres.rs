@@ -101,14 +101,7 @@ impl Postgres {
                 .await
                 .map_err(pg_error)?
                 .get(0);
-            let known = MIGRATIONS.last().map_or(0, |&(v, _)| v);
-            if applied > known {
-                return Err(Error::StoreTooNew {
-                    found: applied,
-                    known,
-                });
-            }
-            for &(version, sql) in MIGRATIONS.iter().filter(|&&(v, _)| v > applied) {
+            for &(version, sql) in super::pending(MIGRATIONS, applied)? {
                 let transaction = client.transaction().await.map_err(pg_error)?;
                 transaction
                     .batch_execute(sql)

@@ -304,14 +304,7 @@ fn migrate(connection: &Connection) -> Result<(), Error> {
             |row| row.get(0),
         )
         .map_err(Error::store)?;
-    let known = MIGRATIONS.last().map_or(0, |&(v, _)| v);
-    if applied > known {
-        return Err(Error::StoreTooNew {
-            found: applied,
-            known,
-        });
-    }
-    for &(version, sql) in MIGRATIONS.iter().filter(|&&(v, _)| v > applied) {
+    for &(version, sql) in super::pending(MIGRATIONS, applied)? {
         connection
             .execute_batch(&format!(
                 "BEGIN IMMEDIATE; {sql}; INSERT INTO gateway_migration VALUES ({version}, {}); COMMIT;",
