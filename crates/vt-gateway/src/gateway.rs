@@ -15,7 +15,8 @@ use vt_api::{ApiKey, Client, RetryPolicy, Tier};
 use vt_server::{reply, routes, Abort, Body, Limits, Listener, Received, Serving, Spool};
 
 use crate::audit::AuditLog;
-use crate::lane::{Freshness, HotAnswers, LaneSetup};
+use crate::hot::HotAnswers;
+use crate::lane::{Freshness, LaneSetup};
 use crate::metrics::Metrics;
 use crate::service::{Asked, Reply, Service, Settings};
 use crate::{Error, Store};

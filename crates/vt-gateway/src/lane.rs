@@ -9,10 +9,9 @@
 //! after finds it there.
 //!
 //! In front of the store, the answers read or kept lately stay in memory ([`HotAnswers`],
-//! bounded): a hit then costs no store query, and no scan when it echoes what was asked.
+//! bounded, in `hot.rs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +19,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use vt_api::{CacheScope, Client, Endpoint, Params, Query, RawAnswer, Report, Status};
 
+use crate::hot::{Hot, HotAnswers, HotHit};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoredAnswer, ToKeep};
 
@@ -97,198 +97,6 @@ pub(crate) enum Cached {
     Stale(Bytes),
     /// Nothing stored.
     Missing,
-}
-
-/// How long an answer in memory is served without the store being read again: the store
-/// stays the authority (a newer answer kept by another gateway, a cleared cache), at most this
-/// much behind.
-const HOT_TRUST: Duration = Duration::from_secs(60);
-
-/// What an answer in memory costs beyond its bytes, key and echo (its slot in a map half
-/// full at worst), about.
-const HOT_OVERHEAD: usize = 320;
-
-/// Recent final answers of every lane, in memory in front of the store, at most `budget`
-/// bytes: two generations, the older dropped whole when the newer holds half the budget (least
-/// recently used, roughly, at the cost of a map insert per hit in the older).
-pub(crate) struct HotAnswers {
-    budget: usize,
-    lanes: AtomicUsize,
-    generations: Mutex<Generations>,
-}
-
-impl std::fmt::Debug for HotAnswers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HotAnswers")
-            .field("budget", &self.budget)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Each generation holds one map per lane, by match key.
-#[derive(Default)]
-struct Generations {
-    newer: Vec<HashMap<Key, Hot>>,
-    older: Vec<HashMap<Key, Hot>>,
-    newer_bytes: usize,
-}
-
-/// The longest match key kept in the map's slot itself (an MD5, SHA-1 or SHA-256, most
-/// domains and addresses).
-const INLINE_KEY: usize = 64;
-
-/// A match key, in the map's slot when short: a lookup then reads the slot alone, not also a
-/// key allocated among the answers (a cache and TLB miss each, half of a hit's time when the
-/// keys lived on the heap).
-#[derive(Clone)]
-enum Key {
-    Inline(u8, [u8; INLINE_KEY]),
-    Heap(Box<[u8]>),
-}
-
-impl Key {
-    fn new(key: &str) -> Key {
-        let bytes = key.as_bytes();
-        match u8::try_from(bytes.len()) {
-            Ok(len) if bytes.len() <= INLINE_KEY => {
-                let mut inline = [0; INLINE_KEY];
-                inline[..bytes.len()].copy_from_slice(bytes);
-                Key::Inline(len, inline)
-            }
-            _ => Key::Heap(bytes.into()),
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Key::Inline(len, bytes) => &bytes[..usize::from(*len)],
-            Key::Heap(bytes) => bytes,
-        }
-    }
-}
-
-// Hashed and compared as its bytes, so that the maps are searched with a `&[u8]`.
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state);
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for Key {}
-
-impl std::borrow::Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-/// An answer in memory: as stored, the `resource` it echoes, and when the store last had it.
-struct Hot {
-    stored: StoredAnswer,
-    echo: Option<Box<str>>,
-    checked: Instant,
-}
-
-impl Hot {
-    fn cost(&self, key_len: usize) -> usize {
-        let echo = self.echo.as_ref().map_or(0, |echo| echo.len());
-        self.stored.raw.len() + key_len + echo + HOT_OVERHEAD
-    }
-}
-
-impl HotAnswers {
-    /// At most `budget` bytes of answers (none when 0).
-    pub(crate) fn new(budget: usize) -> HotAnswers {
-        HotAnswers {
-            budget,
-            lanes: AtomicUsize::new(0),
-            generations: Mutex::new(Generations::default()),
-        }
-    }
-
-    /// A number for a new lane's answers.
-    fn lane(&self) -> usize {
-        self.lanes.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn is_on(&self) -> bool {
-        self.budget > 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
-        self.generations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The answers of `lane` to each `(match key, text asked)` that the store had less than
-    /// [`HOT_TRUST`] before `now`, each with whether it echoes the text asked.
-    fn get_many<'a>(
-        &self,
-        lane: usize,
-        asked: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
-        now: Instant,
-    ) -> Vec<Option<(StoredAnswer, bool)>> {
-        if !self.is_on() {
-            return asked.map(|_| None).collect();
-        }
-        let mut generations = self.lock();
-        asked
-            .map(|(key, text)| {
-                let judge = |hot: &Hot| {
-                    let trusted = now.saturating_duration_since(hot.checked) < HOT_TRUST;
-                    let echoes = hot.echo.as_deref().is_none_or(|echo| echo == text);
-                    trusted.then(|| (hot.stored.clone(), echoes))
-                };
-                let key = key.as_bytes();
-                if let Some(hot) = generations.newer.get(lane).and_then(|m| m.get(key)) {
-                    return judge(hot);
-                }
-                // Read again: into the newer generation, so that it outlives the older.
-                let (key, hot) = generations.older.get_mut(lane)?.remove_entry(key)?;
-                let judged = judge(&hot);
-                self.insert(&mut generations, lane, key, hot);
-                judged
-            })
-            .collect()
-    }
-
-    fn put(&self, lane: usize, key: &str, hot: Hot) {
-        if !self.is_on() {
-            return;
-        }
-        let mut generations = self.lock();
-        if let Some(older) = generations.older.get_mut(lane) {
-            older.remove(key.as_bytes());
-        }
-        self.insert(&mut generations, lane, Key::new(key), hot);
-    }
-
-    fn insert(&self, generations: &mut Generations, lane: usize, key: Key, hot: Hot) {
-        let key_len = key.as_bytes().len();
-        let cost = hot.cost(key_len);
-        let half = self.budget / 2;
-        if cost > half {
-            return;
-        }
-        if generations.newer_bytes + cost > half {
-            generations.older = std::mem::take(&mut generations.newer);
-            generations.newer_bytes = 0;
-        }
-        if generations.newer.len() <= lane {
-            generations.newer.resize_with(lane + 1, HashMap::new);
-        }
-        if let Some(replaced) = generations.newer[lane].insert(key, hot) {
-            generations.newer_bytes -= replaced.cost(key_len);
-        }
-        generations.newer_bytes += cost;
-    }
 }
 
 /// One lookup endpoint with one set of parameters (`allinfo` or not).
@@ -389,7 +197,8 @@ impl<Q: Query, T: Report> Lane<Q, T> {
             .iter()
             .zip(in_memory)
             .map(|(query, hot)| {
-                let (stored, echoes) = hot.filter(|(stored, _)| freshness.is_fresh(stored, now))?;
+                let HotHit { stored, echoes } =
+                    hot.filter(|hit| freshness.is_fresh(&hit.stored, now))?;
                 // Most hits ask as the answer was asked: its bytes serve as they are.
                 let bytes = if echoes {
                     stored.raw
@@ -618,112 +427,5 @@ fn echo_as<T: Report>(answer: &RawAnswer<T>, asked: &str) -> Bytes {
             .with_resource(asked)
             .map_or_else(|| answer.bytes().clone(), |a| a.bytes().clone()),
         _ => answer.bytes().clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn answer(size: usize, at: Instant) -> Hot {
-        Hot {
-            stored: StoredAnswer {
-                raw: Bytes::from(vec![b' '; size]),
-                response_code: 1,
-                fetched_at: SystemTime::now(),
-            },
-            echo: None,
-            checked: at,
-        }
-    }
-
-    fn held(hot: &HotAnswers) -> (usize, usize) {
-        let generations = hot.lock();
-        let maps = generations.newer.iter().chain(&generations.older);
-        let count = maps.clone().map(HashMap::len).sum();
-        let bytes = maps
-            .flatten()
-            .map(|(k, h)| h.cost(k.as_bytes().len()))
-            .sum();
-        (count, bytes)
-    }
-
-    fn has(hot: &HotAnswers, key: &str, now: Instant) -> bool {
-        hot.get_many(0, [(key, "")].into_iter(), now)[0].is_some()
-    }
-
-    /// Whether `key` is held, without reading it (which moves it).
-    fn holds(hot: &HotAnswers, key: &str) -> bool {
-        let generations = hot.lock();
-        let has = |maps: &Vec<HashMap<Key, Hot>>| {
-            maps.first().is_some_and(|m| m.contains_key(key.as_bytes()))
-        };
-        has(&generations.newer) || has(&generations.older)
-    }
-
-    #[test]
-    fn memory_holds_the_latest_answers_within_its_budget() {
-        let now = Instant::now();
-        let hot = HotAnswers::new(100_000);
-        for i in 0..1_000 {
-            hot.put(0, &format!("k{i:03}"), answer(1_000, now));
-            assert!(held(&hot).1 <= 100_000);
-        }
-        // Half the budget of the newest answers at least, never the oldest.
-        let half = 50_000 / (1_000 + 4 + HOT_OVERHEAD);
-        assert!((1_000 - half..1_000).all(|i| holds(&hot, &format!("k{i:03}"))));
-        assert!(!holds(&hot, "k000"));
-        // An answer larger than half the budget is not kept.
-        hot.put(0, "big", answer(60_000, now));
-        assert!(!holds(&hot, "big"));
-    }
-
-    #[test]
-    fn an_answer_read_again_survives_the_older_generation() {
-        let now = Instant::now();
-        let hot = HotAnswers::new(20 * (1_000 + HOT_OVERHEAD + 3));
-        hot.put(0, "k00", answer(1_000, now));
-        for i in 1..15 {
-            hot.put(0, &format!("k{i:02}"), answer(1_000, now));
-        }
-        // k00 is in the older generation now; reading it moves it to the newer, so that the
-        // next turn, which drops the older, keeps it.
-        assert!(has(&hot, "k00", now));
-        for i in 15..25 {
-            hot.put(0, &format!("k{i:02}"), answer(1_000, now));
-        }
-        assert!(has(&hot, "k00", now));
-        assert!(!has(&hot, "k01", now));
-    }
-
-    #[test]
-    fn the_store_is_read_again_for_an_answer_held_a_minute() {
-        let then = Instant::now();
-        let hot = HotAnswers::new(1 << 20);
-        hot.put(0, "k", answer(10, then));
-        assert!(has(&hot, "k", then + HOT_TRUST - Duration::from_secs(1)));
-        assert!(!has(&hot, "k", then + HOT_TRUST));
-    }
-
-    #[test]
-    fn long_and_short_keys_are_found() {
-        let now = Instant::now();
-        let hot = HotAnswers::new(1 << 20);
-        let long = "u".repeat(200);
-        let short = "44d88612fea8a8f36de82e1278abb02f";
-        hot.put(0, &long, answer(10, now));
-        hot.put(0, short, answer(10, now));
-        assert!(has(&hot, &long, now) && has(&hot, short, now));
-        assert!(!has(&hot, &long[1..], now) && !has(&hot, &short[1..], now));
-        assert!(!has(&hot, &format!("{short}\0"), now));
-    }
-
-    #[test]
-    fn no_budget_no_memory() {
-        let now = Instant::now();
-        let hot = HotAnswers::new(0);
-        hot.put(0, "k", answer(10, now));
-        assert!(!has(&hot, "k", now));
-        assert_eq!(held(&hot), (0, 0));
     }
 }

@@ -18,6 +18,7 @@ mod access;
 mod audit;
 mod error;
 mod gateway;
+mod hot;
 mod lane;
 mod metrics;
 mod service;

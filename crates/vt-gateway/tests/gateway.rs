@@ -247,6 +247,17 @@ async fn forty_clients_two_requests(kind: Kind) {
     assert_eq!(stats.endpoint("file/report"), 2, "{stats:?}");
     assert_eq!(stats.resources_asked, 40);
     setup.gateway.shutdown().await;
+    // The audit log has every request once, whoever answered it first.
+    let audit = setup.store.audit(0, Some("soar")).await.unwrap();
+    let mut audited: Vec<&str> = audit.iter().map(|e| e.resources.as_str()).collect();
+    audited.sort_unstable();
+    let mut asked: Vec<&str> = hashes.iter().map(String::as_str).collect();
+    asked.sort_unstable();
+    assert_eq!(audited, asked);
+    assert!(audit
+        .iter()
+        .all(|e| e.endpoint == "file/report" && e.outcome == "upstream" && e.counted));
+    assert!(audit.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
 }
 on_both_stores!(
     forty_clients_with_one_hash_each_cost_two_upstream_requests,

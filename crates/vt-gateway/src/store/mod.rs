@@ -347,6 +347,35 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn the_audit_log_keeps_every_entry_in_order_in_groups_and_one_by_one() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("gateway.sqlite");
+        let store = Store::open(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        // Two whole groups of rows a statement, then the rest one by one.
+        let entries: Vec<AuditEntry> = (0..2 * 32 + 5)
+            .map(|i| AuditEntry {
+                at_ms: 1_000 + i,
+                token: format!("t{}", i % 3),
+                endpoint: "file/report".into(),
+                resources: format!("{i:032x}"),
+                outcome: if i % 2 == 0 { "cache" } else { "upstream" }.into(),
+                counted: i % 5 != 0,
+            })
+            .collect();
+        store.record(entries.clone()).await.unwrap();
+        assert_eq!(store.audit(0, None).await.unwrap(), entries);
+        let of_t1: Vec<AuditEntry> = entries
+            .iter()
+            .filter(|e| e.token == "t1")
+            .cloned()
+            .collect();
+        assert_eq!(store.audit(0, Some("t1")).await.unwrap(), of_t1);
+        assert_eq!(store.audit(1_060, None).await.unwrap(), entries[60..]);
+    }
+
     #[test]
     fn a_password_in_a_store_url_is_hidden() {
         assert_eq!(

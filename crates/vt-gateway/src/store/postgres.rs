@@ -309,32 +309,25 @@ impl Postgres {
     }
 
     pub(crate) async fn record(&self, entries: &[AuditEntry]) -> Result<(), Error> {
-        let mut client = self.pool.get().await.map_err(pg_error)?;
-        let transaction = client.transaction().await.map_err(pg_error)?;
-        let statement = transaction
-            .prepare_cached(
+        // One statement for the whole batch (a column an array), not a round trip a row.
+        let at_ms: Vec<i64> = entries.iter().map(|e| e.at_ms).collect();
+        let token: Vec<&str> = entries.iter().map(|e| e.token.as_str()).collect();
+        let endpoint: Vec<&str> = entries.iter().map(|e| e.endpoint.as_str()).collect();
+        let resources: Vec<&str> = entries.iter().map(|e| e.resources.as_str()).collect();
+        let outcome: Vec<&str> = entries.iter().map(|e| e.outcome.as_str()).collect();
+        let counted: Vec<bool> = entries.iter().map(|e| e.counted).collect();
+        let client = self.pool.get().await.map_err(pg_error)?;
+        client
+            .execute(
                 "INSERT INTO gateway_audit (at_ms, token, endpoint, resources, outcome, counted) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 SELECT a, t, e, r, o, c FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], \
+                 $4::TEXT[], $5::TEXT[], $6::BOOLEAN[]) WITH ORDINALITY AS u(a, t, e, r, o, c, n) \
+                 ORDER BY n",
+                &[&at_ms, &token, &endpoint, &resources, &outcome, &counted],
             )
             .await
-            .map_err(pg_error)?;
-        for e in entries {
-            transaction
-                .execute(
-                    &statement,
-                    &[
-                        &e.at_ms,
-                        &e.token,
-                        &e.endpoint,
-                        &e.resources,
-                        &e.outcome,
-                        &e.counted,
-                    ],
-                )
-                .await
-                .map_err(pg_error)?;
-        }
-        transaction.commit().await.map_err(pg_error)
+            .map(drop)
+            .map_err(pg_error)
     }
 
     pub(crate) async fn audit(
