@@ -28,7 +28,11 @@
 //! gateways run again on fresh PostgreSQL databases. `VT_BENCH_SHAPES` (`25` or `1`) and
 //! `VT_BENCH_CLIENTS` (`8` or `32`) pick scenarios; `VT_BENCH_STORES=sqlite` skips
 //! PostgreSQL; `VT_BENCH_ONLY` (`direct`, `misses`, `hits` or `store`) runs one kind of run,
-//! for profiling it.
+//! for profiling it. `VT_BENCH_LATENCY_MS` delays every answer of the emulator by that much
+//! (its `slow` fault on every request), as the service's round trip over the internet would:
+//! the direct and miss runs then measure what a client sees of the gateway in front of a
+//! distant service, not the gateway's CPU against an upstream that answers in microseconds
+//! (give the runs a few seconds: `VT_BENCH_SECS=3`).
 #![allow(clippy::print_stdout, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -45,7 +49,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use vt_emulator::{Dataset, Emulator, KeySpec, RunningEmulator, Tier};
+use vt_emulator::{Dataset, Emulator, Fault, FaultKind, KeySpec, RunningEmulator, Tier};
 use vt_gateway::{Allow, Gateway, RunningGateway, CACHE_HEADER, DEFAULT_MEMORY_CACHE};
 
 const ENGINES: usize = 60;
@@ -544,16 +548,24 @@ fn main() {
             .expect("a generated report loads");
         hashes.push(asked);
     }
-    let emulator = Emulator::builder()
+    let latency_ms: u64 = env_or("VT_BENCH_LATENCY_MS", 0);
+    let mut emulator = Emulator::builder()
         .dataset(dataset)
-        .key(KeySpec::new(KEY, Tier::Private).unwrap())
-        .build()
-        .unwrap();
+        .key(KeySpec::new(KEY, Tier::Private).unwrap());
+    if latency_ms > 0 {
+        emulator = emulator
+            .fault(Fault::new(FaultKind::Slow, 1.0).unwrap())
+            .slow_delay(Duration::from_millis(latency_ms));
+    }
+    let emulator = emulator.build().unwrap();
     println!(
         "vt-gateway throughput: {reports} reports ({ENGINES} engines) loaded in {:.1} s; {secs} s \
          per run, best of {rounds} alternating rounds",
         load_started.elapsed().as_secs_f64()
     );
+    if latency_ms > 0 {
+        println!("every answer of the emulator delayed by {latency_ms} ms (VT_BENCH_LATENCY_MS)");
+    }
     runtime.block_on(async move {
         let bench = Bench {
             emulator: emulator.start().await.unwrap(),
