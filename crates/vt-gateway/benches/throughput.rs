@@ -35,6 +35,11 @@
 //! (give the runs a few seconds: `VT_BENCH_SECS=3`).
 #![allow(clippy::print_stdout, missing_docs)]
 
+/// The allocator of the `vt-gateway` binary (and of `vt`), for the emulator and the clients
+/// alike: what a deployed gateway runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

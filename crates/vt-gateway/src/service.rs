@@ -273,11 +273,7 @@ impl Service {
         let spec = lane.spec();
         let text = asked.get(spec.query_param)?;
         let texts: Vec<&str> = match spec.batching {
-            vt_api::Batching::Joined(separator) => text
-                .split(separator)
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .collect(),
+            vt_api::Batching::Joined(separator) => split_list(text, separator),
             _ => vec![text],
         };
         if texts.is_empty() || texts.len() > lane.batch_size() {
@@ -418,7 +414,30 @@ fn serve<Q>(
     (Reply::Json(body, source), outcome)
 }
 
+/// The non-empty items of a list joined by `separator`, trimmed (a one-byte separator is
+/// searched as a byte, much faster than as a string).
+fn split_list<'t>(text: &'t str, separator: &str) -> Vec<&'t str> {
+    let item = |t: &'t str| Some(t.trim()).filter(|t| !t.is_empty());
+    match separator.as_bytes() {
+        [byte] if byte.is_ascii() => text.split(char::from(*byte)).filter_map(item).collect(),
+        _ => text.split(separator).filter_map(item).collect(),
+    }
+}
+
 /// `1` or `true`, as the service reads a switch.
 fn is_on(value: &str) -> bool {
     matches!(value.trim(), "1") || value.trim().eq_ignore_ascii_case("true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_split_on_their_separator_trimmed_without_empty_items() {
+        assert_eq!(split_list(" a, b,,c ,", ","), ["a", "b", "c"]);
+        assert_eq!(split_list("u1\nu2\n\n", "\n"), ["u1", "u2"]);
+        assert_eq!(split_list("a::b", "::"), ["a", "b"]);
+        assert!(split_list(" , ", ",").is_empty());
+    }
 }
