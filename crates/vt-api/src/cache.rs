@@ -4,10 +4,14 @@
 //! bytes of the answer as the service sent them, its `response_code`, and when it was
 //! fetched. An answer is only ever served for the service, endpoint and parameters it came
 //! from: a report of the demo's emulator is never given for a lookup on VirusTotal. A hit
-//! costs no quota. Writes of a batch go in one transaction, so a run killed at any point leaves
-//! every answer it had received and nothing half-written; WAL mode and a busy timeout let two
-//! processes share one file. The schema is versioned (`PRAGMA user_version`): a file of
-//! layout 2 keeps its answers (moved to layout 3's table), one of layout 0 or 1 has them
+//! costs no quota. A found file report is also stored under the file's other hashes, by
+//! reference: such an alias row holds no bytes, only the key of the answer received (same
+//! scope) whose bytes it shares, and reads as absent when that answer is gone, is itself an
+//! alias, or has another `response_code` now. Writes of a batch go in one transaction, so a
+//! run killed at any point leaves every answer it had received and nothing half-written; WAL
+//! mode and a busy timeout let two processes share one file. The schema is versioned
+//! (`PRAGMA user_version`): a file of layout 2 keeps its answers (moved to layout 3's table,
+//! its copies under other hashes turned into references), one of layout 0 or 1 has them
 //! discarded (they were not scoped), a newer one is refused.
 //!
 //! The same file can hold a quota ledger (`ClientBuilder::quota_ledger`; `Cache` implements
@@ -128,9 +132,10 @@ pub(crate) fn normalise_base_url(base_url: &str) -> String {
 pub struct CacheStats {
     /// Answers received.
     pub answers: u64,
-    /// Copies of found file reports under the file's other hashes.
+    /// Found file reports stored under the file's other hashes (aliases: each names the
+    /// answer received whose bytes it shares, and holds no bytes of its own).
     pub copies: u64,
-    /// The bytes of the stored answers (copies included).
+    /// The bytes of the stored answers, each counted once (aliases hold none).
     pub answer_bytes: u64,
     /// The size of the file (with its journal), 0 in memory.
     pub file_bytes: u64,
@@ -156,29 +161,40 @@ pub struct CachedAnswer {
 
 /// How a row came to be stored.
 #[derive(Debug, Clone, Copy)]
-enum Row {
-    /// The answer to a query for this key.
-    Asked,
-    /// The answer to a query for another hash of the same file.
-    Alias,
+enum Row<'a> {
+    /// The answer to a query for this key: its bytes.
+    Asked(&'a [u8]),
+    /// The answer to a query for another hash of the same file: the key it was asked by.
+    Alias(&'a str),
 }
 
-/// An answer received for its key replaces what was stored under it.
+/// An answer received for its key replaces what was stored under it (an alias included).
 const INSERT_ASKED: &str = "INSERT OR REPLACE INTO answer \
-    (service, endpoint, params, query_key, response_code, fetched_at, body, alias) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-/// A copy under another hash of the file never replaces an answer stored under that hash.
+    (service, endpoint, params, query_key, response_code, fetched_at, alias_of, body) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)";
+/// An alias (no bytes, the key of the answer it shares) never replaces what is stored under
+/// its key, an answer received or another alias.
 const INSERT_ALIAS: &str = "INSERT OR IGNORE INTO answer \
-    (service, endpoint, params, query_key, response_code, fetched_at, body, alias) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    (service, endpoint, params, query_key, response_code, fetched_at, alias_of, body) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'')";
+
+/// One key's answer: its own row, and for an alias the answer received that it names (its key
+/// index again), taken only if that is no alias itself and has the alias's `response_code`.
+/// The body is NULL, and the key reads as absent, when an alias names nothing so. A hash names
+/// one file whatever the day, so the named answer is a report of the same file (the same
+/// bytes, or a newer report); the alias keeps its own `fetched_at`, so a newer body is never
+/// taken for fresher than the alias is. The `=` on `alias_of`, NULL for an answer received,
+/// makes SQLite skip the second lookup for those.
+const SELECT_ANSWER: &str = "SELECT a.response_code, a.fetched_at, \
+    CASE WHEN a.alias_of IS NULL THEN a.body ELSE t.body END \
+    FROM answer AS a LEFT JOIN answer AS t \
+    ON t.service = a.service AND t.endpoint = a.endpoint AND t.params = a.params \
+    AND t.query_key = a.alias_of AND t.alias_of IS NULL AND t.response_code = a.response_code \
+    WHERE a.service = ?1 AND a.endpoint = ?2 AND a.params = ?3 AND a.query_key = ?4";
 
 /// The version of the file's layout this build reads and writes: 3 since `answer` has a rowid
-/// (2 had it `WITHOUT ROWID`).
+/// (2 had it `WITHOUT ROWID`) and its aliases name the answer they share (2 held copies).
 const SCHEMA_VERSION: i64 = 3;
-
-/// The columns of `answer`, in the order of its definition.
-const ANSWER_COLUMNS: &str =
-    "service, endpoint, params, query_key, response_code, fetched_at, body, alias";
 
 /// `answer` is an ordinary rowid table, its key a separate unique index: its rows (~7 KB
 /// reports) overflow any b-tree page, and a `WITHOUT ROWID` table keeps whole rows in the
@@ -188,6 +204,16 @@ const ANSWER_COLUMNS: &str =
 /// implements both the same way (an automatic unique index on a rowid table), `INSERT OR
 /// REPLACE`/`OR IGNORE` resolve against either, and this way the key is declared in the
 /// table's own definition, as in the gateway's PostgreSQL store, with no index name to keep.
+///
+/// `alias_of` is NULL for an answer received for its key; for an alias (a found file report
+/// under another hash of the file) it is the `query_key` of that answer, in the same scope,
+/// and `body` is empty: each report is written once, not once per hash (the writes, WAL frames
+/// and checkpoints of two more ~7 KB copies were most of the gateway's work for a cache miss).
+/// `body` stays `NOT NULL` (an alias's is a zero-length blob), so that a NULL body read through
+/// [`SELECT_ANSWER`]'s join can only mean an alias that names nothing it may share. `alias_of`
+/// comes before `body`: a row's small columns are then all in its first page, and what reads
+/// them alone (`len`, `stats`, the join's checks on the named row) never follows a report's
+/// overflow pages.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS answer (
     service TEXT NOT NULL,
@@ -196,8 +222,8 @@ CREATE TABLE IF NOT EXISTS answer (
     query_key TEXT NOT NULL,
     response_code INTEGER NOT NULL,
     fetched_at INTEGER NOT NULL,
+    alias_of TEXT,
     body BLOB NOT NULL,
-    alias INTEGER NOT NULL,
     PRIMARY KEY (service, endpoint, params, query_key)
 );
 CREATE TABLE IF NOT EXISTS quota_sent (
@@ -330,7 +356,10 @@ impl Cache {
     }
 
     /// The answers for many keys at once (one lock, one prepared statement), in their order;
-    /// the caller judges their age.
+    /// the caller judges their age. An alias (a key stored for another hash of a found file)
+    /// answers with the bytes of the answer received that it names, and its own
+    /// `response_code` and `fetched_at`; it is absent when that answer is gone, or has
+    /// another `response_code` now.
     pub fn get_many(
         &self,
         scope: &CacheScope,
@@ -338,24 +367,23 @@ impl Cache {
     ) -> Result<Vec<Option<CachedAnswer>>, Error> {
         let connection = self.lock();
         let mut statement = connection
-            .prepare_cached(
-                "SELECT response_code, fetched_at, body FROM answer \
-                 WHERE service = ?1 AND endpoint = ?2 AND params = ?3 AND query_key = ?4",
-            )
+            .prepare_cached(SELECT_ANSWER)
             .map_err(|e| cache_error("cannot read", e))?;
         keys.iter()
             .map(|key| {
-                let row: Option<(i64, i64, Vec<u8>)> = statement
+                let row: Option<(i64, i64, Option<Vec<u8>>)> = statement
                     .query_row(
                         params![scope.service, scope.endpoint, scope.params, key],
                         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                     )
                     .optional()
                     .map_err(|e| cache_error("cannot read", e))?;
-                Ok(row.map(|(response_code, fetched_secs, body)| CachedAnswer {
-                    raw: body.into(),
-                    response_code,
-                    fetched_at: UNIX_EPOCH + Duration::from_secs(fetched_secs.max(0) as u64),
+                Ok(row.and_then(|(response_code, fetched_secs, body)| {
+                    Some(CachedAnswer {
+                        raw: body?.into(),
+                        response_code,
+                        fetched_at: UNIX_EPOCH + Duration::from_secs(fetched_secs.max(0) as u64),
+                    })
                 }))
             })
             .collect()
@@ -372,33 +400,38 @@ impl Cache {
     ) -> Result<usize, Error> {
         self.put(
             scope,
-            answers.into_iter().map(|(k, c, b)| (k, c, b, Row::Asked)),
+            answers.into_iter().map(|(k, c, b)| (k, c, Row::Asked(b))),
             fetched_at,
         )
     }
 
     /// Like [`Cache::put_all`], and also stores each found file report under the file's other
-    /// hashes (`aliases`), where no answer is stored yet: a later lookup of the same file by
-    /// another of its hashes costs no quota. An alias never replaces an answer received for
-    /// that hash itself.
+    /// hashes, where nothing is stored yet: a later lookup of the same file by another hash
+    /// costs no quota. `aliases` are `(other hash's key, response_code, asked key)`: the
+    /// alias names the answer stored under `asked key` (in `answers`, in the same scope) and
+    /// shares its bytes, holding none itself; it answers only while that answer is there with
+    /// the same `response_code` (see [`Cache::get_many`]). An alias never replaces what is
+    /// stored under its key (an answer received for that hash itself, or another alias); an
+    /// answer received replaces an alias.
     pub fn put_all_with_aliases<'a>(
         &self,
         scope: &CacheScope,
         answers: impl IntoIterator<Item = (&'a str, i64, &'a [u8])>,
-        aliases: impl IntoIterator<Item = (&'a str, i64, &'a [u8])>,
+        aliases: impl IntoIterator<Item = (&'a str, i64, &'a str)>,
         fetched_at: SystemTime,
     ) -> Result<usize, Error> {
+        // The answers first, so that an alias never takes the key of an answer of the batch.
         let rows = answers
             .into_iter()
-            .map(|(k, c, b)| (k, c, b, Row::Asked))
-            .chain(aliases.into_iter().map(|(k, c, b)| (k, c, b, Row::Alias)));
+            .map(|(k, c, b)| (k, c, Row::Asked(b)))
+            .chain(aliases.into_iter().map(|(k, c, of)| (k, c, Row::Alias(of))));
         self.put(scope, rows, fetched_at)
     }
 
     fn put<'a>(
         &self,
         scope: &CacheScope,
-        rows: impl IntoIterator<Item = (&'a str, i64, &'a [u8], Row)>,
+        rows: impl IntoIterator<Item = (&'a str, i64, Row<'a>)>,
         fetched_at: SystemTime,
     ) -> Result<usize, Error> {
         let seconds = fetched_at
@@ -410,10 +443,10 @@ impl Cache {
             .transaction()
             .map_err(|e| cache_error("cannot write", e))?;
         let mut stored = 0;
-        for (key, response_code, raw, row) in rows {
-            let statement = match row {
-                Row::Asked => INSERT_ASKED,
-                Row::Alias => INSERT_ALIAS,
+        for (key, response_code, row) in rows {
+            let (statement, last): (_, &dyn rusqlite::ToSql) = match &row {
+                Row::Asked(raw) => (INSERT_ASKED, raw),
+                Row::Alias(asked) => (INSERT_ALIAS, asked),
             };
             transaction
                 .prepare_cached(statement)
@@ -425,8 +458,7 @@ impl Cache {
                         key,
                         response_code,
                         seconds,
-                        raw,
-                        matches!(row, Row::Alias)
+                        last
                     ])
                 })
                 .map_err(|e| cache_error("cannot write", e))?;
@@ -438,26 +470,30 @@ impl Cache {
         Ok(stored)
     }
 
-    /// How many answers received are stored (not counting the copies of found file reports
+    /// How many answers received are stored (not counting the aliases of found file reports
     /// under the file's other hashes).
     pub fn len(&self) -> Result<usize, Error> {
         self.lock()
-            .query_row("SELECT COUNT(*) FROM answer WHERE alias = 0", [], |row| {
-                row.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT COUNT(*) FROM answer WHERE alias_of IS NULL",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
             .map(|n| n as usize)
             .map_err(|e| cache_error("cannot count", e))
     }
 
-    /// What the cache holds: answers (and their copies under a file's other hashes), their
-    /// bytes, the oldest and newest, by service and endpoint, and the file's size.
+    /// What the cache holds: answers (and their aliases under a file's other hashes), their
+    /// bytes (each answer's once), the oldest and newest, by service and endpoint, and the
+    /// file's size.
     pub fn stats(&self) -> Result<CacheStats, Error> {
         let read = |e| cache_error("cannot read", e);
         let connection = self.lock();
         let (answers, copies, bytes, oldest, newest): (i64, i64, i64, Option<i64>, Option<i64>) =
             connection
                 .query_row(
-                    "SELECT COALESCE(SUM(alias = 0), 0), COALESCE(SUM(alias != 0), 0), \
+                    "SELECT COALESCE(SUM(alias_of IS NULL), 0), \
+                     COALESCE(SUM(alias_of IS NOT NULL), 0), \
                      COALESCE(SUM(length(body)), 0), MIN(fetched_at), MAX(fetched_at) FROM answer",
                     [],
                     |row| {
@@ -473,7 +509,7 @@ impl Cache {
                 .map_err(read)?;
         let mut statement = connection
             .prepare(
-                "SELECT service, endpoint, COUNT(*) FROM answer WHERE alias = 0 \
+                "SELECT service, endpoint, COUNT(*) FROM answer WHERE alias_of IS NULL \
                  GROUP BY service, endpoint ORDER BY service, endpoint",
             )
             .map_err(read)?;
@@ -514,7 +550,9 @@ impl Cache {
     }
 
     /// Forgets the answers fetched before `fetched_before`, and gives the space back to the
-    /// file system. Returns how many were forgotten (copies under other hashes included).
+    /// file system. Returns how many were forgotten (aliases under other hashes included:
+    /// stored with the answer they name, at its time, they go with it). An alias left naming
+    /// an answer that is gone reads as absent, and goes in its turn.
     pub fn prune(&self, fetched_before: SystemTime) -> Result<u64, Error> {
         let seconds = fetched_before
             .duration_since(UNIX_EPOCH)
@@ -755,7 +793,11 @@ impl Migration {
 /// Brings the file to [`SCHEMA_VERSION`], in one `BEGIN IMMEDIATE` transaction:
 /// - version 0 or 1 (vt before scoped answers): its `file_report` table held answers without
 ///   the service they came from, so they are discarded;
-/// - version 2 (`answer` `WITHOUT ROWID`): its answers are kept, copied into the new table.
+/// - version 2 (`answer` `WITHOUT ROWID`, aliases full copies): its answers received are kept,
+///   copied into the new table ([`FROM_LAYOUT_2`]); each copy under another hash becomes an
+///   alias of the answer received whose bytes it equals in its scope (same `response_code`),
+///   and is dropped where there is none (its answer was replaced since, or pruned): a copy,
+///   it costs a lookup at most, never a wrong answer.
 ///
 /// The quota ledger is kept as it is.
 fn migrate(connection: &Connection) -> Result<(), Migration> {
@@ -785,16 +827,38 @@ fn migrate_locked(connection: &Connection) -> Result<(), Migration> {
         newer if newer > SCHEMA_VERSION => return Err(Migration::Newer(newer)),
         // The old table is renamed out of the way first, so that the new one is made by
         // `SCHEMA` itself, exactly as in a new file (its key's index named after `answer`).
-        2 => format!(
-            "ALTER TABLE answer RENAME TO answer_v2; {SCHEMA} \
-             INSERT INTO answer ({ANSWER_COLUMNS}) SELECT {ANSWER_COLUMNS} FROM answer_v2; \
-             DROP TABLE answer_v2;"
-        ),
+        2 => format!("ALTER TABLE answer RENAME TO answer_v2; {SCHEMA} {FROM_LAYOUT_2}"),
         _ => format!("DROP TABLE IF EXISTS file_report; {SCHEMA}"),
     };
     connection.execute_batch(&format!("{steps} PRAGMA user_version = {SCHEMA_VERSION};"))?;
     Ok(())
 }
+
+/// Moves the rows of layout 2's `answer`, renamed `answer_v2`, into layout 3's. A copy under
+/// another hash does not say which answer it was copied from: it is matched on its bytes,
+/// equal to those of an answer received in its scope with its `response_code`. A temporary
+/// index of those answers by their bytes' length (ints: cheap to build, no report copied
+/// into it) makes that one indexed search a copy, its bytes compared with those of the few
+/// answers of the same length, rather than with every answer of the scope; `CROSS JOIN`
+/// keeps the copies the outer loop (SQLite does not reorder it). Two answers of equal bytes
+/// are the same report: `OR IGNORE` keeps the first found.
+const FROM_LAYOUT_2: &str = "
+INSERT INTO answer (service, endpoint, params, query_key, response_code, fetched_at, alias_of, body)
+    SELECT service, endpoint, params, query_key, response_code, fetched_at, NULL, body
+    FROM answer_v2 WHERE alias = 0;
+CREATE INDEX answer_by_length ON answer (service, endpoint, params, response_code, length(body));
+INSERT OR IGNORE INTO answer
+    (service, endpoint, params, query_key, response_code, fetched_at, alias_of, body)
+    SELECT c.service, c.endpoint, c.params, c.query_key, c.response_code, c.fetched_at,
+        a.query_key, x''
+    FROM answer_v2 AS c CROSS JOIN answer AS a
+    ON a.service = c.service AND a.endpoint = c.endpoint AND a.params = c.params
+        AND a.response_code = c.response_code AND length(a.body) = length(c.body)
+        AND a.body = c.body AND a.alias_of IS NULL
+    WHERE c.alias != 0;
+DROP INDEX answer_by_length;
+DROP TABLE answer_v2;
+";
 
 fn layout_version(connection: &Connection) -> rusqlite::Result<i64> {
     connection.query_row("PRAGMA user_version", [], |row| row.get(0))
@@ -979,8 +1043,11 @@ mod tests {
     }
 
     /// A file of layout 2 (`answer` `WITHOUT ROWID`) in a new folder, as vt wrote it, with two
-    /// answers received and one copy under another hash in the scope returned, one answer in
-    /// another scope (`allinfo=1`), and one request in the quota ledger.
+    /// answers received and one copy under another hash in the scope returned (`copy`, of
+    /// `asked`), one answer in another scope (`allinfo=1`), and one request in the quota
+    /// ledger; and copies that match no answer received of their scope with their
+    /// `response_code`: `stale` (its answer was replaced since), `elsewhere` (a copy of the
+    /// answer of another scope) and `recoded` (`asked`'s bytes, another `response_code`).
     fn layout_2_file() -> (tempfile::TempDir, PathBuf, CacheScope) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v2.sqlite3");
@@ -1005,9 +1072,12 @@ mod tests {
             .unwrap();
         for (params, key, code, at, body, alias) in [
             ("", "asked", 1, 1_000, &b"{\"asked\": 1}"[..], false),
-            ("", "copy", 1, 2_000, b"{\"copy\": 1}", true),
+            ("", "copy", 1, 2_000, b"{\"asked\": 1}", true),
             ("", "unknown", 0, 3_000, b"{\"response_code\": 0}", false),
             ("allinfo=1", "asked", 1, 4_000, b"{\"allinfo\": 1}", false),
+            ("", "stale", 1, 500, b"{\"asked\": 0}", true),
+            ("", "elsewhere", 1, 4_000, b"{\"allinfo\": 1}", true),
+            ("", "recoded", 2, 1_000, b"{\"asked\": 1}", true),
         ] {
             insert
                 .execute(params![
@@ -1060,7 +1130,7 @@ mod tests {
             found,
             [
                 Some((&b"{\"asked\": 1}"[..], 1, at(1_000))),
-                Some((&b"{\"copy\": 1}"[..], 1, at(2_000))),
+                Some((&b"{\"asked\": 1}"[..], 1, at(2_000))),
                 Some((&b"{\"response_code\": 0}"[..], 0, at(3_000))),
                 None,
             ]
@@ -1069,7 +1139,11 @@ mod tests {
         let hit = cache.get(&allinfo, "asked", None, at(4_000)).unwrap();
         assert_eq!(hit.unwrap().raw, &b"{\"allinfo\": 1}"[..]);
         let stats = cache.stats().unwrap();
-        assert_eq!((stats.answers, stats.copies), (3, 1), "copies stay copies");
+        assert_eq!(
+            (stats.answers, stats.copies),
+            (3, 1),
+            "copies become aliases"
+        );
         let ledger: i64 = select(&cache, "SELECT COUNT(*) FROM quota_sent");
         assert_eq!(ledger, 1, "the quota ledger is kept");
 
@@ -1110,7 +1184,7 @@ mod tests {
         // an alias.
         let now = at(5_000);
         cache
-            .put_all_with_aliases(&scope, [], [("asked", 1, &b"{\"alias\": 1}"[..])], now)
+            .put_all_with_aliases(&scope, [], [("asked", 0, "unknown")], now)
             .unwrap();
         let kept = cache.get(&scope, "asked", None, now).unwrap().unwrap();
         assert_eq!(
@@ -1153,6 +1227,326 @@ mod tests {
         }
         assert_eq!(user_version(&path), 3);
         assert_eq!(Cache::open(&path).unwrap().stats().unwrap().copies, 1);
+    }
+
+    /// What `answer` holds for `key` in any scope: its `response_code`, `fetched_at`,
+    /// `alias_of` and its body's length.
+    fn stored(cache: &Cache, params: &str, key: &str) -> Option<(i64, i64, Option<String>, i64)> {
+        cache
+            .lock()
+            .query_row(
+                "SELECT response_code, fetched_at, alias_of, length(body) FROM answer \
+                 WHERE params = ?1 AND query_key = ?2",
+                params![params, key],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_layout_2_copy_of_an_answer_becomes_an_alias_naming_it() {
+        let (_dir, path, scope) = layout_2_file();
+        let cache = Cache::open(&path).unwrap();
+        // No bytes of its own: it names `asked`, and keeps its time and response_code.
+        assert_eq!(
+            stored(&cache, "", "copy"),
+            Some((1, 2_000, Some("asked".to_owned()), 0))
+        );
+        assert_eq!(stored(&cache, "", "asked"), Some((1, 1_000, None, 12)));
+        let stats = cache.stats().unwrap();
+        let bodies = [
+            &b"{\"asked\": 1}"[..],
+            b"{\"response_code\": 0}",
+            b"{\"allinfo\": 1}",
+        ];
+        assert_eq!(
+            stats.answer_bytes,
+            bodies.iter().map(|b| b.len() as u64).sum::<u64>(),
+            "each body once"
+        );
+        // It shares what `asked` holds from now on: a newer report of the file.
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        cache
+            .put_all(&scope, [("asked", 1, &b"{\"asked\": 2}"[..])], at(5_000))
+            .unwrap();
+        let hit = cache.get(&scope, "copy", None, at(5_000)).unwrap().unwrap();
+        assert_eq!(
+            (&hit.raw[..], hit.fetched_at),
+            (&b"{\"asked\": 2}"[..], at(2_000))
+        );
+        // The temporary index of the migration is gone.
+        let indexes: i64 = select(
+            &cache,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'answer_by_length'",
+        );
+        assert_eq!(indexes, 0);
+    }
+
+    #[test]
+    fn a_layout_2_copy_matching_no_answer_of_its_scope_and_code_is_dropped() {
+        let (_dir, path, scope) = layout_2_file();
+        let cache = Cache::open(&path).unwrap();
+        for key in ["stale", "elsewhere", "recoded"] {
+            assert_eq!(stored(&cache, "", key), None, "{key}");
+            assert_eq!(cache.get(&scope, key, None, UNIX_EPOCH).unwrap(), None);
+        }
+        // What they copied is still there, under its own key.
+        let allinfo = CacheScope::new("https://vt.test/vtapi/v2", "file/report", "allinfo=1");
+        assert!(cache
+            .get(&allinfo, "asked", None, UNIX_EPOCH)
+            .unwrap()
+            .is_some());
+        assert_eq!(cache.stats().unwrap().copies, 1);
+    }
+
+    #[test]
+    fn the_migration_finds_a_copys_answer_by_an_index() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch(&format!(
+                "CREATE TABLE answer_v2 (service TEXT NOT NULL, endpoint TEXT NOT NULL,
+                     params TEXT NOT NULL, query_key TEXT NOT NULL,
+                     response_code INTEGER NOT NULL, fetched_at INTEGER NOT NULL,
+                     body BLOB NOT NULL, alias INTEGER NOT NULL,
+                     PRIMARY KEY (service, endpoint, params, query_key)) WITHOUT ROWID;
+                 {SCHEMA}"
+            ))
+            .unwrap();
+        let steps: Vec<&str> = FROM_LAYOUT_2.split(';').map(str::trim).collect();
+        assert!(steps[2].starts_with("INSERT OR IGNORE"), "{}", steps[2]);
+        connection
+            .execute_batch(&format!("{}; {};", steps[0], steps[1]))
+            .unwrap();
+        let plan = query_plan(&connection, steps[2], []);
+        assert_eq!(plan.len(), 2, "{plan:?}");
+        assert!(plan[0].starts_with("SCAN c"), "{plan:?}");
+        assert!(
+            plan[1].starts_with("SEARCH a USING INDEX answer_by_length (service=? AND endpoint=? AND params=? AND response_code=? AND <expr>=?)"),
+            "{plan:?}"
+        );
+    }
+
+    /// The steps of SQLite's plan for `sql`.
+    fn query_plan(
+        connection: &Connection,
+        sql: &str,
+        values: impl rusqlite::Params,
+    ) -> Vec<String> {
+        connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(values, |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_read_is_one_search_of_the_key_and_one_more_for_an_alias() {
+        let cache = Cache::in_memory().unwrap();
+        let plan = query_plan(&cache.lock(), SELECT_ANSWER, params!["s", "e", "p", "k"]);
+        let search = "USING INDEX sqlite_autoindex_answer_1 \
+                      (service=? AND endpoint=? AND params=? AND query_key=?)";
+        assert_eq!(
+            plan,
+            [
+                format!("SEARCH a {search}"),
+                format!("SEARCH t {search} LEFT-JOIN")
+            ]
+        );
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    const REPORT: &[u8] = br#"{"response_code": 1, "resource": "sha256", "md5": "md5"}"#;
+    const NEWER: &[u8] = br#"{"response_code": 1, "resource": "sha256", "positives": 2}"#;
+
+    /// A cache in memory, its scope, and a found report received for `sha256` at 1,000 s with
+    /// aliases `md5` and `sha1` naming it.
+    fn a_report_and_its_aliases() -> (Cache, CacheScope) {
+        let cache = Cache::in_memory().unwrap();
+        let scope = CacheScope::new("https://vt.test/vtapi/v2", "file/report", "");
+        cache
+            .put_all_with_aliases(
+                &scope,
+                [("sha256", 1, REPORT)],
+                [("md5", 1, "sha256"), ("sha1", 1, "sha256")],
+                at(1_000),
+            )
+            .unwrap();
+        (cache, scope)
+    }
+
+    /// What `get_many` reads for `keys`: bytes, response_code, fetched_at.
+    fn read(
+        cache: &Cache,
+        scope: &CacheScope,
+        keys: &[&str],
+    ) -> Vec<Option<(Vec<u8>, i64, SystemTime)>> {
+        cache
+            .get_many(scope, keys)
+            .unwrap()
+            .into_iter()
+            .map(|hit| hit.map(|h| (h.raw.to_vec(), h.response_code, h.fetched_at)))
+            .collect()
+    }
+
+    #[test]
+    fn an_alias_reads_the_bytes_of_the_answer_it_names_and_holds_none() {
+        let (cache, scope) = a_report_and_its_aliases();
+        let hit = Some((REPORT.to_vec(), 1, at(1_000)));
+        assert_eq!(
+            read(&cache, &scope, &["md5", "sha1", "sha256"]),
+            [hit.clone(), hit.clone(), hit]
+        );
+        assert_eq!(
+            stored(&cache, "", "md5"),
+            Some((1, 1_000, Some("sha256".into()), 0))
+        );
+        let stats = cache.stats().unwrap();
+        assert_eq!(
+            (stats.answers, stats.copies, stats.answer_bytes),
+            (1, 2, REPORT.len() as u64)
+        );
+        assert_eq!(cache.len().unwrap(), 1);
+        // Only in its own scope.
+        let allinfo = CacheScope::new("https://vt.test/vtapi/v2", "file/report", "allinfo=1");
+        cache
+            .put_all(&allinfo, [("sha256", 1, NEWER)], at(1_000))
+            .unwrap();
+        assert_eq!(read(&cache, &allinfo, &["md5", "sha1"]), [None, None]);
+    }
+
+    #[test]
+    fn an_alias_reads_a_newer_report_of_its_file_with_its_own_time() {
+        let (cache, scope) = a_report_and_its_aliases();
+        cache
+            .put_all(&scope, [("sha256", 1, NEWER)], at(2_000))
+            .unwrap();
+        assert_eq!(
+            read(&cache, &scope, &["md5", "sha256"]),
+            [
+                Some((NEWER.to_vec(), 1, at(1_000))),
+                Some((NEWER.to_vec(), 1, at(2_000)))
+            ]
+        );
+    }
+
+    #[test]
+    fn an_alias_whose_answer_is_gone_or_answers_otherwise_reads_as_absent() {
+        let (cache, scope) = a_report_and_its_aliases();
+        // The answer it names now has another response_code.
+        cache
+            .put_all(
+                &scope,
+                [("sha256", 0, &br#"{"response_code": 0}"#[..])],
+                at(2_000),
+            )
+            .unwrap();
+        assert_eq!(read(&cache, &scope, &["md5", "sha1"]), [None, None]);
+        // ... and is gone.
+        cache
+            .lock()
+            .execute("DELETE FROM answer WHERE query_key = 'sha256'", [])
+            .unwrap();
+        assert_eq!(read(&cache, &scope, &["md5", "sha256"]), [None, None]);
+        // An alias naming an alias, or a key never stored.
+        cache
+            .put_all_with_aliases(
+                &scope,
+                [],
+                [("other", 1, "md5"), ("none", 1, "never")],
+                at(3_000),
+            )
+            .unwrap();
+        assert_eq!(read(&cache, &scope, &["other", "none"]), [None, None]);
+        // An answer received for the key it names makes it answer again.
+        cache
+            .put_all(&scope, [("sha256", 1, NEWER)], at(4_000))
+            .unwrap();
+        assert_eq!(
+            read(&cache, &scope, &["md5"]),
+            [Some((NEWER.to_vec(), 1, at(1_000)))]
+        );
+    }
+
+    #[test]
+    fn an_alias_whose_answer_was_pruned_reads_as_absent() {
+        let (cache, scope) = a_report_and_its_aliases();
+        // An alias stored after its answer (the other way round, a clock set back, two
+        // processes): pruning by age takes the answer and leaves the alias.
+        cache
+            .put_all_with_aliases(&scope, [], [("later", 1, "sha256")], at(2_000))
+            .unwrap();
+        assert_eq!(
+            read(&cache, &scope, &["later"]),
+            [Some((REPORT.to_vec(), 1, at(2_000)))]
+        );
+        assert_eq!(
+            cache.prune(at(1_500)).unwrap(),
+            3,
+            "the answer and its aliases of then"
+        );
+        assert_eq!(
+            read(&cache, &scope, &["later", "md5", "sha256"]),
+            [None, None, None]
+        );
+        let stats = cache.stats().unwrap();
+        assert_eq!((stats.answers, stats.copies, stats.answer_bytes), (0, 1, 0));
+        assert_eq!(
+            cache.prune(at(2_500)).unwrap(),
+            1,
+            "and it goes in its turn"
+        );
+    }
+
+    #[test]
+    fn an_alias_never_replaces_what_is_stored_and_an_answer_replaces_an_alias() {
+        let (cache, scope) = a_report_and_its_aliases();
+        // An answer received for `md5` itself, then a batch whose aliases would take `md5`
+        // (an answer) and `sha1` (another alias).
+        let own = &br#"{"response_code": 1, "resource": "md5"}"#[..];
+        cache.put_all(&scope, [("md5", 1, own)], at(2_000)).unwrap();
+        cache
+            .put_all_with_aliases(
+                &scope,
+                [("scan", 1, NEWER)],
+                [
+                    ("md5", 1, "scan"),
+                    ("sha1", 1, "scan"),
+                    ("sha256", 1, "scan"),
+                ],
+                at(3_000),
+            )
+            .unwrap();
+        assert_eq!(
+            read(&cache, &scope, &["md5", "sha1", "sha256"]),
+            [
+                Some((own.to_vec(), 1, at(2_000))),
+                Some((REPORT.to_vec(), 1, at(1_000))),
+                Some((REPORT.to_vec(), 1, at(1_000)))
+            ]
+        );
+        assert_eq!(
+            stored(&cache, "", "sha1").unwrap().2.as_deref(),
+            Some("sha256")
+        );
+        // An answer received for an alias's key replaces the alias.
+        cache
+            .put_all(&scope, [("sha1", 1, NEWER)], at(4_000))
+            .unwrap();
+        assert_eq!(
+            stored(&cache, "", "sha1"),
+            Some((1, 4_000, None, NEWER.len() as i64))
+        );
+        assert_eq!(
+            read(&cache, &scope, &["sha1"]),
+            [Some((NEWER.to_vec(), 1, at(4_000)))]
+        );
+        assert_eq!(cache.len().unwrap(), 4);
     }
 
     #[test]
@@ -1203,13 +1597,14 @@ mod tests {
                 .put_all_with_aliases(
                     &scope,
                     half.iter().map(|k| (k.as_str(), 1, &body[..])),
-                    [("alias", 1, &body[..])],
+                    [("alias", 1, half[0].as_str())],
                     at,
                 )
                 .unwrap();
         }
         let stats = cache.stats().unwrap();
         assert_eq!((stats.answers, stats.copies), (2_000, 1));
+        assert_eq!(stats.answer_bytes, 2_000 * 4_096, "each body once");
         assert_eq!((stats.oldest, stats.newest), (Some(old), Some(new)));
         assert_eq!(
             stats.by_endpoint,

@@ -994,7 +994,9 @@ impl Inner {
         #[cfg(feature = "cache")]
         if let (Some(c), Some(scope)) = (&self.cache, scope) {
             let mut rows: Vec<(String, i64, Bytes)> = Vec::with_capacity(answers.len());
-            let mut aliases: Vec<(String, i64, Bytes)> = Vec::new();
+            // (other hash, response_code, the key asked): an alias names the answer whose
+            // bytes it shares, and holds no copy of them.
+            let mut aliases: Vec<(String, i64, String)> = Vec::new();
             for (key, answer) in answers {
                 if !answer.status().is_final() {
                     continue;
@@ -1006,11 +1008,7 @@ impl Inner {
                         if vt_model::ResourceKind::detect(other).is_some() {
                             let other = other.to_ascii_lowercase();
                             if other != key {
-                                aliases.push((
-                                    other,
-                                    answer.response_code(),
-                                    answer.bytes().clone(),
-                                ));
+                                aliases.push((other, answer.response_code(), key.clone()));
                             }
                         }
                     }
@@ -1026,7 +1024,9 @@ impl Inner {
                 cache.put_all_with_aliases(
                     &scope,
                     rows.iter().map(as_row),
-                    aliases.iter().map(as_row),
+                    aliases
+                        .iter()
+                        .map(|(other, code, asked)| (other.as_str(), *code, asked.as_str())),
                     now,
                 )
             })

@@ -366,7 +366,7 @@ impl<Q: Query, T: Report> Lane<Q, T> {
                 key: key.clone(),
                 response_code: raw.response_code(),
                 raw: raw.bytes().clone(),
-                alias: false,
+                alias_of: None,
             });
             if self.hot.is_on() {
                 // A copy: an answer's bytes may be a slice of the whole batch's body, which
@@ -388,7 +388,7 @@ impl<Q: Query, T: Report> Lane<Q, T> {
                             key: other,
                             response_code: raw.response_code(),
                             raw: raw.bytes().clone(),
-                            alias: true,
+                            alias_of: Some(key.clone()),
                         });
                     }
                 }

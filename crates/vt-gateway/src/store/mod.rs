@@ -45,15 +45,16 @@ pub(crate) struct StoredAnswer {
     pub(crate) fetched_at: SystemTime,
 }
 
-/// An answer to keep: the match key it answers, its `response_code` and bytes, and whether
-/// it is a copy under another hash of the same file (which never replaces an answer received
-/// for that hash).
+/// An answer to keep: the match key it answers, its `response_code` and bytes, and for an
+/// alias (a found file report under another hash of the same file, which never replaces what
+/// is stored for that hash) the key the report was asked by. The SQLite store keeps an alias
+/// as a reference to that key's answer, without its bytes; the PostgreSQL store, a copy.
 #[derive(Debug, Clone)]
 pub(crate) struct ToKeep {
     pub(crate) key: String,
     pub(crate) response_code: i64,
     pub(crate) raw: Bytes,
-    pub(crate) alias: bool,
+    pub(crate) alias_of: Option<String>,
 }
 
 /// One line of the audit log: who asked what, when, and how it was answered.

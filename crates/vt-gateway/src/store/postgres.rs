@@ -288,7 +288,12 @@ impl Postgres {
             .await
             .map_err(pg_error)?;
         for answer in answers {
-            let statement = if answer.alias { &alias } else { &asked };
+            // An alias is a copy here (the bytes of the answer it names).
+            let statement = if answer.alias_of.is_some() {
+                &alias
+            } else {
+                &asked
+            };
             transaction
                 .execute(
                     statement,

@@ -203,14 +203,17 @@ impl Sqlite {
         answers: &[ToKeep],
         fetched_at: SystemTime,
     ) -> Result<(), Error> {
-        let rows = |alias: bool| {
-            answers
-                .iter()
-                .filter(move |a| a.alias == alias)
-                .map(|a| (a.key.as_str(), a.response_code, &a.raw[..]))
-        };
+        // An alias names the answer it shares (vt-api's cache keeps no copy of its bytes).
+        let asked = answers
+            .iter()
+            .filter(|a| a.alias_of.is_none())
+            .map(|a| (a.key.as_str(), a.response_code, &a.raw[..]));
+        let aliases = answers.iter().filter_map(|a| {
+            let of = a.alias_of.as_deref()?;
+            Some((a.key.as_str(), a.response_code, of))
+        });
         self.cache
-            .put_all_with_aliases(scope, rows(false), rows(true), fetched_at)
+            .put_all_with_aliases(scope, asked, aliases, fetched_at)
             .map_err(Error::store)?;
         Ok(())
     }
