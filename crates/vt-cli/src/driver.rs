@@ -3,7 +3,7 @@
 //! and decides the exit status. A command gives it its endpoint, its inputs and its rows.
 
 use std::collections::VecDeque;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -15,6 +15,7 @@ use vt_api::{Endpoint, Params, Query, RawAnswer, Repeats};
 use crate::cli::{Format, Global};
 use crate::output::{AnswerKind, Output, Record, TableLayout};
 use crate::session::Session;
+use crate::spooler::RecordsOut;
 use crate::{ui, EXIT_FAILED, EXIT_OK};
 
 /// One line of the output, in input order: an input to look up (the next query of the
@@ -78,13 +79,13 @@ where
     let format = session.format;
     let long = total > session.limits.batch_size;
     let bar = ui::progress(total, long && !global.quiet, "looking up");
-    let stdout = io::stdout();
-    // Each record is written as soon as it is its turn (a separate writer thread was measured
-    // slower on 2 cores: cross-thread frees and wake-ups cost more than the encoding it moved).
+    // Each record is encoded as soon as it is its turn, here (a separate thread that also
+    // encoded was measured slower on 2 cores: cross-thread frees and wake-ups cost more than
+    // the encoding it moved); only the writes of whole buffers go to a thread of their own.
     let mut writer = Writer {
         out: Output::<_, T>::new(
             format,
-            BufWriter::with_capacity(64 * 1024, stdout.lock()),
+            RecordsOut::stdout(session.stdout_terminal)?,
             layout,
             session.stdout_terminal,
         )
@@ -193,7 +194,10 @@ where
             };
             writer.write(record)?;
         }
-        writer.around_bar(|out| out.finish())?;
+        writer.around_bar(|out| {
+            out.finish()?;
+            out.get_mut().finish()
+        })?;
         anyhow::Ok(())
     }
     .await;

@@ -27,6 +27,7 @@ mod output;
 mod rows;
 mod scan;
 mod session;
+mod spooler;
 mod ui;
 
 use std::io::IsTerminal;

@@ -231,6 +231,11 @@ impl<W: Write, T: AnswerKind> Output<W, T> {
         }
     }
 
+    /// Where the records go.
+    pub(crate) fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Sends what has been written on, now.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.last_flush = Instant::now();
