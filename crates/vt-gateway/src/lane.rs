@@ -254,37 +254,65 @@ impl<Q: Query, T: Report> Lane<Q, T> {
         Cached::Fresh(bytes)
     }
 
-    /// Asks the service for `query`, together with whatever other clients ask meanwhile.
-    pub(crate) fn ask(self: &Arc<Self>, query: Q) -> oneshot::Receiver<Fetched> {
-        let (reply, answer) = oneshot::channel();
-        let waiter = Waiter {
-            asked: query.wire_text().to_owned(),
-            reply,
-        };
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(waiters) = state.waiting.get_mut(query.match_key()) {
-            waiters.push(waiter);
-            self.metrics.single_flight();
-            return answer;
+    /// Asks the service for each of `queries` (one client's misses), together with whatever
+    /// other clients ask meanwhile: the queries new to the lane leave at once in whole
+    /// batches of their own, and the rest joins the pending ones (which leave when they make
+    /// a batch, or when the window has passed). A bulk client's request of 25 misses is then
+    /// one upstream request sent at once, not mixed with other clients' and left, in part, to
+    /// wait for the window; a quota request is not spent any sooner for it.
+    pub(crate) fn ask_many(
+        self: &Arc<Self>,
+        queries: impl IntoIterator<Item = Q>,
+    ) -> Vec<oneshot::Receiver<Fetched>> {
+        let mut answers = Vec::new();
+        let mut fresh = Vec::new();
+        let mut full: Vec<Vec<Q>> = Vec::new();
+        let mut start_timer = false;
+        {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            for query in queries {
+                let (reply, answer) = oneshot::channel();
+                answers.push(answer);
+                let waiter = Waiter {
+                    asked: query.wire_text().to_owned(),
+                    reply,
+                };
+                if let Some(waiters) = state.waiting.get_mut(query.match_key()) {
+                    waiters.push(waiter);
+                    self.metrics.single_flight();
+                    continue;
+                }
+                state
+                    .waiting
+                    .insert(query.match_key().to_owned(), vec![waiter]);
+                fresh.push(query);
+            }
+            let whole = fresh.len() - fresh.len() % self.batch_size;
+            let rest = fresh.split_off(whole);
+            while !fresh.is_empty() {
+                let rest_of_them = fresh.split_off(self.batch_size);
+                full.push(std::mem::replace(&mut fresh, rest_of_them));
+            }
+            state.pending.extend(rest);
+            if state.pending.len() >= self.batch_size {
+                full.push(state.pending.drain(..self.batch_size).collect());
+            }
+            if !state.pending.is_empty() && !state.timer {
+                state.timer = true;
+                start_timer = true;
+            }
         }
-        state
-            .waiting
-            .insert(query.match_key().to_owned(), vec![waiter]);
-        state.pending.push(query);
-        if state.pending.len() >= self.batch_size {
-            let batch: Vec<Q> = state.pending.drain(..self.batch_size).collect();
-            drop(state);
+        for batch in full {
             self.send(batch);
-        } else if !state.timer {
-            state.timer = true;
-            drop(state);
+        }
+        if start_timer {
             let lane = Arc::clone(self);
             tokio::spawn(async move {
                 tokio::time::sleep(lane.window).await;
                 lane.flush();
             });
         }
-        answer
+        answers
     }
 
     /// The window has passed: everything pending leaves, in full batches and one last.

@@ -311,12 +311,18 @@ impl Service {
                 &self.metrics,
             ));
         }
-        for (query, cached) in queries.iter().zip(&cached) {
-            if !matches!(cached, Cached::Fresh(_)) {
-                asking.push(Some(lane.ask(query.clone())));
+        let missing = queries
+            .iter()
+            .zip(&cached)
+            .filter(|(_, cached)| !matches!(cached, Cached::Fresh(_)))
+            .map(|(query, _)| query.clone());
+        let mut asked = lane.ask_many(missing).into_iter();
+        for cached in &cached {
+            asking.push(if matches!(cached, Cached::Fresh(_)) {
+                None
             } else {
-                asking.push(None);
-            }
+                asked.next()
+            });
         }
         let mut fetched = Vec::with_capacity(asking.len());
         for receiver in asking {

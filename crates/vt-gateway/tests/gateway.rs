@@ -201,6 +201,19 @@ on_both_stores!(
     answers_are_the_services_bytes
 );
 
+/// The SHA-256s of `n` different files of the upstream's dataset.
+fn different_files(setup: &Setup, n: usize) -> Vec<String> {
+    let sha256s: Vec<String> = setup
+        .hashes
+        .iter()
+        .filter(|h| h.len() == 64)
+        .take(n)
+        .cloned()
+        .collect();
+    assert_eq!(sha256s.len(), n, "the dataset has {n} files");
+    sha256s
+}
+
 /// Forty clients with one hash each, within the window: two upstream batches of at most 25.
 async fn forty_clients_two_requests(kind: Kind) {
     let setup = Setup::new(kind, Tier::Private, |g| {
@@ -209,16 +222,9 @@ async fn forty_clients_two_requests(kind: Kind) {
     .await;
     let base = setup.base();
     let client = token(&setup.store, "soar", Allow::default()).await;
-    // SHA-256s: forty different files, so that no answer of the first batch (stored under its
-    // file's other hashes too) answers a question of the second from the cache.
-    let hashes: Vec<String> = setup
-        .hashes
-        .iter()
-        .filter(|h| h.len() == 64)
-        .take(40)
-        .cloned()
-        .collect();
-    assert_eq!(hashes.len(), 40);
+    // Forty different files, so that no answer of the first batch (stored under its file's
+    // other hashes too) answers a question of the second from the cache.
+    let hashes = different_files(&setup, 40);
     let mut clients = Vec::new();
     for hash in hashes.clone() {
         let (base, client) = (base.clone(), client.clone());
@@ -262,6 +268,56 @@ async fn forty_clients_two_requests(kind: Kind) {
 on_both_stores!(
     forty_clients_with_one_hash_each_cost_two_upstream_requests,
     forty_clients_two_requests
+);
+
+/// A request of 25 misses leaves at once as a batch of its own, while another client's
+/// smaller request, already pending, waits for the window (or for others to fill its batch).
+async fn a_whole_batch_does_not_wait(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g.window(Duration::from_secs(3))).await;
+    let base = setup.base();
+    let client = token(&setup.store, "bulk", Allow::default()).await;
+    let sha256s = different_files(&setup, 35);
+    let ask = |hashes: &[String]| {
+        let (base, client, resource) = (base.clone(), client.clone(), hashes.join(","));
+        tokio::spawn(async move {
+            get(
+                &raw(),
+                &base,
+                "file/report",
+                &[("apikey", &client), ("resource", &resource)],
+            )
+            .await
+        })
+    };
+    let small = ask(&sha256s[25..]);
+    // The small request's ten are pending before the bulk one comes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(setup.emulator.stats().endpoint("file/report"), 0);
+    let bulk = ask(&sha256s[..25]).await.unwrap();
+    assert_eq!(bulk.status(), 200);
+    let answers: Vec<serde_json::Value> = serde_json::from_slice(bulk.body()).unwrap();
+    assert_eq!(answers.len(), 25);
+    let stats = setup.emulator.stats();
+    assert_eq!(
+        (stats.endpoint("file/report"), stats.resources_asked),
+        (1, 25)
+    );
+    assert!(
+        !small.is_finished(),
+        "the small request waits for its window"
+    );
+    let small = small.await.unwrap();
+    assert_eq!(small.status(), 200);
+    let stats = setup.emulator.stats();
+    assert_eq!(
+        (stats.endpoint("file/report"), stats.resources_asked),
+        (2, 35)
+    );
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(
+    a_request_of_a_whole_batch_leaves_at_once,
+    a_whole_batch_does_not_wait
 );
 
 /// The same question from ten clients at once is asked once; each is answered as it asked.
