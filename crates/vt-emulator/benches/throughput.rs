@@ -24,7 +24,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
-use vt_emulator::{Dataset, Emulator, KeySpec, Tier};
+use vt_emulator::{Dataset, Emulator, KeySpec, ServiceReport, Tier};
 
 const CONNECTIONS: usize = 16;
 const MAX_REQUESTS: u64 = 5_000_000;
@@ -36,70 +36,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// SplitMix64, for hashes that look random but are reproducible.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn hex(seed: u64, digits: usize) -> String {
-    let mut out = String::with_capacity(digits + 16);
-    let mut i = 0;
-    while out.len() < digits {
-        out.push_str(&format!(
-            "{:016x}",
-            mix(seed.wrapping_mul(31).wrapping_add(i))
-        ));
-        i += 1;
-    }
-    out.truncate(digits);
-    out
-}
-
-struct Generated {
-    md5: String,
-    sha256: String,
-    json: String,
-}
-
-/// A report shaped like the service's: 60 engines, a few allinfo fields.
-fn generate(i: u64) -> Generated {
-    let md5 = hex(i * 3, 32);
-    let sha1 = hex(i * 3 + 1, 40);
-    let sha256 = hex(i * 3 + 2, 64);
-    let unix = 1_500_000_000 + i * 37;
-    let mut scans = String::new();
-    let mut positives = 0;
-    for e in 0..ENGINES {
-        let detected = matches!(mix(i ^ ((e as u64) << 20)) % 3, 0);
-        positives += usize::from(detected);
-        let result = if detected {
-            format!("\"Trojan.Generic.{}\"", mix(i + e as u64) % 100_000)
-        } else {
-            "null".to_owned()
-        };
-        if e > 0 {
-            scans.push(',');
-        }
-        scans.push_str(&format!(
-            "\"Engine-{e:02}\":{{\"detected\":{detected},\"version\":\"{e}.{}.0.1\",\"result\":{result},\"update\":\"20240611\"}}",
-            i % 97
-        ));
-    }
-    let json = format!(
-        "{{\"response_code\":1,\"verbose_msg\":\"Scan finished, information embedded\",\
-         \"resource\":\"{md5}\",\"scan_id\":\"{sha256}-{unix}\",\"md5\":\"{md5}\",\"sha1\":\"{sha1}\",\
-         \"sha256\":\"{sha256}\",\"scan_date\":\"2024-06-11 10:30:00\",\
-         \"permalink\":\"https://www.virustotal.com/file/{sha256}/analysis/{unix}/\",\
-         \"positives\":{positives},\"total\":{ENGINES},\"scans\":{{{scans}}},\
-         \"first_seen\":\"2020-01-01 00:00:00\",\"size\":{},\"type\":\"Win32 EXE\",\"tags\":[\"peexe\"]}}",
-        1000 + i
-    );
-    Generated { md5, sha256, json }
 }
 
 /// A `Name:   N kB` line of a /proc file, in KiB.
@@ -286,7 +222,7 @@ fn main() {
     let mut md5s = Vec::new();
     let mut sha256s = Vec::new();
     for i in 0..reports {
-        let generated = generate(i);
+        let generated = ServiceReport::generate(i, ENGINES);
         dataset
             .add_json("generated", generated.json.as_bytes())
             .expect("a generated report loads");

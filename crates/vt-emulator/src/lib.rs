@@ -80,7 +80,7 @@ pub use keys::{KeySpec, Tier};
 pub use quota::QuotaUnit;
 pub use server::{Emulator, EmulatorBuilder, RunningEmulator, RESET_PATH, STATS_PATH};
 pub use stats::Stats;
-pub use synthetic::{Synthetic, SOAK_FAULTS};
+pub use synthetic::{ServiceReport, Synthetic, SOAK_FAULTS};
 /// A certificate and key to serve HTTPS with ([`EmulatorBuilder::tls`]), vt-server's.
 #[cfg(feature = "tls")]
 pub use vt_server::TlsConfig;

@@ -41,6 +41,86 @@ impl SplitMix64 {
     }
 }
 
+/// Report number `i` of a benchmark's dataset, shaped like the service's (the size and
+/// layout of a real answer: `engines` engines, a third of them detecting, and a few allinfo
+/// fields), with its hashes. The same `i` gives the same report; different ones, different
+/// files.
+///
+/// ```
+/// let report = vt_emulator::ServiceReport::generate(7, 60);
+/// assert_eq!((report.md5.len(), report.sha1.len(), report.sha256.len()), (32, 40, 64));
+/// assert_eq!(vt_emulator::ServiceReport::generate(7, 60).json, report.json);
+/// let mut dataset = vt_emulator::Dataset::new();
+/// dataset.add_json("generated", report.json.as_bytes())?;
+/// # Ok::<(), vt_emulator::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // the benchmarks' data; unused where this file is included alone
+pub struct ServiceReport {
+    /// Its MD5, in lower case.
+    pub md5: String,
+    /// Its SHA-1, in lower case.
+    pub sha1: String,
+    /// Its SHA-256, in lower case.
+    pub sha256: String,
+    /// The report, as one JSON object (what `Dataset::add_json` takes).
+    pub json: String,
+}
+
+#[allow(dead_code)] // the benchmarks' data; unused where this file is included alone
+impl ServiceReport {
+    /// Report `i`, with `engines` engines.
+    pub fn generate(i: u64, engines: usize) -> ServiceReport {
+        let mix = |z: u64| SplitMix64(z).next_u64();
+        let hex = |seed: u64, digits: usize| {
+            let mut out = String::with_capacity(digits + 16);
+            let mut n = 0;
+            while out.len() < digits {
+                let _ = write!(out, "{:016x}", mix(seed.wrapping_mul(31).wrapping_add(n)));
+                n += 1;
+            }
+            out.truncate(digits);
+            out
+        };
+        let (md5, sha1, sha256) = (hex(i * 3, 32), hex(i * 3 + 1, 40), hex(i * 3 + 2, 64));
+        let unix = 1_500_000_000 + i * 37;
+        let mut scans = String::new();
+        let mut positives = 0;
+        for e in 0..engines {
+            let detected = mix(i ^ ((e as u64) << 20)).is_multiple_of(3);
+            positives += usize::from(detected);
+            let result = if detected {
+                format!("\"Trojan.Generic.{}\"", mix(i + e as u64) % 100_000)
+            } else {
+                "null".to_owned()
+            };
+            if e > 0 {
+                scans.push(',');
+            }
+            let _ = write!(
+                scans,
+                "\"Engine-{e:02}\":{{\"detected\":{detected},\"version\":\"{e}.{}.0.1\",\"result\":{result},\"update\":\"20240611\"}}",
+                i % 97
+            );
+        }
+        let json = format!(
+            "{{\"response_code\":1,\"verbose_msg\":\"Scan finished, information embedded\",\
+             \"resource\":\"{md5}\",\"scan_id\":\"{sha256}-{unix}\",\"md5\":\"{md5}\",\"sha1\":\"{sha1}\",\
+             \"sha256\":\"{sha256}\",\"scan_date\":\"2024-06-11 10:30:00\",\
+             \"permalink\":\"https://www.virustotal.com/file/{sha256}/analysis/{unix}/\",\
+             \"positives\":{positives},\"total\":{engines},\"scans\":{{{scans}}},\
+             \"first_seen\":\"2020-01-01 00:00:00\",\"size\":{},\"type\":\"Win32 EXE\",\"tags\":[\"peexe\"]}}",
+            1000 + i
+        );
+        ServiceReport {
+            md5,
+            sha1,
+            sha256,
+            json,
+        }
+    }
+}
+
 /// The faults of a soak run (issue #6), as `vt-emulator --fault` takes them: 12% of requests
 /// meet one.
 pub const SOAK_FAULTS: [&str; 5] = [

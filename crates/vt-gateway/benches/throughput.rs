@@ -54,7 +54,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use vt_emulator::{Dataset, Emulator, Fault, FaultKind, KeySpec, RunningEmulator, Tier};
+use vt_emulator::{
+    Dataset, Emulator, Fault, FaultKind, KeySpec, RunningEmulator, ServiceReport, Tier,
+};
 use vt_gateway::{Allow, Gateway, RunningGateway, CACHE_HEADER, DEFAULT_MEMORY_CACHE};
 
 const ENGINES: usize = 60;
@@ -70,62 +72,16 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// SplitMix64, for hashes that look random but are reproducible.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn hex(seed: u64, digits: usize) -> String {
-    let mut out = String::with_capacity(digits + 16);
-    let mut i = 0;
-    while out.len() < digits {
-        out.push_str(&format!(
-            "{:016x}",
-            mix(seed.wrapping_mul(31).wrapping_add(i))
-        ));
-        i += 1;
-    }
-    out.truncate(digits);
-    out
-}
-
-/// Report `i`, shaped like the service's (60 engines), and the hash the list asks it by.
+/// Report `i` (the emulator's benchmark data: 60 engines, a few allinfo fields), and the hash
+/// the list asks it by.
 fn report(i: u64) -> (String, String) {
-    let (md5, sha1, sha256) = (hex(i * 3, 32), hex(i * 3 + 1, 40), hex(i * 3 + 2, 64));
-    let unix = 1_500_000_000 + i * 37;
-    let mut scans = String::new();
-    for e in 0..ENGINES {
-        let detected = mix(i ^ ((e as u64) << 20)).is_multiple_of(3);
-        let result = if detected {
-            format!("\"Trojan.Generic.{}\"", mix(i + e as u64) % 100_000)
-        } else {
-            "null".to_owned()
-        };
-        if e > 0 {
-            scans.push(',');
-        }
-        scans.push_str(&format!(
-            "\"Engine-{e:02}\":{{\"detected\":{detected},\"version\":\"{e}.{}.0.1\",\"result\":{result},\"update\":\"20240611\"}}",
-            i % 97
-        ));
-    }
-    let json = format!(
-        "{{\"response_code\":1,\"verbose_msg\":\"Scan finished, information embedded\",\
-         \"resource\":\"{md5}\",\"scan_id\":\"{sha256}-{unix}\",\"md5\":\"{md5}\",\"sha1\":\"{sha1}\",\
-         \"sha256\":\"{sha256}\",\"scan_date\":\"2024-06-11 10:30:00\",\
-         \"permalink\":\"https://www.virustotal.com/file/{sha256}/analysis/{unix}/\",\
-         \"positives\":{},\"total\":{ENGINES},\"scans\":{{{scans}}}}}",
-        scans.matches("\"detected\":true").count()
-    );
+    let report = ServiceReport::generate(i, ENGINES);
     let asked = if i.is_multiple_of(2) {
-        md5
+        report.md5
     } else {
-        sha256.to_ascii_uppercase()
+        report.sha256.to_ascii_uppercase()
     };
-    (json, asked)
+    (report.json, asked)
 }
 
 /// The request targets of `key` over `hashes`, `shape` hashes each.

@@ -341,10 +341,7 @@ async fn audit(args: AuditArgs) -> Result<()> {
     let since = SystemTime::now()
         .checked_sub(args.since)
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let since_ms = since
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let entries = store.audit(since_ms, args.token.as_deref()).await?;
+    let entries = store.audit(since, args.token.as_deref()).await?;
     let mut stdout = std::io::stdout().lock();
     match args.format {
         AuditFormat::Jsonl => {

@@ -218,12 +218,13 @@ impl Store {
         }
     }
 
-    /// The audit log since `since_ms`, oldest first, of one token or of all.
+    /// The audit log since `since`, oldest first, of one token or of all.
     pub async fn audit(
         &self,
-        since_ms: i64,
+        since: SystemTime,
         token: Option<&str>,
     ) -> Result<Vec<AuditEntry>, Error> {
+        let since_ms = ms(since);
         match &self.backend {
             Backend::Sqlite(s) => {
                 let (s, token) = (Arc::clone(s), token.map(str::to_owned));
@@ -367,14 +368,17 @@ mod tests {
             })
             .collect();
         store.record(entries.clone()).await.unwrap();
-        assert_eq!(store.audit(0, None).await.unwrap(), entries);
+        assert_eq!(store.audit(UNIX_EPOCH, None).await.unwrap(), entries);
         let of_t1: Vec<AuditEntry> = entries
             .iter()
             .filter(|e| e.token == "t1")
             .cloned()
             .collect();
-        assert_eq!(store.audit(0, Some("t1")).await.unwrap(), of_t1);
-        assert_eq!(store.audit(1_060, None).await.unwrap(), entries[60..]);
+        assert_eq!(store.audit(UNIX_EPOCH, Some("t1")).await.unwrap(), of_t1);
+        assert_eq!(
+            store.audit(from_ms(1_060), None).await.unwrap(),
+            entries[60..]
+        );
     }
 
     #[test]
