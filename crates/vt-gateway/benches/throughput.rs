@@ -2,7 +2,8 @@
 //!
 //! `cargo xtask bench gateway` (= `cargo bench -p vt-gateway --bench throughput`, release).
 //! One process, loopback only: an emulator with a private key and `VT_BENCH_REPORTS` generated
-//! reports (default 20,000; 60 engines each, about 6.7 KB, the size of the service's), a
+//! reports (default 20,000; `vt_emulator::ServiceReport`, as the emulator's own benchmark:
+//! 60 engines each, about 6.7 KB, the size of the service's), a
 //! gateway in front of it with the default settings (200 ms window, 64 MiB of memory for
 //! recent answers) on a SQLite store in a temp folder, a token, and C keep-alive HTTP/1.1
 //! clients asking `file/report`: 25 hashes a request (a bulk client) or one (an analyst). The
