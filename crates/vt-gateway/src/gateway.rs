@@ -27,6 +27,8 @@ pub const HEALTH_PATH: &str = "/_gateway/health";
 pub const METRICS_PATH: &str = "/metrics";
 /// The header that says where a lookup's answers came from: `hit`, `miss`, `mixed`, `stale`.
 pub const CACHE_HEADER: &str = "x-vt-gateway-cache";
+/// [`CACHE_HEADER`] as a header name made once (from a `&str`, every reply parsed it again).
+const CACHE_HEADER_NAME: http::HeaderName = http::HeaderName::from_static(CACHE_HEADER);
 /// The default memory for recent answers in front of the store, in bytes.
 pub const DEFAULT_MEMORY_CACHE: usize = 64 << 20;
 
@@ -304,7 +306,7 @@ fn respond(reply: Reply, gzip: bool) -> Response<Body> {
         Reply::Json(body, source) => {
             let mut response = reply::json(body, gzip);
             let headers = response.headers_mut();
-            headers.insert(CACHE_HEADER, HeaderValue::from_static(source.as_str()));
+            headers.insert(CACHE_HEADER_NAME, HeaderValue::from_static(source.as_str()));
             if source == crate::service::Source::Stale {
                 headers.insert(
                     http::header::WARNING,

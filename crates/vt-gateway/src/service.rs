@@ -14,7 +14,7 @@ use crate::access::Access;
 use crate::audit::AuditLog;
 use crate::lane::{Cached, Failure, Freshness, Lane, LaneSetup};
 use crate::metrics::Metrics;
-use crate::store::{now_ms, AuditEntry, Store};
+use crate::store::{now_ms, AuditLine, Store};
 use crate::token::Token;
 
 /// A request as the HTTP layer read it.
@@ -230,12 +230,12 @@ impl Service {
             resources = resources.split([',', '\n']).filter(|r| !r.trim().is_empty()).count(),
             "answered"
         );
-        self.audit.record(AuditEntry {
+        self.audit.record(&AuditLine {
             at_ms: now_ms(),
-            token: token.to_owned(),
-            endpoint: asked.endpoint.clone(),
-            resources,
-            outcome: outcome.to_owned(),
+            token: token.into(),
+            endpoint: asked.endpoint.as_str().into(),
+            resources: resources.into(),
+            outcome: outcome.into(),
             counted,
         });
         reply

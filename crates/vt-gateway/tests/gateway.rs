@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get, post, raw, token, Kind, Setup, KEY};
+use common::{gateway, get, post, raw, token, Kind, Setup, TestStore, KEY};
 use vt_emulator::Tier;
 use vt_gateway::Allow;
 
@@ -428,7 +428,29 @@ async fn per_day(kind: Kind) {
     .await;
     assert_eq!(over.status(), 204);
     assert!(over.body().is_empty());
+    // The count is the store's: a gateway started afterwards on it refuses the token at once,
+    // and the refused request did not count.
     setup.gateway.shutdown().await;
+    let audit = setup
+        .store
+        .audit(std::time::UNIX_EPOCH, Some("script"))
+        .await
+        .unwrap();
+    let counted: Vec<bool> = audit.iter().map(|e| e.counted).collect();
+    assert_eq!(counted, [true, true, true, false]);
+    let next = gateway(&setup.emulator, vt_api::Tier::Private, setup.store.clone())
+        .start()
+        .await
+        .unwrap();
+    let refused = get(
+        &http,
+        &next.url(),
+        "file/report",
+        &[("apikey", &limited), ("resource", &setup.hashes[4])],
+    )
+    .await;
+    assert_eq!(refused.status(), 204);
+    next.shutdown().await;
 }
 on_both_stores!(a_token_past_its_daily_limit_is_answered_204, per_day);
 
@@ -664,4 +686,163 @@ async fn two_gateways_on_one_postgres_share_one_cache() {
     assert_eq!(emulator.stats().endpoint("file/report"), 1);
     gateway_a.shutdown().await;
     gateway_b.shutdown().await;
+}
+
+/// Layout 1 kept the audit log a row an entry: a store of that layout, migrated, keeps every
+/// entry (in its order, text as it was) in pages, and the counted ones in the daily counts.
+async fn audit_rows_migrate(kind: Kind) {
+    let guard = TestStore::new(kind).await;
+    // (at_ms, token, endpoint, resources, outcome, counted): two days, two at the same time.
+    let day = 86_400_000;
+    let rows: Vec<(i64, &str, &str, &str, &str, bool)> = vec![
+        (
+            1_000,
+            "soar",
+            "file/report",
+            "44d88612fea8a8f36de82e1278abb02f",
+            "upstream",
+            true,
+        ),
+        (
+            1_000,
+            "soar",
+            "file/report",
+            "3395856ce81f2b7382dee72602f798b6",
+            "cache",
+            true,
+        ),
+        (
+            61_000,
+            "hunter",
+            "url/report",
+            "http://x/?q=\"a\"\nhttp://y/\u{1}",
+            "mixed",
+            true,
+        ),
+        (62_000, "-", "file/report", "", "forbidden", false),
+        (
+            day + 5,
+            "soar",
+            "domain/report",
+            "example.com",
+            "quota",
+            false,
+        ),
+        (
+            day + 6,
+            "soar",
+            "ip-address/report",
+            "192.0.2.1",
+            "cache",
+            true,
+        ),
+    ];
+    match kind {
+        Kind::Sqlite => {
+            let path = guard.url.strip_prefix("sqlite:").unwrap();
+            let db = rusqlite::Connection::open(path).unwrap();
+            db.execute_batch(concat!(
+                "CREATE TABLE gateway_migration (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);",
+                include_str!("../migrations/sqlite/0001_init.sql"),
+                "INSERT INTO gateway_migration VALUES (1, 0);"
+            ))
+            .unwrap();
+            for (at_ms, token, endpoint, resources, outcome, counted) in &rows {
+                db.execute(
+                    "INSERT INTO gateway_audit VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![at_ms, token, endpoint, resources, outcome, counted],
+                )
+                .unwrap();
+            }
+        }
+        Kind::Postgres => {
+            let (db, connection) = tokio_postgres::connect(&guard.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            db.batch_execute(concat!(
+                "CREATE TABLE gateway_migration (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL);",
+                include_str!("../migrations/postgres/0001_init.sql"),
+                "INSERT INTO gateway_migration VALUES (1, 0);"
+            ))
+            .await
+            .unwrap();
+            for (at_ms, token, endpoint, resources, outcome, counted) in &rows {
+                db.execute(
+                    "INSERT INTO gateway_audit (at_ms, token, endpoint, resources, outcome, counted) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[at_ms, token, endpoint, resources, outcome, counted],
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+    let store = guard.open().await;
+    let audit = store.audit(std::time::UNIX_EPOCH, None).await.unwrap();
+    assert_eq!(audit.len(), rows.len());
+    for (entry, row) in audit.iter().zip(&rows) {
+        assert_eq!(
+            (
+                entry.at_ms,
+                entry.token.as_str(),
+                entry.endpoint.as_str(),
+                entry.resources.as_str(),
+                entry.outcome.as_str(),
+                entry.counted
+            ),
+            *row
+        );
+    }
+    let of_hunter = store
+        .audit(std::time::UNIX_EPOCH, Some("hunter"))
+        .await
+        .unwrap();
+    assert_eq!(of_hunter, audit[2..3]);
+    // The counted requests, by token and minute: what the daily limits read.
+    let usage = usage_rows(kind, &guard.url).await;
+    assert_eq!(
+        usage,
+        [
+            ("hunter".to_owned(), 1, 1),
+            ("soar".to_owned(), 0, 2),
+            ("soar".to_owned(), day / 60_000, 1)
+        ]
+    );
+}
+on_both_stores!(
+    the_audit_rows_of_layout_1_are_kept_in_pages,
+    audit_rows_migrate
+);
+
+/// The store's `gateway_usage` rows, ordered: (token, minute, requests); and no table of
+/// layout 1's audit rows is left (its `SELECT` fails).
+async fn usage_rows(kind: Kind, url: &str) -> Vec<(String, i64, i64)> {
+    let sql = "SELECT token, minute, requests FROM gateway_usage ORDER BY token, minute";
+    let old = "SELECT COUNT(*) FROM gateway_audit";
+    match kind {
+        Kind::Sqlite => {
+            let db = rusqlite::Connection::open(url.strip_prefix("sqlite:").unwrap()).unwrap();
+            assert!(db.prepare(old).is_err());
+            let mut statement = db.prepare(sql).unwrap();
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        }
+        Kind::Postgres => {
+            let (db, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            assert!(db.query(old, &[]).await.is_err());
+            db.query(sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| (row.get(0), row.get(1), row.get(2)))
+                .collect()
+        }
+    }
 }

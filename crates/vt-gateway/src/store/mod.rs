@@ -12,6 +12,7 @@ mod ledger;
 mod postgres;
 mod sqlite;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -74,6 +75,94 @@ pub struct AuditEntry {
     pub outcome: String,
     /// Whether it counts against the token's daily limit.
     pub counted: bool,
+}
+
+/// An audit entry as the store keeps it: one JSON line of a page (`lines`). Borrowed when
+/// written; owned where a line's text had escapes when read back.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AuditLine<'a> {
+    pub(crate) at_ms: i64,
+    #[serde(borrow)]
+    pub(crate) token: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) endpoint: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) resources: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) outcome: Cow<'a, str>,
+    pub(crate) counted: bool,
+}
+
+impl From<AuditLine<'_>> for AuditEntry {
+    fn from(line: AuditLine<'_>) -> AuditEntry {
+        AuditEntry {
+            at_ms: line.at_ms,
+            token: line.token.into_owned(),
+            endpoint: line.endpoint.into_owned(),
+            resources: line.resources.into_owned(),
+            outcome: line.outcome.into_owned(),
+            counted: line.counted,
+        }
+    }
+}
+
+/// The audit entries one gateway wrote together, kept as one row: their JSON lines, the
+/// times of the first and last, and the requests each token made each minute that count
+/// against its daily limit: (token, minute since the epoch, requests).
+#[derive(Debug, Default)]
+pub(crate) struct AuditPage {
+    pub(crate) first_ms: i64,
+    pub(crate) last_ms: i64,
+    pub(crate) entries: u64,
+    pub(crate) lines: Vec<u8>,
+    pub(crate) usage: Vec<(String, i64, u64)>,
+}
+
+impl AuditPage {
+    /// Appends `entry` as a line (the page's usage is the writer's to set).
+    pub(crate) fn push(&mut self, entry: &AuditLine<'_>) {
+        let end = self.lines.len();
+        if serde_json::to_writer(&mut self.lines, entry).is_err() {
+            // Not for these types; a line half written must not stay.
+            self.lines.truncate(end);
+            return;
+        }
+        self.lines.push(b'\n');
+        if self.entries == 0 {
+            self.first_ms = entry.at_ms;
+        }
+        self.first_ms = self.first_ms.min(entry.at_ms);
+        self.last_ms = self.last_ms.max(entry.at_ms);
+        self.entries += 1;
+    }
+
+    /// The lines as text (serde_json writes UTF-8 alone).
+    pub(crate) fn text(&self) -> Result<&str, Error> {
+        std::str::from_utf8(&self.lines)
+            .map_err(|e| Error::store(format!("an audit page is not UTF-8: {e}")))
+    }
+}
+
+/// The entries of the pages' `lines` at or after `since_ms` (of `token` only when given),
+/// oldest first; entries at the same time in the order they were written.
+pub(crate) fn read_pages<'p>(
+    pages: impl IntoIterator<Item = &'p str>,
+    since_ms: i64,
+    token: Option<&str>,
+) -> Result<Vec<AuditEntry>, Error> {
+    let mut entries = Vec::new();
+    for lines in pages {
+        for line in lines.lines().filter(|l| !l.is_empty()) {
+            let line: AuditLine<'_> = serde_json::from_str(line)
+                .map_err(|e| Error::store(format!("an audit line does not read: {e}")))?;
+            if line.at_ms >= since_ms && token.is_none_or(|t| line.token == t) {
+                entries.push(AuditEntry::from(line));
+            }
+        }
+    }
+    // Pages of several gateways overlap in time; a stable sort keeps each one's order.
+    entries.sort_by_key(|e| e.at_ms);
+    Ok(entries)
 }
 
 impl Store {
@@ -204,17 +293,17 @@ impl Store {
         }
     }
 
-    /// Appends entries to the audit log.
-    pub(crate) async fn record(&self, entries: Vec<AuditEntry>) -> Result<(), Error> {
-        if entries.is_empty() {
+    /// Keeps a page of the audit log, and adds its requests to the tokens' daily counts.
+    pub(crate) async fn record(&self, page: AuditPage) -> Result<(), Error> {
+        if page.entries == 0 {
             return Ok(());
         }
         match &self.backend {
             Backend::Sqlite(s) => {
                 let s = Arc::clone(s);
-                blocking(move || s.record(&entries)).await
+                blocking(move || s.record(&page)).await
             }
-            Backend::Postgres(p) => p.record(&entries).await,
+            Backend::Postgres(p) => p.record(&page).await,
         }
     }
 
@@ -235,7 +324,7 @@ impl Store {
     }
 
     /// How many counted requests `token` made since `since_ms`, by every gateway on this
-    /// store.
+    /// store, counted in whole minutes (the minute of `since_ms` counts whole).
     pub(crate) async fn used_since(&self, token: &str, since_ms: i64) -> Result<u64, Error> {
         match &self.backend {
             Backend::Sqlite(s) => {
@@ -349,25 +438,58 @@ mod tests {
         ));
     }
 
+    fn page_of(entries: &[AuditEntry]) -> AuditPage {
+        let mut page = AuditPage::default();
+        for e in entries {
+            page.push(&AuditLine {
+                at_ms: e.at_ms,
+                token: e.token.as_str().into(),
+                endpoint: e.endpoint.as_str().into(),
+                resources: e.resources.as_str().into(),
+                outcome: e.outcome.as_str().into(),
+                counted: e.counted,
+            });
+            if e.counted {
+                let minute = e.at_ms.div_euclid(60_000);
+                match page
+                    .usage
+                    .iter_mut()
+                    .find(|(t, m, _)| *t == e.token && *m == minute)
+                {
+                    Some((_, _, n)) => *n += 1,
+                    None => page.usage.push((e.token.clone(), minute, 1)),
+                }
+            }
+        }
+        page
+    }
+
     #[tokio::test]
-    async fn the_audit_log_keeps_every_entry_in_order_in_groups_and_one_by_one() {
+    async fn the_audit_log_keeps_every_entry_of_its_pages_in_order_and_counts_each_token() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("gateway.sqlite");
         let store = Store::open(&format!("sqlite:{}", path.display()))
             .await
             .unwrap();
-        // Two whole groups of rows a statement, then the rest one by one.
-        let entries: Vec<AuditEntry> = (0..2 * 32 + 5)
+        let entries: Vec<AuditEntry> = (0..90)
             .map(|i| AuditEntry {
-                at_ms: 1_000 + i,
+                at_ms: 59_000 + 100 * i,
                 token: format!("t{}", i % 3),
-                endpoint: "file/report".into(),
-                resources: format!("{i:032x}"),
+                endpoint: "url/report".into(),
+                // What a client sent, quotes, a line break and a control character too.
+                resources: format!("http://x/{i}?q=\"a\"\u{1b}\nhttp://y/{i}"),
                 outcome: if i % 2 == 0 { "cache" } else { "upstream" }.into(),
                 counted: i % 5 != 0,
             })
             .collect();
-        store.record(entries.clone()).await.unwrap();
+        // Two gateways' pages over the same time (even and odd entries), then a later one.
+        let (early, late) = entries.split_at(60);
+        let evens: Vec<AuditEntry> = early.iter().step_by(2).cloned().collect();
+        let odds: Vec<AuditEntry> = early.iter().skip(1).step_by(2).cloned().collect();
+        for part in [&evens[..], &odds[..], late] {
+            store.record(page_of(part)).await.unwrap();
+        }
+        store.record(AuditPage::default()).await.unwrap();
         assert_eq!(store.audit(UNIX_EPOCH, None).await.unwrap(), entries);
         let of_t1: Vec<AuditEntry> = entries
             .iter()
@@ -376,9 +498,28 @@ mod tests {
             .collect();
         assert_eq!(store.audit(UNIX_EPOCH, Some("t1")).await.unwrap(), of_t1);
         assert_eq!(
-            store.audit(from_ms(1_060), None).await.unwrap(),
-            entries[60..]
+            store.audit(from_ms(59_000 + 100 * 70), None).await.unwrap(),
+            entries[70..]
         );
+        // Daily counts: whole minutes, from every page.
+        let counted = |token: &str, since_ms: i64| {
+            entries
+                .iter()
+                .filter(|e| e.counted && e.token == token)
+                .filter(|e| e.at_ms.div_euclid(60_000) >= since_ms.div_euclid(60_000))
+                .count() as u64
+        };
+        for token in ["t0", "t1", "t2"] {
+            for since_ms in [0, 60_000, 60_500, 120_000] {
+                assert_eq!(
+                    store.used_since(token, since_ms).await.unwrap(),
+                    counted(token, since_ms),
+                    "{token} since {since_ms}"
+                );
+            }
+        }
+        assert_eq!(store.used_since("t0", 0).await.unwrap(), 24);
+        assert_eq!(store.used_since("nobody", 0).await.unwrap(), 0);
     }
 
     #[test]

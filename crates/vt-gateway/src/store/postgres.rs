@@ -8,11 +8,17 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use vt_api::CacheScope;
 
-use super::{describe_url, from_ms, ms, AuditEntry, Migrations, StoredAnswer, ToKeep};
+use super::{describe_url, from_ms, ms, AuditEntry, AuditPage, Migrations, StoredAnswer, ToKeep};
 use crate::token::{Token, TokenInfo};
 use crate::{Allow, Error};
 
-const MIGRATIONS: Migrations = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: Migrations = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_audit_pages.sql"),
+    ),
+];
 
 /// The advisory lock held while migrating, so that gateways started together migrate once.
 const MIGRATION_LOCK: i64 = 0x7674_6777_6d69_6772;
@@ -313,26 +319,43 @@ impl Postgres {
         transaction.commit().await.map_err(pg_error)
     }
 
-    pub(crate) async fn record(&self, entries: &[AuditEntry]) -> Result<(), Error> {
-        // One statement for the whole batch (a column an array), not a round trip a row.
-        let at_ms: Vec<i64> = entries.iter().map(|e| e.at_ms).collect();
-        let token: Vec<&str> = entries.iter().map(|e| e.token.as_str()).collect();
-        let endpoint: Vec<&str> = entries.iter().map(|e| e.endpoint.as_str()).collect();
-        let resources: Vec<&str> = entries.iter().map(|e| e.resources.as_str()).collect();
-        let outcome: Vec<&str> = entries.iter().map(|e| e.outcome.as_str()).collect();
-        let counted: Vec<bool> = entries.iter().map(|e| e.counted).collect();
-        let client = self.pool.get().await.map_err(pg_error)?;
-        client
+    pub(crate) async fn record(&self, page: &AuditPage) -> Result<(), Error> {
+        let lines = page.text()?;
+        let entries = i64::try_from(page.entries).unwrap_or(i64::MAX);
+        // The usage as columns of arrays: one statement, however many tokens and minutes.
+        let token: Vec<&str> = page.usage.iter().map(|(t, _, _)| t.as_str()).collect();
+        let minute: Vec<i64> = page.usage.iter().map(|(_, m, _)| *m).collect();
+        let requests: Vec<i64> = page
+            .usage
+            .iter()
+            .map(|(_, _, r)| i64::try_from(*r).unwrap_or(i64::MAX))
+            .collect();
+        let mut client = self.pool.get().await.map_err(pg_error)?;
+        let transaction = client.transaction().await.map_err(pg_error)?;
+        transaction
             .execute(
-                "INSERT INTO gateway_audit (at_ms, token, endpoint, resources, outcome, counted) \
-                 SELECT a, t, e, r, o, c FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], \
-                 $4::TEXT[], $5::TEXT[], $6::BOOLEAN[]) WITH ORDINALITY AS u(a, t, e, r, o, c, n) \
-                 ORDER BY n",
-                &[&at_ms, &token, &endpoint, &resources, &outcome, &counted],
+                "INSERT INTO gateway_audit_page (first_ms, last_ms, entries, lines) \
+                 VALUES ($1, $2, $3, $4)",
+                &[&page.first_ms, &page.last_ms, &entries, &lines],
             )
             .await
-            .map(drop)
-            .map_err(pg_error)
+            .map_err(pg_error)?;
+        if !token.is_empty() {
+            // In one order whatever the page, so that two gateways adding to the same rows
+            // lock them in the same order.
+            transaction
+                .execute(
+                    "INSERT INTO gateway_usage (token, minute, requests) \
+                     SELECT t, m, r FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[]) AS u(t, m, r) \
+                     ORDER BY t, m \
+                     ON CONFLICT (token, minute) DO UPDATE \
+                     SET requests = gateway_usage.requests + EXCLUDED.requests",
+                    &[&token, &minute, &requests],
+                )
+                .await
+                .map_err(pg_error)?;
+        }
+        transaction.commit().await.map_err(pg_error)
     }
 
     pub(crate) async fn audit(
@@ -343,35 +366,29 @@ impl Postgres {
         let client = self.pool.get().await.map_err(pg_error)?;
         let rows = client
             .query(
-                "SELECT at_ms, token, endpoint, resources, outcome, counted FROM gateway_audit \
-                 WHERE at_ms >= $1 AND ($2::TEXT IS NULL OR token = $2) ORDER BY at_ms, id",
-                &[&since_ms, &token],
+                "SELECT lines FROM gateway_audit_page WHERE last_ms >= $1 ORDER BY first_ms, id",
+                &[&since_ms],
             )
             .await
             .map_err(pg_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| AuditEntry {
-                at_ms: row.get(0),
-                token: row.get(1),
-                endpoint: row.get(2),
-                resources: row.get(3),
-                outcome: row.get(4),
-                counted: row.get(5),
-            })
-            .collect())
+        super::read_pages(
+            rows.iter().map(|row| row.get::<_, &str>(0)),
+            since_ms,
+            token,
+        )
     }
 
     pub(crate) async fn used_since(&self, token: &str, since_ms: i64) -> Result<u64, Error> {
         let client = self.pool.get().await.map_err(pg_error)?;
         let statement = client
             .prepare_cached(
-                "SELECT COUNT(*) FROM gateway_audit WHERE token = $1 AND at_ms >= $2 AND counted",
+                "SELECT COALESCE(SUM(requests), 0)::BIGINT FROM gateway_usage \
+                 WHERE token = $1 AND minute >= $2",
             )
             .await
             .map_err(pg_error)?;
         let n: i64 = client
-            .query_one(&statement, &[&token, &since_ms])
+            .query_one(&statement, &[&token, &since_ms.div_euclid(60_000)])
             .await
             .map_err(pg_error)?
             .get(0);

@@ -8,38 +8,17 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{params, Connection, OptionalExtension};
 use vt_api::{Cache, CacheScope};
 
-use super::{AuditEntry, Migrations, StoredAnswer, ToKeep};
+use super::{AuditEntry, AuditPage, Migrations, StoredAnswer, ToKeep};
 use crate::token::{Token, TokenInfo};
 use crate::{Allow, Error};
 
-const MIGRATIONS: Migrations = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
-
-/// Audit rows written by one `INSERT` when there are that many to write.
-const AUDIT_ROWS_A_STATEMENT: usize = 32;
-
-/// Writes `rows` with one statement (prepared once for each number of rows).
-fn insert_audit(connection: &Connection, rows: &[AuditEntry]) -> Result<(), Error> {
-    let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO gateway_audit (at_ms, token, endpoint, resources, outcome, counted) \
-         VALUES {values}"
-    );
-    let mut statement = connection.prepare_cached(&sql).map_err(Error::store)?;
-    let values = rows.iter().flat_map(|e| -> [&dyn rusqlite::ToSql; 6] {
-        [
-            &e.at_ms,
-            &e.token,
-            &e.endpoint,
-            &e.resources,
-            &e.outcome,
-            &e.counted,
-        ]
-    });
-    statement
-        .execute(rusqlite::params_from_iter(values))
-        .map(drop)
-        .map_err(Error::store)
-}
+const MIGRATIONS: Migrations = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_audit_pages.sql"),
+    ),
+];
 
 /// How long a statement waits for another process's lock on the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -218,17 +197,39 @@ impl Sqlite {
         Ok(())
     }
 
-    pub(crate) fn record(&self, entries: &[AuditEntry]) -> Result<(), Error> {
+    pub(crate) fn record(&self, page: &AuditPage) -> Result<(), Error> {
         let mut connection = self.lock();
         let transaction = connection.transaction().map_err(Error::store)?;
-        // Whole groups of rows a statement: at a gateway's rate (tens of thousands of
-        // requests a second) the cost of each statement's run is most of the audit's.
-        let mut groups = entries.chunks_exact(AUDIT_ROWS_A_STATEMENT);
-        for group in groups.by_ref() {
-            insert_audit(&transaction, group)?;
-        }
-        for row in groups.remainder() {
-            insert_audit(&transaction, std::slice::from_ref(row))?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO gateway_audit_page (first_ms, last_ms, entries, lines) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    page.first_ms,
+                    page.last_ms,
+                    i64::try_from(page.entries).unwrap_or(i64::MAX),
+                    page.text()
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?
+                ])
+            })
+            .map_err(Error::store)?;
+        {
+            let mut add = transaction
+                .prepare_cached(
+                    "INSERT INTO gateway_usage (token, minute, requests) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (token, minute) DO UPDATE SET requests = requests + excluded.requests",
+                )
+                .map_err(Error::store)?;
+            for (token, minute, requests) in &page.usage {
+                add.execute(params![
+                    token,
+                    minute,
+                    i64::try_from(*requests).unwrap_or(i64::MAX)
+                ])
+                .map_err(Error::store)?;
+            }
         }
         transaction.commit().map_err(Error::store)
     }
@@ -239,33 +240,28 @@ impl Sqlite {
         token: Option<&str>,
     ) -> Result<Vec<AuditEntry>, Error> {
         let connection = self.lock();
-        let mut statement = connection
+        let pages: Vec<String> = connection
             .prepare(
-                "SELECT at_ms, token, endpoint, resources, outcome, counted FROM gateway_audit \
-                 WHERE at_ms >= ?1 AND (?2 IS NULL OR token = ?2) ORDER BY at_ms, rowid",
+                "SELECT lines FROM gateway_audit_page WHERE last_ms >= ?1 \
+                 ORDER BY first_ms, rowid",
             )
+            .and_then(|mut s| s.query_map([since_ms], |row| row.get(0))?.collect())
             .map_err(Error::store)?;
-        let rows = statement
-            .query_map(params![since_ms, token], |row| {
-                Ok(AuditEntry {
-                    at_ms: row.get(0)?,
-                    token: row.get(1)?,
-                    endpoint: row.get(2)?,
-                    resources: row.get(3)?,
-                    outcome: row.get(4)?,
-                    counted: row.get(5)?,
-                })
-            })
-            .map_err(Error::store)?;
-        rows.map(|r| r.map_err(Error::store)).collect()
+        drop(connection);
+        super::read_pages(pages.iter().map(String::as_str), since_ms, token)
     }
 
     pub(crate) fn used_since(&self, token: &str, since_ms: i64) -> Result<u64, Error> {
         self.lock()
             .prepare_cached(
-                "SELECT COUNT(*) FROM gateway_audit WHERE token = ?1 AND at_ms >= ?2 AND counted",
+                "SELECT COALESCE(SUM(requests), 0) FROM gateway_usage \
+                 WHERE token = ?1 AND minute >= ?2",
             )
-            .and_then(|mut s| s.query_row(params![token, since_ms], |row| row.get::<_, i64>(0)))
+            .and_then(|mut s| {
+                s.query_row(params![token, since_ms.div_euclid(60_000)], |row| {
+                    row.get::<_, i64>(0)
+                })
+            })
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(Error::store)
     }
