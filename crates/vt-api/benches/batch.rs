@@ -7,7 +7,8 @@
 //! answer built (what the table and CSV need), and the ceiling that decodes every body.
 //!
 //! Run: `cargo bench -p vt-api --bench batch` (or `cargo xtask bench`).
-//! Knobs: `VT_BENCH_RESOURCES` (default 100000), `VT_BENCH_ROUNDS` (default 3, best kept).
+//! Knobs: `VT_BENCH_RESOURCES` (default 100000), `VT_BENCH_ROUNDS` (default 3, best kept),
+//! `VT_BENCH_ONLY` (`client` or `ceiling`: that run alone, undecoded, for profiling it).
 //! It runs with mimalloc, the allocator of `vt` (with the system allocator, the client's
 //! many small allocations and frees across threads make its figures vary by 1.6x from round
 //! to round).
@@ -123,6 +124,23 @@ fn main() {
         let mut best_ceiling = Duration::MAX;
         let mut best_decoding = Duration::MAX;
         let rate = |took: Duration| resources as f64 / took.as_secs_f64();
+        match std::env::var("VT_BENCH_ONLY").as_deref() {
+            Ok("client") => {
+                for round in 1..=rounds {
+                    let took = through_client(&client, &inputs, false).await;
+                    println!("round {round}: client {:>9.0} hashes/s", rate(took));
+                }
+                return;
+            }
+            Ok("ceiling") => {
+                for round in 1..=rounds {
+                    let took = ceiling(&transport, &url, &bodies, limits.concurrency, false).await;
+                    println!("round {round}: ceiling {:>9.0} hashes/s", rate(took));
+                }
+                return;
+            }
+            _ => {}
+        }
         for round in 1..=rounds {
             let ceiling_time = ceiling(&transport, &url, &bodies, limits.concurrency, false).await;
             let decoding = ceiling(&transport, &url, &bodies, limits.concurrency, true).await;

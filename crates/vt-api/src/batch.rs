@@ -3,7 +3,7 @@
 //! queued answers asked again together, one outcome per input in input order, with bounded
 //! memory whatever the number of inputs. The same stream serves every lookup endpoint.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use futures_core::Stream;
+use hashbrown::HashMap;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use vt_model::{FileReport, Query, RawAnswer, Report, Resource, Status};
 
