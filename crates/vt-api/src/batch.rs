@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use futures_core::Stream;
-use hashbrown::HashMap;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use hashbrown::HashMap;
 use vt_model::{FileReport, Query, RawAnswer, Report, Resource, Status};
 
 use crate::client::{CacheScopeOf, Client, Inner, Probed};
