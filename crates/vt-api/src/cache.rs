@@ -319,8 +319,14 @@ impl Cache {
             .map_err(|e| cache_error("cannot configure", e))?;
         // WAL lets a reader and a writer (two vt processes) work at once; NORMAL sync is
         // durable across a killed process (only a power cut can lose the last commits).
+        // Pages of 16 KiB (for a new file; an existing one keeps its own): a report of the
+        // service (7 KB with 60 engines) fits in its row's page instead of overflowing into
+        // two more, and the WAL writes a quarter as many frames (a gateway's miss costs a
+        // tenth less CPU; docs/benchmarks.md).
         retry_while_busy(|| {
-            connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            connection.execute_batch(
+                "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+            )
         })
         .map_err(|e| cache_error("cannot configure", e))?;
         retry_while_busy(|| migrate(&connection)).map_err(|e| match e {
