@@ -164,14 +164,16 @@ fn ci() -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     // The server is stopped as soon as the tests end, passed or failed.
-    let (postgres_url, server) = postgres.start()?;
+    let (postgres_vars, server) = postgres.start()?;
+    let mut test_vars = vec![("INSTA_UPDATE", "no"), ("INSTA_FORCE_PASS", "0")];
+    test_vars.extend(
+        postgres_vars
+            .iter()
+            .map(|(name, value)| (*name, value.as_str())),
+    );
     let tested = cargo(
         &["test", "--locked", "--workspace", "--all-features"],
-        &[
-            ("INSTA_UPDATE", "no"),
-            ("INSTA_FORCE_PASS", "0"),
-            (postgres::URL_VAR, &postgres_url),
-        ],
+        &test_vars,
     );
     drop(server);
     tested?;

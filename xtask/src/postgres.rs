@@ -6,6 +6,8 @@
 //! removed when the [`Server`] drops, and when xtask gets SIGINT, SIGTERM or SIGHUP (`pg_ctl`
 //! starts the server in a session of its own, so Ctrl-C at the terminal does not reach it).
 //! As root, it runs as the `postgres` system user (or `nobody`): the server refuses root.
+//! It also speaks TLS, with a certificate (for 127.0.0.1 and localhost) of a CA made at its
+//! start, whose certificate the tests find at `VT_TEST_POSTGRES_CA`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +17,12 @@ use anyhow::{bail, Context, Result};
 
 /// The variable the tests read: a superuser's URL, so a test can create its own database.
 pub(crate) const URL_VAR: &str = "VT_TEST_POSTGRES_URL";
+
+/// Environment variables for the tests, with their values.
+pub(crate) type Vars = Vec<(&'static str, String)>;
+
+/// The variable the tests read: the PEM file of the CA that signed the server's certificate.
+pub(crate) const CA_VAR: &str = "VT_TEST_POSTGRES_CA";
 
 /// The superuser the tests connect as (no password: only this machine can connect).
 const SUPERUSER: &str = "vt";
@@ -34,6 +42,7 @@ unix_socket_directories = '{dir}'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+ssl = on
 ";
 
 /// Replaces initdb's `pg_hba.conf`, which also trusts ::1 and replication connections.
@@ -59,17 +68,22 @@ impl ForTests {
         }
     }
 
-    /// The URL for the tests, and the server to stop after them when one was started here.
-    pub(crate) fn start(&self) -> Result<(String, Option<Server>)> {
+    /// The variables that point the tests at the server, and the server to stop after them
+    /// when one was started here.
+    pub(crate) fn start(&self) -> Result<(Vars, Option<Server>)> {
         match self {
             Self::Given(url) => {
                 // Not the URL itself: it may hold a password.
                 eprintln!("xtask: the tests use the PostgreSQL server of {URL_VAR}");
-                Ok((url.clone(), None))
+                let mut vars = vec![(URL_VAR, url.clone())];
+                if let Ok(ca) = std::env::var(CA_VAR) {
+                    vars.push((CA_VAR, ca));
+                }
+                Ok((vars, None))
             }
             Self::Start(binaries) => {
                 let server = binaries.start()?;
-                Ok((server.url.clone(), Some(server)))
+                Ok((server.vars(), Some(server)))
             }
         }
     }
@@ -144,6 +158,19 @@ pub(crate) struct Server {
     dir: PathBuf,
 }
 
+impl Server {
+    /// `VT_TEST_POSTGRES_URL` and `VT_TEST_POSTGRES_CA`, with their values.
+    pub(crate) fn vars(&self) -> Vars {
+        vec![
+            (URL_VAR, self.url.clone()),
+            (CA_VAR, self.dir.join(CA_FILE).display().to_string()),
+        ]
+    }
+}
+
+/// The CA's certificate, in the server's folder (readable by the tests).
+const CA_FILE: &str = "ca.pem";
+
 impl Drop for Server {
     fn drop(&mut self) {
         // Under the lock, so that a signal arriving meanwhile waits for this to finish.
@@ -196,6 +223,7 @@ impl Running {
         run_quietly(&mut initdb, "initdb")?;
         let settings = SETTINGS.replace("{dir}", &self.dir.display().to_string());
         append(&data.join("postgresql.conf"), &settings)?;
+        self.write_certificates(&data)?;
         std::fs::write(data.join("pg_hba.conf"), HBA).context("cannot write pg_hba.conf")?;
 
         let log = self.dir.join("server.log");
@@ -227,6 +255,34 @@ impl Running {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
+    }
+
+    /// A CA, and the server's certificate and key signed by it (`server.crt`, `server.key`:
+    /// the names the server reads by default), for 127.0.0.1 and localhost. The key is the
+    /// server user's, mode 0600, as the server demands.
+    fn write_certificates(&self, data: &Path) -> Result<()> {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "vt tests' PostgreSQL CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let key = KeyPair::generate()?;
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?
+            .signed_by(&key, &ca)?;
+        std::fs::write(self.dir.join(CA_FILE), ca.pem()).context("cannot write the CA")?;
+        let (cert_file, key_file) = (data.join("server.crt"), data.join("server.key"));
+        std::fs::write(&cert_file, cert.pem()).context("cannot write server.crt")?;
+        write_private(&key_file, key.serialize_pem().as_bytes())?;
+        if let Some(user) = &self.user {
+            let uid = id(&["-u", user])?;
+            let gid = id(&["-g", user])?;
+            for file in [&cert_file, &key_file] {
+                chown(file, uid, gid)?;
+            }
+        }
+        Ok(())
     }
 
     /// Stops the server (fast: connections are cut, nothing is kept) and removes its folder;
@@ -349,6 +405,30 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Writes `bytes` to a new file of mode 0600.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(bytes))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(unix)]
+fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .with_context(|| format!("cannot hand {} to the server's user", path.display()))
+}
+
+#[cfg(not(unix))]
+fn chown(_path: &Path, _uid: u32, _gid: u32) -> Result<()> {
+    Ok(())
+}
+
 fn append(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     std::fs::OpenOptions::new()
@@ -408,7 +488,9 @@ fn stop_on_signals() -> Result<()> {
 /// stops it when stdin closes or on Ctrl-C.
 pub(crate) fn run() -> Result<()> {
     let server = Binaries::find()?.start()?;
-    println!("export {URL_VAR}={}", server.url);
+    for (name, value) in server.vars() {
+        println!("export {name}={value}");
+    }
     eprintln!("xtask: running until Ctrl-C or the end of stdin (Ctrl-D)");
     std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())?;
     drop(server);

@@ -846,3 +846,69 @@ async fn usage_rows(kind: Kind, url: &str) -> Vec<(String, i64, i64)> {
         }
     }
 }
+
+/// `sslmode=verify-full` (or `require`) with the server's CA as `sslrootcert`: every connection
+/// of the store is encrypted, as the server itself says; without that CA, the server's
+/// certificate is refused (never a connection that only looks safe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_store_speaks_tls_when_the_url_asks() {
+    let ca = std::env::var("VT_TEST_POSTGRES_CA").expect(
+        "VT_TEST_POSTGRES_CA is not set: run the tests through `cargo xtask ci`, or start a \
+         server with `cargo xtask postgres` and export what it prints",
+    );
+    let guard = TestStore::new(Kind::Postgres).await;
+    let ca_param: String = ca
+        .bytes()
+        .map(|b| match b {
+            b'/' | b'.' | b'-' | b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    for mode in ["verify-full", "require"] {
+        let url = format!("{}?sslmode={mode}&sslrootcert={ca_param}", guard.url);
+        let store = vt_gateway::Store::open(&url).await.unwrap();
+        let secret = store
+            .add_token(&format!("tls-{mode}"), Allow::default(), None)
+            .await
+            .unwrap();
+        assert!(!secret.is_empty());
+        let listed = store.tokens().await.unwrap();
+        assert!(listed.iter().any(|t| t.token.name == format!("tls-{mode}")));
+        // The server's own view of the store's connections: all of them encrypted.
+        let (admin, connection) = tokio_postgres::connect(&guard.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let database = guard.url.rsplit('/').next().unwrap().to_owned();
+        let row = admin
+            .query_one(
+                "SELECT COUNT(*) FILTER (WHERE s.ssl), COUNT(*) FILTER (WHERE NOT s.ssl) \
+                 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+                &[&database],
+            )
+            .await
+            .unwrap();
+        let (encrypted, plain): (i64, i64) = (row.get(0), row.get(1));
+        assert!(encrypted >= 1, "{mode}: no encrypted connection");
+        assert_eq!(plain, 0, "{mode}: a connection in the clear");
+        drop(store);
+    }
+    // Mozilla's roots alone do not vouch for the test CA: refused, and said so.
+    let error = vt_gateway::Store::open(&format!("{}?sslmode=require", guard.url))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("certificate"), "{error}");
+    // A CA file that is not one is named.
+    let error = vt_gateway::Store::open(&format!(
+        "{}?sslmode=require&sslrootcert=/nonexistent/ca.pem",
+        guard.url
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("/nonexistent/ca.pem"), "{error}");
+}

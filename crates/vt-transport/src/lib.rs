@@ -89,8 +89,8 @@ pub use error::{BoxError, Error, ErrorKind};
 pub use futures_core::Stream;
 #[cfg(feature = "hyper")]
 pub use hyper_transport::{
-    HyperTransport, HyperTransportBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE,
-    DEFAULT_REQUEST_TIMEOUT,
+    HyperTransport, HyperTransportBuilder, TlsTrust, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_BODY_SIZE, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use multipart::Multipart;
 #[cfg(feature = "test-util")]

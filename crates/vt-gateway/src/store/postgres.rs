@@ -31,15 +31,33 @@ pub(crate) struct Postgres {
     pool: Pool,
 }
 
-/// The database's own words for what failed (tokio-postgres's Display says only "db error").
+/// The database's own words for what failed (tokio-postgres's Display says only "db error"),
+/// or the error with its causes ("error performing TLS handshake: invalid peer certificate:
+/// UnknownIssuer").
 pub(crate) fn pg_error(error: impl Into<PgError>) -> Error {
     match error.into() {
         PgError::Query(e) => match e.as_db_error() {
             Some(db) => Error::store(format!("{}: {}", db.severity(), db.message())),
-            None => Error::store(e),
+            None => Error::store(with_causes(&e)),
         },
-        PgError::Pool(e) => Error::store(e),
+        PgError::Pool(e) => Error::store(with_causes(&e)),
     }
+}
+
+/// `error: its source: that one's source...`, each said once (a wrapper often repeats its
+/// source's words).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let words = cause.to_string();
+        if !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 pub(crate) enum PgError {
@@ -61,16 +79,22 @@ impl From<deadpool_postgres::PoolError> for PgError {
 
 impl Postgres {
     pub(crate) async fn open(url: &str) -> Result<Postgres, Error> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| Error::config(format!("--store {}: {e}", describe_url(url))))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::config(format!("--store {}: {e}", describe_url(url)))
+        };
+        let (url_for_driver, tls) = Tls::of(url).map_err(|e| bad(&e))?;
+        let config: tokio_postgres::Config = url_for_driver.parse().map_err(|e| bad(&e))?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Tls::Off => Manager::from_config(config, NoTls, manager_config),
+            Tls::Verified(trust) => {
+                let tls_config = trust.client_config().map_err(|e| bad(&e))?;
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+                Manager::from_config(config, connector, manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
@@ -450,6 +474,136 @@ impl Postgres {
     }
 }
 
+/// Whether the store's connections are encrypted, as the URL's `sslmode` asks (libpq's names):
+/// `require`, `verify-ca` and `verify-full` encrypt, and then the server's certificate is
+/// always verified, chain and name (rustls knows no other way: `require` reads as
+/// `verify-full`), against Mozilla's roots and the CA file of `sslrootcert` (`system`: the
+/// system's store); `disable`, `allow`, `prefer` or none: not encrypted (libpq's `prefer`
+/// tries TLS without verifying anything, which would only look safe).
+#[derive(Debug)]
+enum Tls {
+    Off,
+    Verified(vt_api::vt_transport::TlsTrust),
+}
+
+impl Tls {
+    /// The URL without what tokio-postgres does not read (`sslrootcert`, libpq's `verify-*`
+    /// modes, which it names `require`), and the TLS it asks for.
+    fn of(url: &str) -> Result<(String, Tls), String> {
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok((url.to_owned(), Tls::Off));
+        };
+        let (mut mode, mut root) = (None, None);
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sslmode", value)) => mode = Some(value.to_owned()),
+                Some(("sslrootcert", value)) => root = Some(percent_decoded(value)?),
+                _ => kept.push(pair),
+            }
+        }
+        let encrypt = match mode.as_deref() {
+            None | Some("disable" | "allow" | "prefer") => false,
+            Some("require" | "verify-ca" | "verify-full") => true,
+            Some(other) => {
+                return Err(format!(
+                    "sslmode={other}: expected disable, prefer, require, verify-ca or verify-full"
+                ))
+            }
+        };
+        let tls = match (encrypt, root) {
+            (false, Some(_)) => {
+                return Err("sslrootcert is only read with sslmode=require or verify-full".into())
+            }
+            (false, None) => Tls::Off,
+            (true, None) => Tls::Verified(Default::default()),
+            (true, Some(root)) if root == "system" => {
+                Tls::Verified(vt_api::vt_transport::TlsTrust::default().native_roots(true))
+            }
+            (true, Some(root)) => {
+                Tls::Verified(vt_api::vt_transport::TlsTrust::default().extra_ca_pem_file(root))
+            }
+        };
+        if encrypt {
+            kept.push("sslmode=require");
+        }
+        let url = match kept.is_empty() {
+            true => base.to_owned(),
+            false => format!("{base}?{}", kept.join("&")),
+        };
+        Ok((url, tls))
+    }
+}
+
+/// A URL parameter's value, `%XX` decoded (a path may hold spaces or `&`).
+fn percent_decoded(value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = match bytes[at] {
+            b'%' => {
+                let hex = value
+                    .get(at + 1..at + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("{value}: a % not followed by two hex digits"))?;
+                at += 2;
+                hex
+            }
+            other => other,
+        };
+        out.push(byte);
+        at += 1;
+    }
+    String::from_utf8(out).map_err(|_| format!("{value}: not UTF-8 once decoded"))
+}
+
 fn per_day(value: Option<i64>) -> Option<u32> {
     value.and_then(|n| u32::try_from(n).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(url: &str) -> (String, &'static str) {
+        match Tls::of(url) {
+            Ok((url, Tls::Off)) => (url, "off"),
+            Ok((url, Tls::Verified(_))) => (url, "verified"),
+            Err(e) => (e, "error"),
+        }
+    }
+
+    #[test]
+    fn a_store_url_asks_for_tls_with_libpqs_words() {
+        let base = "postgres://vt@db:5432/vt";
+        assert_eq!(of(base), (base.to_owned(), "off"));
+        assert_eq!(
+            of(&format!("{base}?sslmode=prefer&application_name=gw")),
+            (format!("{base}?application_name=gw"), "off")
+        );
+        for mode in ["require", "verify-ca", "verify-full"] {
+            assert_eq!(
+                of(&format!("{base}?sslmode={mode}")),
+                (format!("{base}?sslmode=require"), "verified")
+            );
+        }
+        assert_eq!(
+            of(&format!(
+                "{base}?sslmode=verify-full&sslrootcert=%2Fetc%2Fmy%20ca.pem&connect_timeout=5"
+            )),
+            (
+                format!("{base}?connect_timeout=5&sslmode=require"),
+                "verified"
+            )
+        );
+        assert_eq!(
+            of(&format!("{base}?sslrootcert=/ca.pem")).1,
+            "error",
+            "a CA file without encryption would only look safe"
+        );
+        assert_eq!(of(&format!("{base}?sslmode=on")).1, "error");
+        assert_eq!(percent_decoded("%2Fa%20b").unwrap(), "/a b");
+        assert!(percent_decoded("%2").is_err());
+    }
 }

@@ -4,6 +4,7 @@ mod connect;
 mod errors;
 mod proxy;
 mod streaming;
+mod trust;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -16,12 +17,10 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
 
 use self::connect::{ProxyConnector, TimeoutConnector};
 use self::streaming::{deadline_error, Download, OutBody};
+pub use self::trust::TlsTrust;
 use crate::{async_trait, Body, BodyStream, Error, RequestOptions, Transport};
 
 /// The default bound on establishing a connection (TCP, proxy tunnel and TLS handshake).
@@ -247,9 +246,7 @@ pub struct HyperTransportBuilder {
     proxy: Option<http::Uri>,
     no_proxy: Option<String>,
     proxy_from_env: bool,
-    webpki_roots: bool,
-    native_roots: bool,
-    extra_ca_pem_files: Vec<PathBuf>,
+    trust: TlsTrust,
 }
 
 impl Default for HyperTransportBuilder {
@@ -261,9 +258,7 @@ impl Default for HyperTransportBuilder {
             proxy: None,
             no_proxy: None,
             proxy_from_env: false,
-            webpki_roots: true,
-            native_roots: false,
-            extra_ca_pem_files: Vec::new(),
+            trust: TlsTrust::default(),
         }
     }
 }
@@ -278,9 +273,7 @@ impl fmt::Debug for HyperTransportBuilder {
             .field("proxy", &self.proxy.as_ref().map(proxy::redacted))
             .field("no_proxy", &self.no_proxy)
             .field("proxy_from_env", &self.proxy_from_env)
-            .field("webpki_roots", &self.webpki_roots)
-            .field("native_roots", &self.native_roots)
-            .field("extra_ca_pem_files", &self.extra_ca_pem_files)
+            .field("trust", &self.trust)
             .finish()
     }
 }
@@ -339,7 +332,7 @@ impl HyperTransportBuilder {
 
     /// Trusts Mozilla's root certificates, compiled in from `webpki-roots` (default `true`).
     pub fn webpki_roots(mut self, enabled: bool) -> Self {
-        self.webpki_roots = enabled;
+        self.trust = self.trust.webpki_roots(enabled);
         self
     }
 
@@ -347,7 +340,7 @@ impl HyperTransportBuilder {
     /// through `rustls-native-certs` (default `false`). [`build`](Self::build) fails if the
     /// store yields no certificate.
     pub fn native_roots(mut self, enabled: bool) -> Self {
-        self.native_roots = enabled;
+        self.trust = self.trust.native_roots(enabled);
         self
     }
 
@@ -357,13 +350,13 @@ impl HyperTransportBuilder {
     /// regular file or a pipe (a device such as `/dev/zero` is refused unread), holds more
     /// than 1 MiB, or holds no certificate.
     pub fn extra_ca_pem_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.extra_ca_pem_files.push(path.into());
+        self.trust = self.trust.extra_ca_pem_file(path);
         self
     }
 
     /// Builds the transport: loads the root certificates and reads the proxy settings.
     pub fn build(self) -> Result<HyperTransport, Error> {
-        let tls = self.tls_config()?;
+        let tls = self.trust.client_config()?;
         let (proxies, proxy_summary) = self.proxies();
         let proxies = proxies.map(Arc::new);
         let https = HttpsConnectorBuilder::new()
@@ -380,7 +373,7 @@ impl HyperTransportBuilder {
         let summary = format!(
             "connect_timeout: {:?}, proxy: {proxy_summary}, roots: {}",
             self.connect_timeout,
-            self.roots_summary()
+            self.trust.summary()
         );
         Ok(HyperTransport {
             client,
@@ -407,113 +400,6 @@ impl HyperTransportBuilder {
             (None, "none".to_owned())
         }
     }
-
-    fn roots_summary(&self) -> String {
-        let mut parts = Vec::new();
-        if self.webpki_roots {
-            parts.push("webpki".to_owned());
-        }
-        if self.native_roots {
-            parts.push("native".to_owned());
-        }
-        for path in &self.extra_ca_pem_files {
-            parts.push(path.display().to_string());
-        }
-        parts.join(" + ")
-    }
-
-    fn tls_config(&self) -> Result<rustls::ClientConfig, Error> {
-        let mut roots = RootCertStore::empty();
-        if self.webpki_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        if self.native_roots {
-            let native = rustls_native_certs::load_native_certs();
-            let (added, _unparsable) = roots.add_parsable_certificates(native.certs);
-            if added == 0 {
-                let why = native
-                    .errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                return Err(Error::config(format!(
-                    "no certificate found in the system's store {why}"
-                )));
-            }
-        }
-        for path in &self.extra_ca_pem_files {
-            let unreadable = |e: &dyn fmt::Display| {
-                Error::config(format!("cannot read {}: {e}", path.display()))
-            };
-            let pem = read_ca_file(path)?;
-            let certs = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| unreadable(&e))?;
-            if certs.is_empty() {
-                return Err(Error::config(format!(
-                    "no certificate in {}",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| unreadable(&e))?;
-            }
-        }
-        if roots.is_empty() {
-            return Err(Error::config("no trusted root certificate"));
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::config(format!("TLS versions: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(config)
-    }
-}
-
-/// The most a CA file may hold: a bundle of every public root is about 250 KiB.
-const MAX_CA_FILE: u64 = 1024 * 1024;
-
-/// Reads a CA file in bounded time and memory: a regular file or a pipe (a certificate
-/// handed over by `<(...)`), at most [`MAX_CA_FILE`] bytes. A device, a socket or a folder is
-/// refused before a byte is read (`/dev/zero` used to grow the process without bound).
-fn read_ca_file(path: &std::path::Path) -> Result<Vec<u8>, Error> {
-    use std::io::Read;
-    let unreadable =
-        |e: std::io::Error| Error::config(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let metadata = file.metadata().map_err(unreadable)?;
-    #[cfg(unix)]
-    let is_pipe = std::os::unix::fs::FileTypeExt::is_fifo(&metadata.file_type());
-    #[cfg(not(unix))]
-    let is_pipe = false;
-    if !metadata.is_file() && !is_pipe {
-        return Err(Error::config(format!(
-            "{} is not a regular file (a folder, a device or a socket), so not a PEM file of CA \
-             certificates",
-            path.display()
-        )));
-    }
-    let too_big = || {
-        Error::config(format!(
-            "{} holds more than {MAX_CA_FILE} bytes: not a PEM file of CA certificates",
-            path.display()
-        ))
-    };
-    if metadata.len() > MAX_CA_FILE {
-        return Err(too_big());
-    }
-    // One byte more than allowed tells a pipe that goes on from one that ends in time.
-    let mut pem = Vec::new();
-    file.take(MAX_CA_FILE + 1)
-        .read_to_end(&mut pem)
-        .map_err(unreadable)?;
-    if pem.len() as u64 > MAX_CA_FILE {
-        return Err(too_big());
-    }
-    Ok(pem)
 }
 
 #[cfg(test)]
@@ -541,7 +427,7 @@ mod tests {
             "vt-transport-oversized-ca-{}.pem",
             std::process::id()
         ));
-        std::fs::write(&path, vec![b'A'; MAX_CA_FILE as usize + 1]).unwrap();
+        std::fs::write(&path, vec![b'A'; trust::MAX_CA_FILE as usize + 1]).unwrap();
         let error = ca_file_error(&path);
         std::fs::remove_file(&path).unwrap();
         assert!(error.contains("holds more than 1048576 bytes"), "{error}");
