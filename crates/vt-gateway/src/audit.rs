@@ -59,8 +59,17 @@ impl AuditLog {
                 }
                 if page.entries > 0 {
                     let entries = page.entries;
-                    if let Err(error) = store.record(page).await {
-                        tracing::error!(%error, entries, "audit entries not written");
+                    let page = Arc::new(page);
+                    if let Err(error) = store.record(Arc::clone(&page)).await {
+                        // Kept for the next write: a store that is back within a while (a
+                        // database restarting) loses no entry.
+                        let page = Arc::try_unwrap(page).unwrap_or_else(|page| (*page).clone());
+                        let waiting = put_back(&filling, page);
+                        if open {
+                            tracing::warn!(%error, entries, waiting, "audit entries not written yet");
+                        } else {
+                            tracing::error!(%error, entries, "audit entries not written");
+                        }
                     }
                 }
                 if !open {
@@ -80,24 +89,55 @@ impl AuditLog {
         }
         filling.page.push(entry);
         if entry.counted {
-            let minute = entry.at_ms.div_euclid(60_000);
-            match filling.usage.get_mut(&*entry.token) {
-                Some(minutes) => match minutes.iter_mut().find(|(m, _)| *m == minute) {
-                    Some((_, requests)) => *requests += 1,
-                    None => minutes.push((minute, 1)),
-                },
-                None => {
-                    filling
-                        .usage
-                        .insert(entry.token.to_string(), vec![(minute, 1)]);
-                }
-            }
+            add_usage(
+                &mut filling.usage,
+                &entry.token,
+                entry.at_ms.div_euclid(60_000),
+                1,
+            );
         }
     }
 }
 
 fn lock(filling: &Mutex<Filling>) -> MutexGuard<'_, Filling> {
     filling.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Puts a page that could not be written back in front of the one being filled (its usage
+/// added again); what would pass [`MOST_BYTES`] is dropped and counted. The entries waiting.
+fn put_back(filling: &Mutex<Filling>, page: AuditPage) -> u64 {
+    let mut filling = lock(filling);
+    let filling = &mut *filling;
+    if page.lines.len() + filling.page.lines.len() > MOST_BYTES {
+        filling.dropped += page.entries;
+        return filling.page.entries;
+    }
+    let mut page = page;
+    // While a page fills, its usage is counted in `filling.usage`.
+    for (token, minute, requests) in std::mem::take(&mut page.usage) {
+        add_usage(&mut filling.usage, &token, minute, requests);
+    }
+    let newer = std::mem::replace(&mut filling.page, page);
+    filling.page.append(newer);
+    filling.page.entries
+}
+
+/// Adds `requests` to `token`'s count of `minute`.
+fn add_usage(
+    usage: &mut HashMap<String, Vec<(i64, u64)>>,
+    token: &str,
+    minute: i64,
+    requests: u64,
+) {
+    match usage.get_mut(token) {
+        Some(minutes) => match minutes.iter_mut().find(|(m, _)| *m == minute) {
+            Some((_, n)) => *n += requests,
+            None => minutes.push((minute, requests)),
+        },
+        None => {
+            usage.insert(token.to_owned(), vec![(minute, requests)]);
+        }
+    }
 }
 
 /// The page filled so far (with its usage), and the entries dropped; a new page begins.
@@ -115,4 +155,68 @@ fn take(filling: &Mutex<Filling>) -> (AuditPage, u64) {
         })
         .collect();
     (page, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AuditLine;
+
+    fn line(at_ms: i64, token: &str, counted: bool) -> AuditLine<'_> {
+        AuditLine {
+            at_ms,
+            token: token.into(),
+            endpoint: "file/report".into(),
+            resources: "44d88612fea8a8f36de82e1278abb02f".into(),
+            outcome: "cache".into(),
+            counted,
+        }
+    }
+
+    #[test]
+    fn a_page_not_written_comes_back_before_the_newer_entries_with_its_counts() {
+        let filling = Mutex::new(Filling::default());
+        let record = |entry: &AuditLine<'_>| {
+            let mut filling = lock(&filling);
+            filling.page.push(entry);
+            if entry.counted {
+                let filling = &mut *filling;
+                add_usage(&mut filling.usage, &entry.token, entry.at_ms / 60_000, 1);
+            }
+        };
+        record(&line(1_000, "a", true));
+        record(&line(61_000, "b", false));
+        let (failed, dropped) = take(&filling);
+        assert_eq!((failed.entries, dropped), (2, 0));
+        assert_eq!(failed.usage, [("a".to_owned(), 0, 1)]);
+        record(&line(62_000, "a", true));
+        assert_eq!(put_back(&filling, failed), 3);
+        let (page, _) = take(&filling);
+        let text = page.text().unwrap();
+        let times: Vec<i64> = crate::store::read_pages([text], 0, None)
+            .unwrap()
+            .iter()
+            .map(|e| e.at_ms)
+            .collect();
+        assert_eq!(times, [1_000, 61_000, 62_000]);
+        assert_eq!(
+            (page.first_ms, page.last_ms, page.entries),
+            (1_000, 62_000, 3)
+        );
+        let mut usage = page.usage;
+        usage.sort();
+        assert_eq!(usage, [("a".to_owned(), 0, 1), ("a".to_owned(), 1, 1)]);
+    }
+
+    #[test]
+    fn a_page_that_would_grow_past_the_bound_is_dropped_and_counted() {
+        let filling = Mutex::new(Filling::default());
+        let mut big = AuditPage::default();
+        big.push(&line(1, "a", true));
+        big.lines.resize(MOST_BYTES, b' ');
+        lock(&filling).page.push(&line(2, "a", true));
+        assert_eq!(put_back(&filling, big), 1);
+        let (page, dropped) = take(&filling);
+        assert_eq!((page.entries, dropped), (1, 1));
+    }
 }

@@ -912,3 +912,72 @@ async fn the_postgres_store_speaks_tls_when_the_url_asks() {
     .to_string();
     assert!(error.contains("/nonexistent/ca.pem"), "{error}");
 }
+
+/// Runs `sql` on the store of `guard` from a connection of its own, as an operator would.
+async fn run_sql(kind: Kind, guard: &TestStore, sql: &str) {
+    match kind {
+        Kind::Sqlite => {
+            let db =
+                rusqlite::Connection::open(guard.url.strip_prefix("sqlite:").unwrap()).unwrap();
+            db.busy_timeout(Duration::from_secs(10)).unwrap();
+            db.execute_batch(sql).unwrap();
+        }
+        Kind::Postgres => {
+            let (db, connection) = tokio_postgres::connect(&guard.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            db.batch_execute(sql).await.unwrap();
+        }
+    }
+}
+
+/// The audit's table unusable for a while (a database restarting, a migration by hand): the
+/// entries wait, and are written once it is back; none is lost.
+async fn audit_outage(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let http = raw();
+    let base = setup.base();
+    let secret = token(&setup.store, "ir", Allow::default()).await;
+    let ask = |hash: String| {
+        let (http, base, secret) = (http.clone(), base.clone(), secret.clone());
+        async move {
+            let answer = get(
+                &http,
+                &base,
+                "file/report",
+                &[("apikey", &secret), ("resource", &hash)],
+            )
+            .await;
+            assert_eq!(answer.status(), 200);
+        }
+    };
+    run_sql(
+        kind,
+        &setup.store_guard,
+        "ALTER TABLE gateway_audit_page RENAME TO gateway_audit_page_away",
+    )
+    .await;
+    for hash in &setup.hashes[..3] {
+        ask(hash.clone()).await;
+    }
+    // Several of the writer's turns fail meanwhile.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    run_sql(
+        kind,
+        &setup.store_guard,
+        "ALTER TABLE gateway_audit_page_away RENAME TO gateway_audit_page",
+    )
+    .await;
+    ask(setup.hashes[3].clone()).await;
+    setup.gateway.shutdown().await;
+    let audit = setup
+        .store
+        .audit(std::time::UNIX_EPOCH, Some("ir"))
+        .await
+        .unwrap();
+    let asked: Vec<&str> = audit.iter().map(|e| e.resources.as_str()).collect();
+    let expected: Vec<&str> = setup.hashes[..4].iter().map(String::as_str).collect();
+    assert_eq!(asked, expected);
+}
+on_both_stores!(audit_entries_wait_for_a_store_that_comes_back, audit_outage);

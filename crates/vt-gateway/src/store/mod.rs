@@ -109,7 +109,7 @@ impl From<AuditLine<'_>> for AuditEntry {
 /// The audit entries one gateway wrote together, kept as one row: their JSON lines, the
 /// times of the first and last, and the requests each token made each minute that count
 /// against its daily limit: (token, minute since the epoch, requests).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct AuditPage {
     pub(crate) first_ms: i64,
     pub(crate) last_ms: i64,
@@ -134,6 +134,22 @@ impl AuditPage {
         self.first_ms = self.first_ms.min(entry.at_ms);
         self.last_ms = self.last_ms.max(entry.at_ms);
         self.entries += 1;
+    }
+
+    /// Appends the entries of `newer` (a page begun after this one), with its usage.
+    pub(crate) fn append(&mut self, newer: AuditPage) {
+        if newer.entries == 0 {
+            return;
+        }
+        if self.entries == 0 {
+            *self = newer;
+            return;
+        }
+        self.lines.extend_from_slice(&newer.lines);
+        self.first_ms = self.first_ms.min(newer.first_ms);
+        self.last_ms = self.last_ms.max(newer.last_ms);
+        self.entries += newer.entries;
+        self.usage.extend(newer.usage);
     }
 
     /// The lines as text (serde_json writes UTF-8 alone).
@@ -294,7 +310,7 @@ impl Store {
     }
 
     /// Keeps a page of the audit log, and adds its requests to the tokens' daily counts.
-    pub(crate) async fn record(&self, page: AuditPage) -> Result<(), Error> {
+    pub(crate) async fn record(&self, page: Arc<AuditPage>) -> Result<(), Error> {
         if page.entries == 0 {
             return Ok(());
         }
@@ -487,9 +503,9 @@ mod tests {
         let evens: Vec<AuditEntry> = early.iter().step_by(2).cloned().collect();
         let odds: Vec<AuditEntry> = early.iter().skip(1).step_by(2).cloned().collect();
         for part in [&evens[..], &odds[..], late] {
-            store.record(page_of(part)).await.unwrap();
+            store.record(Arc::new(page_of(part))).await.unwrap();
         }
-        store.record(AuditPage::default()).await.unwrap();
+        store.record(Arc::new(AuditPage::default())).await.unwrap();
         assert_eq!(store.audit(UNIX_EPOCH, None).await.unwrap(), entries);
         let of_t1: Vec<AuditEntry> = entries
             .iter()
