@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use vt_model::{FileReport, Query, RawAnswer, Report, Resource, Status};
 
@@ -172,11 +173,11 @@ pub struct Lookups<S, Q, T> {
     probing: Vec<Q>,
     /// Distinct queries to send.
     forming: Vec<Q>,
-    /// Keys probing, forming, in flight or waiting to be asked again, with the numbers of the
-    /// entries that wait for them.
-    waiting: HashMap<Box<str>, Waiters>,
-    /// Keys answered whose entry is still queued, with its number: a repeat shares it.
-    answered: HashMap<Box<str>, u64>,
+    /// Each key read whose answer is not yielded yet: the entries waiting for it (probing,
+    /// forming, in flight or waiting to be asked again), or once answered the number of the
+    /// entry that holds the answer (a repeat shares it). One table, so that an input's key is
+    /// hashed three times in all (read, answered, yielded), not seven.
+    keys: HashMap<Box<str>, KeyState>,
     /// The queries that come again later in the input (see [`Lookups::keep_repeats`]).
     repeats: Repeats,
     /// Answers yielded whose key comes again beyond the window, for those copies.
@@ -202,6 +203,12 @@ pub struct Lookups<S, Q, T> {
 struct WaitQueued {
     interval: Duration,
     timeout: Duration,
+}
+
+/// What is known of a key: see [`Lookups::keys`].
+enum KeyState {
+    Waiting(Waiters),
+    Answered(u64),
 }
 
 /// The entries waiting for one key: nearly always one (no allocation), more for repeats.
@@ -263,8 +270,7 @@ impl Client {
             yielded: 0,
             probing: Vec::new(),
             forming: Vec::new(),
-            waiting: HashMap::new(),
-            answered: HashMap::new(),
+            keys: HashMap::new(),
             repeats: Repeats::default(),
             kept: HashMap::new(),
             kept_bytes: 0,
@@ -441,28 +447,34 @@ where
                 return;
             }
         }
-        if let Some(numbers) = self.waiting.get_mut(key) {
-            numbers.add(number);
-            self.queue.push_back(Entry {
-                query,
-                result: None,
-            });
-            return;
+        match self.keys.entry_ref(key) {
+            EntryRef::Occupied(mut known) => match known.get_mut() {
+                KeyState::Waiting(numbers) => {
+                    numbers.add(number);
+                    self.queue.push_back(Entry {
+                        query,
+                        result: None,
+                    });
+                    return;
+                }
+                KeyState::Answered(done) => {
+                    // Asked earlier in the window and already answered: share that answer.
+                    let shared = entry_at(&mut self.queue, self.yielded, *done)
+                        .and_then(|entry| entry.result.clone());
+                    if let Some(result) = shared {
+                        self.queue.push_back(Entry {
+                            query,
+                            result: Some(result),
+                        });
+                        return;
+                    }
+                    known.insert(KeyState::Waiting(Waiters::One(number)));
+                }
+            },
+            EntryRef::Vacant(new) => {
+                new.insert_with_key(key.into(), KeyState::Waiting(Waiters::One(number)));
+            }
         }
-        // Asked earlier in the window and already answered: share that answer.
-        let shared = self
-            .answered
-            .get(key)
-            .and_then(|&done| self.entry(done))
-            .and_then(|entry| entry.result.clone());
-        if let Some(result) = shared {
-            self.queue.push_back(Entry {
-                query,
-                result: Some(result),
-            });
-            return;
-        }
-        self.waiting.insert(key.into(), Waiters::One(number));
         if self.scope.is_some() {
             self.probing.push(query.clone());
         } else {
@@ -474,24 +486,16 @@ where
         });
     }
 
-    fn entry(&self, number: u64) -> Option<&Entry<Q, T>> {
-        self.queue
-            .get(usize::try_from(number.checked_sub(self.yielded)?).ok()?)
-    }
-
-    fn entry_mut(&mut self, number: u64) -> Option<&mut Entry<Q, T>> {
-        let index = usize::try_from(number.checked_sub(self.yielded)?).ok()?;
-        self.queue.get_mut(index)
-    }
-
     /// Takes the front entry when it has its outcome.
     fn pop_answered(&mut self) -> Option<Outcome<Q, T>> {
         self.queue.front()?.result.as_ref()?;
         let Entry { query, result } = self.queue.pop_front()?;
         let number = self.yielded;
         self.yielded += 1;
-        if self.answered.get(query.match_key()) == Some(&number) {
-            self.answered.remove(query.match_key());
+        if let EntryRef::Occupied(known) = self.keys.entry_ref(query.match_key()) {
+            if matches!(known.get(), KeyState::Answered(done) if *done == number) {
+                known.remove();
+            }
         }
         if let Some(answered @ Ok(_)) = &result {
             self.keep_if_needed(query.match_key(), answered);
@@ -663,27 +667,49 @@ where
 
     /// Gives `result` to every entry waiting for `query`'s key.
     fn settle_key(&mut self, query: &Q, result: Answered<T>) {
-        let Some((key, numbers)) = self.waiting.remove_entry(query.match_key()) else {
+        let key = query.match_key();
+        let Some(state) = self.keys.get_mut(key) else {
             return;
+        };
+        let numbers = match state {
+            KeyState::Waiting(numbers) => std::mem::replace(numbers, Waiters::Many(Vec::new())),
+            KeyState::Answered(_) => return,
         };
         // Every copy but the last gets a clone; the last gets the answer itself.
         let (last, others) = match numbers {
             Waiters::One(only) => (only, Vec::new()),
             Waiters::Many(mut numbers) => match numbers.pop() {
                 Some(last) => (last, numbers),
-                None => return,
+                None => {
+                    self.keys.remove(key);
+                    return;
+                }
             },
         };
         for number in others {
-            if let Some(entry) = self.entry_mut(number) {
+            if let Some(entry) = entry_at(&mut self.queue, self.yielded, number) {
                 entry.result = Some(result.clone());
             }
         }
-        if let Some(entry) = self.entry_mut(last) {
-            entry.result = Some(result);
-            self.answered.insert(key, last);
+        match entry_at(&mut self.queue, self.yielded, last) {
+            Some(entry) => {
+                entry.result = Some(result);
+                *state = KeyState::Answered(last);
+            }
+            None => {
+                self.keys.remove(key);
+            }
         }
     }
+}
+
+/// Entry `number` of `queue`, whose front entry is number `yielded`.
+fn entry_at<Q, T>(
+    queue: &mut VecDeque<Entry<Q, T>>,
+    yielded: u64,
+    number: u64,
+) -> Option<&mut Entry<Q, T>> {
+    queue.get_mut(usize::try_from(number.checked_sub(yielded)?).ok()?)
 }
 
 /// The bytes an answer kept for later copies holds (its own, and a little for the entry).
