@@ -49,8 +49,9 @@ enum Command {
 #[derive(clap::Args)]
 struct StoreArg {
     /// Where tokens, answers, the quota ledger and the audit log live: sqlite:PATH or
-    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE [default: a SQLite file in the
-    /// user's data folder]
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, encrypted with
+    /// ?sslmode=verify-full[&sslrootcert=CA.pem] [default: a SQLite file in the user's data
+    /// folder]
     #[arg(long, value_name = "URL")]
     store: Option<String>,
 }
