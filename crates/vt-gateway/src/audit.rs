@@ -6,13 +6,14 @@
 //! of requests a second, the rows were most of what a cache hit cost beyond the direct
 //! service.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::store::{AuditLine, AuditPage, Store};
+use crate::store::{write_line, AuditLine, AuditPage, Store};
 
 /// How often the page being filled is written.
 const EVERY: Duration = Duration::from_millis(100);
@@ -80,14 +81,26 @@ impl AuditLog {
         (log, writer)
     }
 
-    /// Adds `entry` to the page being filled.
+    /// Adds `entry` to the page being filled. The line is written before the lock is taken
+    /// (into a buffer of the thread's own), which is then held only to copy it.
     pub(crate) fn record(&self, entry: &AuditLine<'_>) {
+        thread_local! {
+            static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        }
+        LINE.with_borrow_mut(|line| {
+            if write_line(line, entry) {
+                self.add(line, entry);
+            }
+        });
+    }
+
+    fn add(&self, line: &[u8], entry: &AuditLine<'_>) {
         let mut filling = lock(&self.filling);
         if filling.page.lines.len() >= MOST_BYTES {
             filling.dropped += 1;
             return;
         }
-        filling.page.push(entry);
+        filling.page.push_line(line, entry.at_ms);
         if entry.counted {
             add_usage(
                 &mut filling.usage,

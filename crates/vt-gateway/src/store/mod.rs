@@ -120,19 +120,22 @@ pub(crate) struct AuditPage {
 
 impl AuditPage {
     /// Appends `entry` as a line (the page's usage is the writer's to set).
+    #[cfg(test)]
     pub(crate) fn push(&mut self, entry: &AuditLine<'_>) {
-        let end = self.lines.len();
-        if serde_json::to_writer(&mut self.lines, entry).is_err() {
-            // Not for these types; a line half written must not stay.
-            self.lines.truncate(end);
-            return;
+        let mut line = Vec::new();
+        if write_line(&mut line, entry) {
+            self.push_line(&line, entry.at_ms);
         }
-        self.lines.push(b'\n');
+    }
+
+    /// Appends a line written by [`write_line`] for an entry of `at_ms`.
+    pub(crate) fn push_line(&mut self, line: &[u8], at_ms: i64) {
+        self.lines.extend_from_slice(line);
         if self.entries == 0 {
-            self.first_ms = entry.at_ms;
+            self.first_ms = at_ms;
         }
-        self.first_ms = self.first_ms.min(entry.at_ms);
-        self.last_ms = self.last_ms.max(entry.at_ms);
+        self.first_ms = self.first_ms.min(at_ms);
+        self.last_ms = self.last_ms.max(at_ms);
         self.entries += 1;
     }
 
@@ -157,6 +160,17 @@ impl AuditPage {
         std::str::from_utf8(&self.lines)
             .map_err(|e| Error::store(format!("an audit page is not UTF-8: {e}")))
     }
+}
+
+/// Writes `entry` into `line` (emptied first) as a JSON line; `false` if it could not be
+/// (not for these types).
+pub(crate) fn write_line(line: &mut Vec<u8>, entry: &AuditLine<'_>) -> bool {
+    line.clear();
+    if serde_json::to_writer(&mut *line, entry).is_err() {
+        return false;
+    }
+    line.push(b'\n');
+    true
 }
 
 /// The entries of the pages' `lines` at or after `since_ms` (of `token` only when given),
