@@ -527,9 +527,10 @@ impl Tls {
         if encrypt {
             kept.push("sslmode=require");
         }
-        let url = match kept.is_empty() {
-            true => base.to_owned(),
-            false => format!("{base}?{}", kept.join("&")),
+        let url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
         };
         Ok((url, tls))
     }
