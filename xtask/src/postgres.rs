@@ -128,7 +128,7 @@ impl Binaries {
         let dir = private_dir(user.as_ref())?;
         let running = Running {
             bin: self.0.clone(),
-            user: user.map(|(name, ..)| name),
+            user,
             dir,
         };
         // Known before initdb, so that a failed or interrupted start still removes its folder.
@@ -187,8 +187,8 @@ static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
 #[derive(Clone, Debug)]
 struct Running {
     bin: PathBuf,
-    /// The user the server runs as, when xtask runs as root.
-    user: Option<String>,
+    /// The user the server runs as (name, uid, gid), when xtask runs as root.
+    user: Option<(String, u32, u32)>,
     /// Holds `data/`, the socket and `server.log`.
     dir: PathBuf,
 }
@@ -198,7 +198,7 @@ impl Running {
     fn command(&self, program: &str) -> Command {
         let program = self.bin.join(program);
         let mut command = match &self.user {
-            Some(user) => {
+            Some((user, ..)) => {
                 let mut runuser = Command::new("runuser");
                 runuser.args(["-u", user, "--"]).arg(program);
                 runuser
@@ -275,12 +275,8 @@ impl Running {
         let (cert_file, key_file) = (data.join("server.crt"), data.join("server.key"));
         std::fs::write(&cert_file, cert.pem()).context("cannot write server.crt")?;
         write_private(&key_file, key.serialize_pem().as_bytes())?;
-        if let Some(user) = &self.user {
-            let uid = id(&["-u", user])?;
-            let gid = id(&["-g", user])?;
-            for file in [&cert_file, &key_file] {
-                chown(file, uid, gid)?;
-            }
+        for file in [&cert_file, &key_file] {
+            hand_over(file, self.user.as_ref())?;
         }
         Ok(())
     }
@@ -386,15 +382,26 @@ fn private_dir(user: Option<&(String, u32, u32)>) -> Result<PathBuf> {
 fn own(dir: &Path, user: Option<&(String, u32, u32)>) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    hand_over(dir, user)
+}
+
+#[cfg(not(unix))]
+fn own(_dir: &Path, _user: Option<&(String, u32, u32)>) -> Result<()> {
+    Ok(())
+}
+
+/// Makes `path` the server user's, when it runs as another user than xtask.
+#[cfg(unix)]
+fn hand_over(path: &Path, user: Option<&(String, u32, u32)>) -> Result<()> {
     if let Some((_, uid, gid)) = user {
-        std::os::unix::fs::chown(dir, Some(*uid), Some(*gid))
-            .with_context(|| format!("cannot hand {} to the server's user", dir.display()))?;
+        std::os::unix::fs::chown(path, Some(*uid), Some(*gid))
+            .with_context(|| format!("cannot hand {} to the server's user", path.display()))?;
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn own(_dir: &Path, _user: Option<&(String, u32, u32)>) -> Result<()> {
+fn hand_over(_path: &Path, _user: Option<&(String, u32, u32)>) -> Result<()> {
     Ok(())
 }
 
@@ -416,17 +423,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(path)
         .and_then(|mut file| file.write_all(bytes))
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-#[cfg(unix)]
-fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
-    std::os::unix::fs::chown(path, Some(uid), Some(gid))
-        .with_context(|| format!("cannot hand {} to the server's user", path.display()))
-}
-
-#[cfg(not(unix))]
-fn chown(_path: &Path, _uid: u32, _gid: u32) -> Result<()> {
-    Ok(())
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {

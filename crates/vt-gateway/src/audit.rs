@@ -7,7 +7,6 @@
 //! service.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,8 +33,6 @@ pub(crate) struct AuditLog {
 #[derive(Debug, Default)]
 struct Filling {
     page: AuditPage,
-    /// Requests counted against daily limits: token → (minute, requests) of this page.
-    usage: HashMap<String, Vec<(i64, u64)>>,
     dropped: u64,
 }
 
@@ -100,15 +97,7 @@ impl AuditLog {
             filling.dropped += 1;
             return;
         }
-        filling.page.push_line(line, entry.at_ms);
-        if entry.counted {
-            add_usage(
-                &mut filling.usage,
-                &entry.token,
-                entry.at_ms.div_euclid(60_000),
-                1,
-            );
-        }
+        filling.page.push_line(line, entry);
     }
 }
 
@@ -116,58 +105,24 @@ fn lock(filling: &Mutex<Filling>) -> MutexGuard<'_, Filling> {
     filling.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Puts a page that could not be written back in front of the one being filled (its usage
-/// added again); what would pass [`MOST_BYTES`] is dropped and counted. The entries waiting.
+/// Puts a page that could not be written back in front of the one being filled; what would
+/// pass [`MOST_BYTES`] is dropped and counted. The entries waiting.
 fn put_back(filling: &Mutex<Filling>, page: AuditPage) -> u64 {
     let mut filling = lock(filling);
-    let filling = &mut *filling;
     if page.lines.len() + filling.page.lines.len() > MOST_BYTES {
         filling.dropped += page.entries;
         return filling.page.entries;
-    }
-    let mut page = page;
-    // While a page fills, its usage is counted in `filling.usage`.
-    for (token, minute, requests) in std::mem::take(&mut page.usage) {
-        add_usage(&mut filling.usage, &token, minute, requests);
     }
     let newer = std::mem::replace(&mut filling.page, page);
     filling.page.append(newer);
     filling.page.entries
 }
 
-/// Adds `requests` to `token`'s count of `minute`.
-fn add_usage(
-    usage: &mut HashMap<String, Vec<(i64, u64)>>,
-    token: &str,
-    minute: i64,
-    requests: u64,
-) {
-    match usage.get_mut(token) {
-        Some(minutes) => match minutes.iter_mut().find(|(m, _)| *m == minute) {
-            Some((_, n)) => *n += requests,
-            None => minutes.push((minute, requests)),
-        },
-        None => {
-            usage.insert(token.to_owned(), vec![(minute, requests)]);
-        }
-    }
-}
-
-/// The page filled so far (with its usage), and the entries dropped; a new page begins.
+/// The page filled so far, and the entries dropped; a new page begins.
 fn take(filling: &Mutex<Filling>) -> (AuditPage, u64) {
     let mut filling = lock(filling);
     let dropped = std::mem::take(&mut filling.dropped);
-    let mut page = std::mem::take(&mut filling.page);
-    page.usage = filling
-        .usage
-        .drain()
-        .flat_map(|(token, minutes)| {
-            minutes
-                .into_iter()
-                .map(move |(minute, requests)| (token.clone(), minute, requests))
-        })
-        .collect();
-    (page, dropped)
+    (std::mem::take(&mut filling.page), dropped)
 }
 
 #[cfg(test)]
@@ -189,36 +144,29 @@ mod tests {
     #[test]
     fn a_page_not_written_comes_back_before_the_newer_entries_with_its_counts() {
         let filling = Mutex::new(Filling::default());
-        let record = |entry: &AuditLine<'_>| {
-            let mut filling = lock(&filling);
-            filling.page.push(entry);
-            if entry.counted {
-                let filling = &mut *filling;
-                add_usage(&mut filling.usage, &entry.token, entry.at_ms / 60_000, 1);
-            }
-        };
+        let record = |entry: &AuditLine<'_>| lock(&filling).page.push(entry);
         record(&line(1_000, "a", true));
         record(&line(61_000, "b", false));
         let (failed, dropped) = take(&filling);
         assert_eq!((failed.entries, dropped), (2, 0));
-        assert_eq!(failed.usage, [("a".to_owned(), 0, 1)]);
-        record(&line(62_000, "a", true));
+        assert_eq!(failed.usage().collect::<Vec<_>>(), [("a", 0, 1)]);
+        // A newer entry of the same token and minute: one count of 2 once put back.
+        record(&line(59_000, "a", true));
         assert_eq!(put_back(&filling, failed), 3);
         let (page, _) = take(&filling);
-        let text = page.text().unwrap();
-        let times: Vec<i64> = crate::store::read_pages([text], 0, None)
+        // In the order written: the page put back first.
+        let times: Vec<i64> = page
+            .text()
             .unwrap()
-            .iter()
-            .map(|e| e.at_ms)
+            .lines()
+            .map(|l| serde_json::from_str::<AuditLine<'_>>(l).unwrap().at_ms)
             .collect();
-        assert_eq!(times, [1_000, 61_000, 62_000]);
+        assert_eq!(times, [1_000, 61_000, 59_000]);
         assert_eq!(
             (page.first_ms, page.last_ms, page.entries),
-            (1_000, 62_000, 3)
+            (1_000, 61_000, 3)
         );
-        let mut usage = page.usage;
-        usage.sort();
-        assert_eq!(usage, [("a".to_owned(), 0, 1), ("a".to_owned(), 1, 1)]);
+        assert_eq!(page.usage().collect::<Vec<_>>(), [("a", 0, 2)]);
     }
 
     #[test]

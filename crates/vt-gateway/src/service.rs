@@ -9,6 +9,7 @@ use bytes::Bytes;
 use vt_api::{Client, Domain, IpAddress, Query, RelayRequest, Report, Resource, Tier, Url};
 use vt_api::{DomainReport, FileReport, IpReport, UrlReport};
 use vt_api::{DOMAIN_REPORT, FILE_REPORT, IP_REPORT, URL_REPORT};
+use vt_server::is_on;
 
 use crate::access::Access;
 use crate::audit::AuditLog;
@@ -428,11 +429,6 @@ fn split_list<'t>(text: &'t str, separator: &str) -> Vec<&'t str> {
         [byte] if byte.is_ascii() => text.split(char::from(*byte)).filter_map(item).collect(),
         _ => text.split(separator).filter_map(item).collect(),
     }
-}
-
-/// `1` or `true`, as the service reads a switch.
-fn is_on(value: &str) -> bool {
-    matches!(value.trim(), "1") || value.trim().eq_ignore_ascii_case("true")
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod postgres;
 mod sqlite;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -108,38 +109,42 @@ impl From<AuditLine<'_>> for AuditEntry {
 
 /// The audit entries one gateway wrote together, kept as one row: their JSON lines, the
 /// times of the first and last, and the requests each token made each minute that count
-/// against its daily limit: (token, minute since the epoch, requests).
+/// against its daily limit.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct AuditPage {
     pub(crate) first_ms: i64,
     pub(crate) last_ms: i64,
     pub(crate) entries: u64,
     pub(crate) lines: Vec<u8>,
-    pub(crate) usage: Vec<(String, i64, u64)>,
+    /// Token → (minute since the epoch, requests counted): a few tokens and minutes a page.
+    usage: HashMap<String, Vec<(i64, u64)>>,
 }
 
 impl AuditPage {
-    /// Appends `entry` as a line (the page's usage is the writer's to set).
+    /// Appends `entry` as a line.
     #[cfg(test)]
     pub(crate) fn push(&mut self, entry: &AuditLine<'_>) {
         let mut line = Vec::new();
         if write_line(&mut line, entry) {
-            self.push_line(&line, entry.at_ms);
+            self.push_line(&line, entry);
         }
     }
 
-    /// Appends a line written by [`write_line`] for an entry of `at_ms`.
-    pub(crate) fn push_line(&mut self, line: &[u8], at_ms: i64) {
+    /// Appends `entry`, written into `line` by [`write_line`], and counts it when it counts.
+    pub(crate) fn push_line(&mut self, line: &[u8], entry: &AuditLine<'_>) {
         self.lines.extend_from_slice(line);
         if self.entries == 0 {
-            self.first_ms = at_ms;
+            self.first_ms = entry.at_ms;
         }
-        self.first_ms = self.first_ms.min(at_ms);
-        self.last_ms = self.last_ms.max(at_ms);
+        self.first_ms = self.first_ms.min(entry.at_ms);
+        self.last_ms = self.last_ms.max(entry.at_ms);
         self.entries += 1;
+        if entry.counted {
+            self.count(&entry.token, entry.at_ms.div_euclid(60_000), 1);
+        }
     }
 
-    /// Appends the entries of `newer` (a page begun after this one), with its usage.
+    /// Appends the entries of `newer` (a page begun after this one), with their counts.
     pub(crate) fn append(&mut self, newer: AuditPage) {
         if newer.entries == 0 {
             return;
@@ -152,7 +157,31 @@ impl AuditPage {
         self.first_ms = self.first_ms.min(newer.first_ms);
         self.last_ms = self.last_ms.max(newer.last_ms);
         self.entries += newer.entries;
-        self.usage.extend(newer.usage);
+        for (token, minute, requests) in newer.usage() {
+            self.count(token, minute, requests);
+        }
+    }
+
+    /// The counted requests: (token, minute since the epoch, requests).
+    pub(crate) fn usage(&self) -> impl Iterator<Item = (&str, i64, u64)> {
+        self.usage.iter().flat_map(|(token, minutes)| {
+            minutes
+                .iter()
+                .map(move |&(minute, requests)| (token.as_str(), minute, requests))
+        })
+    }
+
+    fn count(&mut self, token: &str, minute: i64, requests: u64) {
+        match self.usage.get_mut(token) {
+            Some(minutes) => match minutes.iter_mut().find(|(m, _)| *m == minute) {
+                Some((_, n)) => *n += requests,
+                None => minutes.push((minute, requests)),
+            },
+            None => {
+                self.usage
+                    .insert(token.to_owned(), vec![(minute, requests)]);
+            }
+        }
     }
 
     /// The lines as text (serde_json writes UTF-8 alone).
@@ -479,17 +508,6 @@ mod tests {
                 outcome: e.outcome.as_str().into(),
                 counted: e.counted,
             });
-            if e.counted {
-                let minute = e.at_ms.div_euclid(60_000);
-                match page
-                    .usage
-                    .iter_mut()
-                    .find(|(t, m, _)| *t == e.token && *m == minute)
-                {
-                    Some((_, _, n)) => *n += 1,
-                    None => page.usage.push((e.token.clone(), minute, 1)),
-                }
-            }
         }
         page
     }

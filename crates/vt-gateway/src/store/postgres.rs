@@ -347,13 +347,14 @@ impl Postgres {
         let lines = page.text()?;
         let entries = i64::try_from(page.entries).unwrap_or(i64::MAX);
         // The usage as columns of arrays: one statement, however many tokens and minutes.
-        let token: Vec<&str> = page.usage.iter().map(|(t, _, _)| t.as_str()).collect();
-        let minute: Vec<i64> = page.usage.iter().map(|(_, m, _)| *m).collect();
-        let requests: Vec<i64> = page
-            .usage
-            .iter()
-            .map(|(_, _, r)| i64::try_from(*r).unwrap_or(i64::MAX))
-            .collect();
+        let mut token = Vec::new();
+        let mut minute = Vec::new();
+        let mut requests = Vec::new();
+        for (t, m, r) in page.usage() {
+            token.push(t);
+            minute.push(m);
+            requests.push(i64::try_from(r).unwrap_or(i64::MAX));
+        }
         let mut client = self.pool.get().await.map_err(pg_error)?;
         let transaction = client.transaction().await.map_err(pg_error)?;
         transaction
@@ -536,7 +537,9 @@ impl Tls {
     }
 }
 
-/// A URL parameter's value, `%XX` decoded (a path may hold spaces or `&`).
+/// A URL parameter's value, `%XX` decoded (a path may hold spaces or `&`), as libpq reads
+/// one: a `+` stays a `+` (vt-server's form decoding makes it a space) and a bad escape is
+/// an error, not kept as it is.
 fn percent_decoded(value: &str) -> Result<String, String> {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -222,11 +222,11 @@ impl Sqlite {
                      ON CONFLICT (token, minute) DO UPDATE SET requests = requests + excluded.requests",
                 )
                 .map_err(Error::store)?;
-            for (token, minute, requests) in &page.usage {
+            for (token, minute, requests) in page.usage() {
                 add.execute(params![
                     token,
                     minute,
-                    i64::try_from(*requests).unwrap_or(i64::MAX)
+                    i64::try_from(requests).unwrap_or(i64::MAX)
                 ])
                 .map_err(Error::store)?;
             }
