@@ -1,9 +1,11 @@
 //! Who may ask what: tokens (looked up in the store, remembered briefly), their daily limit,
 //! and the fair share of a scarce upstream quota between them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use hashbrown::HashMap;
 
 use crate::store::{now_ms, Store};
 use crate::token::Token;
@@ -17,9 +19,13 @@ const USAGE_TTL: Duration = Duration::from_secs(1);
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// Tokens looked up (found or not) by the SHA-256 of their secret (never the secret itself),
+/// and when.
+type Remembered = HashMap<[u8; 32], (Option<Token>, Instant)>;
+
 #[derive(Debug, Default)]
 pub(crate) struct Access {
-    tokens: Mutex<HashMap<String, (Option<Token>, Instant)>>,
+    tokens: Mutex<Remembered>,
     usage: Mutex<HashMap<String, Usage>>,
     share: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
@@ -36,8 +42,8 @@ struct Usage {
 impl Access {
     /// The live token sent as `apikey`, if any.
     pub(crate) async fn token(&self, store: &Store, secret: &str) -> Result<Option<Token>, Error> {
-        let hash = crate::token::hash(secret);
-        if let Some((token, at)) = self.lock_tokens().get(&hash) {
+        let digest = crate::token::digest(secret);
+        if let Some((token, at)) = self.lock_tokens().get(&digest) {
             if at.elapsed() < TOKEN_TTL {
                 return Ok(token.clone());
             }
@@ -48,11 +54,11 @@ impl Access {
         if tokens.len() > 10_000 {
             tokens.retain(|_, (_, at)| at.elapsed() < TOKEN_TTL);
         }
-        tokens.insert(hash, (token.clone(), Instant::now()));
+        tokens.insert(digest, (token.clone(), Instant::now()));
         Ok(token)
     }
 
-    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Option<Token>, Instant)>> {
+    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, Remembered> {
         self.tokens.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -19,6 +19,9 @@ const EVERY: Duration = Duration::from_millis(100);
 /// The most a page holds (its lines' bytes) while the store does not take it: beyond, new
 /// entries are dropped, counted, and said in the log when the page is written.
 const MOST_BYTES: usize = 64 << 20;
+/// The largest buffer of a written page kept to fill the next one in: a busy gateway's pages
+/// are megabytes, which a new page would otherwise grow to by copying, and fault in, again.
+const MOST_SPARE: usize = 16 << 20;
 
 /// Where request handlers put their audit entries.
 #[derive(Debug, Clone)]
@@ -46,27 +49,37 @@ impl AuditLog {
             _open: open,
         };
         let writer = tokio::spawn(async move {
+            let mut spare = Vec::new();
             loop {
                 let open = tokio::select! {
                     () = tokio::time::sleep(EVERY) => true,
                     _ = closed.recv() => false,
                 };
-                let (page, dropped) = take(&filling);
+                let (page, dropped) = take(&filling, std::mem::take(&mut spare));
                 if dropped > 0 {
                     tracing::error!(dropped, "audit entries dropped: the store did not keep up");
                 }
                 if page.entries > 0 {
                     let entries = page.entries;
                     let page = Arc::new(page);
-                    if let Err(error) = store.record(Arc::clone(&page)).await {
-                        // Kept for the next write: a store that is back within a while (a
-                        // database restarting) loses no entry.
-                        let page = Arc::try_unwrap(page).unwrap_or_else(|page| (*page).clone());
-                        let waiting = put_back(&filling, page);
-                        if open {
-                            tracing::warn!(%error, entries, waiting, "audit entries not written yet");
-                        } else {
-                            tracing::error!(%error, entries, "audit entries not written");
+                    match store.record(Arc::clone(&page)).await {
+                        Ok(()) => {
+                            if let Ok(page) = Arc::try_unwrap(page) {
+                                if page.lines.capacity() <= MOST_SPARE {
+                                    spare = page.lines;
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            // Kept for the next write: a store that is back within a while (a
+                            // database restarting) loses no entry.
+                            let page = Arc::try_unwrap(page).unwrap_or_else(|page| (*page).clone());
+                            let waiting = put_back(&filling, page);
+                            if open {
+                                tracing::warn!(%error, entries, waiting, "audit entries not written yet");
+                            } else {
+                                tracing::error!(%error, entries, "audit entries not written");
+                            }
                         }
                     }
                 }
@@ -85,9 +98,8 @@ impl AuditLog {
             static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
         LINE.with_borrow_mut(|line| {
-            if write_line(line, entry) {
-                self.add(line, entry);
-            }
+            write_line(line, entry);
+            self.add(line, entry);
         });
     }
 
@@ -118,11 +130,12 @@ fn put_back(filling: &Mutex<Filling>, page: AuditPage) -> u64 {
     filling.page.entries
 }
 
-/// The page filled so far, and the entries dropped; a new page begins.
-fn take(filling: &Mutex<Filling>) -> (AuditPage, u64) {
+/// The page filled so far, and the entries dropped; a new page begins, in `buffer` (empty).
+fn take(filling: &Mutex<Filling>, buffer: Vec<u8>) -> (AuditPage, u64) {
+    let next = AuditPage::in_buffer(buffer);
     let mut filling = lock(filling);
     let dropped = std::mem::take(&mut filling.dropped);
-    (std::mem::take(&mut filling.page), dropped)
+    (std::mem::replace(&mut filling.page, next), dropped)
 }
 
 #[cfg(test)]
@@ -147,13 +160,13 @@ mod tests {
         let record = |entry: &AuditLine<'_>| lock(&filling).page.push(entry);
         record(&line(1_000, "a", true));
         record(&line(61_000, "b", false));
-        let (failed, dropped) = take(&filling);
+        let (failed, dropped) = take(&filling, Vec::new());
         assert_eq!((failed.entries, dropped), (2, 0));
         assert_eq!(failed.usage().collect::<Vec<_>>(), [("a", 0, 1)]);
         // A newer entry of the same token and minute: one count of 2 once put back.
         record(&line(59_000, "a", true));
         assert_eq!(put_back(&filling, failed), 3);
-        let (page, _) = take(&filling);
+        let (page, _) = take(&filling, Vec::new());
         // In the order written: the page put back first.
         let times: Vec<i64> = page
             .text()
@@ -177,7 +190,7 @@ mod tests {
         big.lines.resize(MOST_BYTES, b' ');
         lock(&filling).page.push(&line(2, "a", true));
         assert_eq!(put_back(&filling, big), 1);
-        let (page, dropped) = take(&filling);
+        let (page, dropped) = take(&filling, Vec::new());
         assert_eq!((page.entries, dropped), (1, 1));
     }
 }

@@ -72,10 +72,11 @@ impl fmt::Display for ResourceKind {
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Resource {
-    text: Box<str>,
-    /// The lower-case form, when it differs from `text` (a clone of a lower-case hash, the
-    /// common case, is then one allocation).
-    key: Option<Box<str>>,
+    /// The text as given, followed by its lower-case form when that differs: one allocation
+    /// a resource (a gateway parses tens of thousands a second).
+    text_and_key: Box<str>,
+    /// Where the text ends (a resource is at most 77 bytes: a scan_id).
+    text_len: u8,
     kind: ResourceKind,
 }
 
@@ -87,25 +88,37 @@ impl Resource {
             input: text.to_owned(),
             reason,
         })?;
-        let key = text
-            .bytes()
-            .any(|b| b.is_ascii_uppercase())
-            .then(|| text.to_ascii_lowercase().into_boxed_str());
+        let text_len = u8::try_from(text.len()).map_err(|_| Error::InvalidResource {
+            input: text.to_owned(),
+            reason: "too long",
+        })?;
+        let text_and_key = if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            let mut both = String::with_capacity(2 * text.len());
+            both.push_str(text);
+            both.push_str(text);
+            both[text.len()..].make_ascii_lowercase();
+            both.into_boxed_str()
+        } else {
+            text.into()
+        };
         Ok(Resource {
-            text: text.into(),
-            key,
+            text_and_key,
+            text_len,
             kind,
         })
     }
 
     /// The text as given, which is what the service will echo back.
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.text_and_key[..usize::from(self.text_len)]
     }
 
     /// The normalised (lower-case) form, for matching answers to questions.
     pub fn key(&self) -> &str {
-        self.key.as_deref().unwrap_or(&self.text)
+        match self.text_and_key.get(usize::from(self.text_len)..) {
+            Some(key) if !key.is_empty() => key,
+            _ => &self.text_and_key,
+        }
     }
 
     /// What kind of identifier this is.
@@ -184,25 +197,25 @@ impl FromStr for Resource {
 
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Resource({}: {:?})", self.kind, &*self.text)
+        write!(f, "Resource({}: {:?})", self.kind, self.as_str())
     }
 }
 
 impl AsRef<str> for Resource {
     fn as_ref(&self) -> &str {
-        &self.text
+        self.as_str()
     }
 }
 
 impl serde::Serialize for Resource {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -13,11 +13,11 @@ mod postgres;
 mod sqlite;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use hashbrown::HashMap;
 use vt_api::CacheScope;
 
 use crate::token::{self, Allow, Token, TokenInfo};
@@ -121,13 +121,21 @@ pub(crate) struct AuditPage {
 }
 
 impl AuditPage {
+    /// An empty page whose lines will be written into `buffer` (emptied).
+    pub(crate) fn in_buffer(mut buffer: Vec<u8>) -> AuditPage {
+        buffer.clear();
+        AuditPage {
+            lines: buffer,
+            ..AuditPage::default()
+        }
+    }
+
     /// Appends `entry` as a line.
     #[cfg(test)]
     pub(crate) fn push(&mut self, entry: &AuditLine<'_>) {
         let mut line = Vec::new();
-        if write_line(&mut line, entry) {
-            self.push_line(&line, entry);
-        }
+        write_line(&mut line, entry);
+        self.push_line(&line, entry);
     }
 
     /// Appends `entry`, written into `line` by [`write_line`], and counts it when it counts.
@@ -191,15 +199,37 @@ impl AuditPage {
     }
 }
 
-/// Writes `entry` into `line` (emptied first) as a JSON line; `false` if it could not be
-/// (not for these types).
-pub(crate) fn write_line(line: &mut Vec<u8>, entry: &AuditLine<'_>) -> bool {
+/// Writes `entry` into `line` (emptied first) as a JSON line, the same bytes as
+/// `serde_json::to_writer` would. By hand: the resources are most of a line, and most need no
+/// escape, which serde_json's writer checks a byte at a time through its table (a twentieth
+/// of a cache hit's CPU went to writing its line).
+pub(crate) fn write_line(line: &mut Vec<u8>, entry: &AuditLine<'_>) {
+    use std::io::Write as _;
     line.clear();
-    if serde_json::to_writer(&mut *line, entry).is_err() {
-        return false;
+    // Writing into a Vec cannot fail.
+    let _ = write!(line, "{{\"at_ms\":{}", entry.at_ms);
+    for (name, text) in [
+        ("token", &entry.token),
+        ("endpoint", &entry.endpoint),
+        ("resources", &entry.resources),
+        ("outcome", &entry.outcome),
+    ] {
+        line.extend_from_slice(b",\"");
+        line.extend_from_slice(name.as_bytes());
+        line.extend_from_slice(b"\":");
+        if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            line.push(b'"');
+            line.extend_from_slice(text.as_bytes());
+            line.push(b'"');
+        } else {
+            let _ = serde_json::to_writer(&mut *line, text.as_ref());
+        }
     }
-    line.push(b'\n');
-    true
+    line.extend_from_slice(if entry.counted {
+        b",\"counted\":true}\n"
+    } else {
+        b",\"counted\":false}\n"
+    });
 }
 
 /// The entries of the pages' `lines` at or after `since_ms` (of `token` only when given),
@@ -568,6 +598,35 @@ mod tests {
         }
         assert_eq!(store.used_since("t0", 0).await.unwrap(), 24);
         assert_eq!(store.used_since("nobody", 0).await.unwrap(), 0);
+    }
+
+    #[test]
+    fn an_audit_line_is_the_json_serde_would_write() {
+        let texts = [
+            "",
+            "44d88612fea8a8f36de82e1278abb02f,275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F",
+            "http://x/?q=\"a\"&b=\\",
+            "line\nbreak\tand \u{1b}[2J \u{7f} \u{0}",
+            "naïve 例え \u{2028}",
+        ];
+        let mut line = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let entry = AuditLine {
+                at_ms: [0, -1, i64::MAX, i64::MIN, 1_764_892_800_123][i],
+                token: (*text).into(),
+                endpoint: "file/report".into(),
+                resources: (*text).into(),
+                outcome: text.chars().rev().collect::<String>().into(),
+                counted: i % 2 == 0,
+            };
+            write_line(&mut line, &entry);
+            let mut expected = serde_json::to_vec(&entry).unwrap();
+            expected.push(b'\n');
+            assert_eq!(
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(&expected)
+            );
+        }
     }
 
     #[test]
