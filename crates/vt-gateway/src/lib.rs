@@ -30,5 +30,5 @@ pub use gateway::{
     Gateway, GatewayBuilder, RunningGateway, CACHE_HEADER, DEFAULT_MEMORY_CACHE, HEALTH_PATH,
     METRICS_PATH,
 };
-pub use store::{AuditEntry, Store};
+pub use store::{AuditEntry, Pruned, Store};
 pub use token::{Allow, Token, TokenInfo};

@@ -44,6 +44,8 @@ enum Command {
     Token(TokenCommand),
     /// Shows who asked what, and when.
     Audit(AuditArgs),
+    /// Forgets old audit entries and old answers, to bound the store (from cron, say).
+    Prune(PruneArgs),
 }
 
 #[derive(clap::Args)]
@@ -162,6 +164,25 @@ struct AuditArgs {
     store: StoreArg,
 }
 
+#[derive(clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("what").required(true).multiple(true)
+        .args(["audit_older_than", "answers_older_than"])
+))]
+struct PruneArgs {
+    /// Forget the audit entries older than this, e.g. 90d (whole pages: an entry may outlive
+    /// it by a fraction of a second). The requests of the last day stay counted for the daily
+    /// limits whatever this says.
+    #[arg(long, value_name = "DURATION", value_parser = age)]
+    audit_older_than: Option<Age>,
+    /// Forget the answers fetched longer ago than this, e.g. 30d: they are then neither
+    /// served fresh nor kept to serve stale when the upstream fails.
+    #[arg(long, value_name = "DURATION", value_parser = age)]
+    answers_older_than: Option<Age>,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum AuditFormat {
     Table,
@@ -170,6 +191,20 @@ enum AuditFormat {
 
 fn duration(text: &str) -> Result<Duration, String> {
     vt_api::parse_duration(text)
+}
+
+/// A duration, and how the user wrote it (to say it back).
+#[derive(Clone)]
+struct Age {
+    text: String,
+    duration: Duration,
+}
+
+fn age(text: &str) -> Result<Age, String> {
+    Ok(Age {
+        text: text.trim().to_owned(),
+        duration: duration(text)?,
+    })
 }
 
 fn main() -> std::process::ExitCode {
@@ -203,6 +238,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Token(command) => token(command).await,
         Command::Audit(args) => audit(args).await,
+        Command::Prune(args) => prune(args).await,
     }
 }
 
@@ -378,6 +414,36 @@ async fn audit(args: AuditArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn prune(args: PruneArgs) -> Result<()> {
+    let store = open_store(&args.store).await?;
+    let before = |age: &Age| {
+        SystemTime::now()
+            .checked_sub(age.duration)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    };
+    let pruned = store
+        .prune(
+            args.audit_older_than.as_ref().map(before),
+            args.answers_older_than.as_ref().map(before),
+        )
+        .await?;
+    let mut said = Vec::new();
+    if let Some(age) = &args.audit_older_than {
+        said.push(format!(
+            "{} audit entries ({} pages) older than {}",
+            pruned.audit_entries, pruned.audit_pages, age.text
+        ));
+    }
+    if let Some(age) = &args.answers_older_than {
+        said.push(format!(
+            "{} answers fetched more than {} ago",
+            pruned.answers, age.text
+        ));
+    }
+    writeln!(std::io::stdout().lock(), "forgot {}", said.join("; "))?;
     Ok(())
 }
 

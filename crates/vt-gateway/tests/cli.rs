@@ -230,6 +230,24 @@ async fn serve_prints_one_line_once_bound_serves_and_stops_on_sigterm() {
     let all = text(&run(&["audit", "--store", &store]).stdout);
     assert!(all.contains("forbidden") && all.contains("alice"), "{all}");
     assert!(!common::shows_key(&all));
+
+    // Bounding the store: nothing is a day old yet; then the audit before now goes.
+    let prune = |args: &[&str]| {
+        let out = run(&[&["prune", "--store", &store][..], args].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(
+        prune(&["--audit-older-than", "1d", "--answers-older-than", "1d"]),
+        "forgot 0 audit entries (0 pages) older than 1d; 0 answers fetched more than 1d ago\n"
+    );
+    let forgot = prune(&["--audit-older-than", "0s"]);
+    assert!(forgot.starts_with("forgot 2 audit entries ("), "{forgot}");
+    let all = text(&run(&["audit", "--store", &store]).stdout);
+    assert_eq!(all.lines().count(), 1, "the header alone: {all}");
+    let neither = run(&["prune", "--store", &store]);
+    assert!(!neither.status.success());
+    assert!(text(&neither.stderr).contains("--audit-older-than"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{gateway, get, post, raw, token, Kind, Setup, TestStore, KEY};
 use vt_emulator::Tier;
@@ -981,3 +981,68 @@ async fn audit_outage(kind: Kind) {
     assert_eq!(asked, expected);
 }
 on_both_stores!(audit_entries_wait_for_a_store_that_comes_back, audit_outage);
+
+/// `prune` forgets the audit and the answers older than asked, and nothing younger; the
+/// requests of the last day stay counted (the daily limits read them), and answers forgot are
+/// asked upstream again.
+async fn prune(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let http = raw();
+    let limited = setup
+        .store
+        .add_token("nightly", Allow::default(), Some(3))
+        .await
+        .unwrap();
+    let ask = |base: String, hash: String| {
+        let (http, limited) = (http.clone(), limited.clone());
+        async move {
+            get(
+                &http,
+                &base,
+                "file/report",
+                &[("apikey", &limited), ("resource", &hash)],
+            )
+            .await
+        }
+    };
+    for hash in &setup.hashes[..3] {
+        assert_eq!(ask(setup.base(), hash.clone()).await.status(), 200);
+    }
+    setup.gateway.shutdown().await;
+    let store = &setup.store;
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let nothing = store.prune(Some(hour_ago), Some(hour_ago)).await.unwrap();
+    assert_eq!(nothing, vt_gateway::Pruned::default());
+    assert_eq!(store.audit(UNIX_EPOCH, None).await.unwrap().len(), 3);
+
+    let later = SystemTime::now() + Duration::from_secs(60);
+    let pruned = store.prune(Some(later), Some(later)).await.unwrap();
+    assert_eq!(pruned.audit_entries, 3, "{pruned:?}");
+    assert!(pruned.audit_pages >= 1, "{pruned:?}");
+    // Each found report is kept under its file's other hashes too.
+    assert!(pruned.answers >= 3, "{pruned:?}");
+    assert!(store.audit(UNIX_EPOCH, None).await.unwrap().is_empty());
+
+    // A new gateway on the store: the answer is asked upstream again, and the token, at its
+    // limit of 3 a day, is refused: its requests of today were not forgot.
+    let next = gateway(&setup.emulator, vt_api::Tier::Private, store.clone())
+        .start()
+        .await
+        .unwrap();
+    let client = token(store, "analyst", Allow::default()).await;
+    let again = get(
+        &http,
+        &next.url(),
+        "file/report",
+        &[("apikey", &client), ("resource", &setup.hashes[0])],
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()[vt_gateway::CACHE_HEADER], "miss");
+    assert_eq!(ask(next.url(), setup.hashes[4].clone()).await.status(), 204);
+    next.shutdown().await;
+}
+on_both_stores!(
+    prune_forgets_the_old_audit_and_answers_but_not_the_days_counts,
+    prune
+);

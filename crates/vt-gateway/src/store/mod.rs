@@ -78,6 +78,18 @@ pub struct AuditEntry {
     pub counted: bool,
 }
 
+/// What [`Store::prune`] forgot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pruned {
+    /// Pages of the audit log forgot.
+    pub audit_pages: u64,
+    /// The entries those pages held.
+    pub audit_entries: u64,
+    /// Answers forgot (a report's other hashes included).
+    pub answers: u64,
+}
+
 /// An audit entry as the store keeps it: one JSON line of a page (`lines`). Borrowed when
 /// written; owned where a line's text had escapes when read back.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -424,6 +436,31 @@ impl Store {
         }
     }
 
+    /// Forgets the audit log before `audit_before` (whole pages: those whose every entry is
+    /// older) with the tokens' counted requests of the minutes before it, never those of the
+    /// last day, which the daily limits read; and the answers fetched before `answers_before`,
+    /// stale ones included (which would otherwise be served when the upstream fails). SQLite
+    /// then gives the freed space back to the file system (`VACUUM`: the file is rewritten).
+    pub async fn prune(
+        &self,
+        audit_before: Option<SystemTime>,
+        answers_before: Option<SystemTime>,
+    ) -> Result<Pruned, Error> {
+        const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+        let audit = audit_before.map(|before| {
+            let before_ms = ms(before);
+            let usage_before_minute = before_ms.min(now_ms() - DAY_MS).div_euclid(60_000);
+            (before_ms, usage_before_minute)
+        });
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = Arc::clone(s);
+                blocking(move || s.prune(audit, answers_before)).await
+            }
+            Backend::Postgres(p) => p.prune(audit, answers_before.map(ms)).await,
+        }
+    }
+
     /// Whether the store answers.
     pub async fn check(&self) -> Result<(), Error> {
         match &self.backend {
@@ -598,6 +635,21 @@ mod tests {
         }
         assert_eq!(store.used_since("t0", 0).await.unwrap(), 24);
         assert_eq!(store.used_since("nobody", 0).await.unwrap(), 0);
+
+        // Pruned in whole pages: the later page's entries before the time stay with it; the
+        // counts of the minutes before it go (these are older than a day).
+        let pruned = store.prune(Some(from_ms(66_000)), None).await.unwrap();
+        assert_eq!(
+            (pruned.audit_pages, pruned.audit_entries, pruned.answers),
+            (2, 60, 0)
+        );
+        assert_eq!(store.audit(UNIX_EPOCH, None).await.unwrap(), late);
+        for token in ["t0", "t1", "t2"] {
+            assert_eq!(
+                store.used_since(token, 0).await.unwrap(),
+                counted(token, 60_000)
+            );
+        }
     }
 
     #[test]

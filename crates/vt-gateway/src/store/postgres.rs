@@ -8,7 +8,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use vt_api::CacheScope;
 
-use super::{describe_url, from_ms, ms, AuditEntry, AuditPage, Migrations, StoredAnswer, ToKeep};
+use super::{
+    describe_url, from_ms, ms, AuditEntry, AuditPage, Migrations, Pruned, StoredAnswer, ToKeep,
+};
 use crate::token::{Token, TokenInfo};
 use crate::{Allow, Error};
 
@@ -381,6 +383,50 @@ impl Postgres {
                 .map_err(pg_error)?;
         }
         transaction.commit().await.map_err(pg_error)
+    }
+
+    /// `audit`: (entries before this ms, counts of minutes before this minute); answers
+    /// fetched before `answers_before_ms`.
+    pub(crate) async fn prune(
+        &self,
+        audit: Option<(i64, i64)>,
+        answers_before_ms: Option<i64>,
+    ) -> Result<Pruned, Error> {
+        let mut pruned = Pruned::default();
+        let mut client = self.pool.get().await.map_err(pg_error)?;
+        if let Some((before_ms, usage_before_minute)) = audit {
+            let transaction = client.transaction().await.map_err(pg_error)?;
+            let row = transaction
+                .query_one(
+                    "WITH gone AS (DELETE FROM gateway_audit_page WHERE last_ms < $1 \
+                     RETURNING entries) \
+                     SELECT COUNT(*), COALESCE(SUM(entries), 0)::BIGINT FROM gone",
+                    &[&before_ms],
+                )
+                .await
+                .map_err(pg_error)?;
+            transaction
+                .execute(
+                    "DELETE FROM gateway_usage WHERE minute < $1",
+                    &[&usage_before_minute],
+                )
+                .await
+                .map_err(pg_error)?;
+            transaction.commit().await.map_err(pg_error)?;
+            pruned.audit_pages = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            pruned.audit_entries = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+        }
+        if let Some(before_ms) = answers_before_ms {
+            // `fetched_at` in seconds, as vt-api's cache keeps it.
+            pruned.answers = client
+                .execute(
+                    "DELETE FROM answer WHERE fetched_at < $1",
+                    &[&before_ms.div_euclid(1000)],
+                )
+                .await
+                .map_err(pg_error)?;
+        }
+        Ok(pruned)
     }
 
     pub(crate) async fn audit(

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{params, Connection, OptionalExtension};
 use vt_api::{Cache, CacheScope};
 
-use super::{AuditEntry, AuditPage, Migrations, StoredAnswer, ToKeep};
+use super::{AuditEntry, AuditPage, Migrations, Pruned, StoredAnswer, ToKeep};
 use crate::token::{Token, TokenInfo};
 use crate::{Allow, Error};
 
@@ -232,6 +232,52 @@ impl Sqlite {
             }
         }
         transaction.commit().map_err(Error::store)
+    }
+
+    /// `audit`: (entries before this ms, counts of minutes before this minute).
+    pub(crate) fn prune(
+        &self,
+        audit: Option<(i64, i64)>,
+        answers_before: Option<SystemTime>,
+    ) -> Result<Pruned, Error> {
+        let mut pruned = Pruned::default();
+        if let Some((before_ms, usage_before_minute)) = audit {
+            let mut connection = self.lock();
+            let transaction = connection.transaction().map_err(Error::store)?;
+            let (pages, entries): (i64, i64) = transaction
+                .query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(entries), 0) FROM gateway_audit_page \
+                     WHERE last_ms < ?1",
+                    [before_ms],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .map_err(Error::store)?;
+            transaction
+                .execute(
+                    "DELETE FROM gateway_audit_page WHERE last_ms < ?1",
+                    [before_ms],
+                )
+                .map_err(Error::store)?;
+            transaction
+                .execute(
+                    "DELETE FROM gateway_usage WHERE minute < ?1",
+                    [usage_before_minute],
+                )
+                .map_err(Error::store)?;
+            transaction.commit().map_err(Error::store)?;
+            pruned.audit_pages = u64::try_from(pages).unwrap_or(0);
+            pruned.audit_entries = u64::try_from(entries).unwrap_or(0);
+        }
+        match answers_before {
+            // vt-api's prune gives the space back itself.
+            Some(before) => pruned.answers = self.cache.prune(before).map_err(Error::store)?,
+            None if pruned.audit_pages > 0 => self
+                .lock()
+                .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(Error::store)?,
+            None => {}
+        }
+        Ok(pruned)
     }
 
     pub(crate) fn audit(
