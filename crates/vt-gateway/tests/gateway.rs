@@ -779,6 +779,29 @@ async fn audit_rows_migrate(kind: Kind) {
         }
     }
     let store = guard.open().await;
+    if kind == Kind::Postgres {
+        // Migration 3: the large columns compressed with lz4 (the test server has it).
+        let (db, connection) = tokio_postgres::connect(&guard.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let methods: Vec<(String, String)> = db
+            .query(
+                "SELECT attname::TEXT, attcompression::TEXT FROM pg_attribute \
+                 WHERE (attrelid, attname) IN (('answer'::regclass, 'body'), \
+                 ('gateway_audit_page'::regclass, 'lines')) ORDER BY attname",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        assert_eq!(
+            methods,
+            [("body".into(), "l".into()), ("lines".into(), "l".into())]
+        );
+    }
     let audit = store.audit(std::time::UNIX_EPOCH, None).await.unwrap();
     assert_eq!(audit.len(), rows.len());
     for (entry, row) in audit.iter().zip(&rows) {

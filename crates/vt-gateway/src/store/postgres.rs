@@ -20,6 +20,7 @@ const MIGRATIONS: Migrations = &[
         2,
         include_str!("../../migrations/postgres/0002_audit_pages.sql"),
     ),
+    (3, include_str!("../../migrations/postgres/0003_lz4.sql")),
 ];
 
 /// The advisory lock held while migrating, so that gateways started together migrate once.
