@@ -19,7 +19,9 @@ const BATCH_BUCKETS: [usize; 6] = [1, 2, 4, 8, 16, 25];
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     /// Requests answered, by endpoint and outcome.
-    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Endpoint → outcome → requests (by endpoint first: a request finds its row without
+    /// making a key of its own).
+    requests: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     stale_served: AtomicU64,
@@ -40,7 +42,11 @@ fn add(counter: &AtomicU64, n: u64) {
 impl Metrics {
     pub(crate) fn request(&self, endpoint: &str, outcome: &'static str) {
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        *requests.entry((endpoint.to_owned(), outcome)).or_default() += 1;
+        let outcomes = match requests.get_mut(endpoint) {
+            Some(outcomes) => outcomes,
+            None => requests.entry(endpoint.to_owned()).or_default(),
+        };
+        *outcomes.entry(outcome).or_default() += 1;
     }
 
     pub(crate) fn cache(&self, hits: usize, misses: usize) {
@@ -96,12 +102,11 @@ impl Metrics {
             "# HELP vt_gateway_requests_total Requests answered, by endpoint and outcome.\n",
         );
         out.push_str("# TYPE vt_gateway_requests_total counter\n");
-        for ((endpoint, outcome), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let rows = requests.iter().flat_map(|(endpoint, outcomes)| {
+            outcomes.iter().map(move |(outcome, n)| (endpoint, outcome, n))
+        });
+        for (endpoint, outcome, n) in rows {
             let _ = writeln!(
                 out,
                 "vt_gateway_requests_total{{endpoint=\"{}\",outcome=\"{outcome}\"}} {n}",
