@@ -104,7 +104,9 @@ impl Metrics {
         out.push_str("# TYPE vt_gateway_requests_total counter\n");
         let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         let rows = requests.iter().flat_map(|(endpoint, outcomes)| {
-            outcomes.iter().map(move |(outcome, n)| (endpoint, outcome, n))
+            outcomes
+                .iter()
+                .map(move |(outcome, n)| (endpoint, outcome, n))
         });
         for (endpoint, outcome, n) in rows {
             let _ = writeln!(
