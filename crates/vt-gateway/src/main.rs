@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use vt_gateway::{Allow, Gateway, Store};
+use vt_gateway::{Allow, AuditEntry, Gateway, Store};
 
 #[derive(Parser)]
 #[command(
@@ -157,6 +157,10 @@ struct AuditArgs {
     /// One token's requests only.
     #[arg(long, value_name = "NAME")]
     token: Option<String>,
+    /// Only the requests that asked for this resource (a hash, URL, domain or IP; case
+    /// aside): who looked this file up, and when.
+    #[arg(long, value_name = "TEXT")]
+    resource: Option<String>,
     /// A table, or JSON lines for scripts.
     #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
     format: AuditFormat,
@@ -379,15 +383,22 @@ async fn audit(args: AuditArgs) -> Result<()> {
         .checked_sub(args.since)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let entries = store.audit(since, args.token.as_deref()).await?;
+    let wanted = args.resource.as_deref().map(str::trim);
+    let entries = entries
+        .iter()
+        .map(|e| (e, each_resource(e)))
+        .filter(|(_, asked)| {
+            wanted.is_none_or(|wanted| asked.iter().any(|r| r.eq_ignore_ascii_case(wanted)))
+        });
     let mut stdout = std::io::stdout().lock();
     match args.format {
         AuditFormat::Jsonl => {
-            for e in entries {
+            for (e, resources) in entries {
                 let line = serde_json::json!({
                     "at": utc(e.at_ms),
                     "token": e.token,
                     "endpoint": e.endpoint,
-                    "resources": e.resources.lines().collect::<Vec<_>>(),
+                    "resources": resources,
                     "outcome": e.outcome,
                     "counted": e.counted,
                 });
@@ -400,8 +411,8 @@ async fn audit(args: AuditArgs) -> Result<()> {
                 "{:<23} {:<16} {:<18} {:<9} RESOURCES",
                 "AT (UTC)", "TOKEN", "ENDPOINT", "OUTCOME"
             )?;
-            for e in entries {
-                let resources = e.resources.lines().collect::<Vec<_>>().join(",");
+            for (e, resources) in entries {
+                let resources = resources.join(",");
                 writeln!(
                     stdout,
                     "{:<23} {:<16} {:<18} {:<9} {}",
@@ -445,6 +456,26 @@ async fn prune(args: PruneArgs) -> Result<()> {
     }
     writeln!(std::io::stdout().lock(), "forgot {}", said.join("; "))?;
     Ok(())
+}
+
+/// An entry's resources one by one: its text holds a line a parameter, and a batch's
+/// parameter is split as its endpoint joins it (`,` for hashes; URLs, which may hold commas,
+/// are a line each already).
+fn each_resource(entry: &AuditEntry) -> Vec<&str> {
+    let separator = match vt_api::endpoint_spec(&entry.endpoint).map(|spec| spec.batching) {
+        Some(vt_api::Batching::Joined(separator)) if separator != "\n" => Some(separator),
+        _ => None,
+    };
+    entry
+        .resources
+        .lines()
+        .flat_map(|line| match separator {
+            Some(separator) => line.split(separator).collect(),
+            None => vec![line],
+        })
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect()
 }
 
 fn or_dash(text: &str) -> &str {

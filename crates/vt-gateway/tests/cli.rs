@@ -193,6 +193,15 @@ async fn serve_prints_one_line_once_bound_serves_and_stops_on_sigterm() {
     )
     .await;
     assert_eq!(answer.status(), 200);
+    let batch = format!("{}, {}", hashes[1], hashes[2]);
+    let answer = get(
+        &http,
+        &gateway.url,
+        "file/report",
+        &[("apikey", &token), ("resource", &batch)],
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
     let refused = get(
         &http,
         &gateway.url,
@@ -223,10 +232,28 @@ async fn serve_prints_one_line_once_bound_serves_and_stops_on_sigterm() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries.len(), 2, "{audit}");
     assert_eq!(entries[0]["endpoint"], "file/report");
     assert_eq!(entries[0]["outcome"], "upstream");
     assert_eq!(entries[0]["resources"][0], hashes[0].as_str());
+    // A batch's resources one by one.
+    assert_eq!(
+        entries[1]["resources"],
+        serde_json::json!([hashes[1], hashes[2]])
+    );
+    // Who asked for this file: by any of its resources, case aside.
+    let asked = run(&[
+        "audit",
+        "--resource",
+        &hashes[2].to_ascii_uppercase(),
+        "--format",
+        "jsonl",
+        "--store",
+        &store,
+    ]);
+    let asked = text(&asked.stdout);
+    assert_eq!(asked.lines().count(), 1, "{asked}");
+    assert!(asked.contains(&hashes[1]), "{asked}");
     let all = text(&run(&["audit", "--store", &store]).stdout);
     assert!(all.contains("forbidden") && all.contains("alice"), "{all}");
     assert!(!common::shows_key(&all));
@@ -242,7 +269,7 @@ async fn serve_prints_one_line_once_bound_serves_and_stops_on_sigterm() {
         "forgot 0 audit entries (0 pages) older than 1d; 0 answers fetched more than 1d ago\n"
     );
     let forgot = prune(&["--audit-older-than", "0s"]);
-    assert!(forgot.starts_with("forgot 2 audit entries ("), "{forgot}");
+    assert!(forgot.starts_with("forgot 3 audit entries ("), "{forgot}");
     let all = text(&run(&["audit", "--store", &store]).stdout);
     assert_eq!(all.lines().count(), 1, "the header alone: {all}");
     let neither = run(&["prune", "--store", &store]);
