@@ -443,8 +443,13 @@ async fn prune(args: PruneArgs) -> Result<()> {
         .await?;
     let mut said = Vec::new();
     if let Some(age) = &args.audit_older_than {
+        let pages = if pruned.audit_pages == 1 {
+            "page"
+        } else {
+            "pages"
+        };
         said.push(format!(
-            "{} audit entries ({} pages) older than {}",
+            "{} audit entries ({} {pages}) older than {}",
             pruned.audit_entries, pruned.audit_pages, age.text
         ));
     }

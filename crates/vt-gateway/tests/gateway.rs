@@ -1006,7 +1006,7 @@ async fn audit_outage(kind: Kind) {
 on_both_stores!(audit_entries_wait_for_a_store_that_comes_back, audit_outage);
 
 /// `prune` forgets the audit and the answers older than asked, and nothing younger; the
-/// requests of the last day stay counted (the daily limits read them), and answers forgot are
+/// requests of the last day stay counted (the daily limits read them), and answers forgotten are
 /// asked upstream again.
 async fn prune(kind: Kind) {
     let setup = Setup::new(kind, Tier::Private, |g| g).await;
@@ -1047,7 +1047,7 @@ async fn prune(kind: Kind) {
     assert!(store.audit(UNIX_EPOCH, None).await.unwrap().is_empty());
 
     // A new gateway on the store: the answer is asked upstream again, and the token, at its
-    // limit of 3 a day, is refused: its requests of today were not forgot.
+    // limit of 3 a day, is refused: its requests of today were not forgotten.
     let next = gateway(&setup.emulator, vt_api::Tier::Private, store.clone())
         .start()
         .await

@@ -82,11 +82,11 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Pruned {
-    /// Pages of the audit log forgot.
+    /// Pages of the audit log forgotten.
     pub audit_pages: u64,
     /// The entries those pages held.
     pub audit_entries: u64,
-    /// Answers forgot (a report's other hashes included).
+    /// Answers forgotten (a report's other hashes included).
     pub answers: u64,
 }
 
