@@ -33,7 +33,8 @@
 //! (its `slow` fault on every request), as the service's round trip over the internet would:
 //! the direct and miss runs then measure what a client sees of the gateway in front of a
 //! distant service, not the gateway's CPU against an upstream that answers in microseconds
-//! (give the runs a few seconds: `VT_BENCH_SECS=3`).
+//! (give the runs a few seconds: `VT_BENCH_SECS=3`). `VT_BENCH_WINDOW_MS` sets the gateways'
+//! coalescing window (default the gateway's, 200 ms).
 #![allow(clippy::print_stdout, missing_docs)]
 
 /// The allocator of the `vt-gateway` binary (and of `vt`), for the emulator and the clients
@@ -285,18 +286,24 @@ impl Fresh {
     }
 }
 
-/// A gateway on `store` in front of `emulator` with `memory` bytes for recent answers.
+/// A gateway on `store` in front of `emulator` with `memory` bytes for recent answers, and
+/// the window of `VT_BENCH_WINDOW_MS` when set.
 async fn gateway(store: &TestStore, emulator: &RunningEmulator, memory: usize) -> RunningGateway {
-    Gateway::builder(
+    let mut builder = Gateway::builder(
         &emulator.url(),
         vt_api::ApiKey::new(KEY),
         store.open().await,
     )
     .tier(vt_api::Tier::Private)
-    .memory_cache(memory)
-    .start()
-    .await
-    .unwrap()
+    .memory_cache(memory);
+    if let Some(window_ms) = window_ms() {
+        builder = builder.window(Duration::from_millis(window_ms));
+    }
+    builder.start().await.unwrap()
+}
+
+fn window_ms() -> Option<u64> {
+    std::env::var("VT_BENCH_WINDOW_MS").ok()?.parse().ok()
 }
 
 /// The emulator's `file/report` requests and resources asked so far.
@@ -527,6 +534,9 @@ fn main() {
     );
     if latency_ms > 0 {
         println!("every answer of the emulator delayed by {latency_ms} ms (VT_BENCH_LATENCY_MS)");
+    }
+    if let Some(window_ms) = window_ms() {
+        println!("the gateways' window {window_ms} ms (VT_BENCH_WINDOW_MS)");
     }
     runtime.block_on(async move {
         let bench = Bench {
