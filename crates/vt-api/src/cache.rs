@@ -588,16 +588,23 @@ impl Cache {
     }
 
     fn forget(&self, statement: &str, values: impl rusqlite::Params) -> Result<u64, Error> {
-        let connection = self.lock();
-        let forgotten = connection
+        let forgotten = self
+            .lock()
             .execute(statement, values)
             .map_err(|e| cache_error("cannot delete", e))?;
-        // VACUUM rewrites the file without the freed pages (WAL: checkpoint first, so that the
-        // file itself shrinks).
-        connection
-            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(|e| cache_error("cannot shrink the file", e))?;
+        self.shrink()?;
         Ok(forgotten as u64)
+    }
+
+    /// Gives the file's free pages back to the file system: what [`Cache::prune`] and
+    /// [`Cache::clear`] do after deleting, for the other tables of the file too (a program
+    /// keeping its own tables beside the cache's, as vt-gateway does).
+    pub fn shrink(&self) -> Result<(), Error> {
+        // VACUUM rewrites the file without the freed pages (WAL: checkpoint after, so that the
+        // file itself shrinks).
+        self.lock()
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| cache_error("cannot shrink the file", e))
     }
 
     /// Runs SQLite's integrity check; `Err` describes the damage.

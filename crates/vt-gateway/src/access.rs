@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hashbrown::HashMap;
 
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, DAY_MS};
 use crate::token::Token;
 use crate::Error;
 
@@ -16,7 +16,6 @@ use crate::Error;
 pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(1);
 /// How long a token's count of the day is remembered before the store is asked again.
 const USAGE_TTL: Duration = Duration::from_secs(1);
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// Tokens looked up (found or not) by the SHA-256 of their secret (never the secret itself),

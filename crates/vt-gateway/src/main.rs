@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use vt_gateway::{Allow, AuditEntry, Gateway, Store};
+use vt_gateway::{Allow, Gateway, Store};
 
 #[derive(Parser)]
 #[command(
@@ -386,7 +386,7 @@ async fn audit(args: AuditArgs) -> Result<()> {
     let wanted = args.resource.as_deref().map(str::trim);
     let entries = entries
         .iter()
-        .map(|e| (e, each_resource(e)))
+        .map(|e| (e, e.each_resource()))
         .filter(|(_, asked)| {
             wanted.is_none_or(|wanted| asked.iter().any(|r| r.eq_ignore_ascii_case(wanted)))
         });
@@ -461,26 +461,6 @@ async fn prune(args: PruneArgs) -> Result<()> {
     }
     writeln!(std::io::stdout().lock(), "forgot {}", said.join("; "))?;
     Ok(())
-}
-
-/// An entry's resources one by one: its text holds a line a parameter, and a batch's
-/// parameter is split as its endpoint joins it (`,` for hashes; URLs, which may hold commas,
-/// are a line each already).
-fn each_resource(entry: &AuditEntry) -> Vec<&str> {
-    let separator = match vt_api::endpoint_spec(&entry.endpoint).map(|spec| spec.batching) {
-        Some(vt_api::Batching::Joined(separator)) if separator != "\n" => Some(separator),
-        _ => None,
-    };
-    entry
-        .resources
-        .lines()
-        .flat_map(|line| match separator {
-            Some(separator) => line.split(separator).collect(),
-            None => vec![line],
-        })
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .collect()
 }
 
 fn or_dash(text: &str) -> &str {

@@ -435,7 +435,7 @@ fn serve<Q>(
 
 /// The non-empty items of a list joined by `separator`, trimmed (a one-byte separator is
 /// searched as a byte, much faster than as a string).
-fn split_list<'t>(text: &'t str, separator: &str) -> Vec<&'t str> {
+pub(crate) fn split_list<'t>(text: &'t str, separator: &str) -> Vec<&'t str> {
     let item = |t: &'t str| Some(t.trim()).filter(|t| !t.is_empty());
     match separator.as_bytes() {
         [byte] if byte.is_ascii() => {

@@ -78,6 +78,22 @@ pub struct AuditEntry {
     pub counted: bool,
 }
 
+impl AuditEntry {
+    /// The resources asked, one by one: [`resources`](Self::resources) holds a line a
+    /// parameter, and a batch's parameter is split as the gateway split it when asked (`,`
+    /// for hashes; URLs, which may hold commas, are a line each already).
+    pub fn each_resource(&self) -> Vec<&str> {
+        let separator = match vt_api::endpoint_spec(&self.endpoint).map(|spec| spec.batching) {
+            Some(vt_api::Batching::Joined(separator)) => separator,
+            _ => "\n",
+        };
+        self.resources
+            .lines()
+            .flat_map(|line| crate::service::split_list(line, separator))
+            .collect()
+    }
+}
+
 /// What [`Store::prune`] forgot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -446,7 +462,6 @@ impl Store {
         audit_before: Option<SystemTime>,
         answers_before: Option<SystemTime>,
     ) -> Result<Pruned, Error> {
-        const DAY_MS: i64 = 24 * 60 * 60 * 1000;
         let audit = audit_before.map(|before| {
             let before_ms = ms(before);
             let usage_before_minute = before_ms.min(now_ms() - DAY_MS).div_euclid(60_000);
@@ -517,6 +532,9 @@ async fn blocking<R: Send + 'static>(
         .await
         .map_err(|e| Error::store(format!("store task failed: {e}")))?
 }
+
+/// A day, which the tokens' daily limits count back over.
+pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub(crate) fn now_ms() -> i64 {
     ms(SystemTime::now())
@@ -679,6 +697,23 @@ mod tests {
                 String::from_utf8_lossy(&expected)
             );
         }
+    }
+
+    #[test]
+    fn an_entrys_resources_read_one_by_one_as_their_endpoint_joins_them() {
+        let entry = |endpoint: &str, resources: &str| AuditEntry {
+            at_ms: 0,
+            token: "t".into(),
+            endpoint: endpoint.into(),
+            resources: resources.into(),
+            outcome: "cache".into(),
+            counted: true,
+        };
+        let batch = entry("file/report", "aa, BB,\ncc");
+        assert_eq!(batch.each_resource(), ["aa", "BB", "cc"]);
+        let urls = entry("url/report", "http://x/?a=1,2\nhttp://y/");
+        assert_eq!(urls.each_resource(), ["http://x/?a=1,2", "http://y/"]);
+        assert!(entry("file/report", "").each_resource().is_empty());
     }
 
     #[test]

@@ -271,10 +271,7 @@ impl Sqlite {
         match answers_before {
             // vt-api's prune gives the space back itself.
             Some(before) => pruned.answers = self.cache.prune(before).map_err(Error::store)?,
-            None if pruned.audit_pages > 0 => self
-                .lock()
-                .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-                .map_err(Error::store)?,
+            None if pruned.audit_pages > 0 => self.cache.shrink().map_err(Error::store)?,
             None => {}
         }
         Ok(pruned)
