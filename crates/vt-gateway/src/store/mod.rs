@@ -107,8 +107,10 @@ pub struct Pruned {
 }
 
 /// An audit entry as the store keeps it: one JSON line of a page (`lines`). Borrowed when
-/// written; owned where a line's text had escapes when read back.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// written; owned where a line's text had escapes when read back. Written by [`write_line`]:
+/// `Serialize` only as the reference its test compares with.
+#[derive(Debug, serde::Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub(crate) struct AuditLine<'a> {
     pub(crate) at_ms: i64,
     #[serde(borrow)]
