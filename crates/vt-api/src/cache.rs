@@ -52,6 +52,8 @@ use crate::Error;
 /// ```
 pub struct Cache {
     connection: Mutex<Connection>,
+    /// Set by [`Cache::checkpoint_in_background`]; stops its thread when dropped.
+    checkpointer: Option<Checkpointer>,
     path: Option<PathBuf>,
 }
 
@@ -254,6 +256,47 @@ impl Cache {
         Cache::setup(connection, Some(path.to_owned()))
     }
 
+    /// With [`Cache::checkpoint_in_background`], the WAL's pages past which a commit
+    /// checkpoints too (64 MiB of 16 KiB pages), so that the WAL begins again.
+    pub const WAL_BACKSTOP_PAGES: u32 = 4096;
+
+    /// Checkpoints the file's WAL every `every` from a thread of its own (with its own
+    /// connection), instead of in whichever commit passes SQLite's threshold: that commit
+    /// would hold the cache, its reads included, while the checkpoint copies megabytes into
+    /// the file and waits for the disk, which a server writing all the time (vt-gateway)
+    /// meets several times a second. The thread ends when the cache is dropped. Nothing to
+    /// do for a cache in memory.
+    ///
+    /// The thread's checkpoints wait for no one (`PASSIVE`), so under writes that never
+    /// pause they never reach the WAL's end, and the WAL would only grow (to gigabytes in
+    /// the gateway's benchmark): the cache's own commits still checkpoint, past
+    /// [`Cache::WAL_BACKSTOP_PAGES`] instead of SQLite's 1,000, finding most frames copied already,
+    /// and the WAL begins again (at most 64 MiB are kept of its file). Other connections
+    /// writing to the file should set the same threshold (`PRAGMA wal_autocheckpoint`).
+    pub fn checkpoint_in_background(&mut self, every: Duration) -> Result<(), Error> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        if self.checkpointer.is_some() {
+            return Ok(());
+        }
+        let cannot = |e| cache_error("cannot checkpoint in the background", e);
+        let connection = Connection::open(path).map_err(cannot)?;
+        // The WAL file, once checkpointed and begun again, is cut back to this size rather
+        // than kept at the largest it ever grew to.
+        self.lock()
+            .execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = {}; \
+                 PRAGMA journal_size_limit = 67108864;",
+                Cache::WAL_BACKSTOP_PAGES
+            ))
+            .map_err(cannot)?;
+        let checkpointer = Checkpointer::start(connection, every)
+            .map_err(|e| cache_error("cannot start the checkpoint thread", e))?;
+        self.checkpointer = Some(checkpointer);
+        Ok(())
+    }
+
     /// Opens the cache file at `path` for reading only (`vt --offline`, `vt cache stats`):
     /// nothing is created, switched to WAL or migrated, so a file this user may not write (a
     /// copy shared read-only, a folder of another account) can still be read. A WAL file
@@ -303,6 +346,7 @@ impl Cache {
         }
         Ok(Cache {
             connection: Mutex::new(connection),
+            checkpointer: None,
             path: Some(path.to_owned()),
         })
     }
@@ -338,6 +382,7 @@ impl Cache {
         })?;
         Ok(Cache {
             connection: Mutex::new(connection),
+            checkpointer: None,
             path,
         })
     }
@@ -623,6 +668,45 @@ impl Cache {
     /// True when nothing is stored.
     pub fn is_empty(&self) -> Result<bool, Error> {
         self.len().map(|n| n == 0)
+    }
+}
+
+/// The thread of [`Cache::checkpoint_in_background`]: a passive checkpoint (which waits for
+/// no reader or writer) every so often, and a last one when the cache is dropped.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(connection: Connection, every: Duration) -> std::io::Result<Checkpointer> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("vt-cache-checkpoint".into())
+            .spawn(move || loop {
+                let last = !matches!(
+                    stopped.recv_timeout(every),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                );
+                // A failed checkpoint is tried again next time; the WAL only grows meanwhile.
+                let _ = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+                if last {
+                    break;
+                }
+            })?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -1657,6 +1741,49 @@ mod tests {
             "{} of {full}",
             cleared.file_bytes
         );
+    }
+
+    #[test]
+    fn checkpoints_in_the_background_bring_the_answers_into_the_file_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.sqlite3");
+        let mut cache = Cache::open(&path).unwrap();
+        cache
+            .checkpoint_in_background(Duration::from_millis(20))
+            .unwrap();
+        let scope = CacheScope::new("https://vt.test/vtapi/v2", "file/report", "");
+        let body = vec![b'x'; 4096];
+        let keys: Vec<String> = (0..500).map(|i| format!("{i:032x}")).collect();
+        let empty = std::fs::metadata(&path).unwrap().len();
+        // 2 MB: far below the writer's own threshold, so only the thread copies them from the
+        // WAL into the file.
+        cache
+            .put_all(
+                &scope,
+                keys.iter().map(|k| (k.as_str(), 1, &body[..])),
+                SystemTime::now(),
+            )
+            .unwrap();
+        let give_up = std::time::Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() < empty + 2_000_000 {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "never checkpointed: {} bytes",
+                std::fs::metadata(&path).unwrap().len()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let hit = cache.get(&scope, &keys[499], None, SystemTime::now());
+        assert_eq!(hit.unwrap().unwrap().raw.len(), 4096);
+        // Dropping the cache stops the thread; the file reads the same after.
+        drop(cache);
+        let again = Cache::open(&path).unwrap();
+        assert_eq!(again.len().unwrap(), 500);
+        // A cache in memory has no WAL to checkpoint.
+        assert!(Cache::in_memory()
+            .unwrap()
+            .checkpoint_in_background(Duration::from_millis(20))
+            .is_ok());
     }
 
     #[test]

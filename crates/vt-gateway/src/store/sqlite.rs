@@ -22,6 +22,10 @@ const MIGRATIONS: Migrations = &[
 
 /// How long a statement waits for another process's lock on the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the WAL is checkpointed (by vt-api's cache, in a thread of its own): at a busy
+/// gateway's tens of megabytes of answers a second, SQLite's own threshold (1,000 pages) is
+/// passed several times a second, each time in a request's commit.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug)]
 pub(crate) struct Sqlite {
@@ -35,10 +39,24 @@ impl Sqlite {
             create_private_folder(folder)?;
         }
         // vt-api's cache first: it creates the file (mode 0600) and its tables.
-        let cache = Arc::new(Cache::open(path).map_err(Error::store)?);
+        let mut cache = Cache::open(path).map_err(Error::store)?;
+        cache
+            .checkpoint_in_background(CHECKPOINT_EVERY)
+            .map_err(Error::store)?;
+        let cache = Arc::new(cache);
         let connection = Connection::open(path).map_err(Error::store)?;
         connection
             .busy_timeout(BUSY_TIMEOUT)
+            .map_err(Error::store)?;
+        // As vt-api's connection to the file: synced when checkpointed, not at every commit
+        // (SQLite's default, FULL: an audit page every 100 ms, and a sync of the WAL waits
+        // for all of it, the answers' frames too, holding the write lock); checkpointing in
+        // a commit only past the cache's threshold (the cache's thread does it otherwise).
+        connection
+            .execute_batch(&format!(
+                "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {};",
+                Cache::WAL_BACKSTOP_PAGES
+            ))
             .map_err(Error::store)?;
         migrate(&connection)?;
         Ok(Sqlite {
