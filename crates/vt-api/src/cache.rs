@@ -270,9 +270,10 @@ impl Cache {
     /// The thread's checkpoints wait for no one (`PASSIVE`), so under writes that never
     /// pause they never reach the WAL's end, and the WAL would only grow (to gigabytes in
     /// the gateway's benchmark): the cache's own commits still checkpoint, past
-    /// [`Cache::WAL_BACKSTOP_PAGES`] instead of SQLite's 1,000, finding most frames copied already,
-    /// and the WAL begins again (at most 64 MiB are kept of its file). Other connections
-    /// writing to the file should set the same threshold (`PRAGMA wal_autocheckpoint`).
+    /// [`Cache::WAL_BACKSTOP_PAGES`] instead of SQLite's 1,000, finding most frames copied
+    /// already, and the WAL begins again (its file cut back to [`WAL_KEPT_BYTES`]). Other
+    /// connections writing to the file should set the same threshold
+    /// (`PRAGMA wal_autocheckpoint`).
     pub fn checkpoint_in_background(&mut self, every: Duration) -> Result<(), Error> {
         let Some(path) = &self.path else {
             return Ok(());
@@ -282,12 +283,9 @@ impl Cache {
         }
         let cannot = |e| cache_error("cannot checkpoint in the background", e);
         let connection = Connection::open(path).map_err(cannot)?;
-        // The WAL file, once checkpointed and begun again, is cut back to this size rather
-        // than kept at the largest it ever grew to.
         self.lock()
             .execute_batch(&format!(
-                "PRAGMA wal_autocheckpoint = {}; \
-                 PRAGMA journal_size_limit = 67108864;",
+                "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {WAL_KEPT_BYTES};",
                 Cache::WAL_BACKSTOP_PAGES
             ))
             .map_err(cannot)?;
@@ -670,6 +668,10 @@ impl Cache {
         self.len().map(|n| n == 0)
     }
 }
+
+/// With [`Cache::checkpoint_in_background`], what is kept of the WAL's file once it begins
+/// again, rather than the largest it ever grew to.
+const WAL_KEPT_BYTES: u64 = 64 << 20;
 
 /// The thread of [`Cache::checkpoint_in_background`]: a passive checkpoint (which waits for
 /// no reader or writer) every so often, and a last one when the cache is dropped.
@@ -1751,6 +1753,19 @@ mod tests {
         cache
             .checkpoint_in_background(Duration::from_millis(20))
             .unwrap();
+        // The commits' own checkpoints, the backstop that lets the WAL begin again, stay on
+        // at the higher threshold; the WAL's file is cut back when it does.
+        let setting = |name: &str| -> i64 {
+            cache
+                .lock()
+                .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(
+            setting("wal_autocheckpoint"),
+            i64::from(Cache::WAL_BACKSTOP_PAGES)
+        );
+        assert_eq!(setting("journal_size_limit"), WAL_KEPT_BYTES as i64);
         let scope = CacheScope::new("https://vt.test/vtapi/v2", "file/report", "");
         let body = vec![b'x'; 4096];
         let keys: Vec<String> = (0..500).map(|i| format!("{i:032x}")).collect();
