@@ -271,7 +271,7 @@ impl Cache {
     /// pause they never reach the WAL's end, and the WAL would only grow (to gigabytes in
     /// the gateway's benchmark): the cache's own commits still checkpoint, past
     /// [`Cache::WAL_BACKSTOP_PAGES`] instead of SQLite's 1,000, finding most frames copied
-    /// already, and the WAL begins again (its file cut back to [`WAL_KEPT_BYTES`]). Other
+    /// already, and the WAL begins again (its file cut back to 64 MiB). Other
     /// connections writing to the file should set the same threshold
     /// (`PRAGMA wal_autocheckpoint`).
     pub fn checkpoint_in_background(&mut self, every: Duration) -> Result<(), Error> {
