@@ -34,7 +34,9 @@
 //! the direct and miss runs then measure what a client sees of the gateway in front of a
 //! distant service, not the gateway's CPU against an upstream that answers in microseconds
 //! (give the runs a few seconds: `VT_BENCH_SECS=3`). `VT_BENCH_WINDOW_MS` sets the gateways'
-//! coalescing window (default the gateway's, 200 ms).
+//! coalescing window (default the gateway's, 200 ms). Logs go to stderr as `vt-gateway serve`
+//! writes them, at its default level (`info`) or `VT_BENCH_LOG_LEVEL` (`off`, `debug` for a
+//! line a request: send stderr to a file).
 #![allow(clippy::print_stdout, missing_docs)]
 
 /// The allocator of the `vt-gateway` binary (and of `vt`), for the emulator and the clients
@@ -502,6 +504,17 @@ fn main() {
     {
         kinds.push(Kind::Postgres);
     }
+    // Logs as `vt-gateway serve` writes them (its default level unless told), so that what
+    // a deployed gateway logs for each request is measured with it.
+    let log_level: tracing_subscriber::filter::LevelFilter = env_or(
+        "VT_BENCH_LOG_LEVEL",
+        tracing_subscriber::filter::LevelFilter::INFO,
+    );
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(log_level)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -106,12 +106,37 @@ struct ServeArgs {
     /// Log lines as text or as JSON objects (one a line), on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// The least severe log lines written: `debug` adds a line for every request answered
+    /// (the audit log, in the store, records every request at any level).
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum TierArg {
     Public,
     Private,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<LogLevel> for tracing_subscriber::filter::LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => Self::ERROR,
+            LogLevel::Warn => Self::WARN,
+            LogLevel::Info => Self::INFO,
+            LogLevel::Debug => Self::DEBUG,
+            LogLevel::Trace => Self::TRACE,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -260,7 +285,7 @@ async fn open_store(arg: &StoreArg) -> Result<Store> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    init_logs(args.log_format);
+    init_logs(args.log_format, args.log_level);
     let key = std::fs::read_to_string(&args.key_file)
         .with_context(|| format!("cannot read the key file {}", args.key_file.display()))?;
     if key.trim().is_empty() {
@@ -295,16 +320,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-fn init_logs(format: LogFormat) {
+fn init_logs(format: LogFormat, level: LogLevel) {
     use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::filter::LevelFilter::INFO;
     // Colours on a terminal only, and not with NO_COLOR: a log file or journald gets text.
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(colour)
-        .with_max_level(filter);
+        .with_max_level(tracing_subscriber::filter::LevelFilter::from(level));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
