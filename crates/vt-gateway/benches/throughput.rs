@@ -28,8 +28,8 @@
 //! the miss runs (coalescing). With `VT_TEST_POSTGRES_URL` set (`cargo xtask postgres`), the
 //! gateways run again on fresh PostgreSQL databases. `VT_BENCH_SHAPES` (`25` or `1`) and
 //! `VT_BENCH_CLIENTS` (`8` or `32`) pick scenarios; `VT_BENCH_STORES=sqlite` skips
-//! PostgreSQL; `VT_BENCH_ONLY` (`direct`, `misses`, `hits` or `store`) runs one kind of run,
-//! for profiling it. `VT_BENCH_LATENCY_MS` delays every answer of the emulator by that much
+//! PostgreSQL (`postgres` skips SQLite); `VT_BENCH_ONLY` (`direct`, `misses`, `hits` or
+//! `store`) runs one kind of run, for profiling it. `VT_BENCH_LATENCY_MS` delays every answer of the emulator by that much
 //! (its `slow` fault on every request), as the service's round trip over the internet would:
 //! the direct and miss runs then measure what a client sees of the gateway in front of a
 //! distant service, not the gateway's CPU against an upstream that answers in microseconds
@@ -498,10 +498,12 @@ fn main() {
                 && (only_clients == 0 || only_clients == clients)
         })
         .collect();
-    let mut kinds = vec![Kind::Sqlite];
-    if std::env::var_os("VT_TEST_POSTGRES_URL").is_some()
-        && env_or("VT_BENCH_STORES", String::new()) != "sqlite"
-    {
+    let stores: String = env_or("VT_BENCH_STORES", String::new());
+    let mut kinds = Vec::new();
+    if stores != "postgres" {
+        kinds.push(Kind::Sqlite);
+    }
+    if std::env::var_os("VT_TEST_POSTGRES_URL").is_some() && stores != "sqlite" {
         kinds.push(Kind::Postgres);
     }
     // Logs as `vt-gateway serve` writes them (its default level unless told), so that what

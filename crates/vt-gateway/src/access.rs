@@ -2,7 +2,7 @@
 //! and the fair share of a scarce upstream quota between them.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hashbrown::HashMap;
@@ -19,8 +19,8 @@ const USAGE_TTL: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// Tokens looked up (found or not) by the SHA-256 of their secret (never the secret itself),
-/// and when.
-type Remembered = HashMap<[u8; 32], (Option<Token>, Instant)>;
+/// and when; shared, not cloned, with each request that presents one.
+type Remembered = HashMap<[u8; 32], (Option<Arc<Token>>, Instant)>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Access {
@@ -40,14 +40,18 @@ struct Usage {
 
 impl Access {
     /// The live token sent as `apikey`, if any.
-    pub(crate) async fn token(&self, store: &Store, secret: &str) -> Result<Option<Token>, Error> {
+    pub(crate) async fn token(
+        &self,
+        store: &Store,
+        secret: &str,
+    ) -> Result<Option<Arc<Token>>, Error> {
         let digest = crate::token::digest(secret);
         if let Some((token, at)) = self.lock_tokens().get(&digest) {
             if at.elapsed() < TOKEN_TTL {
                 return Ok(token.clone());
             }
         }
-        let token = store.find_token(secret).await?;
+        let token = store.find_token(secret).await?.map(Arc::new);
         let mut tokens = self.lock_tokens();
         // Bounded: a client trying many keys must not grow the map without end.
         if tokens.len() > 10_000 {

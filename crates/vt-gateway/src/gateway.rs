@@ -264,7 +264,7 @@ async fn handle(
     spool: &Spool,
     request: vt_server::Request,
 ) -> Result<Response<Body>, Abort> {
-    let path = request.uri().path().to_owned();
+    let path = request.uri().path();
     if path == HEALTH_PATH {
         return Ok(health(service).await);
     }
@@ -278,7 +278,9 @@ async fn handle(
         );
         return Ok(response);
     }
-    let Some(route) = routes::endpoint(&path).and_then(|i| routes::ROUTES.get(i)) else {
+    let Some((index, route)) =
+        routes::endpoint(path).and_then(|i| Some((i, routes::ROUTES.get(i)?)))
+    else {
         return Ok(reply::empty(StatusCode::NOT_FOUND));
     };
     let gzip = reply::accepts_gzip(request.headers());
@@ -288,16 +290,13 @@ async fn handle(
     };
     let params = received.params();
     let asked = Asked {
-        endpoint: route.path.to_owned(),
-        params: params
-            .iter()
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect(),
-        file: params.upload().map(|upload| upload.path().to_owned()),
+        route: index,
+        endpoint: route.path,
+        file: params.upload().map(|upload| upload.path()),
         needs_private: route.needs_private(&params),
+        params,
     };
-    let reply = service.answer(asked).await;
-    drop(received);
+    let reply = service.answer(&asked).await;
     Ok(respond(reply, gzip))
 }
 

@@ -3,25 +3,70 @@
 //! A handful of counters and one histogram, written by hand: the format is a few lines of
 //! text, and no metrics crate would save more than it costs (docs/design.md).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use vt_api::RawAnswer;
+use vt_server::routes::ROUTES;
 
 use crate::lane::Failure;
 
 /// The upper bounds of the coalesced batch size histogram's buckets.
 const BATCH_BUCKETS: [usize; 6] = [1, 2, 4, 8, 16, 25];
 
+/// How a request was answered, for the metrics and the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Every answer from the cache, fresh.
+    Cache,
+    /// Every answer from the service.
+    Upstream,
+    /// Some of each.
+    Mixed,
+    /// At least one stale answer.
+    Stale,
+    /// Relayed upstream as it came.
+    Relayed,
+    /// Refused: unknown token, or a right it lacks.
+    Forbidden,
+    /// Answered 204: the token's daily limit or share, or the key's quota.
+    Quota,
+    /// Not answered: the store or the service failed.
+    Error,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 8] = [
+        Outcome::Cache,
+        Outcome::Upstream,
+        Outcome::Mixed,
+        Outcome::Stale,
+        Outcome::Relayed,
+        Outcome::Forbidden,
+        Outcome::Quota,
+        Outcome::Error,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Cache => "cache",
+            Outcome::Upstream => "upstream",
+            Outcome::Mixed => "mixed",
+            Outcome::Stale => "stale",
+            Outcome::Relayed => "relayed",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Quota => "quota",
+            Outcome::Error => "error",
+        }
+    }
+}
+
 /// What the gateway counts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Metrics {
-    /// Requests answered, by endpoint and outcome.
-    /// Endpoint → outcome → requests (by endpoint first: a request finds its row without
-    /// making a key of its own).
-    requests: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
+    /// Requests answered, by route (its index in [`ROUTES`]) and outcome: a counter each,
+    /// counted without a lock.
+    requests: [[AtomicU64; Outcome::ALL.len()]; ROUTES.len()],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     stale_served: AtomicU64,
@@ -35,18 +80,35 @@ pub(crate) struct Metrics {
     batch_size_sum: AtomicU64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            cache_hits: AtomicU64::default(),
+            cache_misses: AtomicU64::default(),
+            stale_served: AtomicU64::default(),
+            single_flight: AtomicU64::default(),
+            upstream_batches: AtomicU64::default(),
+            upstream_attempts: AtomicU64::default(),
+            upstream_held_by_204: AtomicU64::default(),
+            upstream_quota_refusals: AtomicU64::default(),
+            relayed: AtomicU64::default(),
+            batch_sizes: Default::default(),
+            batch_size_sum: AtomicU64::default(),
+        }
+    }
+}
+
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
 impl Metrics {
-    pub(crate) fn request(&self, endpoint: &str, outcome: &'static str) {
-        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let outcomes = match requests.get_mut(endpoint) {
-            Some(outcomes) => outcomes,
-            None => requests.entry(endpoint.to_owned()).or_default(),
-        };
-        *outcomes.entry(outcome).or_default() += 1;
+    /// A request of the route at `route` in [`ROUTES`] answered.
+    pub(crate) fn request(&self, route: usize, outcome: Outcome) {
+        if let Some(outcomes) = self.requests.get(route) {
+            add(&outcomes[outcome as usize], 1);
+        }
     }
 
     pub(crate) fn cache(&self, hits: usize, misses: usize) {
@@ -102,18 +164,23 @@ impl Metrics {
             "# HELP vt_gateway_requests_total Requests answered, by endpoint and outcome.\n",
         );
         out.push_str("# TYPE vt_gateway_requests_total counter\n");
-        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let rows = requests.iter().flat_map(|(endpoint, outcomes)| {
-            outcomes
-                .iter()
-                .map(move |(outcome, n)| (endpoint, outcome, n))
-        });
-        for (endpoint, outcome, n) in rows {
-            let _ = writeln!(
-                out,
-                "vt_gateway_requests_total{{endpoint=\"{}\",outcome=\"{outcome}\"}} {n}",
-                label(endpoint)
-            );
+        // By endpoint, then outcome, in the order of their names; only what happened.
+        let mut routes: Vec<usize> = (0..ROUTES.len()).collect();
+        routes.sort_by_key(|&i| ROUTES[i].path);
+        let mut outcomes = Outcome::ALL;
+        outcomes.sort_by_key(|o| o.as_str());
+        for route in routes {
+            for outcome in outcomes {
+                let n = load(&self.requests[route][outcome as usize]);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "vt_gateway_requests_total{{endpoint=\"{}\",outcome=\"{}\"}} {n}",
+                        label(ROUTES[route].path),
+                        outcome.as_str()
+                    );
+                }
+            }
         }
         let counters: [(&str, &str, u64); 8] = [
             (
@@ -215,4 +282,36 @@ fn label(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_endpoint_and_outcome_in_the_order_of_their_names() {
+        // The table is indexed by an outcome's discriminant.
+        for (i, outcome) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(*outcome as usize, i, "{outcome:?}");
+        }
+        let metrics = Metrics::default();
+        let route = |path| ROUTES.iter().position(|r| r.path == path).unwrap();
+        metrics.request(route("url/report"), Outcome::Cache);
+        metrics.request(route("file/report"), Outcome::Upstream);
+        metrics.request(route("file/report"), Outcome::Cache);
+        metrics.request(route("file/report"), Outcome::Cache);
+        let text = metrics.render(0, None);
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("vt_gateway_requests_total{"))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                r#"vt_gateway_requests_total{endpoint="file/report",outcome="cache"} 2"#,
+                r#"vt_gateway_requests_total{endpoint="file/report",outcome="upstream"} 1"#,
+                r#"vt_gateway_requests_total{endpoint="url/report",outcome="cache"} 1"#,
+            ]
+        );
+    }
 }

@@ -3,41 +3,40 @@
 //! others.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use vt_api::{Client, Domain, IpAddress, Query, RelayRequest, Report, Resource, Tier, Url};
 use vt_api::{DomainReport, FileReport, IpReport, UrlReport};
 use vt_api::{DOMAIN_REPORT, FILE_REPORT, IP_REPORT, URL_REPORT};
-use vt_server::is_on;
+use vt_server::{is_on, Params};
 
 use crate::access::Access;
 use crate::audit::AuditLog;
 use crate::lane::{Cached, Failure, Freshness, Lane, LaneSetup};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outcome};
 use crate::store::{now_ms, AuditLine, Store};
 use crate::token::Token;
 
-/// A request as the HTTP layer read it.
+/// A request as the HTTP layer read it, borrowed from what it read (nothing copied).
 #[derive(Debug)]
-pub(crate) struct Asked {
+pub(crate) struct Asked<'r> {
+    /// Its route's index in [`vt_server::routes::ROUTES`].
+    pub(crate) route: usize,
     /// The path under `/vtapi/v2/`, e.g. `file/report`.
-    pub(crate) endpoint: String,
+    pub(crate) endpoint: &'static str,
     /// Every parameter (query string, then body), `apikey` included, in order.
-    pub(crate) params: Vec<(String, String)>,
+    pub(crate) params: Params<'r>,
     /// The file part of a multipart upload, spooled to disk.
-    pub(crate) file: Option<PathBuf>,
+    pub(crate) file: Option<&'r Path>,
     /// The route, or one of the parameters sent, needs a private key (the wire's rule).
     pub(crate) needs_private: bool,
 }
 
-impl Asked {
+impl Asked<'_> {
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.params.first(name)
     }
 }
 
@@ -163,36 +162,46 @@ impl Service {
     }
 
     /// Answers one request.
-    pub(crate) async fn answer(&self, asked: Asked) -> Reply {
+    pub(crate) async fn answer(&self, asked: &Asked<'_>) -> Reply {
         let secret = asked.get("apikey").unwrap_or("");
         let token = match self.access.token(&self.store, secret).await {
             Ok(Some(token)) => token,
-            Ok(None) => return self.finish(&asked, "-", "forbidden", false, Reply::Forbidden),
+            Ok(None) => {
+                return self.finish(asked, "-", Outcome::Forbidden, false, Reply::Forbidden)
+            }
             Err(error) => {
                 tracing::error!(%error, "store unreadable: token not checked");
                 let reply = Reply::Unavailable("the gateway's store is unavailable".into());
-                return self.finish(&asked, "-", "error", false, reply);
+                return self.finish(asked, "-", Outcome::Error, false, reply);
             }
         };
-        if !self.allowed(&token, &asked) {
-            return self.finish(&asked, &token.name, "forbidden", false, Reply::Forbidden);
+        if !self.allowed(&token, asked) {
+            return self.finish(
+                asked,
+                &token.name,
+                Outcome::Forbidden,
+                false,
+                Reply::Forbidden,
+            );
         }
         match self.access.take_daily(&self.store, &token).await {
             Ok(true) => {}
-            Ok(false) => return self.finish(&asked, &token.name, "quota", false, Reply::NoContent),
+            Ok(false) => {
+                return self.finish(asked, &token.name, Outcome::Quota, false, Reply::NoContent)
+            }
             Err(error) => tracing::warn!(%error, "daily count unreadable: request let through"),
         }
-        let (reply, outcome) = match self.lookup(&token, &asked).await {
+        let (reply, outcome) = match self.lookup(&token, asked).await {
             Some(answered) => answered,
-            None => self.relay(&asked).await,
+            None => self.relay(asked).await,
         };
         let counted = !matches!(reply, Reply::NoContent | Reply::Forbidden);
-        self.finish(&asked, &token.name, outcome, counted, reply)
+        self.finish(asked, &token.name, outcome, counted, reply)
     }
 
     /// Whether the token's rights (and the upstream key's tier) allow the request.
-    fn allowed(&self, token: &Token, asked: &Asked) -> bool {
-        let path = asked.endpoint.as_str();
+    fn allowed(&self, token: &Token, asked: &Asked<'_>) -> bool {
+        let path = asked.endpoint;
         let on = |name: &str| asked.get(name).is_some_and(is_on);
         // What a public key may not do, the gateway's public key may not either: refused
         // here, as the service would, without spending its quota.
@@ -211,13 +220,13 @@ impl Service {
 
     fn finish(
         &self,
-        asked: &Asked,
+        asked: &Asked<'_>,
         token: &str,
-        outcome: &'static str,
+        outcome: Outcome,
         counted: bool,
         reply: Reply,
     ) -> Reply {
-        self.metrics.request(&asked.endpoint, outcome);
+        self.metrics.request(asked.route, outcome);
         let mut named = ["resource", "url", "domain", "ip", "hash", "query", "date"]
             .iter()
             .filter_map(|name| asked.get(name));
@@ -241,17 +250,20 @@ impl Service {
         // its rate limit, warnings and errors with them).
         tracing::debug!(
             token,
-            endpoint = %asked.endpoint,
-            outcome,
-            resources = resources.split([',', '\n']).filter(|r| !r.trim().is_empty()).count(),
+            endpoint = asked.endpoint,
+            outcome = outcome.as_str(),
+            resources = resources
+                .split([',', '\n'])
+                .filter(|r| !r.trim().is_empty())
+                .count(),
             "answered"
         );
         self.audit.record(&AuditLine {
             at_ms: now_ms(),
             token: token.into(),
-            endpoint: asked.endpoint.as_str().into(),
+            endpoint: asked.endpoint.into(),
             resources,
-            outcome: outcome.into(),
+            outcome: outcome.as_str().into(),
             counted,
         });
         reply
@@ -260,9 +272,9 @@ impl Service {
     /// The lookup endpoints through the cache and the coalescer; `None` for a request they
     /// do not take (another endpoint, `scan=1`, a query that does not parse, a batch larger
     /// than the tier's), which is relayed as it came.
-    async fn lookup(&self, token: &Token, asked: &Asked) -> Option<(Reply, &'static str)> {
+    async fn lookup(&self, token: &Token, asked: &Asked<'_>) -> Option<(Reply, Outcome)> {
         let allinfo = usize::from(asked.get("allinfo").is_some_and(is_on));
-        match asked.endpoint.as_str() {
+        match asked.endpoint {
             "file/report" => {
                 self.lookup_in(&self.lanes.file[allinfo], token, asked)
                     .await
@@ -280,8 +292,8 @@ impl Service {
         &self,
         lane: &Arc<Lane<Q, T>>,
         token: &Token,
-        asked: &Asked,
-    ) -> Option<(Reply, &'static str)>
+        asked: &Asked<'_>,
+    ) -> Option<(Reply, Outcome)>
     where
         Q: Query + std::str::FromStr,
         T: Report,
@@ -355,22 +367,22 @@ impl Service {
     /// Any other request, relayed upstream as it came (with the real key instead of the
     /// token) through vt-api's pipeline: paced, retried, and passed back as the service
     /// answered.
-    async fn relay(&self, asked: &Asked) -> (Reply, &'static str) {
-        let Some(spec) = vt_api::endpoint_spec(&asked.endpoint) else {
-            return (Reply::NotFound, "error");
+    async fn relay(&self, asked: &Asked<'_>) -> (Reply, Outcome) {
+        let Some(spec) = vt_api::endpoint_spec(asked.endpoint) else {
+            return (Reply::NotFound, Outcome::Error);
         };
         self.metrics.relayed();
-        let mut request = RelayRequest::new(asked.params.iter().cloned());
-        if let Some(file) = &asked.file {
+        let mut request = RelayRequest::new(asked.params.iter());
+        if let Some(file) = asked.file {
             request = request.with_file(file);
         }
         match self.client.relay(spec, request).await {
-            Ok(relayed) => (Reply::Relayed(relayed), "relayed"),
+            Ok(relayed) => (Reply::Relayed(relayed), Outcome::Relayed),
             Err(error) => match Failure::of(&error) {
-                Failure::Quota => (Reply::NoContent, "quota"),
+                Failure::Quota => (Reply::NoContent, Outcome::Quota),
                 failure => {
                     tracing::warn!(endpoint = spec.path, %error, "relay failed");
-                    (Reply::Unavailable(failure.describe()), "error")
+                    (Reply::Unavailable(failure.describe()), Outcome::Error)
                 }
             },
         }
@@ -385,7 +397,7 @@ fn serve<Q>(
     fetched: Vec<Option<Result<Bytes, Failure>>>,
     refused: Option<Failure>,
     metrics: &Metrics,
-) -> (Reply, &'static str) {
+) -> (Reply, Outcome) {
     let mut items = Vec::with_capacity(queries.len());
     let (mut hits, mut upstream, mut stale) = (0, 0, 0);
     let mut fetched = fetched.into_iter();
@@ -409,12 +421,15 @@ fn serve<Q>(
                 items.push(bytes);
             }
             (Cached::Missing, None) => {
-                return (Reply::Unavailable("no answer for a query".into()), "error");
+                return (
+                    Reply::Unavailable("no answer for a query".into()),
+                    Outcome::Error,
+                );
             }
             (_, Some(Err(failure))) => {
                 return match failure {
-                    Failure::Quota => (Reply::NoContent, "quota"),
-                    other => (Reply::Unavailable(other.describe()), "error"),
+                    Failure::Quota => (Reply::NoContent, Outcome::Quota),
+                    other => (Reply::Unavailable(other.describe()), Outcome::Error),
                 };
             }
         }
@@ -428,10 +443,10 @@ fn serve<Q>(
     };
     let body = vt_server::reply::batch(items);
     let outcome = match source {
-        Source::Cache => "cache",
-        Source::Upstream => "upstream",
-        Source::Mixed => "mixed",
-        Source::Stale => "stale",
+        Source::Cache => Outcome::Cache,
+        Source::Upstream => Outcome::Upstream,
+        Source::Mixed => Outcome::Mixed,
+        Source::Stale => Outcome::Stale,
     };
     (Reply::Json(body, source), outcome)
 }
