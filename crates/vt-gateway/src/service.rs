@@ -323,12 +323,17 @@ impl Service {
             .filter(|c| !matches!(c, Cached::Fresh(_)))
             .count();
         self.metrics.cache(queries.len() - misses, misses);
+        if misses == 0 {
+            // All fresh: nothing to ask, and the lane's lock (which every request of the
+            // lane would take) is not taken.
+            return Some(serve(&queries, cached, Vec::new(), None, &self.metrics));
+        }
         let mut asking = Vec::with_capacity(cached.len());
         let capacity = self
             .settings
             .per_minute
             .map(|n| n.saturating_mul(u32::try_from(lane.batch_size()).unwrap_or(1)));
-        if misses > 0 && !self.access.take_share(&token.name, capacity, misses) {
+        if !self.access.take_share(&token.name, capacity, misses) {
             // Over its share of a scarce quota: stale answers if there are some for every
             // miss, else a 204 as the service would give.
             return Some(serve(
