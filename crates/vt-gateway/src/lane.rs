@@ -22,6 +22,7 @@ use vt_api::{CacheScope, Client, Endpoint, Params, Query, RawAnswer, Report, Sta
 use crate::hot::{Hot, HotAnswers, HotHit};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoredAnswer, ToKeep};
+use crate::throttle::throttled;
 
 /// Why the service gave no answer to a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,7 +346,7 @@ impl<Q: Query, T: Report> Lane<Q, T> {
                 let result = outcome.result.map_err(|error| {
                     let failure = Failure::of(&error);
                     if failure != Failure::Quota {
-                        tracing::warn!(endpoint = lane.endpoint.spec().path, %error, "upstream failed");
+                        throttled!(warn, endpoint = lane.endpoint.spec().path, %error, "upstream failed");
                     }
                     failure
                 });
@@ -435,7 +436,7 @@ impl<Q: Query, T: Report> Lane<Q, T> {
                     self.hot.put(self.hot_lane, key, answer);
                 }
             }
-            Err(error) => tracing::warn!(%error, "answers not kept in the store"),
+            Err(error) => throttled!(warn, %error, "answers not kept in the store"),
         }
     }
 }

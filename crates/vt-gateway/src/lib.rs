@@ -23,6 +23,7 @@ mod lane;
 mod metrics;
 mod service;
 mod store;
+mod throttle;
 mod token;
 
 pub use error::Error;

@@ -17,6 +17,7 @@ use crate::audit::AuditLog;
 use crate::lane::{Cached, Failure, Freshness, Lane, LaneSetup};
 use crate::metrics::{Metrics, Outcome};
 use crate::store::{now_ms, AuditLine, Store};
+use crate::throttle::throttled;
 use crate::token::Token;
 
 /// A request as the HTTP layer read it, borrowed from what it read (nothing copied).
@@ -170,7 +171,7 @@ impl Service {
                 return self.finish(asked, "-", Outcome::Forbidden, false, Reply::Forbidden)
             }
             Err(error) => {
-                tracing::error!(%error, "store unreadable: token not checked");
+                throttled!(error, %error, "store unreadable: token not checked");
                 let reply = Reply::Unavailable("the gateway's store is unavailable".into());
                 return self.finish(asked, "-", Outcome::Error, false, reply);
             }
@@ -189,7 +190,7 @@ impl Service {
             Ok(false) => {
                 return self.finish(asked, &token.name, Outcome::Quota, false, Reply::NoContent)
             }
-            Err(error) => tracing::warn!(%error, "daily count unreadable: request let through"),
+            Err(error) => throttled!(warn, %error, "daily count unreadable: request let through"),
         }
         let (reply, outcome) = match self.lookup(&token, asked).await {
             Some(answered) => answered,
@@ -314,7 +315,7 @@ impl Service {
         let cached = match lane.cached(&queries, self.settings.freshness).await {
             Ok(cached) => cached,
             Err(error) => {
-                tracing::warn!(%error, "cache unreadable: asking upstream");
+                throttled!(warn, %error, "cache unreadable: asking upstream");
                 queries.iter().map(|_| Cached::Missing).collect()
             }
         };
@@ -386,7 +387,7 @@ impl Service {
             Err(error) => match Failure::of(&error) {
                 Failure::Quota => (Reply::NoContent, Outcome::Quota),
                 failure => {
-                    tracing::warn!(endpoint = spec.path, %error, "relay failed");
+                    throttled!(warn, endpoint = spec.path, %error, "relay failed");
                     (Reply::Unavailable(failure.describe()), Outcome::Error)
                 }
             },

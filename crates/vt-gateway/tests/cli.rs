@@ -284,6 +284,37 @@ async fn serve_prints_one_line_once_bound_serves_and_stops_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_a_line_in_the_log_not_one_a_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstream(dir.path(), "alice").await;
+    let gateway = serve(&up.emulator.url(), &up.key_file, &up.store, &[]);
+    up.emulator.shutdown().await;
+
+    // 20 lookups nothing answers: one upstream batch, 20 failed outcomes.
+    let all = up.hashes.join(",");
+    let answer = get(
+        &raw(),
+        &gateway.url,
+        "file/report",
+        &[("apikey", &up.token), ("resource", &all)],
+    )
+    .await;
+    assert_eq!(answer.status(), 503, "nothing cached, nothing reachable");
+    let (status, _, stderr) = gateway.stop();
+    assert!(status.success(), "{stderr}");
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("upstream failed"))
+        .collect();
+    assert_eq!(
+        warned.len(),
+        1,
+        "one line for the outage's second: {stderr}"
+    );
+    assert!(warned[0].contains("left_out=0"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_speaks_https_with_a_given_certificate() {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let dir = tempfile::tempdir().unwrap();
