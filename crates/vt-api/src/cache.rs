@@ -22,7 +22,7 @@
 //! Its methods are synchronous (SQLite); the client calls them on tokio's blocking pool.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -240,6 +240,47 @@ CREATE TABLE IF NOT EXISTS quota_hold (
 ) WITHOUT ROWID;
 ";
 
+/// The answers for `keys` in `scope`, in their order (see [`Cache::get_many`]).
+fn read_many(
+    connection: &Connection,
+    scope: &CacheScope,
+    keys: &[&str],
+) -> rusqlite::Result<Vec<Option<CachedAnswer>>> {
+    let mut select = connection.prepare_cached(SELECT_ANSWER)?;
+    let mut shared = connection.prepare_cached(SELECT_SHARED)?;
+    let (service, endpoint, params) = (&scope.service, &scope.endpoint, &scope.params);
+    keys.iter()
+        .map(|key| {
+            let row: Option<(i64, i64, Option<String>, Vec<u8>)> = select
+                .query_row(params![service, endpoint, params, key], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .optional()?;
+            let Some((response_code, fetched_secs, alias_of, body)) = row else {
+                return Ok(None);
+            };
+            let body = match alias_of {
+                None => body,
+                Some(of) => {
+                    let body = shared
+                        .query_row(
+                            params![service, endpoint, params, of, response_code],
+                            |row| row.get(0),
+                        )
+                        .optional()?;
+                    let Some(body) = body else { return Ok(None) };
+                    body
+                }
+            };
+            Ok(Some(CachedAnswer {
+                raw: body.into(),
+                response_code,
+                fetched_at: UNIX_EPOCH + Duration::from_secs(fetched_secs.max(0) as u64),
+            }))
+        })
+        .collect()
+}
+
 fn cache_error(action: &str, error: impl std::fmt::Display) -> Error {
     Error::Cache(format!("{action}: {error}"))
 }
@@ -414,43 +455,33 @@ impl Cache {
         scope: &CacheScope,
         keys: &[&str],
     ) -> Result<Vec<Option<CachedAnswer>>, Error> {
-        let connection = self.lock();
-        let cannot = |e| cache_error("cannot read", e);
-        let mut select = connection.prepare_cached(SELECT_ANSWER).map_err(cannot)?;
-        let mut shared = connection.prepare_cached(SELECT_SHARED).map_err(cannot)?;
-        let (service, endpoint, params) = (&scope.service, &scope.endpoint, &scope.params);
-        keys.iter()
-            .map(|key| {
-                let row: Option<(i64, i64, Option<String>, Vec<u8>)> = select
-                    .query_row(params![service, endpoint, params, key], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                    })
-                    .optional()
-                    .map_err(cannot)?;
-                let Some((response_code, fetched_secs, alias_of, body)) = row else {
-                    return Ok(None);
-                };
-                let body = match alias_of {
-                    None => body,
-                    Some(of) => {
-                        let body = shared
-                            .query_row(
-                                params![service, endpoint, params, of, response_code],
-                                |row| row.get(0),
-                            )
-                            .optional()
-                            .map_err(cannot)?;
-                        let Some(body) = body else { return Ok(None) };
-                        body
-                    }
-                };
-                Ok(Some(CachedAnswer {
-                    raw: body.into(),
-                    response_code,
-                    fetched_at: UNIX_EPOCH + Duration::from_secs(fetched_secs.max(0) as u64),
-                }))
-            })
-            .collect()
+        read_many(&self.lock(), scope, keys).map_err(|e| cache_error("cannot read", e))
+    }
+
+    /// [`Cache::get_many`] without waiting: `None`, nothing read, when another thread is using
+    /// the cache's connection (a write in progress) or the file is locked. An async caller
+    /// reads on its own thread when nothing is in the way (a read takes microseconds, less
+    /// than handing it to a blocking thread and back), and hands the read to a blocking
+    /// thread otherwise.
+    pub fn try_get_many(
+        &self,
+        scope: &CacheScope,
+        keys: &[&str],
+    ) -> Option<Result<Vec<Option<CachedAnswer>>, Error>> {
+        let connection = match self.connection.try_lock() {
+            Ok(connection) => connection,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        // Busy at once, instead of after the connection's timeout, for this read alone.
+        connection.busy_timeout(Duration::ZERO).ok()?;
+        let read = read_many(&connection, scope, keys);
+        let restored = connection.busy_timeout(BUSY_TIMEOUT);
+        match (read, restored) {
+            (Err(e), _) if e.is_busy() => None,
+            (Err(e), _) | (Ok(_), Err(e)) => Some(Err(cache_error("cannot read", e))),
+            (Ok(found), Ok(())) => Some(Ok(found)),
+        }
     }
 
     /// Stores answers fetched at `fetched_at` in `scope`, all in one transaction: for each, the
@@ -1799,6 +1830,41 @@ mod tests {
             .unwrap()
             .checkpoint_in_background(Duration::from_millis(20))
             .is_ok());
+    }
+
+    #[test]
+    fn a_read_without_waiting_steps_aside_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("try.sqlite3");
+        let cache = Cache::open(&path).unwrap();
+        let scope = CacheScope::new("https://vt.test/vtapi/v2", "file/report", "");
+        cache
+            .put_all(&scope, [("aa", 1, &b"{}"[..])], SystemTime::now())
+            .unwrap();
+        let read = |cache: &Cache| {
+            cache.try_get_many(&scope, &["aa", "bb"]).map(|found| {
+                found
+                    .unwrap()
+                    .iter()
+                    .map(Option::is_some)
+                    .collect::<Vec<_>>()
+            })
+        };
+        // Nothing in the way: read as `get_many` reads.
+        assert_eq!(read(&cache), Some(vec![true, false]));
+        // Another thread using the connection (a write in progress): nothing read.
+        {
+            let _writing = cache.lock();
+            assert_eq!(read(&cache), None);
+        }
+        // The connection's own timeout is back for the reads and writes that may wait (a
+        // read without waiting sets none, so that a locked file is busy at once).
+        let timeout: i64 = cache
+            .lock()
+            .query_row("PRAGMA busy_timeout", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(timeout, BUSY_TIMEOUT.as_millis() as i64);
+        assert_eq!(read(&cache), Some(vec![true, false]));
     }
 
     #[test]

@@ -181,17 +181,17 @@ impl Sqlite {
         keys: &[String],
     ) -> Result<Vec<Option<StoredAnswer>>, Error> {
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let found = self.cache.get_many(scope, &keys).map_err(Error::store)?;
-        Ok(found
-            .into_iter()
-            .map(|hit| {
-                hit.map(|hit| StoredAnswer {
-                    raw: hit.raw,
-                    response_code: hit.response_code,
-                    fetched_at: hit.fetched_at,
-                })
-            })
-            .collect())
+        stored(self.cache.get_many(scope, &keys))
+    }
+
+    /// [`Sqlite::answers`] if they can be read without waiting (`Cache::try_get_many`).
+    pub(crate) fn try_answers(
+        &self,
+        scope: &CacheScope,
+        keys: &[String],
+    ) -> Option<Result<Vec<Option<StoredAnswer>>, Error>> {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.cache.try_get_many(scope, &keys).map(stored)
     }
 
     pub(crate) fn keep(
@@ -407,4 +407,20 @@ fn create_private_folder(folder: &Path) -> Result<(), Error> {
     builder
         .create(folder)
         .map_err(|e| Error::io(folder.display().to_string(), e))
+}
+
+fn stored(
+    found: Result<Vec<Option<vt_api::CachedAnswer>>, vt_api::Error>,
+) -> Result<Vec<Option<StoredAnswer>>, Error> {
+    Ok(found
+        .map_err(Error::store)?
+        .into_iter()
+        .map(|hit| {
+            hit.map(|hit| StoredAnswer {
+                raw: hit.raw,
+                response_code: hit.response_code,
+                fetched_at: hit.fetched_at,
+            })
+        })
+        .collect())
 }
