@@ -52,6 +52,8 @@ use crate::Error;
 /// ```
 pub struct Cache {
     connection: Mutex<Connection>,
+    /// Opened by [`Cache::open_readers`], for [`Cache::try_get_many`] alone.
+    readers: Vec<Mutex<Connection>>,
     /// Set by [`Cache::checkpoint_in_background`]; stops its thread when dropped.
     checkpointer: Option<Checkpointer>,
     path: Option<PathBuf>,
@@ -281,6 +283,18 @@ fn read_many(
         .collect()
 }
 
+/// [`read_many`] on a connection whose busy timeout is 0: `None` when the file was busy.
+fn read_at_once(
+    connection: &Connection,
+    scope: &CacheScope,
+    keys: &[&str],
+) -> Option<rusqlite::Result<Vec<Option<CachedAnswer>>>> {
+    match read_many(connection, scope, keys) {
+        Err(e) if e.is_busy() => None,
+        read => Some(read),
+    }
+}
+
 fn cache_error(action: &str, error: impl std::fmt::Display) -> Error {
     Error::Cache(format!("{action}: {error}"))
 }
@@ -336,6 +350,25 @@ impl Cache {
         Ok(())
     }
 
+    /// Opens `n` more connections to the file, for [`Cache::try_get_many`] alone: reads made
+    /// on callers' own threads at the same time (a server's workers) then each find one free
+    /// instead of finding one another in the way (and going to a blocking thread). A server
+    /// opens about as many as it has workers. Nothing to do for a cache in memory.
+    pub fn open_readers(&mut self, n: usize) -> Result<(), Error> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        for _ in 0..n {
+            let cannot = |e| cache_error("cannot open a reader", e);
+            let reader = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(cannot)?;
+            // Busy at once: its reads are those that must not wait.
+            reader.busy_timeout(Duration::ZERO).map_err(cannot)?;
+            self.readers.push(Mutex::new(reader));
+        }
+        Ok(())
+    }
+
     /// Opens the cache file at `path` for reading only (`vt --offline`, `vt cache stats`):
     /// nothing is created, switched to WAL or migrated, so a file this user may not write (a
     /// copy shared read-only, a folder of another account) can still be read. A WAL file
@@ -385,6 +418,7 @@ impl Cache {
         }
         Ok(Cache {
             connection: Mutex::new(connection),
+            readers: Vec::new(),
             checkpointer: None,
             path: Some(path.to_owned()),
         })
@@ -421,6 +455,7 @@ impl Cache {
         })?;
         Ok(Cache {
             connection: Mutex::new(connection),
+            readers: Vec::new(),
             checkpointer: None,
             path,
         })
@@ -458,16 +493,28 @@ impl Cache {
         read_many(&self.lock(), scope, keys).map_err(|e| cache_error("cannot read", e))
     }
 
-    /// [`Cache::get_many`] without waiting: `None`, nothing read, when another thread is using
-    /// the cache's connection (a write in progress) or the file is locked. An async caller
-    /// reads on its own thread when nothing is in the way (a read takes microseconds, less
-    /// than handing it to a blocking thread and back), and hands the read to a blocking
-    /// thread otherwise.
+    /// [`Cache::get_many`] without waiting: `None`, nothing read, when other threads are using
+    /// the cache's connection (a write in progress) and its readers ([`Cache::open_readers`]),
+    /// or the file is locked. An async caller reads on its own thread when nothing is in the
+    /// way (a read takes microseconds, less than handing it to a blocking thread and back),
+    /// and hands the read to a blocking thread otherwise.
     pub fn try_get_many(
         &self,
         scope: &CacheScope,
         keys: &[&str],
     ) -> Option<Result<Vec<Option<CachedAnswer>>, Error>> {
+        let cannot = |e| cache_error("cannot read", e);
+        // A reader (its timeout 0 always) before the connection that writes.
+        for reader in &self.readers {
+            match reader.try_lock() {
+                Ok(reader) => return read_at_once(&reader, scope, keys).map(|r| r.map_err(cannot)),
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    let reader = poisoned.into_inner();
+                    return read_at_once(&reader, scope, keys).map(|r| r.map_err(cannot));
+                }
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
         let connection = match self.connection.try_lock() {
             Ok(connection) => connection,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
@@ -475,12 +522,12 @@ impl Cache {
         };
         // Busy at once, instead of after the connection's timeout, for this read alone.
         connection.busy_timeout(Duration::ZERO).ok()?;
-        let read = read_many(&connection, scope, keys);
+        let read = read_at_once(&connection, scope, keys);
         let restored = connection.busy_timeout(BUSY_TIMEOUT);
         match (read, restored) {
-            (Err(e), _) if e.is_busy() => None,
-            (Err(e), _) | (Ok(_), Err(e)) => Some(Err(cache_error("cannot read", e))),
-            (Ok(found), Ok(())) => Some(Ok(found)),
+            (None, _) => None,
+            (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Some(Err(cannot(e))),
+            (Some(Ok(found)), Ok(())) => Some(Ok(found)),
         }
     }
 
@@ -1855,6 +1902,15 @@ mod tests {
         // Another thread using the connection (a write in progress): nothing read.
         {
             let _writing = cache.lock();
+            assert_eq!(read(&cache), None);
+        }
+        // With a reader, read there meanwhile; with the reader in use too, nothing read.
+        let mut cache = cache;
+        cache.open_readers(1).unwrap();
+        {
+            let _writing = cache.lock();
+            assert_eq!(read(&cache), Some(vec![true, false]));
+            let _reading = cache.readers[0].lock().unwrap();
             assert_eq!(read(&cache), None);
         }
         // The connection's own timeout is back for the reads and writes that may wait (a

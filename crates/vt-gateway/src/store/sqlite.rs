@@ -43,6 +43,10 @@ impl Sqlite {
         cache
             .checkpoint_in_background(CHECKPOINT_EVERY)
             .map_err(Error::store)?;
+        // A reader for each of tokio's workers (as many as the cores), whose store reads are
+        // made on the worker when they need not wait (`Store::answers`).
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        cache.open_readers(workers).map_err(Error::store)?;
         let cache = Arc::new(cache);
         let connection = Connection::open(path).map_err(Error::store)?;
         connection
