@@ -506,14 +506,12 @@ impl Cache {
         let cannot = |e| cache_error("cannot read", e);
         // A reader (its timeout 0 always) before the connection that writes.
         for reader in &self.readers {
-            match reader.try_lock() {
-                Ok(reader) => return read_at_once(&reader, scope, keys).map(|r| r.map_err(cannot)),
-                Err(TryLockError::Poisoned(poisoned)) => {
-                    let reader = poisoned.into_inner();
-                    return read_at_once(&reader, scope, keys).map(|r| r.map_err(cannot));
-                }
-                Err(TryLockError::WouldBlock) => {}
-            }
+            let reader = match reader.try_lock() {
+                Ok(reader) => reader,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            return read_at_once(&reader, scope, keys).map(|read| read.map_err(cannot));
         }
         let connection = match self.connection.try_lock() {
             Ok(connection) => connection,
