@@ -283,6 +283,15 @@ fn read_many(
         .collect()
 }
 
+/// `connection` if no other thread is using it.
+fn free(connection: &Mutex<Connection>) -> Option<MutexGuard<'_, Connection>> {
+    match connection.try_lock() {
+        Ok(connection) => Some(connection),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 /// [`read_many`] on a connection whose busy timeout is 0: `None` when the file was busy.
 fn read_at_once(
     connection: &Connection,
@@ -505,19 +514,10 @@ impl Cache {
     ) -> Option<Result<Vec<Option<CachedAnswer>>, Error>> {
         let cannot = |e| cache_error("cannot read", e);
         // A reader (its timeout 0 always) before the connection that writes.
-        for reader in &self.readers {
-            let reader = match reader.try_lock() {
-                Ok(reader) => reader,
-                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => continue,
-            };
+        if let Some(reader) = self.readers.iter().find_map(free) {
             return read_at_once(&reader, scope, keys).map(|read| read.map_err(cannot));
         }
-        let connection = match self.connection.try_lock() {
-            Ok(connection) => connection,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
+        let connection = free(&self.connection)?;
         // Busy at once, instead of after the connection's timeout, for this read alone.
         connection.busy_timeout(Duration::ZERO).ok()?;
         let read = read_at_once(&connection, scope, keys);

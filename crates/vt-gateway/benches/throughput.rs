@@ -29,11 +29,11 @@
 //! gateways run again on fresh PostgreSQL databases. `VT_BENCH_SHAPES` (`25` or `1`) and
 //! `VT_BENCH_CLIENTS` (`8` or `32`) pick scenarios; `VT_BENCH_STORES=sqlite` skips
 //! PostgreSQL (`postgres` skips SQLite); `VT_BENCH_ONLY` (`direct`, `misses`, `hits` or
-//! `store`) runs one kind of run, for profiling it. `VT_BENCH_LATENCY_MS` delays every answer of the emulator by that much
-//! (its `slow` fault on every request), as the service's round trip over the internet would:
-//! the direct and miss runs then measure what a client sees of the gateway in front of a
-//! distant service, not the gateway's CPU against an upstream that answers in microseconds
-//! (give the runs a few seconds: `VT_BENCH_SECS=3`). `VT_BENCH_WINDOW_MS` sets the gateways'
+//! `store`) runs one kind of run, for profiling it. `VT_BENCH_LATENCY_MS` delays every
+//! answer of the emulator by that much (its `slow` fault on every request), as the service's
+//! round trip over the internet would: the direct and miss runs then measure what a client
+//! sees of the gateway in front of a distant service, not the gateway's CPU against an
+//! upstream that answers in microseconds (give the runs a few seconds: `VT_BENCH_SECS=3`). `VT_BENCH_WINDOW_MS` sets the gateways'
 //! coalescing window (default the gateway's, 200 ms). Logs go to stderr as `vt-gateway serve`
 //! writes them, at its default level (`info`) or `VT_BENCH_LOG_LEVEL` (`off`, `debug` for a
 //! line a request: send stderr to a file).
@@ -507,7 +507,9 @@ fn main() {
         kinds.push(Kind::Postgres);
     }
     // Logs as `vt-gateway serve` writes them (its default level unless told), so that what
-    // a deployed gateway logs for each request is measured with it.
+    // a deployed gateway logs for each request is measured with it: the subscriber of
+    // main.rs's `init_logs`, written again here because the library may not write to stderr
+    // (tidy); keep the two alike.
     let log_level: tracing_subscriber::filter::LevelFilter = env_or(
         "VT_BENCH_LOG_LEVEL",
         tracing_subscriber::filter::LevelFilter::INFO,

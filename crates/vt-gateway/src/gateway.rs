@@ -278,11 +278,10 @@ async fn handle(
         );
         return Ok(response);
     }
-    let Some((index, route)) =
-        routes::endpoint(path).and_then(|i| Some((i, routes::ROUTES.get(i)?)))
-    else {
+    let Some(index) = routes::endpoint(path) else {
         return Ok(reply::empty(StatusCode::NOT_FOUND));
     };
+    let route = &routes::ROUTES[index];
     let gzip = reply::accepts_gzip(request.headers());
     let received = match Received::read(request, route, Some(spool)).await {
         Ok(received) => received,
@@ -291,7 +290,6 @@ async fn handle(
     let params = received.params();
     let asked = Asked {
         route: index,
-        endpoint: route.path,
         file: params.upload().map(|upload| upload.path()),
         needs_private: route.needs_private(&params),
         params,

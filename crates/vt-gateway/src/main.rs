@@ -320,6 +320,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The benchmark (benches/throughput.rs) installs the same subscriber: keep them alike.
 fn init_logs(format: LogFormat, level: LogLevel) {
     use std::io::IsTerminal as _;
     // Colours on a terminal only, and not with NO_COLOR: a log file or journald gets text.

@@ -61,12 +61,23 @@ impl Outcome {
     }
 }
 
-/// What the gateway counts.
+/// Requests answered, by route (its index in [`ROUTES`]) and outcome: a counter each,
+/// counted without a lock.
 #[derive(Debug)]
+struct Requests([[AtomicU64; Outcome::ALL.len()]; ROUTES.len()]);
+
+impl Default for Requests {
+    fn default() -> Self {
+        Requests(std::array::from_fn(|_| {
+            std::array::from_fn(|_| AtomicU64::new(0))
+        }))
+    }
+}
+
+/// What the gateway counts.
+#[derive(Debug, Default)]
 pub(crate) struct Metrics {
-    /// Requests answered, by route (its index in [`ROUTES`]) and outcome: a counter each,
-    /// counted without a lock.
-    requests: [[AtomicU64; Outcome::ALL.len()]; ROUTES.len()],
+    requests: Requests,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     stale_served: AtomicU64,
@@ -80,25 +91,6 @@ pub(crate) struct Metrics {
     batch_size_sum: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-            cache_hits: AtomicU64::default(),
-            cache_misses: AtomicU64::default(),
-            stale_served: AtomicU64::default(),
-            single_flight: AtomicU64::default(),
-            upstream_batches: AtomicU64::default(),
-            upstream_attempts: AtomicU64::default(),
-            upstream_held_by_204: AtomicU64::default(),
-            upstream_quota_refusals: AtomicU64::default(),
-            relayed: AtomicU64::default(),
-            batch_sizes: Default::default(),
-            batch_size_sum: AtomicU64::default(),
-        }
-    }
-}
-
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
@@ -106,7 +98,7 @@ fn add(counter: &AtomicU64, n: u64) {
 impl Metrics {
     /// A request of the route at `route` in [`ROUTES`] answered.
     pub(crate) fn request(&self, route: usize, outcome: Outcome) {
-        if let Some(outcomes) = self.requests.get(route) {
+        if let Some(outcomes) = self.requests.0.get(route) {
             add(&outcomes[outcome as usize], 1);
         }
     }
@@ -171,7 +163,7 @@ impl Metrics {
         outcomes.sort_by_key(|o| o.as_str());
         for route in routes {
             for outcome in outcomes {
-                let n = load(&self.requests[route][outcome as usize]);
+                let n = load(&self.requests.0[route][outcome as usize]);
                 if n > 0 {
                     let _ = writeln!(
                         out,

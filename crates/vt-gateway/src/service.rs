@@ -25,8 +25,6 @@ use crate::token::Token;
 pub(crate) struct Asked<'r> {
     /// Its route's index in [`vt_server::routes::ROUTES`].
     pub(crate) route: usize,
-    /// The path under `/vtapi/v2/`, e.g. `file/report`.
-    pub(crate) endpoint: &'static str,
     /// Every parameter (query string, then body), `apikey` included, in order.
     pub(crate) params: Params<'r>,
     /// The file part of a multipart upload, spooled to disk.
@@ -36,6 +34,11 @@ pub(crate) struct Asked<'r> {
 }
 
 impl Asked<'_> {
+    /// The path under `/vtapi/v2/`, e.g. `file/report`.
+    pub(crate) fn endpoint(&self) -> &'static str {
+        vt_server::routes::ROUTES[self.route].path
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.params.first(name)
     }
@@ -61,6 +64,17 @@ impl Source {
             Source::Upstream => "miss",
             Source::Mixed => "mixed",
             Source::Stale => "stale",
+        }
+    }
+}
+
+impl From<Source> for Outcome {
+    fn from(source: Source) -> Outcome {
+        match source {
+            Source::Cache => Outcome::Cache,
+            Source::Upstream => Outcome::Upstream,
+            Source::Mixed => Outcome::Mixed,
+            Source::Stale => Outcome::Stale,
         }
     }
 }
@@ -202,7 +216,7 @@ impl Service {
 
     /// Whether the token's rights (and the upstream key's tier) allow the request.
     fn allowed(&self, token: &Token, asked: &Asked<'_>) -> bool {
-        let path = asked.endpoint;
+        let path = asked.endpoint();
         let on = |name: &str| asked.get(name).is_some_and(is_on);
         // What a public key may not do, the gateway's public key may not either: refused
         // here, as the service would, without spending its quota.
@@ -251,7 +265,7 @@ impl Service {
         // its rate limit, warnings and errors with them).
         tracing::debug!(
             token,
-            endpoint = asked.endpoint,
+            endpoint = asked.endpoint(),
             outcome = outcome.as_str(),
             resources = resources
                 .split([',', '\n'])
@@ -262,7 +276,7 @@ impl Service {
         self.audit.record(&AuditLine {
             at_ms: now_ms(),
             token: token.into(),
-            endpoint: asked.endpoint.into(),
+            endpoint: asked.endpoint().into(),
             resources,
             outcome: outcome.as_str().into(),
             counted,
@@ -275,7 +289,7 @@ impl Service {
     /// than the tier's), which is relayed as it came.
     async fn lookup(&self, token: &Token, asked: &Asked<'_>) -> Option<(Reply, Outcome)> {
         let allinfo = usize::from(asked.get("allinfo").is_some_and(is_on));
-        match asked.endpoint {
+        match asked.endpoint() {
             "file/report" => {
                 self.lookup_in(&self.lanes.file[allinfo], token, asked)
                     .await
@@ -374,7 +388,7 @@ impl Service {
     /// token) through vt-api's pipeline: paced, retried, and passed back as the service
     /// answered.
     async fn relay(&self, asked: &Asked<'_>) -> (Reply, Outcome) {
-        let Some(spec) = vt_api::endpoint_spec(asked.endpoint) else {
+        let Some(spec) = vt_api::endpoint_spec(asked.endpoint()) else {
             return (Reply::NotFound, Outcome::Error);
         };
         self.metrics.relayed();
@@ -448,13 +462,7 @@ fn serve<Q>(
         _ => Source::Mixed,
     };
     let body = vt_server::reply::batch(items);
-    let outcome = match source {
-        Source::Cache => Outcome::Cache,
-        Source::Upstream => Outcome::Upstream,
-        Source::Mixed => Outcome::Mixed,
-        Source::Stale => Outcome::Stale,
-    };
-    (Reply::Json(body, source), outcome)
+    (Reply::Json(body, source), source.into())
 }
 
 /// The non-empty items of a list joined by `separator`, trimmed (a one-byte separator is

@@ -413,6 +413,7 @@ fn create_private_folder(folder: &Path) -> Result<(), Error> {
         .map_err(|e| Error::io(folder.display().to_string(), e))
 }
 
+/// vt-api's cached answers as the store's.
 fn stored(
     found: Result<Vec<Option<vt_api::CachedAnswer>>, vt_api::Error>,
 ) -> Result<Vec<Option<StoredAnswer>>, Error> {
