@@ -645,6 +645,9 @@ impl Inner {
                     return Err(error);
                 }
                 Attempt::RateLimited => {
+                    self.events.emit(Event::Answered204 {
+                        endpoint: call.spec.path,
+                    });
                     rate_limited += 1;
                     attempts -= 1;
                     if rate_limited > self.retry.max_rate_limit_waits {

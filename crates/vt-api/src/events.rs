@@ -30,6 +30,15 @@ pub enum Event {
         /// True when the daily window is what holds it, false for the per-minute one.
         daily: bool,
     },
+    /// The service answered a request of this client 204 (quota exceeded) although the pace
+    /// had room for it: someone else spends the key, or it allows less than the client was
+    /// told. Said for each such answer; the key is then held
+    /// ([`RetryPolicy::rate_limit_wait`](crate::RetryPolicy::rate_limit_wait), and
+    /// [`HeldBy204`](Event::HeldBy204) is said when a request waits for the hold).
+    Answered204 {
+        /// The endpoint's path.
+        endpoint: &'static str,
+    },
     /// The service answered 204 (quota exceeded; to this process or to another sharing the
     /// quota ledger): every request of the key is held. Said each time a request waits for it.
     HeldBy204 {

@@ -118,6 +118,7 @@ async fn events_say_what_the_client_does() {
                 assert!(reason.contains("500"), "{reason}");
                 format!("retrying {attempt} of {max_attempts}")
             }
+            Event::Answered204 { endpoint } => format!("204 on {endpoint}"),
             Event::HeldBy204 { wait, .. } => format!("held {}", wait.as_secs()),
             other => format!("{other:?}"),
         })
@@ -128,6 +129,7 @@ async fn events_say_what_the_client_does() {
             "sending 1",
             "retrying 1 of 8",
             "sending 2",
+            "204 on file/report",
             "held 60",
             "sending 2"
         ]

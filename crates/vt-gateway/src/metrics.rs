@@ -84,6 +84,7 @@ pub(crate) struct Metrics {
     single_flight: AtomicU64,
     upstream_batches: AtomicU64,
     upstream_attempts: AtomicU64,
+    upstream_204s: AtomicU64,
     upstream_held_by_204: AtomicU64,
     upstream_quota_refusals: AtomicU64,
     relayed: AtomicU64,
@@ -142,6 +143,7 @@ impl Metrics {
     pub(crate) fn event(&self, event: &vt_api::Event) {
         match event {
             vt_api::Event::Sending { .. } => add(&self.upstream_attempts, 1),
+            vt_api::Event::Answered204 { .. } => add(&self.upstream_204s, 1),
             vt_api::Event::HeldBy204 { .. } => add(&self.upstream_held_by_204, 1),
             _ => {}
         }
@@ -174,7 +176,7 @@ impl Metrics {
                 }
             }
         }
-        let counters: [(&str, &str, u64); 8] = [
+        let counters: [(&str, &str, u64); 9] = [
             (
                 "vt_gateway_cache_hits_total",
                 "Lookups answered from the cache.",
@@ -204,6 +206,12 @@ impl Metrics {
                 "vt_gateway_upstream_requests_total",
                 "Requests sent upstream (every attempt, lookups and relayed).",
                 load(&self.upstream_attempts),
+            ),
+            (
+                "vt_gateway_upstream_204_total",
+                "204 answers of the service although paced (the key's quota spent elsewhere, or \
+                 smaller than configured): each holds the key.",
+                load(&self.upstream_204s),
             ),
             (
                 "vt_gateway_upstream_204_holds_total",

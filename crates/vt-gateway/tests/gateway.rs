@@ -647,6 +647,79 @@ on_both_stores!(
     stale_when_the_quota_is_spent
 );
 
+/// A 204 the pace did not expect (the service allows the key fewer requests than the gateway
+/// was told: here one a minute, and the gateway was told no limit) holds the key: the lookup
+/// that met it and the next new one are answered 204 at once, the second without reaching
+/// the service; what is cached is still answered.
+async fn an_unexpected_204_holds_the_key(kind: Kind) {
+    let (dataset, hashes) = common::data(50, 8);
+    let emulator =
+        common::start_emulator(common::emulator(Tier::Private, dataset).private_per_minute(1))
+            .await;
+    let store_guard = TestStore::new(kind).await;
+    let store = store_guard.open().await;
+    let gateway = gateway(&emulator, vt_api::Tier::Private, store.clone())
+        .start()
+        .await
+        .unwrap();
+    let (http, base) = (raw(), gateway.url());
+    let client = token(&store, "soc", Allow::default()).await;
+    let mut files = hashes.iter().filter(|h| h.len() == 64);
+    let ask = |hash: &str| {
+        let (http, base, client, hash) =
+            (http.clone(), base.clone(), client.clone(), hash.to_owned());
+        async move {
+            get(
+                &http,
+                &base,
+                "file/report",
+                &[("apikey", &client), ("resource", &hash)],
+            )
+            .await
+        }
+    };
+    let first = files.next().unwrap().clone();
+    let answered = ask(&first).await;
+    assert_eq!(answered.status(), 200);
+    let started = std::time::Instant::now();
+    let met = ask(files.next().unwrap()).await;
+    assert_eq!(met.status(), 204);
+    let held = ask(files.next().unwrap()).await;
+    assert_eq!(held.status(), 204);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered at once, not after the hold"
+    );
+    let again = ask(&first).await;
+    assert_eq!(
+        (
+            again.status().as_u16(),
+            header(&again, "x-vt-gateway-cache")
+        ),
+        (200, Some("hit"))
+    );
+    assert_eq!(again.body(), answered.body());
+    let stats = emulator.stats();
+    assert_eq!(
+        (stats.endpoint("file/report"), stats.status(204)),
+        (2, 1),
+        "the held lookup never reached the service: {stats:?}"
+    );
+    let root = base.trim_end_matches("vtapi/v2/").to_owned();
+    let metrics = get(&http, &root, "metrics", &[]).await;
+    let metrics = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(
+        metrics.contains("vt_gateway_upstream_204_total 1\n")
+            && metrics.contains("vt_gateway_upstream_quota_refusals_total 2\n"),
+        "{metrics}"
+    );
+    gateway.shutdown().await;
+}
+on_both_stores!(
+    an_unexpected_204_holds_the_key_and_the_cache_still_answers,
+    an_unexpected_204_holds_the_key
+);
+
 /// Two gateways on one PostgreSQL database share one cache: what one asked, the other
 /// serves without asking again; a token made through one is known to the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
