@@ -261,8 +261,9 @@ fn settled(read: impl Fn() -> u64) -> u64 {
 }
 
 /// A TCP server that accepts connections and never completes an answer: `silent` says
-/// nothing at all; otherwise it sends a 200's headers and then one byte of the body every
-/// 100 ms, for ever. It stops by itself when dropped (or after [`GUARD`]).
+/// nothing at all; otherwise, once a request has come, it sends a 200's headers and then one
+/// byte of the body every 100 ms, for ever. It stops by itself when dropped (or after
+/// [`GUARD`]).
 struct Hanging {
     addr: std::net::SocketAddr,
     stop: Arc<AtomicBool>,
@@ -281,23 +282,29 @@ impl Hanging {
             let (stop, connections) = (Arc::clone(&stop), Arc::clone(&connections));
             std::thread::spawn(move || {
                 let deadline = Instant::now() + GUARD;
-                let mut open: Vec<TcpStream> = Vec::new();
+                // Each connection, and whether its request has come (the headers go only
+                // then: sent at once, they could reach the client before its request left,
+                // and hyper refuses an answer to nothing asked, a transport error, not the
+                // timeout this server is for).
+                let mut open: Vec<(TcpStream, bool)> = Vec::new();
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    while let Ok((mut stream, _)) = listener.accept() {
+                    while let Ok((stream, _)) = listener.accept() {
                         connections.fetch_add(1, Ordering::Relaxed);
-                        if !silent {
-                            use std::io::Write;
-                            let _ = stream.write_all(
-                                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                                  Content-Length: 100000\r\n\r\n[",
-                            );
-                        }
-                        open.push(stream);
+                        let _ = stream.set_nonblocking(true);
+                        open.push((stream, false));
                     }
                     if !silent {
-                        use std::io::Write;
-                        for stream in &mut open {
-                            let _ = stream.write_all(b" ");
+                        use std::io::{Read, Write};
+                        for (stream, asked) in &mut open {
+                            if *asked {
+                                let _ = stream.write_all(b" ");
+                            } else if stream.read(&mut [0; 4096]).is_ok_and(|n| n > 0) {
+                                *asked = true;
+                                let _ = stream.write_all(
+                                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                                      Content-Length: 100000\r\n\r\n[",
+                                );
+                            }
                         }
                     }
                     std::thread::sleep(Duration::from_millis(100));
