@@ -33,10 +33,12 @@ pub(crate) enum Outcome {
     Quota,
     /// Not answered: the store or the service failed.
     Error,
+    /// Not answered: the client hung up first.
+    Cancelled,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Cache,
         Outcome::Upstream,
         Outcome::Mixed,
@@ -45,6 +47,7 @@ impl Outcome {
         Outcome::Forbidden,
         Outcome::Quota,
         Outcome::Error,
+        Outcome::Cancelled,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Outcome {
             Outcome::Forbidden => "forbidden",
             Outcome::Quota => "quota",
             Outcome::Error => "error",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }

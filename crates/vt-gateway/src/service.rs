@@ -206,10 +206,20 @@ impl Service {
             }
             Err(error) => throttled!(warn, %error, "daily count unreadable: request let through"),
         }
+        // From here the request spends what the team shares (the key's quota, the token's
+        // day): a client that hangs up before its answer (hyper then drops this future) is
+        // still audited, and so counted.
+        let mut unanswered = Unanswered {
+            service: self,
+            asked,
+            token: &token.name,
+            answered: false,
+        };
         let (reply, outcome) = match self.lookup(&token, asked).await {
             Some(answered) => answered,
             None => self.relay(asked).await,
         };
+        unanswered.answered = true;
         let counted = !matches!(reply, Reply::NoContent | Reply::Forbidden);
         self.finish(asked, &token.name, outcome, counted, reply)
     }
@@ -241,6 +251,12 @@ impl Service {
         counted: bool,
         reply: Reply,
     ) -> Reply {
+        self.record(asked, token, outcome, counted);
+        reply
+    }
+
+    /// Counts a request in the metrics, and writes it to the access log and the audit log.
+    fn record(&self, asked: &Asked<'_>, token: &str, outcome: Outcome, counted: bool) {
         self.metrics.request(asked.route, outcome);
         let mut named = ["resource", "url", "domain", "ip", "hash", "query", "date"]
             .iter()
@@ -281,7 +297,6 @@ impl Service {
             outcome: outcome.as_str().into(),
             counted,
         });
-        reply
     }
 
     /// The lookup endpoints through the cache and the coalescer; `None` for a request they
@@ -405,6 +420,26 @@ impl Service {
                     (Reply::Unavailable(failure.describe()), Outcome::Error)
                 }
             },
+        }
+    }
+}
+
+/// A request past its checks whose answer is not written yet: dropped unanswered (the client
+/// hung up, and hyper dropped the request's future), it is recorded as
+/// [`Outcome::Cancelled`], counted against the token's day as an answered one would be.
+/// Its lookups go on without it: the answers are kept for whoever asks next.
+struct Unanswered<'s, 'r> {
+    service: &'s Service,
+    asked: &'s Asked<'r>,
+    token: &'s str,
+    answered: bool,
+}
+
+impl Drop for Unanswered<'_, '_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.service
+                .record(self.asked, self.token, Outcome::Cancelled, true);
         }
     }
 }

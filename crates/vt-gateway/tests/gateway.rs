@@ -454,6 +454,88 @@ async fn per_day(kind: Kind) {
 }
 on_both_stores!(a_token_past_its_daily_limit_is_answered_204, per_day);
 
+/// A client that hangs up before its answer is still audited (`cancelled`) and counted
+/// against its token's day: its lookup went upstream all the same (and is kept for whoever
+/// asks next). Hanging up is no way around a daily limit, nor around the audit.
+async fn hung_up(kind: Kind) {
+    use tokio::io::AsyncWriteExt;
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let limited = setup
+        .store
+        .add_token("impatient", Allow::default(), Some(3))
+        .await
+        .unwrap();
+    let files = different_files(&setup, 4);
+    let mut streams = Vec::new();
+    for hash in &files[..3] {
+        let mut stream = tokio::net::TcpStream::connect(setup.gateway.addr())
+            .await
+            .unwrap();
+        let request = format!(
+            "GET /vtapi/v2/file/report?apikey={limited}&resource={hash} HTTP/1.1\r\n\
+             Host: gateway\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        streams.push(stream);
+    }
+    // Gone within the coalescing window (300 ms), before any answer.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(streams);
+    // Past the second for which a gateway trusts its own count of a token's day: the count
+    // is the store's again.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (http, base) = (raw(), setup.base());
+    let over = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &limited), ("resource", &files[3])],
+    )
+    .await;
+    assert_eq!(over.status(), 204, "three requests hung up, three counted");
+    let other = token(&setup.store, "patient", Allow::default()).await;
+    let kept = get(
+        &http,
+        &base,
+        "file/report",
+        &[("apikey", &other), ("resource", &files[0])],
+    )
+    .await;
+    assert_eq!(
+        (kept.status().as_u16(), header(&kept, "x-vt-gateway-cache")),
+        (200, Some("hit"))
+    );
+    assert_eq!(setup.emulator.stats().endpoint("file/report"), 1);
+    let root = base.trim_end_matches("vtapi/v2/").to_owned();
+    let metrics = get(&http, &root, "metrics", &[]).await;
+    let metrics = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(
+        metrics.contains(
+            "vt_gateway_requests_total{endpoint=\"file/report\",outcome=\"cancelled\"} 3\n"
+        ),
+        "{metrics}"
+    );
+    setup.gateway.shutdown().await;
+    let audit = setup
+        .store
+        .audit(std::time::UNIX_EPOCH, Some("impatient"))
+        .await
+        .unwrap();
+    let mut seen: Vec<(&str, &str, bool)> = audit
+        .iter()
+        .map(|e| (e.resources.as_str(), e.outcome.as_str(), e.counted))
+        .collect();
+    seen.sort_unstable();
+    let mut expected: Vec<(&str, &str, bool)> = files[..3]
+        .iter()
+        .map(|hash| (hash.as_str(), "cancelled", true))
+        .chain([(files[3].as_str(), "quota", false)])
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(seen, expected);
+}
+on_both_stores!(a_client_that_hangs_up_is_audited_and_counted, hung_up);
+
 /// The other endpoints are relayed as they came, byte for byte.
 async fn relayed(kind: Kind) {
     let setup = Setup::new(kind, Tier::Private, |g| g).await;

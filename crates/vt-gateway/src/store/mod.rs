@@ -72,7 +72,7 @@ pub struct AuditEntry {
     /// The resources asked, one a line (as sent, never the key).
     pub resources: String,
     /// How it was answered: `cache`, `upstream`, `mixed`, `stale`, `relayed`, `quota` (a 204),
-    /// `forbidden`, `error`.
+    /// `forbidden`, `error`, or `cancelled` (the client hung up before its answer).
     pub outcome: String,
     /// Whether it counts against the token's daily limit.
     pub counted: bool,
