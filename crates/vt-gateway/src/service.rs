@@ -227,7 +227,19 @@ impl Service {
     /// Whether the token's rights (and the upstream key's tier) allow the request.
     fn allowed(&self, token: &Token, asked: &Asked<'_>) -> bool {
         let path = asked.endpoint();
-        let on = |name: &str| asked.get(name).is_some_and(is_on);
+        // A right is needed when any occurrence of its parameter, in any spelling the service
+        // might read as it (another letter case, spaces around), is anything but off: a
+        // request relayed as it came must not get a right through a second `allinfo=1`, an
+        // `ALLINFO=1` or an `allinfo=yes` that the service may read where the gateway would
+        // not (its own lookups send only what it read).
+        let on = |name: &str| {
+            asked.params.iter().any(|(n, value)| {
+                n.trim().eq_ignore_ascii_case(name) && {
+                    let value = value.trim();
+                    !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+                }
+            })
+        };
         // What a public key may not do, the gateway's public key may not either: refused
         // here, as the service would, without spending its quota.
         if asked.needs_private && self.settings.tier == Tier::Public {

@@ -115,6 +115,74 @@ on_both_stores!(
     tokens_are_checked
 );
 
+/// A right cannot be had by how its parameter is written: a second occurrence, another
+/// letter case, spaces, a value other than `1` or `true`. Requests the gateway relays as they
+/// came (a file batch over the tier's 25, a URL scan) would otherwise carry to the service a
+/// parameter it may read where the gateway did not. Refused 403 before anything is sent; a
+/// token with the rights is not refused.
+async fn rights_by_spelling(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let (http, base) = (raw(), setup.base());
+    let plain = token(&setup.store, "plain", Allow::default()).await;
+    let all = token(&setup.store, "all", Allow::ALL).await;
+    let over_a_batch = setup.hashes[..26].join(",");
+    let over_a_batch = over_a_batch.as_str();
+    let tricks = [
+        (
+            "file/report",
+            over_a_batch,
+            [("allinfo", "0"), ("allinfo", "1")],
+        ),
+        ("file/report", over_a_batch, [("ALLINFO", "1"), ("x", "")]),
+        (
+            "file/report",
+            over_a_batch,
+            // (names go as they are written here: the space encoded)
+            [("%20allinfo%20", "true"), ("x", "")],
+        ),
+        (
+            "file/report",
+            setup.hashes[0].as_str(),
+            [("allinfo", "yes"), ("x", "")],
+        ),
+        (
+            "url/report",
+            "http://example.com/",
+            [("scan", "0"), ("scan", "1")],
+        ),
+        (
+            "url/report",
+            "http://example.com/",
+            [("Scan", "1"), ("x", "")],
+        ),
+    ];
+    let before = setup.emulator.stats().requests;
+    for (endpoint, resource, extra) in tricks {
+        let mut query = vec![("apikey", plain.as_str()), ("resource", resource)];
+        query.extend(extra);
+        let refused = get(&http, &base, endpoint, &query).await;
+        assert_eq!(refused.status(), 403, "{endpoint} {extra:?}");
+        query[0].1 = &all;
+        let allowed = get(&http, &base, endpoint, &query).await;
+        assert_ne!(allowed.status(), 403, "{endpoint} {extra:?}");
+    }
+    assert!(setup.emulator.stats().requests > before);
+    // Off in any spelling needs no right.
+    for off in ["0", "false", ""] {
+        let query = [
+            ("apikey", plain.as_str()),
+            ("resource", setup.hashes[0].as_str()),
+            ("allinfo", off),
+        ];
+        assert_eq!(get(&http, &base, "file/report", &query).await.status(), 200);
+    }
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(
+    a_right_cannot_be_had_by_how_its_parameter_is_written,
+    rights_by_spelling
+);
+
 /// Answers are the service's bytes; the second time they come from the cache.
 async fn answers_are_the_services_bytes(kind: Kind) {
     let setup = Setup::new(kind, Tier::Private, |g| g).await;
