@@ -183,6 +183,54 @@ on_both_stores!(
     rights_by_spelling
 );
 
+/// An `allinfo` answer and a plain one are cached apart: whichever was asked first, the other
+/// is asked of the service, and each client gets what the service answers to its own request
+/// (a plain token never sees allinfo's fields from the cache).
+async fn allinfo_apart(kind: Kind) {
+    // Reports with allinfo's fields (`first_seen`, `size`, ...: the emulator sends them for
+    // `allinfo=1` only).
+    let mut dataset = vt_emulator::Dataset::new();
+    let files: Vec<String> = (0..2)
+        .map(|i| {
+            let report = vt_emulator::ServiceReport::generate(i, 4);
+            dataset.add_json("allinfo", report.json.as_bytes()).unwrap();
+            report.sha256
+        })
+        .collect();
+    let emulator = common::start_emulator(common::emulator(Tier::Private, dataset)).await;
+    let store_guard = TestStore::new(kind).await;
+    let store = store_guard.open().await;
+    let running = gateway(&emulator, vt_api::Tier::Private, store.clone())
+        .start()
+        .await
+        .unwrap();
+    let (http, base, direct) = (raw(), running.url(), emulator.url());
+    let plain = token(&store, "plain", Allow::default()).await;
+    let all = token(&store, "all", Allow::ALL).await;
+    for (first_allinfo, hash) in [(true, &files[0]), (false, &files[1])] {
+        for allinfo in [first_allinfo, !first_allinfo, first_allinfo, !first_allinfo] {
+            let secret = if allinfo { &all } else { &plain };
+            let mut query = vec![("apikey", secret.as_str()), ("resource", hash.as_str())];
+            if allinfo {
+                query.push(("allinfo", "1"));
+            }
+            let through = get(&http, &base, "file/report", &query).await;
+            let mut straight = query.clone();
+            straight[0].1 = KEY;
+            let straight = get(&http, &direct, "file/report", &straight).await;
+            assert_eq!(through.status(), 200);
+            assert_eq!(through.body(), straight.body(), "allinfo {allinfo}");
+            let text = String::from_utf8_lossy(through.body());
+            assert_eq!(text.contains("\"first_seen\""), allinfo, "{text}");
+        }
+    }
+    // Each file asked of the service once with allinfo and once without, the rest cached;
+    // the direct requests above count as many again.
+    assert_eq!(emulator.stats().endpoint("file/report"), 4 + 8);
+    running.shutdown().await;
+}
+on_both_stores!(allinfo_and_plain_answers_are_cached_apart, allinfo_apart);
+
 /// Answers are the service's bytes; the second time they come from the cache.
 async fn answers_are_the_services_bytes(kind: Kind) {
     let setup = Setup::new(kind, Tier::Private, |g| g).await;
