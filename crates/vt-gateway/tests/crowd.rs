@@ -72,15 +72,27 @@ fn requests(pool: &[String], seed: u64) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// Twelve clients, ten requests each of overlapping lists (1 to 25 hashes, known, unknown,
-/// repeated, in either letter case; some URL reports), through a gateway whose upstream answers 8% of its
+/// Twelve clients, ten requests each of overlapping lists (1 to 25 hashes, known files by
+/// any of their hashes, unknown ones, repeated, in either letter case; some URL reports),
+/// through a gateway whose upstream answers 8% of its
 /// requests with a 500, resets as many, truncates as many, and answers batches out of order.
 /// Each request is answered once: a 200 that is byte for byte what a fault-free emulator on
 /// the same data answers to the same request, or a 503 when the upstream failed every try.
 /// The audit log has each request once, with the outcome its client saw.
 async fn a_crowd_under_faults(kind: Kind) {
-    let (dataset, pool) = data(1500, 23);
+    let (dataset, mut pool) = data(1500, 23);
     let (same_data, _) = data(1500, 23);
+    // Every hash of each known file too (a found report is kept under its MD5, SHA-1 and
+    // SHA-256, and answers the others from the cache, echoing what was asked).
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_str(&vt_emulator::Synthetic::generate(1500, 23).reports_json).unwrap();
+    for report in &reports {
+        for hash in ["md5", "sha1", "sha256"] {
+            pool.push(report[hash].as_str().unwrap().to_owned());
+        }
+    }
+    pool.sort_unstable();
+    pool.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     let mut faulty = emulator(Tier::Private, dataset)
         .shuffle_batches(true)
         .seed(5);
