@@ -231,6 +231,71 @@ async fn allinfo_apart(kind: Kind) {
 }
 on_both_stores!(allinfo_and_plain_answers_are_cached_apart, allinfo_apart);
 
+/// Odd lookups (empty, separators only, spaces, text that is no hash, repeats, a newline
+/// where a comma goes, a full batch with a trailing comma, URLs, domains and IPs of all
+/// kinds) are answered as the service answers them, status and bytes, the first time and
+/// the second (the lookups' answers then from the cache).
+async fn odd_lookups(kind: Kind) {
+    let setup = Setup::new(kind, Tier::Private, |g| g).await;
+    let (http, base, direct) = (raw(), setup.base(), setup.emulator.url());
+    let client = token(&setup.store, "edge", Allow::ALL).await;
+    let h = &setup.hashes;
+    let lookups: Vec<(&str, &str, String)> = vec![
+        ("file/report", "resource", String::new()),
+        ("file/report", "resource", ",,,".into()),
+        ("file/report", "resource", " ".into()),
+        ("file/report", "resource", format!("{},", h[0])),
+        ("file/report", "resource", format!(" {} , {} ", h[0], h[1])),
+        ("file/report", "resource", "hello".into()),
+        ("file/report", "resource", format!("hello,{}", h[2])),
+        ("file/report", "resource", format!("{},{}", h[3], h[3])),
+        ("file/report", "resource", format!("{}\n{}", h[4], h[5])),
+        (
+            "file/report",
+            "resource",
+            format!("{},", h[6..31].join(",")),
+        ),
+        ("url/report", "resource", String::new()),
+        (
+            "url/report",
+            "resource",
+            "http://a.example/\n\nhttp://b.example/".into(),
+        ),
+        (
+            "url/report",
+            "resource",
+            "http://a.example/,http://b.example/".into(),
+        ),
+        ("url/report", "resource", "not a url".into()),
+        ("domain/report", "domain", String::new()),
+        ("domain/report", "domain", "EXAMPLE.com".into()),
+        ("ip-address/report", "ip", "192.0.2.1".into()),
+        ("ip-address/report", "ip", "999.1.1.1".into()),
+    ];
+    for pass in ["first", "again"] {
+        for (endpoint, name, value) in &lookups {
+            let through = get(
+                &http,
+                &base,
+                endpoint,
+                &[("apikey", &client), (name, value)],
+            )
+            .await;
+            let straight = get(&http, &direct, endpoint, &[("apikey", KEY), (name, value)]).await;
+            assert_eq!(
+                (through.status(), through.body()),
+                (straight.status(), straight.body()),
+                "{pass}: {endpoint} {name}={value:?}"
+            );
+        }
+    }
+    setup.gateway.shutdown().await;
+}
+on_both_stores!(
+    odd_lookups_are_answered_as_the_service_answers_them,
+    odd_lookups
+);
+
 /// Answers are the service's bytes; the second time they come from the cache.
 async fn answers_are_the_services_bytes(kind: Kind) {
     let setup = Setup::new(kind, Tier::Private, |g| g).await;
