@@ -14,7 +14,7 @@ use vt_transport::Transport;
 
 use crate::clock::{Clock, TokioClock};
 use crate::endpoint::{Batching, Encoding, Endpoint, EndpointSpec, Methods, Params, FILE_REPORT};
-use crate::error::TransportError;
+use crate::error::{TransportError, GATEWAY_LIMIT_HEADER};
 use crate::events::{Event, Events, Observer};
 use crate::ledger::QuotaLedger;
 use crate::pacing::{Pacer, QuotaStatus};
@@ -638,7 +638,7 @@ impl Inner {
                 Attempt::Answered(answered) => return Ok(answered),
                 Attempt::Failed(error) => {
                     match &error {
-                        Error::Forbidden => self.stop(None, &error),
+                        Error::Forbidden | Error::GatewayDailyLimit => self.stop(None, &error),
                         Error::ForbiddenFeature { .. } => self.stop(feature.as_deref(), &error),
                         _ => {}
                     }
@@ -718,7 +718,7 @@ impl Inner {
             Err(failed) => return failed,
         };
         let status = response.status().as_u16();
-        let body = response.into_body();
+        let (head, body) = response.into_parts();
         match status {
             200 => {
                 let body = self.without_echoed_key(body);
@@ -734,7 +734,7 @@ impl Inner {
                     }
                 }
             }
-            _ => self.refusal(call, status, &body),
+            _ => self.refusal(call, status, &head.headers, &body),
         }
     }
 
@@ -769,8 +769,22 @@ impl Inner {
     /// A status other than 200, as the pipeline treats it (the same for every endpoint):
     /// 204 waits for the quota, 403 fails (and stops the key or the feature), 400 fails,
     /// 5xx and 429 are retried, anything else fails.
-    pub(crate) fn refusal<V>(&self, call: &Call<'_>, status: u16, body: &Bytes) -> Attempt<V> {
+    /// A vt-gateway's 204 for the token's own daily limit ([`GATEWAY_LIMIT_HEADER`]) fails,
+    /// and stops the run.
+    pub(crate) fn refusal<V>(
+        &self,
+        call: &Call<'_>,
+        status: u16,
+        headers: &http::HeaderMap,
+        body: &Bytes,
+    ) -> Attempt<V> {
         match status {
+            204 if headers
+                .get(GATEWAY_LIMIT_HEADER)
+                .is_some_and(|limit| limit.as_bytes().eq_ignore_ascii_case(b"per-day")) =>
+            {
+                Attempt::Failed(Error::GatewayDailyLimit)
+            }
             204 => Attempt::RateLimited,
             403 => Attempt::Failed(match Inner::feature_of(call) {
                 None => Error::Forbidden,

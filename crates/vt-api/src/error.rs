@@ -4,6 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// The header a vt-gateway adds to a 204 that is its own limit on the team token rather than
+/// the service's quota: `X-VT-Gateway-Limit: per-day` ([`Error::GatewayDailyLimit`]). The
+/// service never sends it; a client that does not know it sees the plain 204 of the wire.
+pub const GATEWAY_LIMIT_HEADER: &str = "x-vt-gateway-limit";
+
 /// Why a lookup failed. Not found and queued are not errors: they are
 /// [`FileReportAnswer`](vt_model::FileReportAnswer)s.
 ///
@@ -41,6 +46,14 @@ pub enum Error {
         /// hold).
         daily: bool,
     },
+    /// A vt-gateway answered 204 with [`GATEWAY_LIMIT_HEADER`] `per-day`: the team token used
+    /// as the key has spent its own daily allowance there (not the service's quota, which a
+    /// wait would free). It stops the run: nothing more is sent with this token.
+    #[error(
+        "204 from the gateway: this token's daily limit is used up; nothing more is sent \
+         with it (its operator sets the limit: vt-gateway token add --per-day)"
+    )]
+    GatewayDailyLimit,
     /// 403 Forbidden for a request that needs nothing but a valid key: the key is missing or
     /// invalid. It stops the run: nothing more is sent with this key.
     #[error("403 Forbidden: the API key is missing or invalid")]
@@ -147,7 +160,8 @@ pub enum Error {
 
 impl Error {
     /// A short, stable name for the kind of failure, for machine-readable output:
-    /// `invalid_resource`, `rate_limited`, `quota_wait`, `forbidden`, `private_only`, `unreachable`,
+    /// `invalid_resource`, `rate_limited`, `quota_wait`, `forbidden`, `gateway_daily_limit`,
+    /// `private_only`, `unreachable`,
     /// `bad_request`, `unexpected_status`, `transport`, `timeout`, `decode`, `missing_answer`,
     /// `duplicate_answer`, `mismatched_answer`, `invalid_config`, `cancelled`, `cache`,
     /// `not_cached`.
@@ -157,6 +171,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::QuotaWait { .. } => "quota_wait",
             Error::Forbidden | Error::ForbiddenFeature { .. } => "forbidden",
+            Error::GatewayDailyLimit => "gateway_daily_limit",
             Error::PrivateOnly { .. } => "private_only",
             Error::Unreachable { .. } => "unreachable",
             Error::DuplicateAnswer => "duplicate_answer",
@@ -182,7 +197,10 @@ impl Error {
     pub fn stops_run(&self) -> bool {
         matches!(
             self,
-            Error::Forbidden | Error::ForbiddenFeature { .. } | Error::Unreachable { .. }
+            Error::Forbidden
+                | Error::ForbiddenFeature { .. }
+                | Error::Unreachable { .. }
+                | Error::GatewayDailyLimit
         )
     }
 

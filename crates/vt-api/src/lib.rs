@@ -70,7 +70,7 @@ pub use endpoint::{
     FILE_NETWORK_TRAFFIC, FILE_REPORT, FILE_RESCAN, FILE_RESCAN_DELETE, FILE_SCAN, FILE_SEARCH,
     IP_REPORT, URL_REPORT, URL_SCAN,
 };
-pub use error::{Error, TransportError};
+pub use error::{Error, TransportError, GATEWAY_LIMIT_HEADER};
 pub use events::{Event, Observer};
 pub use key::ApiKey;
 pub use ledger::{LedgerEntry, LedgerError, QuotaDecision, QuotaLedger};

@@ -290,7 +290,7 @@ impl Inner {
             .within::<_, ()>(timeout, first_bytes(body, EXCERPT_READ))
             .await
             .unwrap_or_default();
-        self.refusal(call, status, &excerpt)
+        self.refusal(call, status, &head.headers, &excerpt)
     }
 }
 

@@ -290,8 +290,9 @@ impl Inner {
             }
             404 => return Attempt::Answered(Downloaded::NotFound),
             _ => {
-                let body = first.into_body().collect().await.unwrap_or_default();
-                return self.refusal(call, status, &body);
+                let (head, body) = first.into_parts();
+                let body = body.collect().await.unwrap_or_default();
+                return self.refusal(call, status, &head.headers, &body);
             }
         };
         self.save(call.spec, response.into_body(), part).await

@@ -59,6 +59,37 @@ async fn a_service_that_cannot_be_reached_stops_the_run_and_costs_no_quota() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_gateways_daily_limit_stops_the_run_at_once_without_waiting() {
+    // A vt-gateway's 204 for the token's own daily limit: waiting a minute (three times, as
+    // for the service's 204) cannot help; the run stops with one clear error.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut transport = MockTransport::new();
+    let counted = Arc::clone(&calls);
+    transport.expect_send().returning(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(http::Response::builder()
+            .status(204)
+            .header(vt_api::GATEWAY_LIMIT_HEADER, "per-day")
+            .body(bytes::Bytes::new())
+            .unwrap())
+    });
+    let client = client(Arc::new(transport), Tier::Private);
+    let started = tokio::time::Instant::now();
+    let kinds = kinds(&client, md5s(60)).await;
+    assert_eq!(kinds, vec!["gateway_daily_limit"; 60]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one request, then the run stops"
+    );
+    assert_eq!(started.elapsed(), Duration::ZERO, "no hold, no backoff");
+    let error = client.file_report(&md5s(1)[0], false).await.unwrap_err();
+    assert!(matches!(error, Error::GatewayDailyLimit), "{error}");
+    assert!(error.stops_run() && !error.is_transient());
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "nothing more is sent");
+}
+
 #[tokio::test]
 async fn requests_that_never_reached_the_service_leave_the_shared_ledger() {
     let dir = tempfile::tempdir().unwrap();

@@ -42,9 +42,14 @@ impl Setup {
 
     /// A new token named `name`, with no rights beyond lookups.
     fn token(&self, name: &str) -> String {
+        self.limited_token(name, None)
+    }
+
+    /// A new token named `name`, with no rights beyond lookups and `per_day` requests a day.
+    fn limited_token(&self, name: &str, per_day: Option<u32>) -> String {
         self.env
             .runtime()
-            .block_on(self.store.add_token(name, Allow::default(), None))
+            .block_on(self.store.add_token(name, Allow::default(), per_day))
             .unwrap()
     }
 
@@ -172,4 +177,33 @@ fn a_revoked_token_is_refused_with_vts_403_message() {
         out.stderr
     );
     assert_eq!(setup.upstream_requests(), 0, "nothing reached the emulator");
+}
+
+#[test]
+fn a_tokens_daily_limit_at_the_gateway_stops_vt_at_once_with_its_own_message() {
+    // The gateway's 204 for the token's own limit is marked; vt stops on it instead of
+    // holding the key for a minute three times ("is the key used elsewhere too?").
+    let setup = Setup::new();
+    let token = setup.limited_token("intern", Some(1));
+    let first = run(setup
+        .vt(&["file", "report"])
+        .env("VT_API_KEY", &token)
+        .arg(SAMPLE_MD5));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let out = run(setup
+        .vt(&["file", "report"])
+        .env("VT_API_KEY", &token)
+        .args([EICAR_MD5, ABSENT_MD5]));
+    assert_eq!(out.code, 1, "a failed lookup's exit code: {}", out.stderr);
+    let records = lines_as_json(&out.stdout);
+    assert_eq!(records.len(), 2, "{}", out.stdout);
+    for record in &records {
+        assert_eq!(record["error"]["kind"], "gateway_daily_limit", "{record}");
+    }
+    assert!(
+        out.stderr.contains("this token's daily limit is used up"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("holding"), "{}", out.stderr);
 }

@@ -313,6 +313,14 @@ fn respond(reply: Reply, gzip: bool) -> Response<Body> {
             response
         }
         Reply::NoContent => reply::empty(StatusCode::NO_CONTENT),
+        Reply::DailyLimit => {
+            let mut response = reply::empty(StatusCode::NO_CONTENT);
+            response.headers_mut().insert(
+                vt_api::GATEWAY_LIMIT_HEADER,
+                HeaderValue::from_static("per-day"),
+            );
+            response
+        }
         Reply::Forbidden => reply::empty(StatusCode::FORBIDDEN),
         Reply::NotFound => reply::empty(StatusCode::NOT_FOUND),
         Reply::Unavailable(why) => {

@@ -86,6 +86,10 @@ pub(crate) enum Reply {
     Json(vt_server::BodyData, Source),
     /// The service's 204: no room in the quota (the key's, or the token's share).
     NoContent,
+    /// The service's 204, marked as the token's own daily limit
+    /// ([`vt_api::GATEWAY_LIMIT_HEADER`]): a client that knows the mark stops asking rather
+    /// than wait for a quota that a minute will not free.
+    DailyLimit,
     /// The service's 403: an unknown or revoked token, or a right it lacks.
     Forbidden,
     /// 503: the service cannot answer and nothing is cached.
@@ -202,7 +206,7 @@ impl Service {
         match self.access.take_daily(&self.store, &token).await {
             Ok(true) => {}
             Ok(false) => {
-                return self.finish(asked, &token.name, Outcome::Quota, false, Reply::NoContent)
+                return self.finish(asked, &token.name, Outcome::Quota, false, Reply::DailyLimit)
             }
             Err(error) => throttled!(warn, %error, "daily count unreadable: request let through"),
         }

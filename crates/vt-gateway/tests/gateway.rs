@@ -609,6 +609,8 @@ async fn per_day(kind: Kind) {
     .await;
     assert_eq!(over.status(), 204);
     assert!(over.body().is_empty());
+    // Marked as the token's own limit, for clients that know the mark (vt stops at once).
+    assert_eq!(header(&over, vt_api::GATEWAY_LIMIT_HEADER), Some("per-day"));
     // The count is the store's: a gateway started afterwards on it refuses the token at once,
     // and the refused request did not count.
     setup.gateway.shutdown().await;
@@ -897,6 +899,8 @@ async fn stale_when_the_quota_is_spent(kind: Kind) {
     )
     .await;
     assert_eq!(refused.status(), 204);
+    // The key's quota, not the token's: the service's plain 204.
+    assert_eq!(header(&refused, vt_api::GATEWAY_LIMIT_HEADER), None);
     let stats = setup.emulator.stats();
     assert_eq!(
         (stats.endpoint("file/report"), stats.status(204)),
