@@ -59,8 +59,12 @@ pub enum Error {
     #[error("403 Forbidden: the API key is missing or invalid")]
     Forbidden,
     /// 403 Forbidden for a request using a private-key feature (a private-only endpoint, or a
-    /// parameter such as `allinfo`): only requests using that feature stop.
-    #[error("403 Forbidden: {feature} needs a private key (or the API key is invalid)")]
+    /// parameter such as `allinfo`; through a vt-gateway, a right the token lacks): only
+    /// requests using that feature stop.
+    #[error(
+        "403 Forbidden: this key may not use {feature} (it needs a private key; through a \
+         vt-gateway, a token allowed it)"
+    )]
     ForbiddenFeature {
         /// The endpoint or parameter, e.g. `allinfo`.
         feature: String,

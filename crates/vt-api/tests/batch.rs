@@ -346,7 +346,9 @@ async fn a_403_for_allinfo_stops_only_allinfo() {
     let error = client.file_report(resource, true).await.unwrap_err();
     assert!(matches!(&error, Error::ForbiddenFeature { feature } if feature == "allinfo"));
     assert!(
-        error.to_string().contains("allinfo needs a private key"),
+        error
+            .to_string()
+            .contains("may not use allinfo (it needs a private key"),
         "{error}"
     );
     // Asked again with allinfo: refused without a request.
