@@ -32,9 +32,11 @@ pub enum Event {
     },
     /// The service answered a request of this client 204 (quota exceeded) although the pace
     /// had room for it: someone else spends the key, or it allows less than the client was
-    /// told. Said for each such answer; the key is then held
-    /// ([`RetryPolicy::rate_limit_wait`](crate::RetryPolicy::rate_limit_wait), and
-    /// [`HeldBy204`](Event::HeldBy204) is said when a request waits for the hold).
+    /// told. Said for each such answer. Unless the request has had its last wait
+    /// ([`RetryPolicy::max_rate_limit_waits`](crate::RetryPolicy::max_rate_limit_waits)), the
+    /// key is then held for
+    /// [`RetryPolicy::rate_limit_wait`](crate::RetryPolicy::rate_limit_wait), and
+    /// [`HeldBy204`](Event::HeldBy204) is said when a request waits for the hold.
     Answered204 {
         /// The endpoint's path.
         endpoint: &'static str,

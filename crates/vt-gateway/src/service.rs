@@ -224,26 +224,21 @@ impl Service {
             None => self.relay(asked).await,
         };
         unanswered.answered = true;
-        let counted = !matches!(reply, Reply::NoContent | Reply::Forbidden);
+        let counted = !matches!(
+            reply,
+            Reply::NoContent | Reply::DailyLimit | Reply::Forbidden
+        );
         self.finish(asked, &token.name, outcome, counted, reply)
     }
 
     /// Whether the token's rights (and the upstream key's tier) allow the request.
     fn allowed(&self, token: &Token, asked: &Asked<'_>) -> bool {
         let path = asked.endpoint();
-        // A right is needed when any occurrence of its parameter, in any spelling the service
-        // might read as it (another letter case, spaces around), is anything but off: a
-        // request relayed as it came must not get a right through a second `allinfo=1`, an
-        // `ALLINFO=1` or an `allinfo=yes` that the service may read where the gateway would
-        // not (its own lookups send only what it read).
-        let on = |name: &str| {
-            asked.params.iter().any(|(n, value)| {
-                n.trim().eq_ignore_ascii_case(name) && {
-                    let value = value.trim();
-                    !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
-                }
-            })
-        };
+        // A right is needed when the service might read its flag as on in any occurrence or
+        // spelling: a request relayed as it came must not get a right through a second
+        // `allinfo=1`, an `ALLINFO=1` or an `allinfo=yes` (the gateway's own lookups send
+        // only what it read).
+        let on = |name: &str| asked.params.may_set(name);
         // What a public key may not do, the gateway's public key may not either: refused
         // here, as the service would, without spending its quota.
         if asked.needs_private && self.settings.tier == Tier::Public {

@@ -234,7 +234,7 @@ on_both_stores!(allinfo_and_plain_answers_are_cached_apart, allinfo_apart);
 /// Odd lookups (empty, separators only, spaces, text that is no hash, repeats, a newline
 /// where a comma goes, a full batch with a trailing comma, URLs, domains and IPs of all
 /// kinds) are answered as the service answers them, status and bytes, the first time and
-/// the second (the lookups' answers then from the cache).
+/// the second (what the gateway looked up then answered from its cache).
 async fn odd_lookups(kind: Kind) {
     let setup = Setup::new(kind, Tier::Private, |g| g).await;
     let (http, base, direct) = (raw(), setup.base(), setup.emulator.url());
@@ -272,8 +272,11 @@ async fn odd_lookups(kind: Kind) {
         ("ip-address/report", "ip", "192.0.2.1".into()),
         ("ip-address/report", "ip", "999.1.1.1".into()),
     ];
+    // The first pass's cache header of each (none: relayed as it came, a query that does
+    // not parse or a batch that is none).
+    let mut first: Vec<Option<String>> = Vec::new();
     for pass in ["first", "again"] {
-        for (endpoint, name, value) in &lookups {
+        for (i, (endpoint, name, value)) in lookups.iter().enumerate() {
             let through = get(
                 &http,
                 &base,
@@ -287,8 +290,17 @@ async fn odd_lookups(kind: Kind) {
                 (straight.status(), straight.body()),
                 "{pass}: {endpoint} {name}={value:?}"
             );
+            let source = header(&through, "x-vt-gateway-cache").map(str::to_owned);
+            if pass == "first" {
+                first.push(source);
+            } else {
+                // What the gateway looked up the first time, it answers from its cache now.
+                let expected = first[i].as_ref().map(|_| "hit".to_owned());
+                assert_eq!(source, expected, "{endpoint} {name}={value:?}");
+            }
         }
     }
+    assert!(first.iter().flatten().count() >= 8, "{first:?}");
     setup.gateway.shutdown().await;
 }
 on_both_stores!(

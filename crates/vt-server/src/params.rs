@@ -105,6 +105,19 @@ impl<'a> Params<'a> {
             .map(|(_, value)| value)
     }
 
+    /// Whether the flag `name` may be on for some reader: any occurrence, its name in any
+    /// letter case or with spaces around it, whose value is not plainly off (empty, `0`,
+    /// `false`). For a check that must hold whatever a server makes of repeats and
+    /// spellings (a right a request relayed as it came needs); the service's own reading is
+    /// [`is_on`] of [`Params::first`].
+    pub fn may_set(&self, name: &str) -> bool {
+        self.iter().any(|(n, value)| {
+            let value = value.trim();
+            n.trim().eq_ignore_ascii_case(name)
+                && !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+        })
+    }
+
     /// Reads `a=1&b=2` (a query string or an `application/x-www-form-urlencoded` body).
     pub(crate) fn add_urlencoded(&mut self, input: &'a [u8]) {
         // memchr, not a byte loop: a batch of 25 SHA-256s makes a 1.7 KB query.
@@ -236,6 +249,18 @@ mod tests {
         assert_eq!(p.first("allinfo"), Some(""));
         assert_eq!(p.first("x"), Some("%zz"));
         assert_eq!(p.first("absent"), None);
+        // `allinfo` with no value is plainly off; a second spelling may be read as on.
+        assert!(!p.may_set("allinfo"));
+        for set in [
+            &b"allinfo=0&ALLINFO=1"[..],
+            b"%20allinfo%20=yes",
+            b"Allinfo=true",
+        ] {
+            assert!(Params::from_urlencoded(set).may_set("allinfo"));
+        }
+        for off in [&b"allinfo=0&allinfo=false&allinfo=+"[..], b"allinfos=1"] {
+            assert!(!Params::from_urlencoded(off).may_set("allinfo"));
+        }
         assert_eq!(percent_decode(b"%zz%4"), "%zz%4");
         assert_eq!(percent_decode(b"%41%62"), "Ab");
 
